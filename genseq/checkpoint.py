@@ -1,0 +1,96 @@
+"""Model files: one versioned format for checkpoints and bundled models.
+
+A file is a plain dict saved with `torch.save` and read back with
+`torch.load(weights_only=True)`, which only rebuilds tensors and primitive
+containers: loading never executes code from the file (a crafted pickle is
+refused). Layout (format "genseq", version 1):
+
+    {"format": "genseq", "version": 1,
+     "kind": "text" | "handwriting",
+     "config": {...},        # the model's frozen dataclass as plain types
+     "meta": {...},          # vocabulary/alphabet, data description, scores
+     "model": state_dict,    # tensors (fp32, or fp16 in bundled files)
+     "train": {...}}         # only in resumable checkpoints: optimizer, step,
+                             # RNG states, data position
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path
+from .errors import GenseqError
+
+FORMAT = "genseq"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: dict,
+                    model_state: dict, train_state: dict | None = None,
+                    half: bool = False) -> None:
+    """Write a model file atomically. `half` stores floating weights as fp16."""
+    state = {}
+    for name, tensor in model_state.items():
+        tensor = tensor.detach().cpu()
+        if not torch.isfinite(tensor).all() if tensor.is_floating_point() else False:
+            raise GenseqError(f"refusing to save non-finite weights ({name})")
+        if half and tensor.is_floating_point():
+            tensor = tensor.half()
+        state[name] = tensor.clone()
+    payload: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": kind,
+                               "config": config, "meta": meta, "model": state}
+    if train_state is not None:
+        payload["train"] = train_state
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
+    """Read and validate a model file; always maps tensors to the CPU.
+
+    Raises GenseqError for anything that is not a readable genseq file of the
+    expected kind (missing, truncated, corrupted, crafted, other version).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenseqError(f"model file not found: {path}")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
+            raise GenseqError(f"{path} is not a genseq model file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        what = f"it asks to run {found.group(1)}" if found else "it holds objects other than tensors and plain data"
+        raise GenseqError(f"{path} is not a safe genseq model file: refused to load, {what}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as err:
+        raise GenseqError(f"{path} is not a readable genseq model file (truncated or corrupted?): "
+                          f"{str(err).splitlines()[0][:120] if str(err) else type(err).__name__}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise GenseqError(f"{path} is not a genseq model file")
+    if payload.get("version") != VERSION:
+        raise GenseqError(f"{path} has format version {payload.get('version')}; "
+                          f"this genseq reads version {VERSION}")
+    for key in ("kind", "config", "meta", "model"):
+        if key not in payload:
+            raise GenseqError(f"{path} is damaged: '{key}' is missing")
+    if kind is not None and payload["kind"] != kind:
+        raise GenseqError(f"{path} holds a {payload['kind']} model, not a {kind} model")
+    payload["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["model"].items()}
+    return payload
+
+
+def bundled_path(name: str) -> Path:
+    """Path of a model file shipped inside the package (genseq/models/)."""
+    from importlib import resources
+    path = Path(str(resources.files("genseq.models").joinpath(name)))
+    if not path.is_file():
+        raise GenseqError(f"the bundled model {name} is not installed with this copy of genseq")
+    return path

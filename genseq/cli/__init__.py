@@ -1,0 +1,8 @@
+"""Command-line interface: `genseq ...`, `python -m genseq ...`, `python cli.py ...`."""
+from .groups import main
+from . import text as _text  # noqa: F401  (commands register themselves)
+from . import strokes as _strokes  # noqa: F401
+from . import hand as _hand  # noqa: F401
+from . import show as _show  # noqa: F401
+
+__all__ = ["main"]

@@ -1,0 +1,59 @@
+"""Options shared by the `train` commands: they map one to one onto TrainOptions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..train import TrainOptions
+
+_D = TrainOptions(out=Path("."))
+
+
+def train_options(f):
+    """Decorate a Click command with the TrainOptions flags (defaults from the dataclass)."""
+    opts = [
+        click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="Run folder: last.pt, best.pt, metrics.jsonl, loss.svg, pictures."),
+        click.option("--max-steps", type=click.IntRange(min=1), default=_D.max_steps, show_default=True,
+                     help="Total optimizer steps (the schedule decays over them)."),
+        click.option("--max-time", type=click.FloatRange(min=0), default=None,
+                     help="Stop this invocation after so many minutes (resume later)."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_D.lr, show_default=True,
+                     help="Peak learning rate (AdamW, warm-up then cosine decay)."),
+        click.option("--warmup", type=click.IntRange(min=1), default=_D.warmup, show_default=True,
+                     help="Warm-up steps."),
+        click.option("--weight-decay", type=click.FloatRange(min=0), default=_D.weight_decay, show_default=True,
+                     help="AdamW weight decay on matrices."),
+        click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=_D.clip, show_default=True,
+                     help="Clip the global gradient norm to this."),
+        click.option("--eval-every", type=click.IntRange(min=1), default=_D.eval_every, show_default=True,
+                     help="Steps between held-out evaluations (and checkpoints)."),
+        click.option("--save-every", type=click.FloatRange(min=1), default=_D.save_every / 60, show_default=True,
+                     help="Minutes between checkpoints between evaluations."),
+        click.option("--device", default=_D.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_D.precision,
+                     show_default=True, help="auto: bf16 autocast on CUDA, fp32 elsewhere."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch."),
+        click.option("--seed", type=int, default=_D.seed, show_default=True, help="Random seed."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped."),
+        click.option("--init", type=click.Path(dir_okay=False), default=None,
+                     help="Fine-tune: start from this model file's weights ('default' for the bundled one)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def build_train_options(kw: dict, init: Path | None = None) -> TrainOptions:
+    """Pop the train flags from a command's kwargs into a TrainOptions."""
+    max_time = kw.pop("max_time")
+    return TrainOptions(out=kw.pop("out"), max_steps=kw.pop("max_steps"),
+                        max_time=None if max_time is None else max_time * 60, lr=kw.pop("lr"),
+                        warmup=kw.pop("warmup"), weight_decay=kw.pop("weight_decay"), clip=kw.pop("clip"),
+                        eval_every=kw.pop("eval_every"), save_every=kw.pop("save_every") * 60,
+                        device=kw.pop("device"), precision=kw.pop("precision"), threads=kw.pop("threads"),
+                        seed=kw.pop("seed"), resume=kw.pop("resume"),
+                        init=init if init is not None else (Path(kw["init"]) if kw.get("init") else None),
+                        progress=not kw.pop("quiet"))

@@ -1,0 +1,47 @@
+"""The Click command groups. Command modules attach themselves to these.
+
+The CLI is thin: each command parses options, builds an options dataclass and
+calls one library function. Errors that a user can fix (GenseqError, and OS
+errors such as a missing file) become one line on stderr and exit status 1.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import GenseqError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GenseqError as err:
+            raise click.ClickException(str(err)) from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+            raise click.ClickException(f"{err.strerror}: {err.filename}") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genseq")
+def main() -> None:
+    """genseq: generate text and handwriting with recurrent networks."""
+
+
+@main.group(cls=_Group)
+def data() -> None:
+    """Build HDF5 datasets from text corpora and pen-stroke collections."""
+
+
+@main.group(cls=_Group)
+def train() -> None:
+    """Train a model (resumable; checkpoints, metrics and pictures in --out)."""
+
+
+@main.group(name="eval", cls=_Group)
+def evaluate() -> None:
+    """Held-out scores of a trained or bundled model."""

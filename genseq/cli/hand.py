@@ -1,0 +1,1 @@
+"""Commands; see genseq/cli/groups.py."""

@@ -1,0 +1,285 @@
+"""Handwriting prediction and synthesis networks (Graves 2013 sections 4 and 5).
+
+Both are stacks of L LSTM layers with skip connections: the input x_t goes to
+every layer and every layer goes to the mixture output (eqs. 1-3, 17). The
+synthesis network adds a soft window over the one-hot text c (B, U, V):
+layer 1 sees w_{t-1}, the window reads layer 1's output h¹_t, and w_t goes to
+layers 2..L at step t (eqs. 46-53).
+
+Two implementations that the tests hold equal:
+- `step`: one time step through all layers (sampling; the naive reference).
+- `forward`: training speed. Prediction has no Python loop. Synthesis loops
+  only over layer 1 + window; layers 2..L never feed back into layer 1, so
+  each runs as one `nn.LSTM` call over the whole sequence (exact).
+
+Every layer is an `nn.LSTM` module (gate order i, f, g, o) so parameter names
+are stable: lstms.{n}.weight_ih_l0 etc. Layer 1 of the synthesis network is
+never *called* as a module; its weights are used in the per-step loop.
+Input column order: layer 1 [x (3), w (V)]; layer n ≥ 2 [x (3), h^{n-1} (H), w (V)].
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GenseqError
+from .mdn import MDNParams, MixtureOutput
+
+KINDS = ("prediction", "synthesis")
+
+
+@dataclass(frozen=True)
+class HandwritingConfig:
+    """Everything needed to rebuild a handwriting model; stored in checkpoints as a dict."""
+
+    kind: str = "synthesis"  # "prediction" (section 4) or "synthesis" (section 5)
+    alphabet: str = ""  # synthesis: characters with ids 1..V (0 = padding)
+    hidden: int = 400  # H, per layer
+    layers: int = 3  # L
+    mixtures: int = 20  # K
+    window: int = 10  # M, window Gaussians (synthesis)
+    norm_mean: tuple[float, float] = (0.0, 0.0)  # (dx, dy) mean the data was shifted by
+    norm_std: tuple[float, float] = (1.0, 1.0)  # (dx, dy) std the data was divided by
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise GenseqError(f"unknown handwriting model kind {self.kind!r} (want one of {KINDS})")
+        if self.kind == "synthesis" and not self.alphabet:
+            raise GenseqError("a synthesis model needs a non-empty alphabet")
+        if len(set(self.alphabet)) != len(self.alphabet):
+            raise GenseqError("alphabet has repeated characters")
+        if min(self.hidden, self.layers, self.mixtures, self.window) < 1:
+            raise GenseqError("hidden, layers, mixtures and window must all be >= 1")
+        # Accept lists (from JSON) but store tuples so the config stays hashable.
+        object.__setattr__(self, "norm_mean", tuple(float(v) for v in self.norm_mean))
+        object.__setattr__(self, "norm_std", tuple(float(v) for v in self.norm_std))
+
+    @property
+    def vocab_size(self) -> int:
+        """V: one-hot width (synthesis); 0 for prediction."""
+        return len(self.alphabet) if self.kind == "synthesis" else 0
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["norm_mean"] = list(self.norm_mean)
+        d["norm_std"] = list(self.norm_std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HandwritingConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise GenseqError(f"unknown handwriting config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def encode_text(text: str, alphabet: str) -> torch.Tensor:
+    """Character ids (U,) long: alphabet[i] -> i + 1; 0 is reserved for padding."""
+    index = {ch: i + 1 for i, ch in enumerate(alphabet)}
+    missing = sorted({ch for ch in text if ch not in index})
+    if missing:
+        raise GenseqError(f"characters not in the model's alphabet: {''.join(missing)!r}")
+    return torch.tensor([index[ch] for ch in text], dtype=torch.long)
+
+
+def pad_texts(texts: list[str], alphabet: str, extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode and right-pad texts: ids (B, U + extra) long, mask (B, U + extra) float."""
+    ids = [encode_text(t, alphabet) for t in texts]
+    U = max((len(i) for i in ids), default=0) + extra
+    out = torch.zeros(len(ids), U, dtype=torch.long)
+    for b, i in enumerate(ids):
+        out[b, : len(i)] = i
+    return out, (out > 0).float()
+
+
+class HandState(NamedTuple):
+    """Recurrent state carried across calls (training chunks, priming -> sampling)."""
+
+    h: torch.Tensor  # (L, B, H)
+    c: torch.Tensor  # (L, B, H)
+    kappa: torch.Tensor | None  # (B, M) window positions (synthesis), else None
+    window: torch.Tensor | None  # (B, V) last window vector w_t (synthesis), else None
+
+    def detach(self) -> "HandState":
+        return HandState(*(None if t is None else t.detach() for t in self))
+
+
+def _lstm_pointwise(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # gates: (B, 4H) pre-activations in nn.LSTM order (i, f, g, o); Graves 2013 eqs. 7-11.
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+class HandwritingModel(nn.Module):
+    """Graves 2013 handwriting network; `config.kind` picks prediction or synthesis."""
+
+    def __init__(self, config: HandwritingConfig):
+        super().__init__()
+        self.config = config
+        H, L, V = config.hidden, config.layers, config.vocab_size
+        self.synthesis = config.kind == "synthesis"
+        in1 = 3 + V  # layer 1: x_t and w_{t-1}
+        inn = 3 + H + V  # layer n: x_t, h^{n-1}_t and w_t
+        self.lstms = nn.ModuleList(
+            [nn.LSTM(in1 if n == 0 else inn, H, batch_first=True) for n in range(L)]
+        )
+        if self.synthesis:
+            # Graves 2013 eq. 48: (α̂, β̂, κ̂) = W h¹_t + b, M of each.
+            self.window_layer = nn.Linear(H, 3 * config.window)
+        self.output = MixtureOutput(L * H, config.mixtures)
+
+    # -- helpers ---------------------------------------------------------
+    def one_hot(self, text_ids: torch.Tensor) -> torch.Tensor:
+        """(B, U) ids -> (B, U, V) float one-hot; padding (id 0) rows are all zero."""
+        V = self.config.vocab_size
+        dtype = self._state_dtype()
+        return F.one_hot(text_ids, V + 1)[..., 1:].to(dtype)
+
+    def _state_dtype(self) -> torch.dtype:
+        # fp32 (or fp64) even for bf16 weights: κ grows to U and c integrates over
+        # hundreds of steps, which bf16's 8-bit mantissa cannot follow.
+        return torch.promote_types(self.lstms[0].weight_ih_l0.dtype, torch.float32)
+
+    def initial_state(self, batch: int) -> HandState:
+        p = self.lstms[0].weight_ih_l0
+        L, H, dtype = self.config.layers, self.config.hidden, self._state_dtype()
+        z = p.new_zeros(L, batch, H, dtype=dtype)
+        if not self.synthesis:
+            return HandState(z, z.clone(), None, None)
+        kappa = p.new_zeros(batch, self.config.window, dtype=dtype)
+        return HandState(z, z.clone(), kappa, p.new_zeros(batch, self.config.vocab_size, dtype=dtype))
+
+    def _window(self, h1, kappa, text, positions):
+        # h1 (B, H), kappa (B, M), text (B, U, V), positions (U,) = 1..U
+        # -> w (B, V), phi (B, U), kappa (B, M)
+        p = self.window_layer(h1.to(self.window_layer.weight.dtype))
+        p = p.to(torch.promote_types(p.dtype, torch.float32))  # fp32 even under autocast
+        a_hat, b_hat, k_hat = p.unsqueeze(2).chunk(3, dim=1)  # (B, M, 1)
+        kappa = kappa + torch.exp(k_hat.squeeze(2))  # eq. 51: the window only moves forward
+        d = kappa.unsqueeze(2) - positions  # (B, M, U)
+        # eq. 46 with α = exp(α̂), β = exp(β̂) (eqs. 49-50), folded into one exp.
+        phi = torch.exp(a_hat - torch.exp(b_hat) * d * d).sum(dim=1)  # (B, U)
+        w = torch.bmm(phi.unsqueeze(1).to(text.dtype), text).squeeze(1)  # eq. 47: (B, V)
+        return w, phi, kappa
+
+    def _positions(self, U: int, device) -> torch.Tensor:
+        return torch.arange(1, U + 1, device=device, dtype=self._state_dtype())
+
+    # -- one step: sampling and the naive reference ----------------------
+    def step(
+        self, x_t: torch.Tensor, state: HandState, text: torch.Tensor | None = None
+    ) -> tuple[MDNParams, HandState, torch.Tensor | None]:
+        """One time step through all layers.
+
+        x_t: (B, 3); text: (B, U, V) one-hot from `one_hot` (synthesis only; extra
+        all-zero rows past the end are allowed and get φ like any position).
+        Works with bf16 weights (a fast sampling copy): matmuls in bf16, the
+        state, window and mixture maths in fp32.
+        Returns MDN params with leading dim (B,), the new state, φ (B, U) or None.
+        """
+        hs, cs, phi = [], [], None
+        w, kappa = state.window, state.kappa
+        wdt = self.lstms[0].weight_ih_l0.dtype  # may be bf16 for fast sampling; state stays fp32
+        below = None
+        for n, lstm in enumerate(self.lstms):
+            if n == 0:
+                inp = torch.cat((x_t, w), 1) if self.synthesis else x_t
+            else:
+                parts = (x_t, below, w) if self.synthesis else (x_t, below)
+                inp = torch.cat(parts, 1)
+            gates = F.linear(inp.to(wdt), lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(
+                state.h[n].to(wdt), lstm.weight_hh_l0, lstm.bias_hh_l0
+            )
+            h, c = _lstm_pointwise(gates.to(state.c.dtype), state.c[n])
+            if n == 0 and self.synthesis:
+                positions = self._positions(text.shape[1], text.device)
+                w, phi, kappa = self._window(h, kappa, text, positions)
+                w = w.to(h.dtype)
+            hs.append(h)
+            cs.append(c)
+            below = h
+        params = self.output(torch.cat(hs, 1).to(wdt))
+        return params, HandState(torch.stack(hs), torch.stack(cs), kappa, w), phi
+
+    # -- fast forward for training ---------------------------------------
+    def forward(
+        self,
+        x: torch.Tensor,
+        text_ids: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        state: HandState | None = None,
+    ) -> tuple[MDNParams, HandState, dict]:
+        """x: (B, T, 3) normalised points; text_ids/text_mask: (B, U) (synthesis).
+
+        Returns MDN params with leading dims (B, T), the final state, and extras:
+        synthesis {"phi": (B, T, U) window weights (zero on padding),
+        "kappa": (B, T, M)}; prediction {}.
+        """
+        B, T, _ = x.shape
+        if state is None:
+            state = self.initial_state(B)
+        if not self.synthesis:
+            hs, hn, cn, below = [], [], [], None
+            for n, lstm in enumerate(self.lstms):
+                inp = x if n == 0 else torch.cat((x, below), 2)
+                out, (h, c) = lstm(inp, (state.h[n : n + 1], state.c[n : n + 1]))
+                hs.append(out)
+                hn.append(h)
+                cn.append(c)
+                below = out
+            params = self.output(torch.cat(hs, 2))
+            return params, HandState(torch.cat(hn), torch.cat(cn), None, None), {}
+
+        if text_ids is None:
+            raise GenseqError("the synthesis model needs text")
+        text = self.one_hot(text_ids)  # (B, U, V)
+        h1_seq, w_seq, phi_seq, kappa_seq, h, c, kappa, w = self._layer1_loop(x, text, state)
+        hs, hn, cn = [h1_seq], [h.unsqueeze(0)], [c.unsqueeze(0)]
+        below = h1_seq
+        for n in range(1, self.config.layers):
+            inp = torch.cat((x, below, w_seq.to(below.dtype)), 2)  # (B, T, 3 + H + V)
+            out, (hN, cN) = self.lstms[n](inp, (state.h[n : n + 1], state.c[n : n + 1]))
+            hs.append(out)
+            hn.append(hN)
+            cn.append(cN)
+            below = out
+        params = self.output(torch.cat(hs, 2))
+        if text_mask is not None:
+            phi_seq = phi_seq * text_mask.unsqueeze(1).to(phi_seq.dtype)
+        new_state = HandState(torch.cat(hn), torch.cat(cn), kappa, w)
+        return params, new_state, {"phi": phi_seq, "kappa": kappa_seq}
+
+    def _layer1_loop(self, x, text, state):
+        # Layer 1 + window, step by step (w_{t-1} feeds h¹_t: no way round the loop).
+        T = x.shape[1]
+        lstm = self.lstms[0]
+        w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0  # (4H, 3 + V), (4H, H)
+        # Input projections of all steps at once: (T, B, 4H), contiguous per step.
+        xp = F.linear(x.transpose(0, 1), w_ih[:, :3], lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        # One matmul per step for the recurrent and window parts: [w, h] @ W_rec^T.
+        w_rec_t = torch.cat((w_ih[:, 3:], w_hh), 1).t()  # (V + H, 4H)
+        dev = x.device.type
+        if torch.is_autocast_enabled(dev):
+            # Cast once, not on every step (autocast only caches leaf weights).
+            w_rec_t = w_rec_t.to(torch.get_autocast_dtype(dev))
+        positions = self._positions(text.shape[1], x.device)
+        h, c, kappa, w = state.h[0], state.c[0], state.kappa, state.window
+        hs, ws, phis, kappas = [], [], [], []
+        for t in range(T):
+            gates = xp[t] + torch.cat((w.to(h.dtype), h), 1) @ w_rec_t  # (B, 4H)
+            h, c = _lstm_pointwise(gates, c)
+            w, phi, kappa = self._window(h, kappa, text, positions)
+            hs.append(h)
+            ws.append(w)
+            phis.append(phi)
+            kappas.append(kappa)
+        stack = lambda xs: torch.stack(xs, 1)  # noqa: E731  list of (B, ...) -> (B, T, ...)
+        return stack(hs), stack(ws), stack(phis), stack(kappas), h, c, kappa, w

@@ -1,0 +1,261 @@
+"""Lay out lines of handwriting on pages and write them as SVG.
+
+Every line of a page set shares one scale (px per data unit), so letters keep
+the same size from line to line. Data y grows upwards; SVG y grows downwards,
+so the layout flips y: page point = (x0 + s * x, y0 - s * y). No torch here.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import svgwrite
+
+from ..atomic import write_text
+from ..errors import GenseqError
+from .smooth import offsets_to_strokes, smooth_path
+
+_ALIGNS = ("left", "center", "right")
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """How to lay out lines of handwriting. Lengths are SVG user units (px).
+
+    width: page width.
+    height: page height; None = one page exactly as tall as its lines need,
+        otherwise lines flow onto as many pages of this height as needed.
+    margin: blank border on every side.
+    line_height: distance between the centres of consecutive lines; None =
+        `line_spacing` times the text height. A line with tall outliers gets
+        more room rather than overlapping its neighbours.
+    line_spacing: used when line_height is None, in units of the text height
+        (the 5th-95th percentile height of a line's points, median over lines).
+    align: "left", "center" or "right".
+    color, stroke_width: the pen.
+    background: None = transparent, else an SVG colour filling the page.
+    scale: px per data unit; None = the largest scale at which the widest
+        line fits between the margins, but no larger than makes the text
+        height `max_text_height` px (so short lines are not blown up).
+    max_text_height: see scale.
+    label_size, label_color: the transcription printed under each line when
+        labels are given to `render_pages`.
+    digits: decimals written for path coordinates.
+    """
+
+    width: float = 1000.0
+    height: float | None = None
+    margin: float = 40.0
+    line_height: float | None = None
+    line_spacing: float = 1.8
+    align: str = "left"
+    color: str = "black"
+    stroke_width: float = 1.6
+    background: str | None = None
+    scale: float | None = None
+    max_text_height: float = 40.0
+    label_size: float = 12.0
+    label_color: str = "#888888"
+    digits: int = 2
+
+    def __post_init__(self) -> None:
+        if self.align not in _ALIGNS:
+            raise GenseqError(f"align must be one of {', '.join(_ALIGNS)}, not {self.align!r}")
+        if not (self.width > 2 * self.margin >= 0):
+            raise GenseqError(f"page width {self.width} leaves no room inside margins of {self.margin}")
+        if self.height is not None and not self.height > 2 * self.margin:
+            raise GenseqError(f"page height {self.height} leaves no room inside margins of {self.margin}")
+        for name in ("scale", "line_height"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise GenseqError(f"{name} must be a positive number, not {v}")
+        if not (self.stroke_width > 0 and self.max_text_height > 0 and self.line_spacing > 0):
+            raise GenseqError("stroke_width, max_text_height and line_spacing must be positive")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one line lands: data (x, y) -> page (x0 + scale * x, y0 - scale * y)."""
+
+    line: int  # index into the input lines
+    page: int
+    scale: float
+    x0: float
+    y0: float
+    label_y: float  # baseline of the label text
+    label_x: float
+
+    def to_page(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float64)
+        return np.stack([self.x0 + self.scale * xy[..., 0], self.y0 - self.scale * xy[..., 1]], axis=-1)
+
+
+@dataclass(frozen=True)
+class _Line:
+    strokes: list[np.ndarray]
+    lo: np.ndarray  # (2,) data bounding box
+    hi: np.ndarray
+    mid: float  # robust vertical centre (data units)
+    text_height: float  # robust height (data units)
+
+
+def _measure(points: np.ndarray | None) -> _Line | None:
+    strokes = offsets_to_strokes(points)
+    if not strokes:
+        return None
+    xy = np.concatenate(strokes)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q5, q95 = np.percentile(xy[:, 1], [5, 95])
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        height = float(q95 - q5)
+        mid = float(q5 / 2 + q95 / 2)
+    return _Line(strokes, lo, hi, mid, height)
+
+
+def _auto_scale(measured: list[_Line], options: PageOptions) -> float:
+    if options.scale is not None:
+        return float(options.scale)
+    inner = options.width - 2 * options.margin
+    with np.errstate(over="ignore", invalid="ignore"):
+        widest = max(float(m.hi[0] - m.lo[0]) for m in measured)
+        tallest = max(float(m.hi[1] - m.lo[1]) for m in measured)
+    heights = [m.text_height for m in measured if np.isfinite(m.text_height) and m.text_height > 0]
+    text = float(np.median(heights)) if heights else tallest
+    candidates = []
+    if np.isfinite(widest) and widest > 0:
+        candidates.append(inner / widest)
+    if np.isfinite(text) and text > 0:
+        candidates.append(options.max_text_height / text)
+    scale = min(candidates) if candidates else 1.0
+    return scale if np.isfinite(scale) and scale > 0 else 1.0
+
+
+def layout(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),
+           labels: Sequence[str] | None = None) -> tuple[list[Placement], list[float], int]:
+    """Place every non-empty line: (placements, page heights, page count).
+
+    Rows stack downwards; empty lines (None, no rows, or nothing finite) take
+    one line height of blank space. With `options.height`, a row that does not
+    fit on the current page starts the next one (a single row taller than a
+    page gets a page of its own and may be clipped).
+    """
+    measured = [_measure(p) for p in lines]
+    present = [m for m in measured if m is not None]
+    scale = _auto_scale(present, options) if present else 1.0
+    heights = [m.text_height for m in present if np.isfinite(m.text_height) and m.text_height > 0]
+    text_px = scale * float(np.median(heights)) if heights else options.max_text_height
+    if not np.isfinite(text_px) or text_px <= 0:
+        text_px = options.max_text_height
+    pitch = options.line_height if options.line_height is not None else options.line_spacing * text_px
+    label_room = 1.4 * options.label_size if labels is not None else 0.0
+    inner = options.width - 2 * options.margin
+    gap = 0.15 * pitch  # the least space between one line's ink and the next's
+
+    placements: list[Placement] = []
+    page_heights: list[float] = []
+    page, cursor = 0, options.margin  # cursor: top of the next row on this page
+    page_started = False
+    for i, m in enumerate(measured):
+        if m is None:
+            above = below = pitch / 2
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                above = max(pitch / 2, scale * float(m.hi[1] - m.mid) + gap / 2)
+                below = max(pitch / 2, scale * float(m.mid - m.lo[1]) + gap / 2)
+            if not np.isfinite(above + below):
+                above = below = pitch / 2
+        row = above + below + label_room
+        if options.height is not None and page_started and cursor + row > options.height - options.margin:
+            page_heights.append(options.height)
+            page, cursor, page_started = page + 1, options.margin, False
+        page_started = True
+        centre = cursor + above
+        if m is not None:
+            width = scale * float(m.hi[0] - m.lo[0])
+            free = inner - width if np.isfinite(width) else 0.0
+            left = options.margin + {"left": 0.0, "center": free / 2, "right": free}[options.align]
+            label_x = options.margin + {"left": 0.0, "center": inner / 2, "right": inner}[options.align]
+            placements.append(Placement(
+                line=i, page=page, scale=scale,
+                x0=left - scale * float(m.lo[0]), y0=centre + scale * m.mid,
+                label_y=centre + below + 0.9 * options.label_size, label_x=label_x,
+            ))
+        elif labels is not None:
+            label_x = options.margin + {"left": 0.0, "center": inner / 2, "right": inner}[options.align]
+            placements.append(Placement(i, page, scale, 0.0, 0.0, centre + below + 0.9 * options.label_size, label_x))
+        cursor += row
+    page_heights.append(options.height if options.height is not None else cursor + options.margin)
+    return placements, page_heights, page + 1
+
+
+def render_pages(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),
+                 labels: Sequence[str] | None = None) -> list[str]:
+    """One SVG document (a string) per page of handwriting.
+
+    `lines` are (N, 3) offset arrays (see genseq.render.smooth); a line may be
+    None or empty, which leaves a blank line (a paragraph break). Lines whose
+    points are all NaN/inf also render blank, so a diverged model still gives
+    a valid picture. `labels`, when given, must have one string per line and
+    are printed small under each line.
+
+    Raises GenseqError when `lines` itself is empty (there is nothing to lay
+    out, which is almost always a caller's mistake) or labels do not match.
+    """
+    if len(lines) == 0:
+        raise GenseqError("nothing to render: the list of lines is empty")
+    if labels is not None and len(labels) != len(lines):
+        raise GenseqError(f"got {len(labels)} labels for {len(lines)} lines")
+    placements, page_heights, n_pages = layout(lines, options, labels)
+    strokes = {}
+    for p in placements:
+        strokes[p.line] = offsets_to_strokes(lines[p.line])
+
+    docs = []
+    for page in range(n_pages):
+        w, h = _n(options.width), _n(math.ceil(page_heights[page] * 100) / 100)
+        dwg = svgwrite.Drawing(size=(w, h), profile="full", debug=False)
+        dwg.viewbox(0, 0, w, h)
+        if options.background is not None:
+            dwg.add(dwg.rect((0, 0), (w, h), fill=options.background))
+        ink = dwg.g(fill="none", stroke=options.color, stroke_width=options.stroke_width,
+                    stroke_linecap="round", stroke_linejoin="round", class_="ink")
+        text = dwg.g(fill=options.label_color, font_size=options.label_size,
+                     font_family="sans-serif", class_="labels",
+                     text_anchor={"left": "start", "center": "middle", "right": "end"}[options.align])
+        for p in placements:
+            if p.page != page:
+                continue
+            paths = [smooth_path(p.to_page(s), options.digits) for s in strokes[p.line]]
+            d = "".join(paths)
+            if d:
+                ink.add(dwg.path(d=d))
+            if labels is not None and labels[p.line]:
+                text.add(dwg.text(labels[p.line], insert=(_n(p.label_x), _n(p.label_y))))
+        dwg.add(ink)
+        if labels is not None:
+            dwg.add(text)
+        docs.append(dwg.tostring())
+    return docs
+
+
+def _n(v: float) -> float:
+    return round(float(v), 2)
+
+
+def save_pages(pages: Sequence[str], path: str | os.PathLike) -> list[Path]:
+    """Write SVG pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ..."""
+    path = Path(path)
+    if len(pages) == 0:
+        raise GenseqError("no pages to save")
+    if len(pages) == 1:
+        targets = [path]
+    else:
+        suffix = path.suffix or ".svg"
+        targets = [path.with_name(f"{path.stem}-{i}{suffix}") for i in range(1, len(pages) + 1)]
+    for target, doc in zip(targets, pages):
+        write_text(target, doc)
+    return targets

@@ -1,0 +1,84 @@
+"""Shared tail of every converter: count what was kept and skipped, split by
+group, write the HDF5 file, and print a summary."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..errors import GenseqError
+from .h5 import SPLITS, Sample, StrokeWriter
+from .split import split_of
+
+
+@dataclass
+class Report:
+    """What a converter did. `details` holds (file or line, reason) per skip."""
+
+    kept: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    details: list = field(default_factory=list)
+    chars: int = 0
+    source_points: int = 0  # points in the source files of kept lines
+    points: int = 0  # points written
+    split_counts: dict = field(default_factory=dict)
+
+    def skip(self, where: str, reason: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+        self.details.append((where, reason))
+
+    def keep(self, sample: Sample, source_points: int) -> None:
+        self.kept += 1
+        self.chars += len(sample.text)
+        self.source_points += source_points
+        self.points += len(sample.points)
+
+    def summary(self, verbose: bool = False) -> str:
+        lines = []
+        if verbose:
+            lines += [f"skipped {where}: {reason}" for where, reason in self.details]
+        total = sum(self.skipped.values())
+        lines.append(f"kept {self.kept} lines, skipped {total}"
+                     + (": " + ", ".join(f"{r} {n}" for r, n in sorted(self.skipped.items())) if total else ""))
+        if self.split_counts:
+            lines.append("splits: " + ", ".join(f"{k} {self.split_counts.get(k, 0)}" for k in SPLITS))
+        if self.chars:
+            lines.append(f"points per character: {self.source_points / self.chars:.2f} in the source, "
+                         f"{self.points / self.chars:.2f} written")
+        return "\n".join(lines)
+
+
+class Builder:
+    """Stream kept samples into a stroke file, each to the split of its group:
+
+        with Builder(out, ...) as b:
+            b.add(group, sample, source_points) / b.report.skip(where, reason)
+
+    Raises GenseqError (and leaves no file) when nothing was kept."""
+
+    def __init__(self, out: str | os.PathLike, *, val_frac: float, test_frac: float, seed: int,
+                 source: str, terms: str, units: str, resample: str):
+        split_of("", val_frac, test_frac)  # check the fractions before any work
+        self.fracs = (val_frac, test_frac, seed)
+        self.report = Report()
+        self._writer = StrokeWriter(out, source=source, terms=terms, units=units, resample=resample)
+        self._split: dict[str, str] = {}
+
+    def __enter__(self) -> "Builder":
+        self._writer.__enter__()
+        return self
+
+    def add(self, group: str, sample: Sample, source_points: int) -> None:
+        if group not in self._split:
+            self._split[group] = split_of(group, *self.fracs)
+        self._writer.add(self._split[group], sample)
+        self.report.keep(sample, source_points)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and not self.report.kept:
+            err = GenseqError("no usable lines: " + (self.report.summary() if self.report.skipped
+                                                      else "the input holds none"))
+            self._writer.__exit__(GenseqError, err, None)
+            raise err
+        self._writer.__exit__(exc_type, exc, tb)
+        self.report.split_counts = dict(self._writer.counts)

@@ -1,0 +1,255 @@
+"""Text corpora as HDF5, in torch-rnn's layout. One writer, one reader.
+
+Layout (format "genseq-text", version 1):
+    /train, /val, /test   1-D token ids, the smallest unsigned dtype that
+                          holds the vocabulary, chunked (training reads
+                          slices; the file is never loaded whole)
+    attrs: format, version, encoding ("utf-8" | "bytes"),
+           vocab (JSON list: token i is vocab[i]; a character, or for
+           "bytes" an integer 0-255), newlines ("lf" | "keep"), sources
+
+Building streams the input twice (vocabulary and counts, then ids), so
+corpora larger than memory work. The split keeps the *end* of the text for
+val/test, as char-rnn and nanoGPT do: train = first part, then val, then test.
+"""
+from __future__ import annotations
+
+import codecs
+import functools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import h5py
+import numpy as np
+
+from ..atomic import atomic_path, write_text
+from ..errors import GenseqError
+
+FORMAT = "genseq-text"
+VERSION = 1
+SPLITS = ("train", "val", "test")
+CHUNK = 1 << 20  # bytes read at a time
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Token i <-> vocab.tokens[i]; tokens are 1-char strings or byte values."""
+    tokens: tuple
+    encoding: str = "utf-8"
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @functools.cached_property
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray]:  # sorted code points, their token ids
+        codes = np.array([t if isinstance(t, int) else ord(t) for t in self.tokens], dtype=np.int64)
+        order = np.argsort(codes, kind="stable")
+        return codes[order], order
+
+    def encode(self, text: str | bytes, skip_unknown: bool = False) -> np.ndarray:
+        """Token ids of `text` (T,). Unknown tokens are a GenseqError naming them."""
+        codes = _to_codes(text, self.encoding)
+        table, ids = self._lookup
+        pos = np.searchsorted(table, codes).clip(0, len(table) - 1)
+        known = table[pos] == codes
+        idx = ids[pos]
+        if not known.all():
+            if not skip_unknown:
+                bad = sorted(set(codes[~known].tolist()))
+                shown = ", ".join(_show(c, self.encoding) for c in bad[:20])
+                more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
+                raise GenseqError(f"{len(bad)} character(s) not in the model's vocabulary: {shown}{more}")
+            idx = idx[known]
+        return idx
+
+    def decode(self, ids: Iterable[int]) -> str:
+        if self.encoding == "bytes":
+            return bytes(self.tokens[i] for i in ids).decode("utf-8", errors="replace")
+        return "".join(self.tokens[i] for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps(list(self.tokens), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, encoding: str) -> "Vocab":
+        tokens = json.loads(text)
+        if encoding == "bytes":
+            tokens = [int(t) for t in tokens]
+        return cls(tuple(tokens), encoding)
+
+
+def _show(code: int, encoding: str) -> str:
+    if encoding == "bytes":
+        return f"byte 0x{code:02x}"
+    ch = chr(code)
+    return repr(ch) if ch.isprintable() and not ch.isspace() else f"U+{code:04X}"
+
+
+def _to_codes(text: str | bytes, encoding: str) -> np.ndarray:
+    if encoding == "bytes":
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.int64)
+
+
+def _read_chunks(path: Path, encoding: str, newlines: str) -> Iterator[str | bytes]:
+    """Stream a file as decoded text (or raw bytes), normalising CRLF/CR to LF."""
+    if not path.is_file():
+        raise GenseqError(f"no such file: {path}")
+    decoder = codecs.getincrementaldecoder("utf-8")("strict") if encoding == "utf-8" else None
+    pending_cr = False
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            raw = fh.read(CHUNK)
+            final = not raw
+            if decoder is not None:
+                try:
+                    chunk = decoder.decode(raw, final=final)
+                except UnicodeDecodeError as err:
+                    raise GenseqError(f"{path} is not valid UTF-8 near byte {offset + err.start}; "
+                                      "use --encoding bytes for raw bytes") from None
+                cr, lf, crlf = "\r", "\n", "\r\n"
+            else:
+                chunk, cr, lf, crlf = raw, b"\r", b"\n", b"\r\n"
+            offset += len(raw)
+            if newlines == "lf":
+                if pending_cr:
+                    chunk = cr + chunk
+                pending_cr = not final and chunk.endswith(cr)
+                if pending_cr:
+                    chunk = chunk[:-1]  # a CR at the boundary may start a CRLF
+                chunk = chunk.replace(crlf, lf).replace(cr, lf)
+            if chunk:
+                yield chunk
+            if final:
+                return
+
+
+def _dtype_for(n: int) -> np.dtype:
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if n - 1 <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.uint64)
+
+
+def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, encoding: str = "utf-8",
+                 newlines: str = "lf", val_frac: float = 0.1, test_frac: float = 0.0,
+                 vocab_from: str | os.PathLike | None = None, skip_unknown: bool = False,
+                 json_vocab: bool = False, progress: bool = False) -> dict:
+    """Build an HDF5 corpus from text files; returns a summary dict."""
+    from tqdm import tqdm
+
+    if encoding not in ("utf-8", "bytes"):
+        raise GenseqError(f"unknown encoding {encoding!r} (utf-8 or bytes)")
+    if newlines not in ("lf", "keep"):
+        raise GenseqError(f"unknown newline mode {newlines!r} (lf or keep)")
+    if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
+        raise GenseqError("split fractions must be in [0, 1) and leave some text for training")
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise GenseqError("no input files")
+    total_bytes = sum(p.stat().st_size for p in paths if p.is_file())
+
+    # Pass 1: vocabulary (or a check against a reused one) and token count.
+    vocab = None
+    if vocab_from is not None:
+        with CorpusFile(vocab_from) as other:
+            vocab = other.vocab
+        if vocab.encoding != encoding:
+            raise GenseqError(f"{vocab_from} uses encoding {vocab.encoding}, not {encoding}")
+    seen = np.zeros(0x110000 if encoding == "utf-8" else 256, dtype=bool)
+    count = 0
+    with tqdm(total=total_bytes, unit="B", unit_scale=True, desc="scan", disable=not progress) as bar:
+        for p in paths:
+            for chunk in _read_chunks(p, encoding, newlines):
+                if vocab is not None:
+                    count += len(vocab.encode(chunk, skip_unknown=skip_unknown))
+                else:
+                    codes = _to_codes(chunk, encoding)
+                    seen[codes] = True
+                    count += len(codes)
+                bar.update(len(chunk) if encoding == "bytes" else len(chunk.encode("utf-8")))
+    if count == 0:
+        raise GenseqError("the input holds no text")
+    if vocab is None:
+        codes = np.flatnonzero(seen)
+        tokens = tuple(int(c) for c in codes) if encoding == "bytes" else tuple(chr(c) for c in codes)
+        vocab = Vocab(tokens, encoding)
+
+    # Pass 2: ids, written straight into the split datasets.
+    # nanoGPT's arithmetic, so the default gives its split to the character.
+    n_train, n_test = int(count * (1 - val_frac - test_frac)), int(count * test_frac)
+    sizes = {"train": n_train, "val": count - n_train - n_test, "test": n_test}
+    dtype = _dtype_for(len(vocab))
+    out = Path(out)
+    written = 0
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        dsets = {s: f.create_dataset(s, shape=(n,), dtype=dtype, chunks=(min(max(n, 1), 1 << 16),) if n else None)
+                 for s, n in sizes.items()}
+        bounds = np.cumsum([0, sizes["train"], sizes["val"], sizes["test"]])
+        with tqdm(total=count, unit="char", unit_scale=True, desc="encode", disable=not progress) as bar:
+            for p in paths:
+                for chunk in _read_chunks(p, encoding, newlines):
+                    ids = vocab.encode(chunk, skip_unknown=skip_unknown).astype(dtype)
+                    for i, s in enumerate(SPLITS):
+                        lo, hi = max(written, bounds[i]), min(written + len(ids), bounds[i + 1])
+                        if lo < hi:
+                            dsets[s][lo - bounds[i]:hi - bounds[i]] = ids[lo - written:hi - written]
+                    written += len(ids)
+                    bar.update(len(ids))
+        f.attrs.update({"format": FORMAT, "version": VERSION, "encoding": encoding,
+                        "vocab": vocab.to_json(), "newlines": newlines,
+                        "sources": json.dumps([p.name for p in paths])})
+    if json_vocab:
+        idx_to_token = {str(i): (t if encoding == "utf-8" else t) for i, t in enumerate(vocab.tokens)}
+        token_to_idx = {str(t): i for i, t in enumerate(vocab.tokens)}
+        write_text(out.with_suffix(".json"), json.dumps({"idx_to_token": idx_to_token,
+                                                         "token_to_idx": token_to_idx}, ensure_ascii=False))
+    return {"tokens": count, "vocab": len(vocab), **{s: int(n) for s, n in sizes.items()}}
+
+
+class CorpusFile:
+    """Read-only access to a genseq text corpus; splits are read by slice."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GenseqError(f"no such corpus: {self.path}")
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError:
+            raise GenseqError(f"{self.path} is not an HDF5 file") from None
+        attrs = self.file.attrs
+        if attrs.get("format") != FORMAT:
+            self.close()
+            raise GenseqError(f"{self.path} is not a genseq text corpus (make one with `genseq data text`)")
+        if attrs.get("version") != VERSION:
+            self.close()
+            raise GenseqError(f"{self.path}: corpus format version {attrs.get('version')} is not supported")
+        try:
+            self.vocab = Vocab.from_json(str(attrs["vocab"]), str(attrs["encoding"]))
+            for s in SPLITS:
+                ds = self.file[s]
+                if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
+                    raise KeyError(s)
+        except (KeyError, ValueError, TypeError) as err:
+            self.close()
+            raise GenseqError(f"{self.path} is damaged: {err}") from None
+
+    def split(self, name: str) -> h5py.Dataset:
+        if name not in SPLITS:
+            raise GenseqError(f"unknown split {name!r} ({', '.join(SPLITS)})")
+        return self.file[name]
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "CorpusFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

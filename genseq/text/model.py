@@ -1,0 +1,77 @@
+"""Character-level recurrent language model (Karpathy's char-rnn; Graves 2013
+section 2): embedding, stacked LSTM/GRU/RNN, linear decoder over the vocabulary.
+Pure nn.Module: no I/O, no device choice."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+@dataclass(frozen=True)
+class CharRNNConfig:
+    vocab_size: int
+    cell: str = "lstm"        # lstm | gru | rnn (tanh; the cell the LSTM was invented to fix)
+    layers: int = 2
+    hidden: int = 512
+    embed: int = 0            # 0: same as hidden
+    dropout: float = 0.0      # between layers and before the decoder
+    tie_weights: bool = False # decoder shares the embedding matrix (needs embed == hidden)
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embed < 0:
+            raise ValueError("vocab_size, layers and hidden must be positive")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.tie_weights and self.embed not in (0, self.hidden):
+            raise ValueError("tie_weights needs embed == hidden")
+
+    @property
+    def embed_size(self) -> int:
+        return self.embed or self.hidden
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CharRNNConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class CharRNN(nn.Module):
+    def __init__(self, cfg: CharRNNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_size)
+        rnn_kwargs = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
+        self.rnn = CELLS[cfg.cell](cfg.embed_size, cfg.hidden, cfg.layers, batch_first=True,
+                                   dropout=cfg.dropout if cfg.layers > 1 else 0.0, **rnn_kwargs)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.decoder = nn.Linear(cfg.hidden, cfg.vocab_size)
+        if cfg.tie_weights:
+            self.decoder.weight = self.embed.weight  # Press & Wolf 2017
+
+    def forward(self, ids: torch.Tensor, state=None):
+        """ids (B, T) long -> logits (B, T, V), state (per layer: (L, B, H) h [and c])."""
+        x = self.drop(self.embed(ids))        # (B, T, E)
+        h, state = self.rnn(x, state)         # (B, T, H)
+        return self.decoder(self.drop(h)), state
+
+    def init_state(self, batch: int, device=None):
+        z = torch.zeros(self.cfg.layers, batch, self.cfg.hidden, device=device)
+        return (z, z.clone()) if self.cfg.cell == "lstm" else z
+
+
+def detach_state(state):
+    """Cut the graph between TBPTT chunks, keeping the values."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()

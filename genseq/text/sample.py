@@ -1,0 +1,99 @@
+"""Sampling text from a character model: a pure function of the model and a
+`TextSampleOptions`. Streams one decoded piece per generated token."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..errors import GenseqError
+from .corpus import Vocab
+from .model import CharRNN
+
+
+@dataclass(frozen=True)
+class TextSampleOptions:
+    length: int = 500            # characters to generate (after the prime)
+    prime: str = ""              # text the sample continues (echoed first)
+    temperature: float = 1.0     # < 1 safer, > 1 more surprising
+    top_k: int | None = None     # keep only the k most likely characters
+    top_p: float | None = None   # nucleus: smallest set with probability >= p
+    argmax: bool = False         # always the most likely character (greedy)
+    seed: int | None = None      # same seed, same text
+    stop: str | None = None      # end early once this string has been generated
+    echo_prime: bool = True
+
+    def check(self) -> None:
+        if self.length < 0:
+            raise GenseqError("--length must be >= 0")
+        if not self.temperature > 0:
+            raise GenseqError("--temperature must be > 0 (use --argmax for greedy sampling)")
+        if self.top_k is not None and self.top_k < 1:
+            raise GenseqError("--top-k must be >= 1")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise GenseqError("--top-p must be in (0, 1]")
+        if self.stop == "":
+            raise GenseqError("--stop must not be empty")
+
+
+def filter_logits(logits: torch.Tensor, opts: TextSampleOptions) -> torch.Tensor:
+    """(V,) logits -> (V,) logits with temperature, top-k and top-p applied."""
+    logits = logits / opts.temperature
+    if opts.top_k is not None and opts.top_k < logits.numel():
+        kth = torch.topk(logits, opts.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if opts.top_p is not None and opts.top_p < 1:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cum = torch.softmax(sorted_logits, -1).cumsum(-1)
+        drop = cum - torch.softmax(sorted_logits, -1) >= opts.top_p  # keep the first token always
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    return logits
+
+
+@torch.inference_mode()
+def generate(model: CharRNN, vocab: Vocab, opts: TextSampleOptions) -> Iterator[str]:
+    """Yield the prime (if echoed) and then one piece of text per new token."""
+    opts.check()
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(opts.seed if opts.seed is not None else int(torch.seed() % (2**63)))
+    if opts.prime:
+        ids = vocab.encode(opts.prime)  # unknown characters: GenseqError naming them
+        if opts.echo_prime:
+            yield opts.prime
+    else:
+        # No prime: start after a newline, the most neutral context (or token 0).
+        nl = "\n" if "\n" in vocab.tokens else (10 if 10 in vocab.tokens else None)
+        ids = vocab.encode("\n") if nl is not None else torch.zeros(1, dtype=torch.long).numpy()
+    x = torch.as_tensor(ids, dtype=torch.long, device=device).view(1, -1)
+    logits, state = model(x)
+    last = logits[0, -1].float().cpu()
+    tail = ""
+    pending = b""
+    for _ in range(opts.length):
+        if opts.argmax:
+            nxt = int(torch.argmax(last))
+        else:
+            probs = torch.softmax(filter_logits(last, opts), -1)
+            nxt = int(torch.multinomial(probs, 1, generator=gen))
+        if vocab.encoding == "bytes":  # emit whole UTF-8 characters only
+            pending += bytes([vocab.tokens[nxt]])
+            try:
+                piece = pending.decode("utf-8")
+                pending = b""
+            except UnicodeDecodeError:
+                piece = "" if len(pending) < 4 else pending.decode("utf-8", errors="replace")
+                if piece:
+                    pending = b""
+        else:
+            piece = vocab.tokens[nxt]
+        if piece:
+            yield piece
+        if opts.stop is not None:
+            tail = (tail + piece)[-len(opts.stop):]
+            if tail == opts.stop:
+                return
+        logits, state = model(torch.tensor([[nxt]], device=device), state)
+        last = logits[0, -1].float().cpu()

@@ -1,0 +1,127 @@
+"""The character model as a training `Task`: truncated BPTT over B parallel
+streams of the corpus (torch-rnn/char-rnn style) with the hidden state carried
+from one chunk to the next, and exact held-out scores."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import GenseqError
+from .corpus import CorpusFile, Vocab
+from .model import CharRNN, CharRNNConfig, detach_state
+
+
+class Streams:
+    """B contiguous streams over a 1-D token array, read T+1 tokens at a time.
+
+    Stream b covers tokens [b*L, (b+1)*L) with L = len // B; chunk i of all
+    streams is one batch. Only the slices of a batch are read from the file.
+    """
+
+    def __init__(self, data, batch: int, steps: int) -> None:
+        self.data, self.B, self.T = data, batch, steps
+        self.L = len(data) // batch
+        if self.L < steps + 1:
+            raise GenseqError(f"split of {len(data)} tokens is too short for batch {batch} x {steps} steps")
+        self.chunks = (self.L - 1) // steps
+
+    def batch(self, i: int) -> torch.Tensor:
+        """Chunk i (mod chunks) -> (B, T+1) long."""
+        i %= self.chunks
+        rows = [np.asarray(self.data[b * self.L + i * self.T: b * self.L + i * self.T + self.T + 1])
+                for b in range(self.B)]
+        return torch.from_numpy(np.stack(rows).astype(np.int64))
+
+
+def nll_of_stream(model: CharRNN, tokens, device, batch: int = 16, steps: int = 256) -> tuple[float, int]:
+    """Sum of -log p over every predicted token of a 1-D array, in nats, and the
+    count. The array is cut into `batch` streams; the hidden state runs across
+    chunks so every token after the first of its stream is scored with context."""
+    n = len(tokens)
+    batch = max(1, min(batch, (n - 1) // 2))
+    L = n // batch
+    total, count = 0.0, 0
+    state = None
+    arr = np.asarray(tokens[: L * batch]).astype(np.int64).reshape(batch, L)
+    for lo in range(0, L - 1, steps):
+        hi = min(lo + steps, L - 1)
+        x = torch.from_numpy(arr[:, lo:hi]).to(device)
+        y = torch.from_numpy(arr[:, lo + 1:hi + 1]).to(device)
+        logits, state = model(x, state)
+        total += float(F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"))
+        count += y.numel()
+    return total, count
+
+
+class TextTask:
+    kind = "text"
+    unit = "chars"
+
+    def __init__(self, corpus: str | Path, cfg_overrides: dict, *, batch: int = 64, steps: int = 128,
+                 eval_chars: int | None = None) -> None:
+        self.corpus = CorpusFile(corpus)
+        self.vocab: Vocab = self.corpus.vocab
+        self.cfg = CharRNNConfig(vocab_size=len(self.vocab), **cfg_overrides)
+        self.model = CharRNN(self.cfg)
+        self.streams = Streams(self.corpus.split("train"), batch, steps)
+        self.val = self.corpus.split("val")
+        if len(self.val) < 2:
+            raise GenseqError(f"{corpus} has no validation text; rebuild it with --val-frac > 0")
+        self.eval_chars = eval_chars
+        self.position = 0
+        self.state = None
+
+    def config(self) -> dict:
+        return self.cfg.to_dict()
+
+    def meta(self) -> dict:
+        return {"vocab": self.vocab.to_json(), "encoding": self.vocab.encoding,
+                "corpus": self.corpus.path.name}
+
+    def compatible(self, ckpt: dict) -> str | None:
+        if ckpt["meta"].get("vocab") != self.vocab.to_json():
+            return "the corpus vocabulary differs from the checkpoint's"
+        if ckpt["config"] != self.cfg.to_dict():
+            return "the model configuration differs from the checkpoint's"
+        return None
+
+    def train_batch(self, device: torch.device) -> torch.Tensor:
+        if self.position % self.streams.chunks == 0:
+            self.state = None  # a new epoch starts each stream from its beginning
+        chunk = self.streams.batch(self.position)
+        self.position += 1
+        return chunk.to(device)
+
+    def loss(self, chunk: torch.Tensor) -> tuple[torch.Tensor, int]:
+        logits, state = self.model(chunk[:, :-1], self.state)
+        self.state = detach_state(state)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), chunk[:, 1:].reshape(-1))
+        return loss, chunk[:, 1:].numel()
+
+    def evaluate(self, device: torch.device) -> dict[str, float]:
+        data = self.val if self.eval_chars is None else self.val[: self.eval_chars]
+        total, count = nll_of_stream(self.model, data, device)
+        return {"val_loss": total / count, "val_bpc": total / count / math.log(2)}
+
+    def state_dict(self) -> dict:
+        state = None
+        if self.state is not None:
+            state = [s.cpu() for s in (self.state if isinstance(self.state, tuple) else (self.state,))]
+        return {"position": self.position, "hidden": state}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.position = int(st["position"])
+        hidden = st.get("hidden")
+        if hidden is None:
+            self.state = None
+        else:
+            device = next(self.model.parameters()).device
+            hidden = [h.to(device) for h in hidden]
+            self.state = tuple(hidden) if self.cfg.cell == "lstm" else hidden[0]
+
+    def on_eval(self, out: Path, step: int) -> None:
+        pass

@@ -1,0 +1,72 @@
+import pickle
+
+import pytest
+import torch
+
+from genseq.checkpoint import load_checkpoint, save_checkpoint
+from genseq.errors import GenseqError
+
+
+class Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo pwned > /tmp/genseq_pwned",))
+
+
+def _save(path, **kw):
+    save_checkpoint(path, kind="text", config={"a": 1}, meta={"m": "x"},
+                    model_state={"w": torch.randn(3, 3)}, **kw)
+
+
+def test_round_trip_half_loads_as_float(tmp_path):
+    p = tmp_path / "m.pt"
+    _save(p, half=True)
+    ck = load_checkpoint(p, kind="text")
+    assert ck["model"]["w"].dtype == torch.float32 and ck["config"] == {"a": 1}
+
+
+def test_crafted_pickle_is_refused_and_not_executed(tmp_path):
+    import os
+    target = "/tmp/genseq_pwned"
+    if os.path.exists(target):
+        os.remove(target)
+    p = tmp_path / "evil.pt"
+    torch.save({"format": "genseq", "version": 1, "kind": "text", "config": {}, "meta": {},
+                "model": {}, "payload": Evil()}, p)
+    with pytest.raises(GenseqError, match="not a safe genseq model file"):
+        load_checkpoint(p)
+    assert not os.path.exists(target)
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(GenseqError):
+        load_checkpoint(raw)
+    assert not os.path.exists(target)
+
+
+def test_truncated_other_kind_version_and_foreign(tmp_path):
+    p = tmp_path / "m.pt"
+    _save(p)
+    data = p.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(GenseqError, match="truncated or corrupted"):
+        load_checkpoint(tmp_path / "cut.pt")
+    with pytest.raises(GenseqError, match="holds a text model, not a handwriting model"):
+        load_checkpoint(p, kind="handwriting")
+    torch.save({"format": "genseq", "version": 99}, tmp_path / "v.pt")
+    with pytest.raises(GenseqError, match="version 99"):
+        load_checkpoint(tmp_path / "v.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "f.pt")
+    with pytest.raises(GenseqError, match="not a genseq model file"):
+        load_checkpoint(tmp_path / "f.pt")
+    with pytest.raises(GenseqError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    p = tmp_path / "m.pt"
+    _save(p)
+    before = p.read_bytes()
+    with pytest.raises(GenseqError, match="non-finite"):
+        save_checkpoint(p, kind="text", config={}, meta={}, model_state={"w": torch.tensor([float("nan")])})
+    assert p.read_bytes() == before
+    assert not list(tmp_path.glob(".*tmp"))

@@ -1,0 +1,65 @@
+import json
+
+from click.testing import CliRunner
+
+from genseq.cli import main
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_end_to_end_data_train_sample_eval(tmp_path, text_file):
+    h5 = tmp_path / "c.h5"
+    r = _invoke("data", "text", text_file, "-o", h5, "--json")
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "run"
+    r = _invoke("train", "text", h5, "-o", run, "--layers", 1, "--hidden", 16, "--batch", 4, "--seq-len", 16,
+                "--max-steps", 6, "--eval-every", 3, "-q")
+    assert r.exit_code == 0, r.output
+    ck = run / "best.pt"
+    a = _invoke("sample", "-m", ck, "--prime", "The", "-n", 30, "--seed", 5)
+    b = _invoke("sample", "-m", ck, "--prime", "The", "-n", 30, "--seed", 5)
+    assert a.exit_code == 0 and a.output == b.output and a.output.startswith("The")
+    r = _invoke("sample", "-m", ck, "-n", 10, "--seed", 1, "--num", 2, "--top-k", 3, "--top-p", 0.9)
+    assert r.exit_code == 0 and r.output.count("\n\n") >= 1
+    r = _invoke("eval", "text", ck, h5, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert set(d) == {"nats_per_char", "bpc", "perplexity", "chars"} and d["chars"] > 0
+    r = _invoke("eval", "text", ck, text_file, "--json")
+    assert r.exit_code == 0 and 0.95 * len(text_file.read_text()) < json.loads(r.output)["chars"] < len(text_file.read_text())
+    r = _invoke("train", "text", h5, "-o", run, "--layers", 1, "--hidden", 16, "--batch", 4, "--seq-len", 16,
+                "--max-steps", 8, "--eval-every", 3, "-q", "--resume")
+    assert r.exit_code == 0, r.output
+
+
+def _one_line_error(r, *needles):
+    assert r.exit_code != 0
+    assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+    lines = [l for l in r.output.strip().splitlines() if l.startswith("Error")]
+    assert len(lines) == 1, r.output
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_bad_input_is_one_line_error(tmp_path, text_file):
+    h5 = tmp_path / "c.h5"
+    _invoke("data", "text", text_file, "-o", h5)
+    _invoke("train", "text", h5, "-o", tmp_path / "run", "--layers", 1, "--hidden", 8, "--batch", 2,
+            "--seq-len", 8, "--max-steps", 2, "-q")
+    ck = tmp_path / "run" / "best.pt"
+    _one_line_error(_invoke("sample", "-m", ck, "-t", 0), "temperature")
+    _one_line_error(_invoke("sample", "-m", ck, "--top-p", 1.5), "top-p")
+    _one_line_error(_invoke("sample", "-m", ck, "--prime", "Zq€"), "€")
+    _one_line_error(_invoke("sample", "-m", tmp_path / "missing.pt"), "not found")
+    _one_line_error(_invoke("sample", "-m", h5), "not a genseq model file")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    _one_line_error(_invoke("data", "text", empty, "-o", tmp_path / "e.h5"), "no text")
+    _one_line_error(_invoke("data", "text", tmp_path / "nope.txt", "-o", tmp_path / "e.h5"), "no such file")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00abc")
+    _one_line_error(_invoke("data", "text", bad, "-o", tmp_path / "e.h5"), "UTF-8", "--encoding bytes")
+    _one_line_error(_invoke("train", "text", text_file, "-o", tmp_path / "r2", "-q"), "not an HDF5 file")
+    _one_line_error(_invoke("eval", "text", ck, tmp_path / "nope.h5"), "no such file")

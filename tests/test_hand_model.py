@@ -1,0 +1,218 @@
+"""Handwriting model maths, the torch-rnn way: fast == naive, gradcheck, small shapes."""
+import json
+
+import pytest
+import torch
+
+from genseq.errors import GenseqError
+from genseq.hand import (
+    HandState, HandwritingConfig, HandwritingModel, encode_text, mdn_nll, mdn_params, pad_texts,
+)
+from genseq.hand.mdn import MDNParams
+
+ALPHABET = "abc de"
+
+
+def tiny(kind, dtype=torch.float64, seed=0, **kw):
+    torch.manual_seed(seed)
+    args = dict(kind=kind, hidden=5, layers=3, mixtures=2, window=2)
+    if kind == "synthesis":
+        args["alphabet"] = ALPHABET
+    args.update(kw)
+    return HandwritingModel(HandwritingConfig(**args)).to(dtype)
+
+
+def batch(B=2, T=6, dtype=torch.float64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, T, 3, generator=g, dtype=dtype)
+    x[..., 2] = (torch.rand(B, T, generator=g) < 0.3).to(dtype)
+    ids, tmask = pad_texts(["ab d", "ca"][:B], ALPHABET)
+    mask = torch.ones(B, T, dtype=dtype)
+    mask[1, T - 2 :] = 0  # second sequence is padded
+    return x, ids, tmask, mask
+
+
+def naive(model, x, ids, state=None):
+    B, T, _ = x.shape
+    state = state or model.initial_state(B)
+    text = model.one_hot(ids) if model.synthesis else None
+    outs, phis = [], []
+    for t in range(T):
+        p, state, phi = model.step(x[:, t], state, text)
+        outs.append(p)
+        phis.append(phi)
+    params = MDNParams(*(torch.stack(z, 1) for z in zip(*outs)))
+    return params, state, (torch.stack(phis, 1) if model.synthesis else None)
+
+
+def loss_of(params, x, mask):
+    return mdn_nll(params, x, mask).sum()
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_fast_forward_matches_naive_step_loop(kind):
+    model = tiny(kind)
+    x, ids, tmask, mask = batch()
+    # Non-zero start state, as when training carries state between chunks.
+    s0 = model.initial_state(2)
+    g = torch.Generator().manual_seed(3)
+    s0 = HandState(
+        torch.randn(s0.h.shape, generator=g, dtype=s0.h.dtype) * 0.5,
+        torch.randn(s0.c.shape, generator=g, dtype=s0.c.dtype) * 0.5,
+        None if s0.kappa is None else torch.rand(s0.kappa.shape, generator=g, dtype=s0.kappa.dtype),
+        None if s0.window is None else torch.rand(s0.window.shape, generator=g, dtype=s0.window.dtype),
+    )
+    fast, fs, extras = model(x, ids, tmask, state=s0)
+    gf = torch.autograd.grad(loss_of(fast, x, mask), list(model.parameters()))
+    ref, rs, phi = naive(model, x, ids, state=s0)
+    gr = torch.autograd.grad(loss_of(ref, x, mask), list(model.parameters()))
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(fs, rs):
+        if a is not None:
+            torch.testing.assert_close(a, b)
+    for (name, _), a, b in zip(model.named_parameters(), gf, gr):
+        torch.testing.assert_close(a, b, msg=name)
+    if kind == "synthesis":
+        torch.testing.assert_close(extras["phi"], phi * tmask.unsqueeze(1))
+        assert extras["kappa"].shape == (2, 6, 2)
+
+
+def test_mdn_loss_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    B, T, K = 2, 3, 3
+    y = torch.randn(B, T, 1 + 6 * K, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(B, T, 3, generator=g, dtype=torch.float64)
+    target[..., 2] = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+    mask = torch.tensor([[1.0, 1, 1], [1, 1, 0]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda y: mdn_nll(mdn_params(y, K), target, mask), (y,))
+
+
+def test_mdn_loss_matches_direct_density():
+    g = torch.Generator().manual_seed(0)
+    K = 2
+    y = torch.randn(1, 1, 1 + 6 * K, generator=g, dtype=torch.float64)
+    t = torch.tensor([[[0.3, -0.2, 1.0]]], dtype=torch.float64)
+    p = mdn_params(y, K)
+    dens = 0.0
+    for k in range(K):
+        mu = torch.stack((p.mu1[0, 0, k], p.mu2[0, 0, k]))
+        s1, s2, r = p.log_sigma1[0, 0, k].exp(), p.log_sigma2[0, 0, k].exp(), p.rho[0, 0, k]
+        cov = torch.stack((torch.stack((s1 * s1, r * s1 * s2)), torch.stack((r * s1 * s2, s2 * s2))))
+        mvn = torch.distributions.MultivariateNormal(mu, cov)
+        dens = dens + p.log_pi[0, 0, k].exp() * mvn.log_prob(t[0, 0, :2]).exp()
+    expected = -torch.log(dens) - torch.log(torch.sigmoid(p.eos_logit[0, 0]))
+    torch.testing.assert_close(mdn_nll(p, t)[0, 0], expected)
+
+
+def test_synthesis_network_gradcheck():
+    model = tiny("synthesis", hidden=3, layers=2, mixtures=2, window=2)
+    x, ids, tmask, mask = batch(T=3)
+    # Through the inputs (every layer, the window and the MDN are on the path) ...
+    xr = x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda xi: loss_of(model(xi, ids, tmask)[0], x, mask), (xr,), eps=1e-6, atol=1e-5
+    )
+    # ... and through layer 1 and the window weights (the per-step loop).
+    names = [n for n, _ in model.named_parameters() if n.startswith(("window_layer", "lstms.0"))]
+    vals = tuple(dict(model.named_parameters())[n].detach().clone().requires_grad_(True) for n in names)
+
+    def g(*vs):
+        out = torch.func.functional_call(model, dict(zip(names, vs)), (x, ids, tmask), strict=False)
+        return loss_of(out[0], x, mask)
+
+    assert torch.autograd.gradcheck(g, vals, eps=1e-6, atol=1e-5)
+
+
+def test_kappa_never_decreases_and_phi_masks_padding():
+    model = tiny("synthesis", dtype=torch.float32)
+    x, ids, tmask, _ = batch(T=20, dtype=torch.float32)
+    with torch.no_grad():
+        _, state, extras = model(x, ids, tmask)
+    k = extras["kappa"]  # (B, T, M)
+    assert (k[:, 1:] >= k[:, :-1]).all() and (k[:, 0] > 0).all()
+    assert (extras["phi"][1, :, 2:] == 0).all()  # "ca" is padded to 4
+    torch.testing.assert_close(state.kappa, k[:, -1])
+
+
+def test_loss_finite_and_decreases_when_overfitting():
+    torch.manual_seed(0)
+    model = HandwritingModel(HandwritingConfig(kind="synthesis", alphabet=ALPHABET,
+                                               hidden=16, layers=2, mixtures=3, window=2))
+    x, ids, tmask, mask = batch(B=2, T=12, dtype=torch.float32)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        params, _, _ = model(x[:, :-1], ids, tmask)
+        loss = mdn_nll(params, x[:, 1:], mask[:, 1:]).sum() / mask[:, 1:].sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0] - 1.0
+
+
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_bf16_autocast_runs_and_loss_is_fp32(kind):
+    model = tiny(kind, dtype=torch.float32, hidden=8)
+    x, ids, tmask, mask = batch(dtype=torch.float32)
+    ref = mdn_nll(model(x, ids, tmask)[0], x, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        params, state, extras = model(x, ids, tmask)
+        nll = mdn_nll(params, x, mask)
+    assert nll.dtype == torch.float32 and torch.isfinite(nll).all()
+    nll.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    torch.testing.assert_close(nll, ref, atol=0.3, rtol=0.1)
+    if kind == "synthesis":
+        assert state.kappa.dtype == torch.float32
+
+
+def test_config_round_trips_through_json():
+    cfg = HandwritingConfig(kind="synthesis", alphabet="ab", norm_mean=(1.0, 2.0), norm_std=(3.0, 4.0))
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert HandwritingConfig.from_dict(d) == cfg
+    with pytest.raises(GenseqError):
+        HandwritingConfig.from_dict({**d, "bogus": 1})
+    with pytest.raises(GenseqError):
+        HandwritingConfig(kind="synthesis", alphabet="")
+
+
+def test_encode_text():
+    assert encode_text("cab", "abc").tolist() == [3, 1, 2]
+    with pytest.raises(GenseqError, match="z"):
+        encode_text("az", "abc")
+    model = tiny("synthesis")
+    ids, mask = pad_texts(["ab", "a"], ALPHABET)
+    oh = model.one_hot(ids)
+    assert oh.shape == (2, 2, len(ALPHABET)) and oh[1, 1].sum() == 0 and mask[1, 1] == 0
+
+
+def test_state_names_are_stable():
+    names = set(tiny("synthesis").state_dict())
+    assert {"lstms.0.weight_ih_l0", "lstms.2.weight_hh_l0", "window_layer.weight",
+            "output.linear.weight"} <= names
+
+
+def test_lstm_pointwise_matches_torch_lstm_cell():
+    from genseq.hand.model import _lstm_pointwise
+
+    g = torch.Generator().manual_seed(0)
+    B, D, H = 3, 4, 5
+    x, h, c = (torch.randn(B, n, generator=g, dtype=torch.float64) for n in (D, H, H))
+    w_ih, w_hh = torch.randn(4 * H, D, generator=g, dtype=torch.float64), torch.randn(4 * H, H, generator=g, dtype=torch.float64)
+    b_ih, b_hh = torch.randn(4 * H, generator=g, dtype=torch.float64), torch.randn(4 * H, generator=g, dtype=torch.float64)
+    ref = torch.lstm_cell(x, (h, c), w_ih, w_hh, b_ih, b_hh)
+    got = _lstm_pointwise(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, c)
+    torch.testing.assert_close(got, ref)
+
+
+def test_bf16_weights_step_keeps_fp32_state():
+    model = tiny("synthesis", dtype=torch.float32, hidden=8)
+    x, ids, _, _ = batch(dtype=torch.float32)
+    ref, _, _ = naive(model, x, ids)
+    fast = model.to(torch.bfloat16)
+    got, state, _ = naive(fast, x, ids)
+    assert state.c.dtype == state.kappa.dtype == got.mu1.dtype == torch.float32
+    torch.testing.assert_close(got.mu1, ref.mu1, atol=0.05, rtol=0.05)

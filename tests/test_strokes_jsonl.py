@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genseq.cli import main
+from genseq.errors import GenseqError
+from genseq.strokes import StrokeDataset
+from genseq.strokes.jsonl import append_jsonl, convert_jsonl, jsonl_line, read_jsonl
+
+GOOD = {"text": "hi", "strokes": [[[0, 0], [0, 10, 0.1], [0, 20, 0.2, 0.5]], [[5, 0], [6, 0]]]}
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_read_jsonl_and_bad_lines(tmp_path):
+    lines = [json.dumps(GOOD),
+             "{not json",
+             json.dumps({"strokes": [[[0, 0]]]}),
+             json.dumps({"text": "x"}),
+             json.dumps({"text": "x", "strokes": [[[0, "a"]]]}),
+             '{"text": "x", "strokes": [[[0, NaN]]]}',
+             '{"text": "x", "strokes": [[[0, 1e999]]]}',
+             json.dumps({"text": "x", "strokes": [[[0, 1e12]]]}),
+             json.dumps({"text": "", "strokes": [[[0, 0]]]}),
+             json.dumps({"text": "x", "strokes": [[[0]]]}),
+             "",
+             json.dumps({**GOOD, "id": "up", "y_up": True})]
+    f = _write(tmp_path / "me.jsonl", lines)
+    samples = read_jsonl(f)
+    assert [s.id for s in samples] == ["me.jsonl:1", "up"]
+    np.testing.assert_array_equal(samples[0].points[:, 1], [0, -10, -10, 20, 0])  # y down -> flipped
+    np.testing.assert_array_equal(samples[1].points[:, 1], [0, 10, 10, -20, 0])
+    np.testing.assert_array_equal(samples[0].points[:, 2], [0, 0, 1, 0, 1])
+    out = tmp_path / "o.h5"
+    rep = convert_jsonl([f], out)
+    assert rep.kept == 2
+    assert dict(rep.skipped) == {"invalid JSON": 1, "missing or non-string text": 1,
+                                 "missing or non-list strokes": 1, "non-numeric coordinate": 1,
+                                 "non-finite coordinate": 2, "huge coordinate": 1, "empty text": 1,
+                                 "bad point": 1}
+    assert ("me.jsonl:2", "invalid JSON") in rep.details
+    with StrokeDataset(out) as ds:
+        assert len(ds.split("train")) == 2 and len(ds.split("val")) == 0  # too few for a val split
+
+
+def test_no_usable_lines(tmp_path):
+    f = _write(tmp_path / "bad.jsonl", ["[]", "{}"])
+    with pytest.raises(GenseqError, match="no usable"):
+        read_jsonl(f)
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "o.h5")])
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["data", "jsonl", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.h5")])
+    assert r.exit_code == 1 and "no such file" in r.output
+
+
+def test_append_and_auto_val(tmp_path):
+    f = tmp_path / "cap.jsonl"
+    for i in range(30):
+        append_jsonl(f, f"text {i}", [[[0, 0], [i + 1, 2]]], id=f"s{i}")
+    assert len(read_jsonl(f)) == 30
+    with pytest.raises(GenseqError):
+        jsonl_line("x", [[[0, float("nan")]]])
+    with pytest.raises(GenseqError):
+        jsonl_line("", [[[0, 0]]])
+    out = tmp_path / "o.h5"
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(out), "--val-frac", "0.3"])
+    assert r.exit_code == 0, r.output
+    with StrokeDataset(out) as ds:
+        n_train, n_val = len(ds.split("train")), len(ds.split("val"))
+        assert n_train + n_val == 30 and n_val > 0
+        assert not set(ds.split("train").texts) & set(ds.split("val").texts)

@@ -1,0 +1,88 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from genseq.errors import GenseqError
+from genseq.text.corpus import CorpusFile, build_corpus
+from tests.conftest import TEXT
+
+
+def test_round_trip_and_split_order(corpus):
+    with CorpusFile(corpus) as c:
+        parts = [c.vocab.decode(c.split(s)[:]) for s in ("train", "val", "test")]
+        assert "".join(parts) == TEXT
+        n = len(TEXT)
+        assert len(parts[0]) == int(n * (1 - 0.1 - 0.05))
+        assert len(parts[2]) == int(n * 0.05)
+        assert c.split("train").dtype == np.uint8
+        assert list(c.vocab.tokens) == sorted(set(TEXT))
+
+
+def test_torch_rnn_layout_and_json(tmp_path, text_file):
+    out = tmp_path / "c.h5"
+    build_corpus([text_file], out, json_vocab=True)
+    with h5py.File(out) as f:
+        assert set(f.keys()) == {"train", "val", "test"}
+        assert all(f[k].ndim == 1 for k in f)
+    vocab = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    assert vocab["idx_to_token"]["0"] == "\n"
+    assert vocab["token_to_idx"][" "] == 1
+
+
+def test_newlines_normalised_across_chunk_boundary(tmp_path, monkeypatch):
+    import genseq.text.corpus as mod
+    monkeypatch.setattr(mod, "CHUNK", 3)  # force CRLF pairs to straddle reads
+    p = tmp_path / "crlf.txt"
+    p.write_bytes(b"ab\r\ncd\r\nef\rg\r\n" * 5)
+    out = tmp_path / "c.h5"
+    build_corpus([p], out, val_frac=0.0)
+    with CorpusFile(out) as c:
+        assert c.vocab.decode(c.split("train")[:]) == "ab\ncd\nef\ng\n" * 5
+    build_corpus([p], out, val_frac=0.0, newlines="keep")
+    with CorpusFile(out) as c:
+        assert "\r" in c.vocab.tokens
+
+
+def test_bytes_encoding_and_invalid_utf8(tmp_path):
+    p = tmp_path / "bin.txt"
+    p.write_bytes(b"caf\xe9 \xff\xfe" * 10)
+    with pytest.raises(GenseqError, match="not valid UTF-8 near byte 3"):
+        build_corpus([p], tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
+    build_corpus([p], tmp_path / "b.h5", encoding="bytes", val_frac=0.2)
+    with CorpusFile(tmp_path / "b.h5") as c:
+        assert 0xFF in c.vocab.tokens and c.vocab.encoding == "bytes"
+
+
+def test_reuse_vocab_and_unknown(tmp_path, corpus):
+    p = tmp_path / "new.txt"
+    p.write_text("abc abc\n" * 10 + "Zebra~\n", encoding="utf-8")
+    with pytest.raises(GenseqError, match="not in the model's vocabulary: 'Z', '~'"):
+        build_corpus([p], tmp_path / "n.h5", vocab_from=corpus)
+    build_corpus([p], tmp_path / "n.h5", vocab_from=corpus, skip_unknown=True, val_frac=0.1)
+    with CorpusFile(tmp_path / "n.h5") as c, CorpusFile(corpus) as old:
+        assert c.vocab == old.vocab
+        assert "~" not in "".join(c.vocab.decode(c.split(s)[:]) for s in ("train", "val", "test"))
+
+
+@pytest.mark.parametrize("content", [b"", b"not hdf5 at all"])
+def test_bad_inputs(tmp_path, content):
+    p = tmp_path / "f.txt"
+    p.write_bytes(content)
+    with pytest.raises(GenseqError):
+        if content:
+            CorpusFile(p)
+        else:
+            build_corpus([p], tmp_path / "o.h5")
+    with pytest.raises(GenseqError, match="no such file"):
+        build_corpus([tmp_path / "missing.txt"], tmp_path / "o.h5")
+
+
+def test_hdf5_that_is_not_a_corpus(tmp_path):
+    p = tmp_path / "other.h5"
+    with h5py.File(p, "w") as f:
+        f["train"] = np.arange(10)
+    with pytest.raises(GenseqError, match="not a genseq text corpus"):
+        CorpusFile(p)

@@ -1,0 +1,98 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from genseq.checkpoint import load_checkpoint
+from genseq.errors import GenseqError
+from genseq.text.task import TextTask
+from genseq.train import TrainOptions, train
+
+TINY = dict(layers=1, hidden=16, dropout=0.1)
+
+
+def _run(corpus, out, steps, **kw):
+    torch.manual_seed(0)
+    task = TextTask(corpus, TINY, batch=4, steps=16)
+    opts = TrainOptions(out=out, max_steps=steps, eval_every=kw.pop("eval_every", 5), warmup=3,
+                        progress=False, lr=0.01, **kw)
+    return task, train(task, opts)
+
+
+def test_training_lowers_loss_and_writes_run_files(tmp_path, corpus):
+    task, res = _run(corpus, tmp_path / "run", 30, eval_every=10)
+    recs = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    vals = [r["val_loss"] for r in recs if "val_loss" in r]
+    assert len(vals) == 3 and vals[-1] < vals[0]
+    for name in ("last.pt", "best.pt", "metrics.jsonl", "loss.svg"):
+        assert (tmp_path / "run" / name).exists()
+    best = load_checkpoint(tmp_path / "run" / "best.pt", kind="text")
+    assert "train" not in best and best["meta"]["best_val"] == min(vals)
+
+
+def test_sigint_saves_and_resume_equals_uninterrupted(tmp_path, corpus, monkeypatch):
+    import os
+    import signal
+    _, full = _run(corpus, tmp_path / "full", 20)
+    torch.manual_seed(0)
+    task = TextTask(corpus, TINY, batch=4, steps=16)
+    real = task.train_batch
+
+    def interrupting(device):  # Ctrl-C arrives during step 13; the loop stops after it
+        if task.position == 12:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(device)
+
+    monkeypatch.setattr(task, "train_batch", interrupting)
+    opts = TrainOptions(out=tmp_path / "part", max_steps=20, eval_every=5, warmup=3, progress=False, lr=0.01)
+    res = train(task, opts)
+    assert res.stopped == "interrupted" and res.step == 13
+    torch.manual_seed(123)  # must not matter: the RNG state comes from the checkpoint
+    task = TextTask(corpus, TINY, batch=4, steps=16)
+    train(task, TrainOptions(**{**opts.__dict__, "resume": True}))
+    a = load_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "part" / "last.pt")["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    steps = [json.loads(l)["step"] for l in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)
+
+
+def test_refuses_to_overwrite_or_resume_mismatch(tmp_path, corpus):
+    _run(corpus, tmp_path / "run", 5)
+    with pytest.raises(GenseqError, match="already holds a run"):
+        _run(corpus, tmp_path / "run", 5)
+    task = TextTask(corpus, dict(layers=1, hidden=24), batch=4, steps=16)
+    with pytest.raises(GenseqError, match="configuration differs"):
+        train(task, TrainOptions(out=tmp_path / "run", max_steps=6, resume=True, progress=False))
+    with pytest.raises(GenseqError, match="no checkpoint"):
+        train(task, TrainOptions(out=tmp_path / "empty", max_steps=6, resume=True, progress=False))
+
+
+def test_fine_tune_from_init(tmp_path, corpus):
+    _run(corpus, tmp_path / "base", 10)
+    task, res = _run(corpus, tmp_path / "ft", 3, init=tmp_path / "base" / "best.pt")
+    assert res.step == 3
+
+
+def test_non_finite_loss_skips_update_and_restores(tmp_path, corpus, monkeypatch):
+    torch.manual_seed(0)
+    task = TextTask(corpus, TINY, batch=4, steps=16)
+    real_loss = task.loss
+    calls = {"n": 0}
+
+    def flaky(batch):
+        loss, n = real_loss(batch)
+        calls["n"] += 1
+        if 8 <= calls["n"] < 14:
+            return loss * float("nan"), n
+        return loss, n
+
+    monkeypatch.setattr(task, "loss", flaky)
+    res = train(task, TrainOptions(out=tmp_path / "r", max_steps=12, eval_every=5, warmup=2,
+                                   progress=False, nan_patience=3))
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert ck["train"]["lr_scale"] < 1.0
+    assert all(torch.isfinite(v).all() for v in ck["model"].values())
+    assert res.step == 12
