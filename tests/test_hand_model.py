@@ -208,11 +208,24 @@ def test_lstm_pointwise_matches_torch_lstm_cell():
     torch.testing.assert_close(got, ref)
 
 
-def test_bf16_weights_step_keeps_fp32_state():
-    model = tiny("synthesis", dtype=torch.float32, hidden=8)
-    x, ids, _, _ = batch(dtype=torch.float32)
-    ref, _, _ = naive(model, x, ids)
-    fast = model.to(torch.bfloat16)
-    got, state, _ = naive(fast, x, ids)
-    assert state.c.dtype == state.kappa.dtype == got.mu1.dtype == torch.float32
-    torch.testing.assert_close(got.mu1, ref.mu1, atol=0.05, rtol=0.05)
+@pytest.mark.parametrize("kind", ["prediction", "synthesis"])
+def test_step_with_fused_weights_matches_plain_step(kind):
+    model = tiny(kind)
+    x, ids, _, _ = batch()
+    ref, rs, _ = naive(model, x, ids)
+    text = model.one_hot(ids) if model.synthesis else None
+
+    def run(fused):
+        state, outs = model.initial_state(2), []
+        for t in range(x.shape[1]):
+            p, state, _ = model.step(x[:, t], state, text, fused)
+            outs.append(p.mu1)
+        return torch.stack(outs, 1), state
+
+    with torch.no_grad():
+        mu1, state = run(model.fused_weights())
+        torch.testing.assert_close(mu1, ref.mu1)
+        torch.testing.assert_close(state.c, rs.c)
+        mu1, state = run(model.fused_weights(torch.bfloat16))  # the fast sampling path
+    assert state.c.dtype == mu1.dtype == torch.float64
+    torch.testing.assert_close(mu1, ref.mu1, atol=0.05, rtol=0.05)

@@ -1,1 +1,188 @@
-"""Commands; see genseq/cli/groups.py."""
+"""Handwriting commands: `train handwriting`, `eval handwriting`, `write`, `scribble`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..hand.model import HandwritingConfig
+from ..hand.write import WriteOptions
+from ..render import PageOptions
+from .common import build_train_options, train_options
+from .groups import evaluate, main, train
+
+_H = HandwritingConfig(alphabet="a")
+_W = WriteOptions()
+_P = PageOptions()
+
+
+@train.command("handwriting")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["synthesis", "prediction"]), default="synthesis", show_default=True,
+              help="synthesis writes given text (section 5); prediction scribbles freely (section 4).")
+@click.option("--layers", type=click.IntRange(min=1), default=_H.layers, show_default=True, help="LSTM layers.")
+@click.option("--hidden", type=click.IntRange(min=1), default=_H.hidden, show_default=True, help="Cells per layer.")
+@click.option("--mixtures", type=click.IntRange(min=1), default=_H.mixtures, show_default=True, help="Output Gaussians (K).")
+@click.option("--window", type=click.IntRange(min=1), default=_H.window, show_default=True, help="Window Gaussians (M).")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch.")
+@click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
+              help="Skip training lines longer than this.")
+@click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
+              help="Score only the first N validation lines at each evaluation (faster).")
+@train_options
+def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences, **kw):
+    """Train Graves' handwriting network on DATA (from `genseq data iam-ondb|jsonl|inkml`).
+
+    With --init (a model file or 'default') the model keeps that file's sizes,
+    alphabet and normalisation and fine-tunes on DATA.
+    """
+    from ..checkpoint import bundled_path, load_checkpoint
+    from ..hand.task import HandTask, config_from_data
+    from ..hand.write import DEFAULT_MODEL
+    from ..train import train as run
+    init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
+    kw.pop("init", None)
+    opts = build_train_options({**kw, "init": None}, init)
+    if init is not None:
+        cfg = HandwritingConfig.from_dict(load_checkpoint(init, kind="handwriting")["config"])
+        scale = _scale_to(cfg, data)
+    elif opts.resume and (opts.out / "last.pt").exists():
+        ck = load_checkpoint(opts.out / "last.pt", kind="handwriting")
+        cfg, scale = HandwritingConfig.from_dict(ck["config"]), float(ck["meta"].get("scale", 1.0))
+    else:
+        cfg = config_from_data(data, kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
+        scale = 1.0
+    task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
+                    eval_sequences=eval_sequences, scale=scale)
+    result = run(task, opts)
+    if result.stopped == "interrupted":
+        sys.exit(130)
+
+
+def _scale_to(cfg: HandwritingConfig, data: Path) -> float:
+    """Fine-tuning data in other units (screen pixels): scale its offsets to the model's."""
+    from ..strokes import StrokeDataset
+    with StrokeDataset(data) as ds:
+        spread = float(sum(ds.norm_std) / 2)
+    return float(sum(cfg.norm_std) / 2) / spread if spread > 0 else 1.0
+
+
+@evaluate.command("handwriting")
+@click.argument("model")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True, help="Split to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_handwriting(model, data, split, as_json):
+    """Held-out NLL of MODEL (checkpoint or 'default') on DATA, in nats, data units."""
+    from ..hand.evaluate import evaluate_split
+    from ..hand.write import load_hand_model
+    from ..strokes import StrokeDataset
+    hm = load_hand_model(model)
+    with StrokeDataset(data) as ds:
+        r = evaluate_split(hm.model, ds.split(split), torch_device())
+    if r["sequences"] == 0:
+        from ..errors import GenseqError
+        raise GenseqError(f"{data}: no {split} sequence the model can score")
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(f"{r['nll_per_point']:.4f} nats/point, {r['nll_per_sequence']:.1f} nats/sequence "
+                   f"over {r['sequences']:,} sequences ({r['points']:,} points)")
+
+
+def torch_device():
+    import torch
+    return torch.device("cpu")
+
+
+def page_options(f):
+    opts = [
+        click.option("--color", default="black", show_default=True, help="Ink colour (any SVG colour)."),
+        click.option("--width", "stroke_width", type=click.FloatRange(min=0, min_open=True), default=_P.stroke_width,
+                     show_default=True, help="Pen width in px."),
+        click.option("--line-height", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Distance between lines in px (default: from the text height)."),
+        click.option("--align", type=click.Choice(["left", "center", "right"]), default="left", show_default=True,
+                     help="Line alignment."),
+        click.option("--page-width", type=click.FloatRange(min=50), default=_P.width, show_default=True, help="Page width in px."),
+        click.option("--page-height", type=click.FloatRange(min=50), default=None,
+                     help="Page height in px; text flows onto more pages (out-1.svg, out-2.svg, ...)."),
+        click.option("--margin", type=click.FloatRange(min=0), default=_P.margin, show_default=True, help="Page margin in px."),
+        click.option("--background", default="white", show_default=True, help="Page colour, or 'none'."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _page(color, stroke_width, line_height, align, page_width, page_height, margin, background) -> PageOptions:
+    return PageOptions(width=page_width, height=page_height, margin=margin, line_height=line_height, align=align,
+                       color=color, stroke_width=stroke_width,
+                       background=None if background == "none" else background)
+
+
+@main.command("write")
+@click.argument("text", required=False)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("handwriting.svg"),
+              show_default=True, help="SVG file to write (more pages: NAME-1.svg, NAME-2.svg, ...).")
+@click.option("--file", "-f", "text_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Read the text from a file ('-' for stdin).")
+@click.option("--model", "-m", default=None, help="Synthesis model file (default: the bundled one).")
+@click.option("--bias", "-b", type=float, default=_W.bias, show_default=True,
+              help="Legibility (Graves 5.4): 0 is the raw model, higher is neater.")
+@click.option("--style", "-s", type=int, default=None, help="Bundled style number (priming, Graves 5.5).")
+@click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
+@click.option("--seed", type=int, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
+@click.option("--max-chars", type=int, default=_W.max_chars, show_default=True, help="Wrap lines at this many characters.")
+@click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default="error", show_default=True,
+              help="Characters the model cannot write.")
+@click.option("--max-text", type=click.IntRange(min=1), default=_W.max_text, show_default=True,
+              help="Refuse texts longer than this many characters.")
+@page_options
+def write_cmd(text, output, text_file, model, bias, style, style_file, seed, max_chars, unknown, max_text, **page):
+    """Handwrite TEXT (or --file, or stdin) into an SVG."""
+    from ..errors import GenseqError
+    from ..hand.write import write_handwriting
+    from ..render import save_pages
+    if text is not None and text_file is not None:
+        raise GenseqError("give the text as an argument or with --file, not both")
+    if text is None:
+        if text_file is None:
+            if sys.stdin.isatty():
+                raise GenseqError("no text: give it as an argument, with --file, or on stdin")
+            text = sys.stdin.read()
+        else:
+            text = text_file.read()
+    opts = WriteOptions(bias=bias, seed=seed, style=style, style_file=style_file, max_chars=max_chars,
+                        unknown=unknown, max_text=max_text, page=_page(**page))
+    pages, lines = write_handwriting(text, model, opts)
+    bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
+    for path in save_pages(pages, output):
+        click.echo(str(path))
+    if bad:
+        click.echo(f"warning: {len(bad)} line(s) still looked wrong after re-sampling: "
+                   + "; ".join(f"{ln.text!r} ({ln.status})" for ln in bad[:5]), err=True)
+
+
+@main.command("scribble")
+@click.option("--model", "-m", required=True, help="A prediction model file (genseq train handwriting --kind prediction).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("scribble.svg"),
+              show_default=True, help="SVG file to write.")
+@click.option("--lines", type=click.IntRange(1, 100), default=3, show_default=True, help="Lines to draw.")
+@click.option("--steps", type=click.IntRange(1, 10000), default=400, show_default=True, help="Points per line.")
+@click.option("--bias", "-b", type=click.FloatRange(0, 10), default=0.5, show_default=True, help="Neatness (Graves 5.4).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@page_options
+def scribble_cmd(model, output, lines, steps, bias, seed, **page):
+    """Unconditional handwriting from a prediction network (Graves 2013 section 4)."""
+    from ..errors import GenseqError
+    from ..hand.write import load_hand_model, scribble
+    from ..render import save_pages
+    hm = load_hand_model(model)
+    if hm.config.kind != "prediction":
+        raise GenseqError("scribble needs a prediction model; a synthesis model writes text: use `genseq write`")
+    for path in save_pages(scribble(hm, lines, steps, bias, seed, _page(**page)), output):
+        click.echo(str(path))

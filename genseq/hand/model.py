@@ -144,7 +144,7 @@ class HandwritingModel(nn.Module):
         return F.one_hot(text_ids, V + 1)[..., 1:].to(dtype)
 
     def _state_dtype(self) -> torch.dtype:
-        # fp32 (or fp64) even for bf16 weights: κ grows to U and c integrates over
+        # fp32 (or fp64) even for a bf16 model: κ grows to U and c integrates over
         # hundreds of steps, which bf16's 8-bit mantissa cannot follow.
         return torch.promote_types(self.lstms[0].weight_ih_l0.dtype, torch.float32)
 
@@ -160,7 +160,7 @@ class HandwritingModel(nn.Module):
     def _window(self, h1, kappa, text, positions):
         # h1 (B, H), kappa (B, M), text (B, U, V), positions (U,) = 1..U
         # -> w (B, V), phi (B, U), kappa (B, M)
-        p = self.window_layer(h1.to(self.window_layer.weight.dtype))
+        p = self.window_layer(h1)
         p = p.to(torch.promote_types(p.dtype, torch.float32))  # fp32 even under autocast
         a_hat, b_hat, k_hat = p.unsqueeze(2).chunk(3, dim=1)  # (B, M, 1)
         kappa = kappa + torch.exp(k_hat.squeeze(2))  # eq. 51: the window only moves forward
@@ -174,30 +174,50 @@ class HandwritingModel(nn.Module):
         return torch.arange(1, U + 1, device=device, dtype=self._state_dtype())
 
     # -- one step: sampling and the naive reference ----------------------
+    def fused_weights(self, dtype: torch.dtype | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer ([W_ih | W_hh] (4H, in + H), b_ih + b_hh (4H,)) for `step(fused=...)`.
+
+        One matmul per layer and step instead of two; with dtype=torch.bfloat16
+        the step streams half the bytes (sampling a few lines is bound by
+        reading weights). Recompute after changing the parameters.
+        """
+        out = []
+        for lstm in self.lstms:
+            w = torch.cat((lstm.weight_ih_l0, lstm.weight_hh_l0), 1).detach()
+            b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
+            out.append((w.to(dtype or w.dtype), b.to(dtype or b.dtype)))
+        return out
+
     def step(
-        self, x_t: torch.Tensor, state: HandState, text: torch.Tensor | None = None
+        self,
+        x_t: torch.Tensor,
+        state: HandState,
+        text: torch.Tensor | None = None,
+        fused: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> tuple[MDNParams, HandState, torch.Tensor | None]:
         """One time step through all layers.
 
         x_t: (B, 3); text: (B, U, V) one-hot from `one_hot` (synthesis only; extra
         all-zero rows past the end are allowed and get φ like any position).
-        Works with bf16 weights (a fast sampling copy): matmuls in bf16, the
-        state, window and mixture maths in fp32.
+        fused: from `fused_weights` (inference only); the LSTM matmuls then run
+        in its dtype while the state, window and mixture maths stay fp32.
         Returns MDN params with leading dim (B,), the new state, φ (B, U) or None.
         """
         hs, cs, phi = [], [], None
         w, kappa = state.window, state.kappa
-        wdt = self.lstms[0].weight_ih_l0.dtype  # may be bf16 for fast sampling; state stays fp32
         below = None
         for n, lstm in enumerate(self.lstms):
             if n == 0:
-                inp = torch.cat((x_t, w), 1) if self.synthesis else x_t
+                parts = (x_t, w) if self.synthesis else (x_t,)
             else:
                 parts = (x_t, below, w) if self.synthesis else (x_t, below)
-                inp = torch.cat(parts, 1)
-            gates = F.linear(inp.to(wdt), lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(
-                state.h[n].to(wdt), lstm.weight_hh_l0, lstm.bias_hh_l0
-            )
+            if fused is None:
+                gates = F.linear(torch.cat(parts, 1), lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(
+                    state.h[n], lstm.weight_hh_l0, lstm.bias_hh_l0
+                )
+            else:
+                W, b = fused[n]
+                gates = F.linear(torch.cat((*parts, state.h[n]), 1).to(W.dtype), W, b)
             h, c = _lstm_pointwise(gates.to(state.c.dtype), state.c[n])
             if n == 0 and self.synthesis:
                 positions = self._positions(text.shape[1], text.device)
@@ -206,7 +226,7 @@ class HandwritingModel(nn.Module):
             hs.append(h)
             cs.append(c)
             below = h
-        params = self.output(torch.cat(hs, 1).to(wdt))
+        params = self.output(torch.cat(hs, 1))
         return params, HandState(torch.stack(hs), torch.stack(cs), kappa, w), phi
 
     # -- fast forward for training ---------------------------------------
@@ -259,7 +279,6 @@ class HandwritingModel(nn.Module):
 
     def _layer1_loop(self, x, text, state):
         # Layer 1 + window, step by step (w_{t-1} feeds h¹_t: no way round the loop).
-        T = x.shape[1]
         lstm = self.lstms[0]
         w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0  # (4H, 3 + V), (4H, H)
         # Input projections of all steps at once: (T, B, 4H), contiguous per step.
@@ -273,8 +292,9 @@ class HandwritingModel(nn.Module):
         positions = self._positions(text.shape[1], x.device)
         h, c, kappa, w = state.h[0], state.c[0], state.kappa, state.window
         hs, ws, phis, kappas = [], [], [], []
-        for t in range(T):
-            gates = xp[t] + torch.cat((w.to(h.dtype), h), 1) @ w_rec_t  # (B, 4H)
+        # unbind, not xp[t]: each select's backward would zero-fill all of xp (O(T²)).
+        for xp_t in xp.unbind(0):
+            gates = xp_t + torch.cat((w.to(h.dtype), h), 1) @ w_rec_t  # (B, 4H)
             h, c = _lstm_pointwise(gates, c)
             w, phi, kappa = self._window(h, kappa, text, positions)
             hs.append(h)

@@ -6,15 +6,18 @@ Points come back *normalised* (as the model sees them), (N, 3) numpy float32
 Synthesis (Graves 2013 section 5): all lines run together as one batch, each
 with its own text (padding masked). A line ends at the first step where the
 window attends past its last character more than to any character:
-φ(t, U+1) > φ(t, u) for all u ≤ U (Graves 2013 section 5.3; φ is evaluated
-at one extra, empty position past the end). The point of that step is
-dropped and the last kept point gets pen_up = 1. A line that has not ended
-after `max_steps_per_char * len(text)` steps is cut there.
+φ(t, U+1) > φ(t, u) for all u ≤ U (Graves 2013 section 5's stopping rule;
+φ is evaluated at one extra, empty position past the end). The point of that
+step is dropped and the last kept point gets pen_up = 1. A line that has not
+ended after `max_steps_per_char * len(text)` steps is cut there. Finished
+lines stay in the batch (cheaper than reshaping it) but their points are
+discarded; the loop stops when every line has finished or hit its limit.
 
 Afterwards each line gets a status from its φ history:
 - "ok";
 - "ran_on": hit the step limit without ending;
-- "stalled": the most attended position did not move for `stall_steps` steps;
+- "stalled": the most attended position did not move for `stall_steps` steps
+  (judged afterwards: a stalled line runs on to its limit);
 - "skipped": some character of the line was never the most attended one.
 Bad lines are written again (with fresh random draws) up to `resample_bad` times.
 
@@ -27,7 +30,6 @@ for the line's own characters only.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,15 +84,13 @@ def _generator(model: HandwritingModel, seed: int) -> torch.Generator:
     return torch.Generator(device=model.lstms[0].weight_ih_l0.device).manual_seed(seed)
 
 
-def _writer(model: HandwritingModel, precision: str) -> HandwritingModel:
-    # The per-step network: a bf16 copy streams half the weight bytes per step
-    # (sampling a batch of a few lines is bound by reading weights); its state,
-    # window and mixture maths stay fp32 (see HandwritingModel.step).
-    if precision == "fp32":
-        return model
-    if precision == "bf16":
-        return copy.deepcopy(model).to(torch.bfloat16).eval()
-    raise GenseqError(f"unknown precision {precision!r} (want 'bf16' or 'fp32')")
+def _fused(model: HandwritingModel, precision: str):
+    # Weights for HandwritingModel.step(fused=...): one matmul per layer and step;
+    # bf16 streams half the bytes (writing a few lines is bound by reading weights).
+    if precision not in ("bf16", "fp32"):
+        raise GenseqError(f"unknown precision {precision!r} (want 'bf16' or 'fp32')")
+    with torch.no_grad():
+        return model.fused_weights(torch.bfloat16 if precision == "bf16" else None)
 
 
 def sample_unconditional(
@@ -98,13 +98,13 @@ def sample_unconditional(
 ) -> list[HandLine]:
     """Free-running prediction network (Graves 2013 section 4): n_lines of `steps` points."""
     gen = _generator(model, options.seed)
-    writer = _writer(model, options.precision)
+    fused = _fused(model, options.precision)
     with torch.inference_mode():
         state = model.initial_state(n_lines)
         x = _start_point(model, n_lines)
         out = x.new_empty(n_lines, steps, 3)  # (B, T, 3)
         for t in range(steps):
-            params, state, _ = writer.step(x, state, None)
+            params, state, _ = model.step(x, state, None, fused)
             x = mdn_sample(params, options.bias, gen).to(x.dtype)
             out[:, t] = x
         pts = out.float().cpu().numpy()
@@ -126,21 +126,20 @@ def sample_synthesis(
     if not texts or any(not t for t in texts):
         raise GenseqError("give at least one line, and no empty lines")
     gen = _generator(model, options.seed)
-    writer = _writer(model, options.precision)
-    lines = _write(model, writer, texts, options, prime, gen)
+    fused = _fused(model, options.precision)
+    lines = _write(model, fused, texts, options, prime, gen)
     for attempt in range(options.resample_bad):
         bad = [i for i, line in enumerate(lines) if line.status != "ok"]
         if not bad:
             break
-        redo = _write(model, writer, [texts[i] for i in bad], options, prime, gen)
+        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen)
         for i, line in zip(bad, redo):
             line.tries = lines[i].tries + 1
             lines[i] = line
     return lines
 
 
-def _write(model, writer, texts, options, prime, gen) -> list[HandLine]:
-    # model primes (fp32 forward over the strokes); writer takes the steps.
+def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
     B = len(texts)
     alphabet = model.config.alphabet
     sep = " " if " " in alphabet else ""
@@ -162,34 +161,44 @@ def _write(model, writer, texts, options, prime, gen) -> list[HandLine]:
     with torch.inference_mode():
         text = model.one_hot(ids)  # (B, U+1, V)
         if prime is not None:
-            pts = torch.as_tensor(np.asarray(prime[0]), dtype=text.dtype, device=device)
+            pts = torch.as_tensor(prime[0]).to(device=device, dtype=text.dtype)
             if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 1:
                 raise GenseqError("priming strokes must be an (N, 3) array of points")
-            pts = pts.unsqueeze(0).expand(B, -1, -1)
-            _, state, _ = model(pts[:, :-1], ids, None) if pts.shape[1] > 1 else (None, model.initial_state(B), None)
+            pts = pts.unsqueeze(0).expand(B, -1, -1)  # (B, T, 3)
+            # Run over all but the last point; the last one is the first input of the sampling loop.
+            state = model.initial_state(B)
+            if pts.shape[1] > 1:
+                _, state, _ = model(pts[:, :-1], ids, None, state)
             x = pts[:, -1]
         else:
             state = model.initial_state(B)
             x = _start_point(model, B)
         points = x.new_zeros(B, T_max, 3)  # (B, T, 3)
         phis = torch.zeros(B, T_max, U1, device=device)  # (B, T, U+1)
-        length = caps.clone()  # (B,) points kept per line
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        ended = torch.zeros(B, dtype=torch.bool, device=device)
-        neg = torch.tensor(-1.0, device=device)
+        steps = torch.arange(T_max, device=device)  # (T,)
+
+        def past_end(t0: int, t1: int) -> torch.Tensor:
+            # (B, t1 - t0) bool, Graves 2013 section 5: φ one position past the
+            # end beats φ at every real character (and the step is within the cap).
+            blk = phis[:, t0:t1]
+            end = blk.gather(2, end_index.unsqueeze(1).expand(-1, t1 - t0, 1)).squeeze(2)
+            real_max = torch.where(real.unsqueeze(1), blk, -1.0).amax(2)
+            return (end > real_max) & (steps[t0:t1] < caps.unsqueeze(1))
+
+        finished = torch.zeros(B, dtype=torch.bool, device=device)
         for t in range(T_max):
-            params, state, phi = writer.step(x, state, text)
+            params, state, phi = model.step(x, state, text, fused)
             x = mdn_sample(params, options.bias, gen).to(x.dtype)
             points[:, t] = x
             phis[:, t] = phi
-            # Graves 2013 section 5.3: stop once φ past the end beats every real character.
-            past = phi.gather(1, end_index).squeeze(1) > torch.where(real, phi, neg).amax(1)
-            stop = past & ~done
-            length = torch.where(stop, t, length)  # drop the point written past the end
-            ended |= stop
-            done |= stop | (caps <= t + 1)
-            if t % 8 == 7 and bool(done.all()):
-                break
+            if t % 8 == 7 or t == T_max - 1:  # check in blocks: keeps the step lean
+                finished |= past_end(t - t % 8, t + 1).any(1) | (caps <= t + 1)
+                if bool(finished.all()):
+                    break
+        past = past_end(0, t + 1)  # (B, T)
+        ended = past.any(1)
+        # The point written while attending past the end is dropped.
+        length = torch.where(ended, past.to(torch.uint8).argmax(1), caps)
         points_np = points.float().cpu().numpy()
         phis_np = phis.cpu().numpy()
     out = []

@@ -1,0 +1,45 @@
+"""Held-out negative log-likelihood of a handwriting model, in data units.
+
+The model's density is over normalised offsets u = (d - mean) / std, so in
+data units (the HDF5 file's units, e.g. IAM tablet units after any
+resampling) p(d) = p(u) / (std_x * std_y): each predicted point adds
+log(std_x) + log(std_y) nats. The end-of-stroke bit is discrete and needs no
+correction. Each sequence of N points scores its N - 1 predicted points (the
+first point has nothing before it). Scores of models with different
+normalisations are therefore comparable on the same HDF5 file; models trained
+on differently resampled files see different point sets, so compare those on
+nll_per_sequence of one file only.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .data import eval_batches, make_batch, usable
+from .mdn import mdn_nll
+from .model import HandwritingModel
+
+
+def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scale: float = 1.0,
+                   max_sequences: int | None = None) -> dict:
+    cfg = model.config
+    idx = usable(split, cfg, None)
+    if max_sequences is not None:
+        idx = idx[:max_sequences]
+    log_std = math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(scale)
+    total, points = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for chunk in eval_batches(split.lengths, idx, batch):
+            b = make_batch(split, list(chunk), cfg, scale).to(device)
+            params, _, _ = model(b.x, b.text, b.text_mask)
+            nll = mdn_nll(params, b.y, b.mask)                 # (B, T), normalised units
+            n = float(b.mask.sum())
+            total += float(nll.sum()) + n * log_std
+            points += int(n)
+    model.train(was_training)
+    sequences = len(idx)
+    return {"nll_per_point": total / max(points, 1), "nll_per_sequence": total / max(sequences, 1),
+            "points": points, "sequences": sequences}

@@ -1,0 +1,185 @@
+"""`genseq write`: text in, pages of handwriting (SVG) out.
+
+The text is cleaned (tabs to spaces, other control characters removed,
+unknown characters an error unless dropped or replaced), wrapped into lines of
+at most `max_chars` characters, written by the synthesis network as batches of
+lines that share one style (the same priming, Graves 2013 section 5.5), and
+laid out on pages by the renderer.
+"""
+from __future__ import annotations
+
+import os
+import textwrap
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import bundled_path, load_checkpoint
+from ..errors import GenseqError
+from ..render import PageOptions, render_pages
+from .data import normalise
+from .model import HandwritingConfig, HandwritingModel
+from .sample import HandLine, HandSampleOptions, denormalise, sample_synthesis, sample_unconditional
+
+DEFAULT_MODEL = "handwriting.pt"
+STYLES = "styles.jsonl"
+MAX_TEXT = 20_000   # characters per call; see WriteOptions.max_text
+BATCH_LINES = 32    # lines written together
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    bias: float = 0.75             # Graves 2013 section 5.4: larger is neater, 0 is the raw model
+    seed: int = 0                  # same seed, same handwriting
+    style: int | None = None       # a bundled style (priming sample), see `genseq write --list-styles`
+    style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
+    max_chars: int = 50            # wrap lines at this many characters
+    unknown: str = "error"         # characters outside the alphabet: error | drop | replace
+    replacement: str = " "         # what `unknown="replace"` puts instead
+    max_text: int = MAX_TEXT       # refuse longer texts (minutes of CPU); raise it if you mean it
+    page: PageOptions = field(default_factory=lambda: PageOptions(background="white"))
+
+    def check(self) -> None:
+        if not 0 <= self.bias <= 10:
+            raise GenseqError("--bias must be between 0 and 10")
+        if self.max_chars < 5:
+            raise GenseqError("--max-chars must be at least 5")
+        if self.unknown not in ("error", "drop", "replace"):
+            raise GenseqError("--unknown must be error, drop or replace")
+        if self.style is not None and self.style_file is not None:
+            raise GenseqError("give --style or --style-file, not both")
+
+
+@dataclass
+class HandModel:
+    model: HandwritingModel
+    meta: dict
+
+    @property
+    def config(self) -> HandwritingConfig:
+        return self.model.config
+
+
+def load_hand_model(path: str | os.PathLike | None = None, device: str = "cpu") -> HandModel:
+    """Load a handwriting checkpoint (`None` or "default": the bundled model)."""
+    if path is None or str(path) == "default":
+        path = bundled_path(DEFAULT_MODEL)
+    ckpt = load_checkpoint(path, kind="handwriting")
+    try:
+        cfg = HandwritingConfig.from_dict(ckpt["config"])
+        model = HandwritingModel(cfg)
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise GenseqError(f"{path} is damaged or from an incompatible genseq: {str(err).splitlines()[0][:160]}") from None
+    return HandModel(model.to(device).eval(), ckpt["meta"])
+
+
+def clean_text(text: str, alphabet: str, unknown: str = "error", replacement: str = " ") -> str:
+    """Normalise line breaks and spaces, drop control characters, handle unknown ones."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
+    allowed = set(alphabet) | {"\n"}
+    bad = sorted({ch for ch in text if ch not in allowed})
+    if bad:
+        if unknown == "error":
+            shown = " ".join(repr(c) for c in bad[:30])
+            raise GenseqError(f"the model cannot write {len(bad)} character(s): {shown} "
+                              "(use --unknown drop or --unknown replace)")
+        if unknown == "replace" and replacement and not set(replacement) <= allowed:
+            raise GenseqError(f"the replacement {replacement!r} is not in the model's alphabet either")
+        text = "".join(ch if ch in allowed else (replacement if unknown == "replace" else "") for ch in text)
+    return text
+
+
+def wrap_lines(text: str, max_chars: int) -> list[str]:
+    """Paragraphs split at newlines, each wrapped at word boundaries; '' marks a blank line."""
+    lines: list[str] = []
+    for para in text.split("\n"):
+        para = " ".join(para.split())
+        lines.extend(textwrap.wrap(para, max_chars, break_long_words=True, break_on_hyphens=False) or [""])
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return lines
+
+
+def load_style(hm: HandModel, style: int | None, style_file: Path | None) -> tuple[np.ndarray, str] | None:
+    """The priming sample, normalised as the model sees it: ((N, 3) points, its text)."""
+    from ..strokes.jsonl import read_jsonl
+    if style is None and style_file is None:
+        return None
+    if style_file is not None:
+        path = Path(style_file)
+        if not path.is_file():
+            raise GenseqError(f"no such style file: {path}")
+        samples = read_jsonl(path)
+    else:
+        samples = read_jsonl(bundled_path(STYLES))
+        if not 0 <= style < len(samples):
+            raise GenseqError(f"--style must be between 0 and {len(samples) - 1}")
+        samples = [samples[style]]
+    cfg = hm.config
+    sample = max(samples, key=lambda s: len(s.points))  # the longest line of a file primes best
+    bad = sorted(set(sample.text) - set(cfg.alphabet))
+    if bad:
+        raise GenseqError(f"the style sample's text has characters the model cannot write: {''.join(bad)!r}")
+    pts = sample.points
+    # Bring the sample to the model's units: match the spread of its pen offsets.
+    spread = float(np.std(pts[:, :2], axis=0).mean())
+    if not np.isfinite(spread) or spread <= 0:
+        raise GenseqError("the style sample has no usable strokes")
+    scale = float(np.mean(cfg.norm_std)) / spread
+    return normalise(pts, cfg, scale), sample.text
+
+
+def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[HandLine | None]:
+    """Write each non-empty line (batches of BATCH_LINES); None for blank lines."""
+    sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
+    prime = load_style(hm, options.style, options.style_file)
+    todo = [i for i, ln in enumerate(lines) if ln]
+    out: list[HandLine | None] = [None] * len(lines)
+    from tqdm import tqdm
+    with tqdm(total=len(todo), unit="line", desc="writing", disable=len(todo) <= BATCH_LINES) as bar:
+        for k in range(0, len(todo), BATCH_LINES):
+            idx = todo[k:k + BATCH_LINES]
+            # The same seed for every batch keeps one style; offsetting it avoids repeats.
+            batch_opts = HandSampleOptions(**{**sopts.__dict__, "seed": options.seed + k})
+            written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
+            for i, line in zip(idx, written):
+                out[i] = line
+            bar.update(len(idx))
+    return out
+
+
+def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = None,
+                      options: WriteOptions = WriteOptions()) -> tuple[list[str], list[HandLine | None]]:
+    """Handwrite `text`: returns (SVG pages, the written lines)."""
+    options.check()
+    hm = model if isinstance(model, HandModel) else load_hand_model(model)
+    if hm.config.kind != "synthesis":
+        raise GenseqError("this is a prediction model: it writes without text (use `genseq scribble`)")
+    if len(text) > options.max_text:
+        raise GenseqError(f"the text has {len(text):,} characters; the limit is {options.max_text:,} "
+                          "(--max-text raises it; writing takes about 25 ms per character on a CPU)")
+    text = clean_text(text, hm.config.alphabet, options.unknown, options.replacement)
+    lines = wrap_lines(text, options.max_chars)
+    if not lines:
+        raise GenseqError("nothing to write: the text is empty or only spaces")
+    torch.manual_seed(options.seed)
+    written = write_lines(lines, hm, options)
+    cfg = hm.config
+    pts = [None if w is None else denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written]
+    return render_pages(pts, options.page), written
+
+
+def scribble(model: str | os.PathLike | HandModel | None, lines: int = 3, steps: int = 400,
+             bias: float = 0.5, seed: int = 0, page: PageOptions = PageOptions(background="white")) -> list[str]:
+    """Unconditional handwriting from a prediction model (Graves 2013 section 4)."""
+    hm = model if isinstance(model, HandModel) else load_hand_model(model)
+    out = sample_unconditional(hm.model, lines, steps, HandSampleOptions(bias=bias, seed=seed))
+    cfg = hm.config
+    return render_pages([denormalise(o.points, cfg.norm_mean, cfg.norm_std) for o in out], page)
