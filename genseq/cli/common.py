@@ -8,6 +8,7 @@ import click
 from ..train import TrainOptions
 
 _D = TrainOptions(out=Path("."))
+SEED = click.IntRange(0, 2**63 - 1)  # what torch.manual_seed and numpy's generators all accept
 
 
 def train_options(f):
@@ -35,7 +36,7 @@ def train_options(f):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_D.precision,
                      show_default=True, help="auto: bf16 autocast on CUDA, fp32 elsewhere."),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch."),
-        click.option("--seed", type=int, default=_D.seed, show_default=True, help="Random seed."),
+        click.option("--seed", type=SEED, default=_D.seed, show_default=True, help="Random seed."),
         click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped."),
         click.option("--init", type=click.Path(dir_okay=False), default=None,
                      help="Fine-tune: start from this model file's weights ('default' for the bundled one)."),

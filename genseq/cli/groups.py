@@ -19,8 +19,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GenseqError as err:
             raise click.ClickException(str(err)) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
-            raise click.ClickException(f"{err.strerror}: {err.filename}") from None
+        except OSError as err:  # a missing file, no permission, a full disk: one line, not a traceback
+            where = f": {err.filename}" if err.filename else ""
+            raise click.ClickException(f"{err.strerror or err}{where}") from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

@@ -10,7 +10,7 @@ import click
 from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
 from ..render import PageOptions
-from .common import build_train_options, train_options
+from .common import SEED, build_train_options, train_options
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -26,7 +26,7 @@ _P = PageOptions()
 @click.option("--hidden", type=click.IntRange(min=1), default=_H.hidden, show_default=True, help="Cells per layer.")
 @click.option("--mixtures", type=click.IntRange(min=1), default=_H.mixtures, show_default=True, help="Output Gaussians (K).")
 @click.option("--window", type=click.IntRange(min=1), default=_H.window, show_default=True, help="Window Gaussians (M).")
-@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch (per process under torchrun).")
 @click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
               help="Skip training lines longer than this.")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
@@ -42,9 +42,11 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     from ..hand.task import HandTask, config_from_data
     from ..hand.write import DEFAULT_MODEL
     from ..train import train as run
+    import torch
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
+    torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
     if init is not None:
         cfg = HandwritingConfig.from_dict(load_checkpoint(init, kind="handwriting")["config"])
         scale = _scale_to(cfg, data)
@@ -135,7 +137,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--style", "-s", type=int, default=None, help="Bundled style number (priming, Graves 5.5).")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
-@click.option("--seed", type=int, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
+@click.option("--seed", type=SEED, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
 @click.option("--max-chars", type=int, default=_W.max_chars, show_default=True, help="Wrap lines at this many characters.")
 @click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default="error", show_default=True,
               help="Characters the model cannot write.")
@@ -174,7 +176,7 @@ def write_cmd(text, output, text_file, model, bias, style, style_file, seed, max
 @click.option("--lines", type=click.IntRange(1, 100), default=3, show_default=True, help="Lines to draw.")
 @click.option("--steps", type=click.IntRange(1, 10000), default=400, show_default=True, help="Points per line.")
 @click.option("--bias", "-b", type=click.FloatRange(0, 10), default=0.5, show_default=True, help="Neatness (Graves 5.4).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @page_options
 def scribble_cmd(model, output, lines, steps, bias, seed, **page):
     """Unconditional handwriting from a prediction network (Graves 2013 section 4)."""

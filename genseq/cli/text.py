@@ -9,7 +9,7 @@ import click
 
 from ..text.model import CharRNNConfig
 from ..text.sample import TextSampleOptions
-from .common import build_train_options, train_options
+from .common import SEED, build_train_options, train_options
 from .groups import data, evaluate, main, train
 
 _S = TextSampleOptions()
@@ -48,7 +48,7 @@ def data_text(files, out, encoding, newlines, val_frac, test_frac, vocab_from, s
 @click.option("--embed", type=click.IntRange(min=0), default=_C.embed, show_default=True, help="Embedding size (0: hidden).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=_C.dropout, show_default=True, help="Dropout.")
 @click.option("--tie-weights", is_flag=True, help="Share the embedding and decoder matrices.")
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Parallel streams per batch.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Parallel streams per batch (per process under torchrun).")
 @click.option("--seq-len", type=click.IntRange(min=1), default=128, show_default=True, help="Characters per TBPTT chunk.")
 @train_options
 def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch, seq_len, **kw):
@@ -57,8 +57,10 @@ def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch,
     from ..text.api import DEFAULT_MODEL
     from ..text.task import TextTask
     from ..train import train as run
+    import torch
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else None
     opts = build_train_options(kw, init)
+    torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
     task = TextTask(corpus, dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout,
                                  tie_weights=tie_weights), batch=batch, steps=seq_len)
     result = run(task, opts)
@@ -93,7 +95,7 @@ def eval_text_cmd(model, data, split, skip_unknown, as_json):
 @click.option("--top-k", type=int, default=None, help="Sample among the k most likely characters.")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling: smallest set with probability >= p.")
 @click.option("--argmax", is_flag=True, help="Greedy: always the most likely character.")
-@click.option("--seed", type=int, default=None, help="Random seed (same seed, same text).")
+@click.option("--seed", type=SEED, default=None, help="Random seed (same seed, same text).")
 @click.option("--num", type=click.IntRange(min=1), default=1, show_default=True, help="Number of samples.")
 @click.option("--stop", default=None, help="Stop a sample once it has produced this string.")
 @click.option("--no-echo", is_flag=True, help="Do not print the prime before the sample.")

@@ -46,6 +46,7 @@ class HandTask:
             raise GenseqError(f"{data} has no usable validation sequences; rebuild it with a val split")
         self.batch, self.seed, self.eval_sequences = batch, seed, eval_sequences
         self.epoch, self.position = 0, 0
+        self.rank, self.world = 0, 1
         self._batches = None
 
     # -- bookkeeping ------------------------------------------------------
@@ -71,12 +72,29 @@ class HandTask:
         self._batches = None
 
     # -- training -----------------------------------------------------------
+    def shard(self, rank: int, world: int) -> None:
+        """Data parallelism: this process takes every world-th batch of each epoch's list,
+        starting at its rank (the list is a function of seed and epoch, the same everywhere)."""
+        n = -(-len(self.indices) // self.batch)  # batches per epoch
+        if n < world:
+            raise GenseqError(f"{self.path}: {n} batches per epoch, fewer than the {world} processes; "
+                              "use a smaller --batch or fewer processes")
+        self.rank, self.world = rank, world
+        self._batches = None
+
+    def _epoch_batches(self) -> list[np.ndarray]:
+        batches = epoch_batches(self.train_split.lengths, self.indices, self.batch, self.seed, self.epoch)
+        if self.world == 1:
+            return batches
+        # Every rank gets the same number, so all start the next epoch at the same step.
+        return batches[self.rank::self.world][: len(batches) // self.world]
+
     def train_batch(self, device: torch.device):
         if self._batches is None:
-            self._batches = epoch_batches(self.train_split.lengths, self.indices, self.batch, self.seed, self.epoch)
+            self._batches = self._epoch_batches()
         if self.position >= len(self._batches):
             self.epoch, self.position = self.epoch + 1, 0
-            self._batches = epoch_batches(self.train_split.lengths, self.indices, self.batch, self.seed, self.epoch)
+            self._batches = self._epoch_batches()
         idx = self._batches[self.position]
         self.position += 1
         return make_batch(self.train_split, list(idx), self.cfg, self.scale).to(device)

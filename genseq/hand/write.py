@@ -45,6 +45,8 @@ class WriteOptions:
     def check(self) -> None:
         if not 0 <= self.bias <= 10:
             raise GenseqError("--bias must be between 0 and 10")
+        if not 0 <= self.seed < 2**63:
+            raise GenseqError("--seed must be between 0 and 2**63 - 1")
         if self.max_chars < 5:
             raise GenseqError("--max-chars must be at least 5")
         if self.unknown not in ("error", "drop", "replace"):

@@ -65,6 +65,8 @@ class PageOptions:
     def __post_init__(self) -> None:
         if self.align not in _ALIGNS:
             raise GenseqError(f"align must be one of {', '.join(_ALIGNS)}, not {self.align!r}")
+        if not all(np.isfinite(v) for v in (self.width, self.margin, self.height or 0.0)):
+            raise GenseqError("page width, height and margin must be finite numbers")
         if not (self.width > 2 * self.margin >= 0):
             raise GenseqError(f"page width {self.width} leaves no room inside margins of {self.margin}")
         if self.height is not None and not self.height > 2 * self.margin:

@@ -206,15 +206,19 @@ class StrokeDataset:
         f, p = self._f, self.path
         if _s(f.attrs.get("format", "")) != FORMAT:
             raise GenseqError(f"{p}: not a genseq stroke file (attribute format != {FORMAT!r})")
-        if int(f.attrs.get("version", -1)) != VERSION:
+        if not _is_int(f.attrs.get("version", -1)) or int(f.attrs.get("version", -1)) != VERSION:
             raise GenseqError(f"{p}: stroke file version {f.attrs.get('version')} is not supported "
                               f"(this genseq reads version {VERSION}); rebuild it with `genseq data`")
         for key in ("alphabet", "norm_mean", "norm_std", "source", "terms", "units", "resample"):
             if key not in f.attrs:
                 raise GenseqError(f"{p}: attribute {key!r} is missing")
         for key in ("norm_mean", "norm_std"):
-            if np.shape(f.attrs[key]) != (2,):
-                raise GenseqError(f"{p}: attribute {key!r} must have shape (2,)")
+            value = f.attrs[key]
+            if np.shape(value) != (2,) or np.asarray(value).dtype.kind not in "iuf" \
+                    or not np.all(np.isfinite(value)):
+                raise GenseqError(f"{p}: attribute {key!r} must be 2 finite numbers")
+        if not np.all(np.asarray(f.attrs["norm_std"]) > 0):
+            raise GenseqError(f"{p}: attribute 'norm_std' must be positive")
         for name in SPLITS:
             g = f.get(name)
             if not isinstance(g, h5py.Group):
@@ -246,6 +250,10 @@ class StrokeDataset:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _s(v) -> str:

@@ -13,15 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-from xml.etree.ElementTree import ParseError
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import GenseqError
 from .build import Builder, Report
+from .xmlsafe import parse_xml
 from .clean import CleanOptions, Skip, clean_strokes
 from .h5 import Sample
 
@@ -104,12 +102,7 @@ def read_transcriptions(ascii_path: str | os.PathLike) -> dict[str, list[str] | 
 def parse_stroke_xml(data: bytes) -> list[np.ndarray]:
     """IAM `<StrokeSet><Stroke><Point x= y=/>` -> list of (n, 2) float64, tablet
     coordinates (y down). Raises Skip on malformed or refused XML."""
-    try:
-        root = SafeET.fromstring(data)
-    except defusedxml.DefusedXmlException as err:
-        raise Skip(f"xml refused ({type(err).__name__})") from None
-    except ParseError:
-        raise Skip("malformed xml") from None
+    root = parse_xml(data)
     strokes = []
     try:
         for stroke in root.iter("Stroke"):

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
 
 from ..errors import GenseqError
 from .build import Builder, Report
+from .xmlsafe import parse_xml
 from .clean import CleanOptions, Skip, clean_strokes
 from .h5 import Sample
 from .split import auto_val_frac
@@ -79,12 +78,7 @@ def _trace_points(el: Element, xcol: int, ycol: int) -> list[tuple[float, float]
 
 def parse_inkml(data: bytes, name: str) -> list[tuple[str, str, list, bool]]:
     """-> [(id, text, strokes, y_down)] per annotated group (or the whole file)."""
-    try:
-        root = SafeET.fromstring(data)
-    except defusedxml.DefusedXmlException as err:
-        raise Skip(f"xml refused ({type(err).__name__})") from None
-    except ParseError:
-        raise Skip("malformed xml") from None
+    root = parse_xml(data)
     if _local(root.tag) != "ink":
         raise Skip("not InkML (root is not <ink>)")
     xcol, ycol, y_down = _channels(root)

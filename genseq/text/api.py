@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..checkpoint import bundled_path, load_checkpoint
@@ -72,7 +73,7 @@ def eval_text(model: str | os.PathLike | TextModel | None, data: str | os.PathLi
     else:
         parts = [tm.vocab.encode(chunk, skip_unknown=skip_unknown)
                  for chunk in _read_chunks(data, tm.vocab.encoding, "lf")]
-        tokens = __import__("numpy").concatenate(parts) if parts else []
+        tokens = np.concatenate(parts) if parts else []
     if len(tokens) < 2:
         raise GenseqError(f"{data}: too little text to evaluate")
     with torch.inference_mode():

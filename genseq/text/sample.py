@@ -33,6 +33,8 @@ class TextSampleOptions:
             raise GenseqError("--top-k must be >= 1")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise GenseqError("--top-p must be in (0, 1]")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise GenseqError("--seed must be between 0 and 2**63 - 1")
         if self.stop == "":
             raise GenseqError("--stop must not be empty")
 

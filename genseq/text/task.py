@@ -20,20 +20,27 @@ class Streams:
 
     Stream b covers tokens [b*L, (b+1)*L) with L = len // B; chunk i of all
     streams is one batch. Only the slices of a batch are read from the file.
+
+    With `world` processes the array holds B*world streams and process `rank`
+    reads streams rank*B ... rank*B + B-1, a contiguous shard of the tokens:
+    together the processes read exactly what one process with batch B*world
+    reads.
     """
 
-    def __init__(self, data, batch: int, steps: int) -> None:
+    def __init__(self, data, batch: int, steps: int, rank: int = 0, world: int = 1) -> None:
         self.data, self.B, self.T = data, batch, steps
-        self.L = len(data) // batch
+        self.L = len(data) // (batch * world)
+        self.first = rank * batch          # global number of this process's first stream
         if self.L < steps + 1:
-            raise GenseqError(f"split of {len(data)} tokens is too short for batch {batch} x {steps} steps")
+            procs = f" x {world} processes" if world > 1 else ""
+            raise GenseqError(f"split of {len(data)} tokens is too short for batch {batch}{procs} x {steps} steps")
         self.chunks = (self.L - 1) // steps
 
     def batch(self, i: int) -> torch.Tensor:
         """Chunk i (mod chunks) -> (B, T+1) long."""
         i %= self.chunks
-        rows = [np.asarray(self.data[b * self.L + i * self.T: b * self.L + i * self.T + self.T + 1])
-                for b in range(self.B)]
+        starts = [(self.first + b) * self.L + i * self.T for b in range(self.B)]
+        rows = [np.asarray(self.data[s: s + self.T + 1]) for s in starts]
         return torch.from_numpy(np.stack(rows).astype(np.int64))
 
 
@@ -67,6 +74,7 @@ class TextTask:
         self.vocab: Vocab = self.corpus.vocab
         self.cfg = CharRNNConfig(vocab_size=len(self.vocab), **cfg_overrides)
         self.model = CharRNN(self.cfg)
+        self.batch, self.steps = batch, steps
         self.streams = Streams(self.corpus.split("train"), batch, steps)
         self.val = self.corpus.split("val")
         if len(self.val) < 2:
@@ -125,3 +133,8 @@ class TextTask:
 
     def on_eval(self, out: Path, step: int) -> None:
         pass
+
+    def shard(self, rank: int, world: int) -> None:
+        """Data parallelism: this process takes streams rank*B ... of B*world (see Streams)."""
+        self.streams = Streams(self.corpus.split("train"), self.batch, self.steps, rank=rank, world=world)
+        self.position, self.state = 0, None

@@ -11,20 +11,30 @@ states and the task's data position (and any state it carries, such as the
 hidden state of truncated BPTT). A run killed at any moment and resumed from
 it repeats the lost steps with the same random numbers, so on a CPU with a
 fixed seed the final weights equal those of an uninterrupted run.
+
+Under torchrun (see dist.py) the same loop trains with DistributedDataParallel:
+each process calls `task.shard(rank, world)` to read only its share of the
+data, `--batch` is per process (the step's batch is `batch x processes`), the
+learning rate and step count mean what they mean in one process, and every
+decision that must be the same everywhere (skip a non-finite step, stop on a
+signal or --max-time, save) is taken from one small all-reduce per step. Rank 0
+alone evaluates, draws and writes; `last.pt` holds every rank's data position,
+carried state and RNG state, so resuming with the same number of processes is
+exact in the same sense as above (on the CPU; CUDA kernels are not bitwise
+deterministic anyway).
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import math
-import os
 import random
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -32,6 +42,7 @@ from torch import nn
 from ..atomic import atomic_open
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import GenseqError
+from . import dist
 
 
 class Task(Protocol):
@@ -40,6 +51,7 @@ class Task(Protocol):
     kind: str             # checkpoint kind: "text" | "handwriting"
     unit: str             # what throughput counts: "chars" | "points"
     model: nn.Module
+    batch: int            # examples (streams, lines) per step in one process
 
     def config(self) -> dict: ...            # the model's dataclass, plain types
     def meta(self) -> dict: ...              # vocabulary/alphabet and data description
@@ -50,6 +62,7 @@ class Task(Protocol):
     def state_dict(self) -> dict: ...        # data position + carried state (tensors/plain)
     def load_state_dict(self, state: dict) -> None: ...
     def on_eval(self, out: Path, step: int) -> None: ...      # pictures; may do nothing
+    def shard(self, rank: int, world: int) -> None: ...       # read only this process's share
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,19 @@ class TrainOptions:
     init: Path | None = None           # fine-tune: start from these weights, fresh optimizer
     progress: bool = True
     nan_patience: int = 5              # non-finite steps before restoring the last checkpoint
+
+    def __post_init__(self) -> None:
+        # NaN passes every `<` test (and Click's ranges): reject it here, before any work.
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise GenseqError(f"--lr must be a positive number, not {self.lr}")
+        if not (math.isfinite(self.clip) and self.clip > 0):
+            raise GenseqError(f"--clip must be a positive number, not {self.clip}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise GenseqError(f"--weight-decay must be a number >= 0, not {self.weight_decay}")
+        if self.max_time is not None and not self.max_time >= 0:
+            raise GenseqError(f"--max-time must be >= 0, not {self.max_time}")
+        if not 0 <= self.seed < 2**63:
+            raise GenseqError("--seed must be between 0 and 2**63 - 1")
 
 
 @dataclass
@@ -125,10 +151,16 @@ def lr_at(step: int, opts: TrainOptions) -> float:
 
 
 class _Signals:
-    """SIGINT/SIGTERM set a flag; the loop saves at the next step boundary."""
+    """SIGINT/SIGTERM set a flag; the loop saves at the next step boundary.
 
-    def __init__(self) -> None:
+    A second signal stops at once, unless it comes within `grace` seconds of
+    the first: torchrun passes a terminal's Ctrl-C on to workers that the
+    terminal has already interrupted.
+    """
+
+    def __init__(self, grace: float = 0.0) -> None:
         self.caught: int | None = None
+        self.grace, self._at = grace, 0.0
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_Signals":
@@ -141,8 +173,10 @@ class _Signals:
 
     def _handle(self, signum, frame) -> None:
         if self.caught is not None:  # a second Ctrl-C: stop now, last.pt is still intact
-            raise KeyboardInterrupt
-        self.caught = signum
+            if time.monotonic() - self._at >= self.grace:
+                raise KeyboardInterrupt
+            return
+        self.caught, self._at = signum, time.monotonic()
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
@@ -215,43 +249,85 @@ def _log(msg: str, progress) -> None:
         print(msg, file=sys.stderr)
 
 
+def _own(train_state: dict, rank: int) -> dict:
+    """This rank's data position, carried state and RNG state from a checkpoint's train state."""
+    return train_state["ranks"][rank] if "ranks" in train_state else train_state
+
+
+def _describe(task: Task, opts: TrainOptions, world: dist.World) -> str:
+    """The effective batch, learning rate and steps, as printed at the start."""
+    batch = getattr(task, "batch", None)
+    size = "" if batch is None else f"batch {batch} per step; "
+    if batch is not None and world.distributed:
+        size = f"batch {batch} per process x {world.size} processes = {batch * world.size} per step; "
+    return (f"{size}lr {opts.lr:g} (warm-up {opts.warmup}, cosine to {opts.lr * opts.min_lr_frac:g}); "
+            f"{opts.max_steps} steps")
+
+
 def train(task: Task, opts: TrainOptions) -> TrainResult:
     """Train `task.model` under `opts`; see the module docstring."""
+    if opts.max_steps < 1:
+        raise GenseqError("--max-steps must be at least 1")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    world = dist.start(pick_device(opts.device))
+    try:
+        result = _train(task, opts, world)
+        world.sum([0.0])  # nobody leaves before rank 0 has written the last checkpoint
+        return result
+    finally:
+        world.close()
+
+
+def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
     from tqdm import tqdm
 
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
+    main = world.main
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    device = pick_device(opts.device)
+    device = world.device
     precision = resolve_precision(opts.precision, device)
-    if opts.max_steps < 1:
-        raise GenseqError("--max-steps must be at least 1")
+    if world.distributed:
+        task.shard(world.rank, world.size)
 
-    torch.manual_seed(opts.seed)
-    random.seed(opts.seed)
+    # Each rank its own random stream (dropout); rank 0's is a single-process run's.
+    torch.manual_seed(opts.seed + world.rank)
+    random.seed(opts.seed + world.rank)
     model = task.model
     step, best_val, lr_scale = 0, None, 1.0
-    ckpt = None
-    if opts.resume:
-        if not last_path.exists():
-            raise GenseqError(f"--resume: no checkpoint at {last_path}")
-        ckpt = load_checkpoint(last_path, kind=task.kind)
-        if "train" not in ckpt:
-            raise GenseqError(f"{last_path} holds weights only; it cannot resume a run")
-        why = task.compatible(ckpt)
-        if why:
-            raise GenseqError(f"cannot resume {last_path}: {why} (use --init to fine-tune instead)")
-        model.load_state_dict(ckpt["model"])
-    elif last_path.exists():
-        raise GenseqError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    elif opts.init is not None:
-        init = load_checkpoint(opts.init, kind=task.kind)
-        why = task.compatible(init)
-        if why:
-            raise GenseqError(f"cannot fine-tune from {opts.init}: {why}")
-        model.load_state_dict(init["model"])
+
+    def read_start() -> tuple[str, dict] | None:
+        """Rank 0 reads the run folder; what it finds reaches every rank."""
+        if opts.resume:
+            if not last_path.exists():
+                raise GenseqError(f"--resume: no checkpoint at {last_path}")
+            ckpt = load_checkpoint(last_path, kind=task.kind)
+            if "train" not in ckpt:
+                raise GenseqError(f"{last_path} holds weights only; it cannot resume a run")
+            why = task.compatible(ckpt)
+            if why:
+                raise GenseqError(f"cannot resume {last_path}: {why} (use --init to fine-tune instead)")
+            saved = ckpt["train"].get("world", 1)
+            if saved != world.size:
+                raise GenseqError(f"cannot resume {last_path}: it was saved by {saved} process(es), this run has "
+                                  f"{world.size}; resume with {saved}, or start a new run from it with --init")
+            return "resume", ckpt
+        if last_path.exists():
+            raise GenseqError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        if opts.init is not None:
+            init = load_checkpoint(opts.init, kind=task.kind)
+            why = task.compatible(init)
+            if why:
+                raise GenseqError(f"cannot fine-tune from {opts.init}: {why}")
+            return "init", init
+        return None
+
+    start_from = world.from_main(read_start)
+    ckpt = start_from[1] if start_from is not None and start_from[0] == "resume" else None
+    if start_from is not None:
+        model.load_state_dict(start_from[1]["model"])
 
     model.to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -263,19 +339,37 @@ def train(task: Task, opts: TrainOptions) -> TrainResult:
         optimizer.load_state_dict(tr["optimizer"])
         _optimizer_to(optimizer, device)
         step, best_val, lr_scale = tr["step"], tr["best_val"], tr["lr_scale"]
-        task.load_state_dict(tr["task"])
-        _set_rng_state(tr["rng"])
-    log = MetricsLog(out, step if ckpt is not None else None)
-    if ckpt is None:
-        log.records.clear()
-        log._rewrite()
+        task.load_state_dict(_own(tr, world.rank)["task"])
+        _set_rng_state(_own(tr, world.rank)["rng"])
+    # The training forward pass goes through DDP (it averages the gradients);
+    # everything else uses the bare model.
+    wrapped = world.wrap(model)
+    log = None
+    if main:
+        log = MetricsLog(out, step if ckpt is not None else None)
+        if ckpt is None:
+            log.records.clear()
+            log._rewrite()
 
     def save(path: Path, with_train: bool) -> None:
+        """Rank 0 writes; a resumable save is collective (it gathers every rank's state)."""
         train_state = None
         if with_train:
+            mine = {"task": task.state_dict(), "rng": _rng_state()}
+            if world.distributed:
+                mine["weights"] = dist.weights_digest(model.state_dict())
+            ranks = world.gather(mine)
+            if not main:
+                return
             train_state = {"optimizer": optimizer.state_dict(), "step": step, "best_val": best_val,
-                           "lr_scale": lr_scale, "task": task.state_dict(), "rng": _rng_state(),
+                           "lr_scale": lr_scale, "task": ranks[0]["task"], "rng": ranks[0]["rng"],
                            "options": {k: str(v) for k, v in asdict(opts).items()}}
+            if world.distributed:
+                train_state.update(world=world.size, ranks=ranks)
+                if len({r["weights"] for r in ranks}) > 1:
+                    say(f"step {step}: WARNING the processes' weights differ (data parallelism is broken)")
+        elif not main:
+            return
         meta = dict(task.meta(), step=step, best_val=best_val, precision=precision)
         save_checkpoint(path, kind=task.kind, config=task.config(), meta=meta,
                         model_state=model.state_dict(), train_state=train_state)
@@ -289,88 +383,108 @@ def train(task: Task, opts: TrainOptions) -> TrainResult:
 
     start = time.monotonic()
     last_save = start
-    stopped = "max_steps"
+    stopped, stop_next = "max_steps", None
     bad_steps = 0
     window_loss, window_units, window_t = 0.0, 0, time.monotonic()
     bar = tqdm(total=opts.max_steps, initial=step, desc=f"train {task.kind}", unit="step",
-               disable=not opts.progress, dynamic_ncols=True, file=sys.stderr)
+               disable=not (opts.progress and main), dynamic_ncols=True, file=sys.stderr)
+
+    def say(msg: str) -> None:
+        if main:
+            _log(msg, bar)
+
     if step == 0 and ckpt is None:
-        _log(f"training {sum(p.numel() for p in model.parameters()):,} parameters on {device} "
-             f"({precision}); checkpoints in {out}", bar)
+        say(f"training {sum(p.numel() for p in model.parameters()):,} parameters on {device} "
+            f"({precision}); checkpoints in {out}")
+    if world.distributed:
+        say(f"data parallel: {world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'})")
+    say(_describe(task, opts, world))
     model.train()
-    with _Signals() as signals:
+    with _Signals(grace=5.0 if world.distributed else 0.0) as signals:
         while step < opts.max_steps:
-            if signals.caught is not None:
-                stopped = "interrupted"
-                break
-            if opts.max_time is not None and time.monotonic() - start >= opts.max_time:
-                stopped = "max_time"
+            if stop_next is not None:
+                stopped = stop_next
                 break
             lr = lr_at(step, opts) * lr_scale
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = task.train_batch(device)
-            with autocast(device, precision):
+            with autocast(device, precision), dist.forward_through(task, wrapped):
                 loss, units = task.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             finite = bool(torch.isfinite(loss))
+            # One collective per step: every rank skips, stops and saves together.
+            now = time.monotonic()
+            bad, loss_sum, units_sum, caught, late, due = world.sum([
+                0.0 if finite else 1.0, float(loss.detach()) * units if finite else 0.0, units if finite else 0,
+                signals.caught is not None, opts.max_time is not None and now - start >= opts.max_time,
+                now - last_save >= opts.save_every])
+            stop_next = "interrupted" if caught else "max_time" if late else None
+            finite = not bad
             if finite:
                 loss.backward()
                 gnorm = nn.utils.clip_grad_norm_(model.parameters(), opts.clip)
-                finite = bool(torch.isfinite(gnorm))
+                finite = bool(torch.isfinite(gnorm))  # the same on every rank: gradients are averaged
             if not finite:
                 # Skip the update; a streak of them means the run has diverged:
                 # go back to the last good checkpoint at half the learning rate.
                 bad_steps += 1
-                _log(f"step {step}: non-finite loss or gradient, update skipped", bar)
-                if bad_steps >= opts.nan_patience and last_path.exists():
-                    good = load_checkpoint(last_path, kind=task.kind)
+                say(f"step {step}: non-finite loss or gradient, update skipped")
+                good = None
+                if bad_steps >= opts.nan_patience:
+                    good = world.from_main(lambda: load_checkpoint(last_path, kind=task.kind)
+                                           if last_path.exists() else None)
+                if good is not None:
                     model.load_state_dict(good["model"])
                     optimizer.load_state_dict(good["train"]["optimizer"])
                     _optimizer_to(optimizer, device)
-                    task.load_state_dict(good["train"]["task"])
+                    task.load_state_dict(_own(good["train"], world.rank)["task"])
                     step = good["train"]["step"]
                     lr_scale *= 0.5
                     bad_steps = 0
                     bar.n = step
-                    _log(f"restored {last_path} (step {step}); learning rate now x{lr_scale:g}", bar)
+                    say(f"restored {last_path} (step {step}); learning rate now x{lr_scale:g}")
                 step += 1
                 bar.update(1)
                 continue
             optimizer.step()
             bad_steps = 0
             step += 1
-            window_loss += float(loss.detach()) * units
-            window_units += units
+            window_loss += loss_sum
+            window_units += int(units_sum)
             bar.update(1)
             if step % 10 == 0 or step == opts.max_steps:
                 now = time.monotonic()
-                rate = window_units / max(now - window_t, 1e-9)
+                rate = window_units / max(now - window_t, 1e-9)  # all ranks: the sums are global
                 train_loss = window_loss / max(window_units, 1)
-                bar.set_postfix(loss=f"{train_loss:.3f}", **{f"{task.unit}/s": f"{rate:,.0f}"})
-                log.add({"step": step, "train_loss": train_loss, "lr": lr, f"{task.unit}_per_s": rate,
-                         "time": time.time()})
+                if main:
+                    bar.set_postfix(loss=f"{train_loss:.3f}", **{f"{task.unit}/s": f"{rate:,.0f}"})
+                    log.add({"step": step, "train_loss": train_loss, "lr": lr, f"{task.unit}_per_s": rate,
+                             "time": time.time()})
                 window_loss, window_units, window_t = 0.0, 0, now
             if step % opts.eval_every == 0 or step == opts.max_steps:
-                metrics = evaluate()
-                log.add({"step": step, **metrics, "time": time.time()})
-                _log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), bar)
-                if best_val is None or metrics["val_loss"] < best_val:
-                    best_val = metrics["val_loss"]
-                    save(best_path, with_train=False)
+                if main:  # the other ranks wait for rank 0 in their next collective
+                    metrics = evaluate()
+                    log.add({"step": step, **metrics, "time": time.time()})
+                    say(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                    if best_val is None or metrics["val_loss"] < best_val:
+                        best_val = metrics["val_loss"]
+                        save(best_path, with_train=False)
                 save(last_path, with_train=True)
                 last_save = time.monotonic()
-                log.draw()
-                task.on_eval(out, step)
-            elif time.monotonic() - last_save >= opts.save_every:
+                if main:
+                    log.draw()
+                    task.on_eval(out, step)
+            elif due:
                 save(last_path, with_train=True)
                 last_save = time.monotonic()
     bar.close()
     save(last_path, with_train=True)
-    log.draw()
-    if stopped == "interrupted":
-        name = signal.Signals(signals.caught).name
-        _log(f"{name}: saved {last_path} at step {step}; continue with the same command plus --resume", None)
-    else:
-        _log(f"stopped ({stopped}) at step {step}; best val_loss {best_val}; checkpoints in {out}", None)
+    if main:
+        log.draw()
+        if stopped == "interrupted":
+            name = signal.Signals(signals.caught or signal.SIGTERM).name
+            _log(f"{name}: saved {last_path} at step {step}; continue with the same command plus --resume", None)
+        else:
+            _log(f"stopped ({stopped}) at step {step}; best val_loss {best_val}; checkpoints in {out}", None)
     return TrainResult(step=step, best_val=best_val, stopped=stopped)

@@ -1,0 +1,134 @@
+"""Sampling speed: handwriting lines as one batch, one text stream, `write` of a paragraph.
+
+    python bench/sample.py [--threads 2] [--quick] [--json out.json]
+
+No trained weights are needed: the models are randomly initialised at the
+sizes that ship (handwriting 3x400, K=20, M=10, alphabet of 80; char-RNN
+2x512 and 3x512, vocabulary of 80). A random synthesis network's window
+wanders, so its eq. 51 step is pinned (κ̂ weights zeroed, bias log(1/25)):
+the window moves 1/25 character per point and every line ends by the normal
+stopping rule after ~25 points per character, the rate of real handwriting,
+so the step count is realistic; the time per step does not depend on the weights.
+
+- handwriting batch: 8 lines of 40 characters in one `sample_synthesis` call
+  with bf16 sampling weights (genseq's default), and with fp32 weights as the
+  baseline, same process; target < 1 s.
+- text stream: `genseq.text.sample.generate`, one stream; target >= 1,000 chars/s.
+- write: `write_handwriting` of a 200-character paragraph (clean, wrap at 50,
+  sample all lines as one batch, render SVG); target <= 5 s.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+POINTS_PER_CHAR = 25
+ALPHABET = " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"()-+/&#%*"  # 80
+
+
+def sizes(quick: bool) -> dict:
+    if quick:
+        return dict(hand=dict(hidden=32, layers=3, mixtures=4, window=3), lines=8, line_chars=10, repeats=1,
+                    text_sizes=[(2, 64)], text_chars=200, paragraph=60)
+    return dict(hand=dict(hidden=400, layers=3, mixtures=20, window=10), lines=8, line_chars=40, repeats=3,
+                text_sizes=[(2, 512), (3, 512)], text_chars=3000, paragraph=200)
+
+
+def hand_model(S):
+    import torch
+    from genseq.hand.model import HandwritingConfig, HandwritingModel
+    torch.manual_seed(0)
+    m = HandwritingModel(HandwritingConfig(kind="synthesis", alphabet=ALPHABET, **S["hand"])).eval()
+    M = m.config.window
+    with torch.no_grad():  # eq. 51: κ grows by exp(κ̂) = 1/25 per point
+        m.window_layer.weight[2 * M:].zero_()
+        m.window_layer.bias[2 * M:].fill_(math.log(1.0 / POINTS_PER_CHAR))
+    return m
+
+
+def words(n: int, seed: int) -> str:
+    import random
+    rng = random.Random(seed)
+    out = ""
+    while len(out) < n:
+        out += "".join(rng.choice(ALPHABET[1:27]) for _ in range(rng.randint(2, 8))) + " "
+    return out[:n - 1].rstrip() + "."
+
+
+def main() -> None:
+    args = C.parser(__doc__.splitlines()[0]).parse_args()
+    C.set_threads(args.threads)
+    import torch
+    from genseq.hand.sample import HandSampleOptions, sample_synthesis
+    from genseq.hand.write import HandModel, WriteOptions, write_handwriting
+    from genseq.text.corpus import Vocab
+    from genseq.text.model import CharRNN, CharRNNConfig
+    from genseq.text.sample import TextSampleOptions, generate
+
+    S = sizes(args.quick)
+    results = {"machine": C.machine(), "settings": S}
+    rows = []
+
+    # -- handwriting lines, one batch ---------------------------------------------
+    model = hand_model(S)
+    texts = [words(S["line_chars"], seed=i) for i in range(S["lines"])]
+    hand = {}
+    for precision in ("bf16", "fp32"):
+        opts = HandSampleOptions(seed=0, resample_bad=0, precision=precision)
+        lines = []
+        t, times = C.median_time(lambda: lines.append(sample_synthesis(model, texts, opts)), S["repeats"], warmup=0)
+        pts = [len(ln.points) for ln in lines[-1]]
+        hand[precision] = {"seconds": t, "times": times, "points_per_line": pts,
+                           "statuses": [ln.status for ln in lines[-1]]}
+    hand["speedup_bf16_vs_fp32"] = hand["fp32"]["seconds"] / hand["bf16"]["seconds"]
+    results["hand_batch"] = hand
+    n_chars = S["lines"] * S["line_chars"]
+    for precision in ("bf16", "fp32"):
+        r = hand[precision]
+        rows.append([f"{S['lines']} hand lines x {S['line_chars']} chars, {precision} weights", r["seconds"],
+                     f"{sum(r['points_per_line']) / n_chars:.1f} pts/char", "< 1 s",
+                     "yes" if r["seconds"] < 1 else "no"])
+
+    # -- one text stream ----------------------------------------------------------
+    vocab = Vocab(tuple("\n" + ALPHABET[:79]))
+    results["text"] = {}
+    for layers, hidden in S["text_sizes"]:
+        torch.manual_seed(0)
+        cm = CharRNN(CharRNNConfig(vocab_size=len(vocab), layers=layers, hidden=hidden)).eval()
+        opts = TextSampleOptions(length=S["text_chars"], seed=0)
+        list(generate(cm, vocab, TextSampleOptions(length=20, seed=1)))  # warm-up
+        t0 = time.perf_counter()
+        n = sum(len(piece) for piece in generate(cm, vocab, opts))
+        rate = n / (time.perf_counter() - t0)
+        results["text"][f"{layers}x{hidden}"] = {"chars_per_s": rate, "chars": n}
+        rows.append([f"text stream {layers}x{hidden}, one stream", n / rate, f"{rate:,.0f} chars/s",
+                     ">= 1,000 chars/s", "yes" if rate >= 1000 else "no"])
+
+    # -- write a paragraph end to end ---------------------------------------------
+    para = words(S["paragraph"], seed=99)
+    hm = HandModel(model, {})
+    t0 = time.perf_counter()
+    pages, written = write_handwriting(para, hm, WriteOptions(seed=0, max_chars=50))
+    t = time.perf_counter() - t0
+    lines = [w for w in written if w is not None]
+    results["write"] = {"seconds": t, "chars": len(para), "lines": len(lines), "pages": len(pages),
+                        "tries": [w.tries for w in lines], "statuses": [w.status for w in lines],
+                        "points": sum(len(w.points) for w in lines)}
+    rows.append([f"write {len(para)}-char paragraph ({len(lines)} lines)", t,
+                 f"{results['write']['points'] / len(para):.1f} pts/char", "<= 5 s", "yes" if t <= 5 else "no"])
+
+    m = results["machine"]
+    text = C.table(f"Sampling ({m['cpu']}, {m['threads']} threads, load {m['load_avg_1min_at_start']})",
+                   ["what", "seconds", "rate", "target", "met"], rows,
+                   [f"handwriting bf16 vs fp32 weights, same process: {hand['speedup_bf16_vs_fp32']:.2f}x",
+                    f"random models; window pinned to {POINTS_PER_CHAR} points per character (see --help)"])
+    C.emit(args, results, text)
+
+
+if __name__ == "__main__":
+    main()

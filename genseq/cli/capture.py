@@ -1,0 +1,47 @@
+"""`genseq capture`: record your own handwriting in a local web page."""
+from __future__ import annotations
+
+import os
+import sys
+import webbrowser
+
+import click
+
+from ..capture import CaptureOptions, missing_chars, open_capture
+from .groups import main
+
+_D = CaptureOptions()
+
+
+def _has_display() -> bool:
+    # Without one, `webbrowser` would start a text browser (lynx, w3m) in this terminal.
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+@main.command()
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="JSON Lines file to append the lines to (created if missing, never overwritten).")
+@click.option("--prompts", type=click.Path(dir_okay=False), default=None,
+              help="Text file of prompts, one per line (# starts a comment). Default: the bundled list "
+                   "covering a-z, A-Z, 0-9 and common punctuation.")
+@click.option("--port", type=click.IntRange(0, 65535), default=_D.port, show_default=True,
+              help="Port on 127.0.0.1 (0 = any free port).")
+@click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
+def capture(out: str, prompts: str | None, port: int, no_browser: bool) -> None:
+    """Write prompt sentences with a mouse, pen or finger; each line is saved at once.
+
+    Serves a page on 127.0.0.1 only; stop with Ctrl-C. Turn the file into
+    training data with `genseq data jsonl FILE -o mine.h5`.
+    """
+    server = open_capture(out, CaptureOptions(prompts=prompts, port=port))
+    missing = missing_chars(server.session.prompts)
+    if prompts is not None and missing:
+        click.echo(f"note: no prompt uses {' '.join(missing)}", err=True)
+    click.echo(f"capture page: {server.url}  (saving to {out}; Ctrl-C to stop)")
+    if not no_browser:
+        if _has_display():
+            webbrowser.open(server.url)
+        else:
+            click.echo("no display found: open the address above in a browser on this machine", err=True)
+    saved = server.run()
+    click.echo(f"stopped; {saved} line{'s' if saved != 1 else ''} saved to {out} this session")
