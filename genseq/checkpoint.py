@@ -80,6 +80,10 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     for key in ("kind", "config", "meta", "model"):
         if key not in payload:
             raise GenseqError(f"{path} is damaged: '{key}' is missing")
+    model = payload["model"]
+    if not (isinstance(model, dict) and all(isinstance(v, torch.Tensor) for v in model.values())
+            and isinstance(payload["config"], dict) and isinstance(payload["meta"], dict)):
+        raise GenseqError(f"{path} is damaged: its weights or settings are not what a genseq file holds")
     if kind is not None and payload["kind"] != kind:
         raise GenseqError(f"{path} holds a {payload['kind']} model, not a {kind} model")
     payload["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["model"].items()}

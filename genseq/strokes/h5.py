@@ -168,7 +168,11 @@ class StrokeSplit:
             raise IndexError(f"{self.name}: index {i} out of range for {n} sequences")
         i %= n
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
-        return Sample(self.ids[i], self.texts[i], self._points[a:b])  # (N, 3) float32
+        try:
+            points = self._points[a:b]  # (N, 3) float32
+        except _H5_ERRORS as err:
+            raise GenseqError(f"/{self.name}/points is damaged at sequence {i} ({_first_line(err)})") from None
+        return Sample(self.ids[i], self.texts[i], points)
 
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
@@ -188,19 +192,22 @@ class StrokeDataset:
             raise GenseqError(f"{self.path}: not an HDF5 file") from None
         try:
             self._validate()
+            a = self._f.attrs
+            self.alphabet: str = _s(a["alphabet"])
+            self.norm_mean = np.asarray(a["norm_mean"], dtype=np.float64)  # (2,)
+            self.norm_std = np.asarray(a["norm_std"], dtype=np.float64)  # (2,)
+            self.source: str = _s(a["source"])
+            self.terms: str = _s(a["terms"])
+            self.units: str = _s(a["units"])
+            self.resample: str = _s(a["resample"])
+            self.version = int(a["version"])
+            self._splits = {name: StrokeSplit(name, self._f[name]) for name in SPLITS}
+        except _H5_ERRORS as err:  # a damaged file fails inside h5py in many ways
+            self._f.close()
+            raise GenseqError(f"{self.path}: damaged file ({_first_line(err)})") from None
         except BaseException:
             self._f.close()
             raise
-        a = self._f.attrs
-        self.alphabet: str = _s(a["alphabet"])
-        self.norm_mean = np.asarray(a["norm_mean"], dtype=np.float64)  # (2,)
-        self.norm_std = np.asarray(a["norm_std"], dtype=np.float64)  # (2,)
-        self.source: str = _s(a["source"])
-        self.terms: str = _s(a["terms"])
-        self.units: str = _s(a["units"])
-        self.resample: str = _s(a["resample"])
-        self.version = int(a["version"])
-        self._splits = {name: StrokeSplit(name, self._f[name]) for name in SPLITS}
 
     def _validate(self) -> None:
         f, p = self._f, self.path
@@ -250,6 +257,13 @@ class StrokeDataset:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:120]
 
 
 def _is_int(v) -> bool:
