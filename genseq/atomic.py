@@ -48,6 +48,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _fsync_dir(path.parent)
     except OSError as err:
         tmp_path.unlink(missing_ok=True)
+        if err.filename not in (None, str(tmp_path), str(path)):
+            raise  # about another file (e.g. an input that vanished): not a write error
         raise _explain(err, path) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -37,7 +37,7 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: d
     state = {}
     for name, tensor in model_state.items():
         tensor = tensor.detach().cpu()
-        if not torch.isfinite(tensor).all() if tensor.is_floating_point() else False:
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise GenseqError(f"refusing to save non-finite weights ({name})")
         if half and tensor.is_floating_point():
             tensor = tensor.half()

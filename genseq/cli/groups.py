@@ -19,6 +19,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GenseqError as err:
             raise click.ClickException(str(err)) from None
+        except UnicodeDecodeError as err:  # --file, --prime-file or stdin that is not UTF-8
+            raise click.ClickException(f"the input is not UTF-8 text (byte {err.start}: "
+                                       f"{err.object[err.start:err.start + 1]!r})") from None
         except OSError as err:  # a missing file, no permission, a full disk: one line, not a traceback
             where = f": {err.filename}" if err.filename else ""
             raise click.ClickException(f"{err.strerror or err}{where}") from None

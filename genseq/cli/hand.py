@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import torch
 
 from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
@@ -38,37 +39,21 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     With --init (a model file or 'default') the model keeps that file's sizes,
     alphabet and normalisation and fine-tunes on DATA.
     """
-    from ..checkpoint import bundled_path, load_checkpoint
-    from ..hand.task import HandTask, config_from_data
+    from ..checkpoint import bundled_path
+    from ..hand.task import HandTask, run_config
     from ..hand.write import DEFAULT_MODEL
     from ..train import train as run
-    import torch
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
-    torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
-    if init is not None:
-        cfg = HandwritingConfig.from_dict(load_checkpoint(init, kind="handwriting")["config"])
-        scale = _scale_to(cfg, data)
-    elif opts.resume and (opts.out / "last.pt").exists():
-        ck = load_checkpoint(opts.out / "last.pt", kind="handwriting")
-        cfg, scale = HandwritingConfig.from_dict(ck["config"]), float(ck["meta"].get("scale", 1.0))
-    else:
-        cfg = config_from_data(data, kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
-        scale = 1.0
+    cfg, scale = run_config(data, kind, dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window),
+                            init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                    eval_sequences=eval_sequences, scale=scale)
+                    eval_sequences=eval_sequences, scale=scale, init=init is not None)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
-
-
-def _scale_to(cfg: HandwritingConfig, data: Path) -> float:
-    """Fine-tuning data in other units (screen pixels): scale its offsets to the model's."""
-    from ..strokes import StrokeDataset
-    with StrokeDataset(data) as ds:
-        spread = float(sum(ds.norm_std) / 2)
-    return float(sum(cfg.norm_std) / 2) / spread if spread > 0 else 1.0
 
 
 @evaluate.command("handwriting")
@@ -78,25 +63,14 @@ def _scale_to(cfg: HandwritingConfig, data: Path) -> float:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_handwriting(model, data, split, as_json):
     """Held-out NLL of MODEL (checkpoint or 'default') on DATA, in nats, data units."""
-    from ..hand.evaluate import evaluate_split
+    from ..hand.evaluate import evaluate_file
     from ..hand.write import load_hand_model
-    from ..strokes import StrokeDataset
-    hm = load_hand_model(model)
-    with StrokeDataset(data) as ds:
-        r = evaluate_split(hm.model, ds.split(split), torch_device())
-    if r["sequences"] == 0:
-        from ..errors import GenseqError
-        raise GenseqError(f"{data}: no {split} sequence the model can score")
+    r = evaluate_file(load_hand_model(model), data, split)
     if as_json:
         click.echo(json.dumps(r))
     else:
         click.echo(f"{r['nll_per_point']:.4f} nats/point, {r['nll_per_sequence']:.1f} nats/sequence "
                    f"over {r['sequences']:,} sequences ({r['points']:,} points)")
-
-
-def torch_device():
-    import torch
-    return torch.device("cpu")
 
 
 def page_options(f):
@@ -134,7 +108,9 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--model", "-m", default=None, help="Synthesis model file (default: the bundled one).")
 @click.option("--bias", "-b", type=float, default=_W.bias, show_default=True,
               help="Legibility (Graves 5.4): 0 is the raw model, higher is neater.")
-@click.option("--style", "-s", type=int, default=None, help="Bundled style number (priming, Graves 5.5).")
+@click.option("--style", "-s", type=int, default=None,
+              help="Bundled style number (priming, Graves 5.5); default: the one --seed picks.")
+@click.option("--no-style", "unprimed", is_flag=True, help="No priming: every line in a hand of its own.")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
 @click.option("--seed", type=SEED, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
@@ -144,7 +120,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--max-text", type=click.IntRange(min=1), default=_W.max_text, show_default=True,
               help="Refuse texts longer than this many characters.")
 @page_options
-def write_cmd(text, output, text_file, model, bias, style, style_file, seed, max_chars, unknown, max_text, **page):
+def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, seed, max_chars, unknown, max_text, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG."""
     from ..errors import GenseqError
     from ..hand.write import write_handwriting
@@ -158,7 +134,9 @@ def write_cmd(text, output, text_file, model, bias, style, style_file, seed, max
             text = sys.stdin.read()
         else:
             text = text_file.read()
-    opts = WriteOptions(bias=bias, seed=seed, style=style, style_file=style_file, max_chars=max_chars,
+    if not output.parent.is_dir():
+        raise GenseqError(f"cannot write {output}: folder {output.parent} does not exist")
+    opts = WriteOptions(bias=bias, seed=seed, style=style, unprimed=unprimed, style_file=style_file, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, page=_page(**page))
     pages, lines = write_handwriting(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]

@@ -4,7 +4,8 @@ The model's density is over normalised offsets u = (d - mean) / std, so in
 data units (the HDF5 file's units, e.g. IAM tablet units after any
 resampling) p(d) = p(u) / (std_x * std_y): each predicted point adds
 log(std_x) + log(std_y) nats. The end-of-stroke bit is discrete and needs no
-correction. Each sequence of N points scores its N - 1 predicted points (the
+correction. Data in other units (screen pixels) is first multiplied by a
+scale factor s, which adds -2 log s per point. Each sequence of N points scores its N - 1 predicted points (the
 first point has nothing before it). Scores of models with different
 normalisations are therefore comparable on the same HDF5 file; models trained
 on differently resampled files see different point sets, so compare those on
@@ -31,15 +32,30 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     total, points = 0.0, 0
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        for chunk in eval_batches(split.lengths, idx, batch):
-            b = make_batch(split, list(chunk), cfg, scale).to(device)
-            params, _, _ = model(b.x, b.text, b.text_mask)
-            nll = mdn_nll(params, b.y, b.mask)                 # (B, T), normalised units
-            n = float(b.mask.sum())
-            total += float(nll.sum()) + n * log_std
-            points += int(n)
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            for chunk in eval_batches(split.lengths, idx, batch):
+                b = make_batch(split, list(chunk), cfg, scale).to(device)
+                params, _, _ = model(b.x, b.text, b.text_mask)
+                nll = mdn_nll(params, b.y, b.mask)                 # (B, T), normalised units
+                n = float(b.mask.sum())
+                total += float(nll.sum()) + n * log_std
+                points += int(n)
+    finally:
+        model.train(was_training)
     sequences = len(idx)
     return {"nll_per_point": total / max(points, 1), "nll_per_sequence": total / max(sequences, 1),
             "points": points, "sequences": sequences}
+
+
+def evaluate_file(hm, data, split: str = "val") -> dict:
+    """`genseq eval handwriting`: score a loaded model (write.HandModel) on a split of a stroke file."""
+    from ..errors import GenseqError
+    from ..strokes import StrokeDataset
+    from .task import data_scale
+    scale = data_scale(hm.config, data, hm.meta)
+    with StrokeDataset(data) as ds:
+        r = evaluate_split(hm.model, ds.split(split), next(hm.model.parameters()).device, scale=scale)
+    if r["sequences"] == 0:
+        raise GenseqError(f"{data}: no {split} sequence the model can score")
+    return r

@@ -73,11 +73,9 @@ def denormalise(points: np.ndarray, norm_mean, norm_std) -> np.ndarray:
 
 
 def _start_point(model: HandwritingModel, batch: int) -> torch.Tensor:
-    # (B, 3): "pen just lifted" at the origin, the first input of an unprimed line.
-    p = model.lstms[0].weight_ih_l0
-    x = p.new_zeros(batch, 3)
-    x[:, 2] = 1.0
-    return x
+    # (B, 3): the first input of an unprimed line, as in training: row 0 of
+    # every sequence is a zero offset with the pen down.
+    return model.lstms[0].weight_ih_l0.new_zeros(batch, 3)
 
 
 def _generator(model: HandwritingModel, seed: int) -> torch.Generator:

@@ -30,7 +30,7 @@ class HandTask:
 
     def __init__(self, data: str | Path, cfg: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
-                 scale: float = 1.0) -> None:
+                 scale: float = 1.0, init: bool = False) -> None:
         self.path = Path(data)
         self.data = StrokeDataset(data)
         self.cfg = cfg
@@ -38,6 +38,7 @@ class HandTask:
         self.train_split = self.data.split("train")
         self.val_split = self.data.split("val")
         self.scale = scale
+        self.init = init  # fine-tuned: the config came from another model, not from flags
         self.indices = usable(self.train_split, cfg, max_points)
         if len(self.indices) == 0:
             raise GenseqError(f"{data}: no training sequence fits the model "
@@ -55,7 +56,8 @@ class HandTask:
 
     def meta(self) -> dict:
         return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
-                "units": self.data.units, "resample": self.data.resample, "scale": self.scale}
+                "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
+                "init": self.init}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"].get("kind") != self.cfg.kind:
@@ -65,9 +67,15 @@ class HandTask:
         return None
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
+        return {"epoch": self.epoch, "position": self.position, "batch": self.batch, "seed": self.seed,
+                "sequences": len(self.indices)}
 
     def load_state_dict(self, st: dict) -> None:
+        # The epoch's batch list is a function of these: another value would read other data.
+        for key, flag, now in (("batch", "--batch", self.batch), ("seed", "--seed", self.seed),
+                               ("sequences", "--max-points (training lines)", len(self.indices))):
+            if st.get(key, now) != now:
+                raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}")
         self.epoch, self.position = int(st["epoch"]), int(st["position"])
         self._batches = None
 
@@ -156,3 +164,35 @@ def config_from_data(data: str | Path, kind: str, **sizes) -> HandwritingConfig:
         # of what the model predicts, and dividing keeps offsets O(1).
         return HandwritingConfig(kind=kind, alphabet=alphabet, norm_mean=(0.0, 0.0),
                                  norm_std=tuple(float(s) for s in np.asarray(ds.norm_std)), **sizes)
+
+
+def data_scale(cfg: HandwritingConfig, data: str | Path, meta: dict | None = None) -> float:
+    """Factor that brings `data`'s offsets to the model's units: 1 for the data
+    the model was trained on (same units), else the ratio of the offset spreads
+    (e.g. screen pixels from the capture page against IAM tablet units)."""
+    with StrokeDataset(data) as ds:
+        if meta is not None and meta.get("units") == ds.units and "scale" in meta:
+            return float(meta["scale"])
+        spread = float(np.mean(ds.norm_std))
+    return float(np.mean(cfg.norm_std)) / spread if spread > 0 else 1.0
+
+
+def run_config(data: str | Path, kind: str, sizes: dict, *, init: Path | None = None,
+               resume: Path | None = None) -> tuple[HandwritingConfig, float]:
+    """The model config and data scale of a training run: a resumed run's own
+    (the flags must agree with it), a fine-tuned model's (`init`), or new from the data."""
+    from ..checkpoint import load_checkpoint
+    if resume is not None and resume.exists():
+        ck = load_checkpoint(resume, kind="handwriting")
+        cfg = HandwritingConfig.from_dict(ck["config"])
+        if not ck["meta"].get("init"):
+            wanted = {"kind": kind, **sizes}
+            differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in wanted.items() if getattr(cfg, k) != v]
+            if differ:
+                raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
+        return cfg, float(ck["meta"].get("scale", 1.0))
+    if init is not None:
+        ck = load_checkpoint(init, kind="handwriting")
+        cfg = HandwritingConfig.from_dict(ck["config"])
+        return cfg, data_scale(cfg, data, ck["meta"])
+    return config_from_data(data, kind, **sizes), 1.0

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..checkpoint import bundled_path, load_checkpoint
 from ..errors import GenseqError
@@ -34,8 +33,9 @@ BATCH_LINES = 32    # lines written together
 class WriteOptions:
     bias: float = 0.75             # Graves 2013 section 5.4: larger is neater, 0 is the raw model
     seed: int = 0                  # same seed, same handwriting
-    style: int | None = None       # a bundled style (priming sample), see `genseq write --list-styles`
+    style: int | None = None       # a bundled style (priming sample); None: the one the seed picks
     style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
+    unprimed: bool = False         # no priming at all: every line in a hand of its own
     max_chars: int = 50            # wrap lines at this many characters
     unknown: str = "error"         # characters outside the alphabet: error | drop | replace
     replacement: str = " "         # what `unknown="replace"` puts instead
@@ -47,12 +47,12 @@ class WriteOptions:
             raise GenseqError("--bias must be between 0 and 10")
         if not 0 <= self.seed < 2**63:
             raise GenseqError("--seed must be between 0 and 2**63 - 1")
-        if self.max_chars < 5:
-            raise GenseqError("--max-chars must be at least 5")
+        if not 5 <= self.max_chars <= 200:
+            raise GenseqError("--max-chars must be between 5 and 200")
         if self.unknown not in ("error", "drop", "replace"):
             raise GenseqError("--unknown must be error, drop or replace")
-        if self.style is not None and self.style_file is not None:
-            raise GenseqError("give --style or --style-file, not both")
+        if sum((self.style is not None, self.style_file is not None, self.unprimed)) > 1:
+            raise GenseqError("give one of --style, --style-file and --no-style")
 
 
 @dataclass
@@ -109,46 +109,62 @@ def wrap_lines(text: str, max_chars: int) -> list[str]:
     return lines
 
 
-def load_style(hm: HandModel, style: int | None, style_file: Path | None) -> tuple[np.ndarray, str] | None:
-    """The priming sample, normalised as the model sees it: ((N, 3) points, its text)."""
+def bundled_styles() -> list:
+    """The bundled priming samples (lines the bundled model wrote itself); [] if none ship."""
     from ..strokes.jsonl import read_jsonl
-    if style is None and style_file is None:
+    try:
+        return read_jsonl(bundled_path(STYLES))
+    except GenseqError:
+        return []
+
+
+def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] | None:
+    """The priming sample, normalised as the model sees it: ((N, 3) points, its text).
+
+    All lines of a call are primed with it, so they share one hand (Graves 2013
+    section 5.5). Without --style or --style-file the seed picks a bundled style.
+    """
+    from ..strokes.jsonl import read_jsonl
+    cfg = hm.config
+    if options.unprimed:
         return None
-    if style_file is not None:
-        path = Path(style_file)
+    if options.style_file is not None:
+        path = Path(options.style_file)
         if not path.is_file():
             raise GenseqError(f"no such style file: {path}")
-        samples = read_jsonl(path)
+        sample = max(read_jsonl(path), key=lambda s: len(s.points))  # the longest line primes best
+        # A user's strokes (screen pixels) to the model's units: match the spread of the pen offsets.
+        spread = float(np.std(sample.points[:, :2], axis=0).mean())
+        if not np.isfinite(spread) or spread <= 0:
+            raise GenseqError("the style sample has no usable strokes")
+        scale = float(np.mean(cfg.norm_std)) / spread
     else:
-        samples = read_jsonl(bundled_path(STYLES))
-        if not 0 <= style < len(samples):
-            raise GenseqError(f"--style must be between 0 and {len(samples) - 1}")
-        samples = [samples[style]]
-    cfg = hm.config
-    sample = max(samples, key=lambda s: len(s.points))  # the longest line of a file primes best
+        styles = bundled_styles()
+        if not styles:
+            if options.style is not None:
+                raise GenseqError("this copy of genseq ships no bundled styles")
+            return None
+        index = options.seed % len(styles) if options.style is None else options.style
+        if not 0 <= index < len(styles):
+            raise GenseqError(f"--style must be between 0 and {len(styles) - 1}")
+        sample, scale = styles[index], 1.0  # already in the model's units
     bad = sorted(set(sample.text) - set(cfg.alphabet))
     if bad:
         raise GenseqError(f"the style sample's text has characters the model cannot write: {''.join(bad)!r}")
-    pts = sample.points
-    # Bring the sample to the model's units: match the spread of its pen offsets.
-    spread = float(np.std(pts[:, :2], axis=0).mean())
-    if not np.isfinite(spread) or spread <= 0:
-        raise GenseqError("the style sample has no usable strokes")
-    scale = float(np.mean(cfg.norm_std)) / spread
-    return normalise(pts, cfg, scale), sample.text
+    return normalise(sample.points, cfg, scale), sample.text
 
 
 def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[HandLine | None]:
     """Write each non-empty line (batches of BATCH_LINES); None for blank lines."""
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
-    prime = load_style(hm, options.style, options.style_file)
+    prime = load_style(hm, options)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
     from tqdm import tqdm
     with tqdm(total=len(todo), unit="line", desc="writing", disable=len(todo) <= BATCH_LINES) as bar:
         for k in range(0, len(todo), BATCH_LINES):
             idx = todo[k:k + BATCH_LINES]
-            # The same seed for every batch keeps one style; offsetting it avoids repeats.
+            # One priming sample for every batch keeps one hand; offsetting the seed avoids repeats.
             batch_opts = HandSampleOptions(**{**sopts.__dict__, "seed": options.seed + k})
             written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
             for i, line in zip(idx, written):
@@ -171,7 +187,6 @@ def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = N
     lines = wrap_lines(text, options.max_chars)
     if not lines:
         raise GenseqError("nothing to write: the text is empty or only spaces")
-    torch.manual_seed(options.seed)
     written = write_lines(lines, hm, options)
     cfg = hm.config
     pts = [None if w is None else denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written]

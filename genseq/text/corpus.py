@@ -205,7 +205,7 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
                         "vocab": vocab.to_json(), "newlines": newlines,
                         "sources": json.dumps([p.name for p in paths])})
     if json_vocab:
-        idx_to_token = {str(i): (t if encoding == "utf-8" else t) for i, t in enumerate(vocab.tokens)}
+        idx_to_token = {str(i): t for i, t in enumerate(vocab.tokens)}
         token_to_idx = {str(t): i for i, t in enumerate(vocab.tokens)}
         write_text(out.with_suffix(".json"), json.dumps({"idx_to_token": idx_to_token,
                                                          "token_to_idx": token_to_idx}, ensure_ascii=False))

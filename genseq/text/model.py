@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from ..errors import GenseqError
+
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -23,13 +25,13 @@ class CharRNNConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
-            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+            raise GenseqError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embed < 0:
-            raise ValueError("vocab_size, layers and hidden must be positive")
+            raise GenseqError("vocab_size, layers and hidden must be positive")
         if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
+            raise GenseqError("dropout must be in [0, 1)")
         if self.tie_weights and self.embed not in (0, self.hidden):
-            raise ValueError("tie_weights needs embed == hidden")
+            raise GenseqError("--tie-weights needs --embed equal to --hidden (or 0)")
 
     @property
     def embed_size(self) -> int:

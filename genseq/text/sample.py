@@ -2,6 +2,7 @@
 `TextSampleOptions`. Streams one decoded piece per generated token."""
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -60,7 +61,10 @@ def generate(model: CharRNN, vocab: Vocab, opts: TextSampleOptions) -> Iterator[
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device="cpu")
-    gen.manual_seed(opts.seed if opts.seed is not None else int(torch.seed() % (2**63)))
+    if opts.seed is not None:
+        gen.manual_seed(opts.seed)
+    else:
+        gen.seed()  # fresh randomness, without touching the global generator
     if opts.prime:
         ids = vocab.encode(opts.prime)  # unknown characters: GenseqError naming them
         if opts.echo_prime:
@@ -73,24 +77,15 @@ def generate(model: CharRNN, vocab: Vocab, opts: TextSampleOptions) -> Iterator[
     logits, state = model(x)
     last = logits[0, -1].float().cpu()
     tail = ""
-    pending = b""
+    # Byte models: emit whole UTF-8 characters as they complete.
+    decoder = codecs.getincrementaldecoder("utf-8")("replace") if vocab.encoding == "bytes" else None
     for _ in range(opts.length):
         if opts.argmax:
             nxt = int(torch.argmax(last))
         else:
             probs = torch.softmax(filter_logits(last, opts), -1)
             nxt = int(torch.multinomial(probs, 1, generator=gen))
-        if vocab.encoding == "bytes":  # emit whole UTF-8 characters only
-            pending += bytes([vocab.tokens[nxt]])
-            try:
-                piece = pending.decode("utf-8")
-                pending = b""
-            except UnicodeDecodeError:
-                piece = "" if len(pending) < 4 else pending.decode("utf-8", errors="replace")
-                if piece:
-                    pending = b""
-        else:
-            piece = vocab.tokens[nxt]
+        piece = decoder.decode(bytes([vocab.tokens[nxt]])) if decoder else vocab.tokens[nxt]
         if piece:
             yield piece
         if opts.stop is not None:
@@ -99,3 +94,7 @@ def generate(model: CharRNN, vocab: Vocab, opts: TextSampleOptions) -> Iterator[
                 return
         logits, state = model(torch.tensor([[nxt]], device=device), state)
         last = logits[0, -1].float().cpu()
+    if decoder is not None:
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest

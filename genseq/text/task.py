@@ -119,9 +119,12 @@ class TextTask:
         state = None
         if self.state is not None:
             state = [s.cpu() for s in (self.state if isinstance(self.state, tuple) else (self.state,))]
-        return {"position": self.position, "hidden": state}
+        return {"position": self.position, "hidden": state, "batch": self.batch, "steps": self.steps}
 
     def load_state_dict(self, st: dict) -> None:
+        for key, flag, now in (("batch", "--batch", self.batch), ("steps", "--seq-len", self.steps)):
+            if st.get(key, now) != now:  # the data position and hidden state depend on both
+                raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}")
         self.position = int(st["position"])
         hidden = st.get("hidden")
         if hidden is None:

@@ -443,7 +443,9 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
                     lr_scale *= 0.5
                     bad_steps = 0
                     bar.n = step
+                    bar.refresh()
                     say(f"restored {last_path} (step {step}); learning rate now x{lr_scale:g}")
+                    continue  # the data position was restored with the step: nothing to count
                 step += 1
                 bar.update(1)
                 continue
