@@ -69,3 +69,21 @@ def test_bytes_vocab_sampling_emits_valid_text():
     model = CharRNN(CharRNNConfig(vocab_size=len(vocab), layers=1, hidden=8))
     out = "".join(generate(model, vocab, TextSampleOptions(length=40, seed=0)))
     assert isinstance(out, str)
+
+
+def test_cell_stack_equals_forward_for_every_cell_and_int8_is_close():
+    from genseq.text.model import CellStack
+    from genseq.text.sample import _stepper
+    torch.manual_seed(0)
+    for cell in ("lstm", "gru", "rnn"):
+        m = CharRNN(CharRNNConfig(vocab_size=7, cell=cell, layers=2, hidden=8)).eval()
+        ids = torch.randint(0, 7, (3, 5))
+        full, _ = m(ids)
+        state = m.init_state(3)
+        q_state = m.init_state(3)
+        quant = _stepper(m, quantize=True)
+        for t in range(5):
+            logits, state = CellStack(m)(ids[:, t], state)
+            assert torch.allclose(logits, full[:, t], atol=1e-6), cell
+            q_logits, q_state = quant(ids[:, t], q_state)
+            assert torch.allclose(q_logits, full[:, t], atol=0.05), cell

@@ -99,7 +99,8 @@ def eval_text_cmd(model, data, split, skip_unknown, as_json):
 @click.option("--num", type=click.IntRange(min=1), default=1, show_default=True, help="Number of samples.")
 @click.option("--stop", default=None, help="Stop a sample once it has produced this string.")
 @click.option("--no-echo", is_flag=True, help="Do not print the prime before the sample.")
-def sample_cmd(model, prime, prime_file, length, temperature, top_k, top_p, argmax, seed, num, stop, no_echo):
+@click.option("--exact", is_flag=True, help="fp32 weights while sampling (default on a CPU: int8, about 2x faster).")
+def sample_cmd(model, prime, prime_file, length, temperature, top_k, top_p, argmax, seed, num, stop, no_echo, exact):
     """Print text from a character model, streaming as it is generated."""
     from ..errors import GenseqError
     from ..text.api import load_text_model
@@ -112,7 +113,7 @@ def sample_cmd(model, prime, prime_file, length, temperature, top_k, top_p, argm
     for i in range(num):
         opts = TextSampleOptions(length=length, prime=prime, temperature=temperature, top_k=top_k, top_p=top_p,
                                  argmax=argmax, seed=None if seed is None else seed + i, stop=stop,
-                                 echo_prime=not no_echo)
+                                 echo_prime=not no_echo, quantize=not exact)
         for piece in generate(tm.model, tm.vocab, opts):
             sys.stdout.write(piece)
             sys.stdout.flush()

@@ -20,6 +20,7 @@ Input column order: layer 1 [x (3), w (V)]; layer n ≥ 2 [x (3), h^{n-1} (H), w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -137,6 +138,12 @@ class HandwritingModel(nn.Module):
         if self.synthesis:
             # Graves 2013 eq. 48: (α̂, β̂, κ̂) = W h¹_t + b, M of each.
             self.window_layer = nn.Linear(H, 3 * config.window)
+            # Eq. 51 with κ̂'s bias started at log(0.1): at first the window moves
+            # about a tenth of a character per point (IAM-OnDB has 10-20 points
+            # per character) rather than a whole one, so it does not race past
+            # the text before alignment is learnt.
+            with torch.no_grad():
+                self.window_layer.bias[2 * config.window:].fill_(math.log(0.1))
         self.output = MixtureOutput(L * H, config.mixtures)
 
     # -- helpers ---------------------------------------------------------
