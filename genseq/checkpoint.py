@@ -97,3 +97,19 @@ def bundled_path(name: str) -> Path:
     if not path.is_file():
         raise GenseqError(f"the bundled model {name} is not installed with this copy of genseq")
     return path
+
+
+def load_model(path, kind: str, default: str, build):
+    """Load a model file of `kind` (None or "default": the bundled file `default`)
+    and rebuild its module with `build(ckpt) -> nn.Module` (config from the file,
+    then its weights). Returns (module in eval mode, ckpt)."""
+    if path is None or str(path) == "default":
+        path = bundled_path(default)
+    ckpt = load_checkpoint(path, kind=kind)
+    try:
+        model = build(ckpt)
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError, GenseqError) as err:
+        raise GenseqError(f"{path} is damaged or from an incompatible genseq: "
+                          f"{str(err).splitlines()[0][:160] if str(err) else type(err).__name__}") from None
+    return model.eval(), ckpt

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import bundled_path, load_checkpoint
+from ..checkpoint import bundled_path, load_model
 from ..errors import GenseqError
 from ..render import PageOptions, render_pages
 from .data import normalise
@@ -67,15 +67,8 @@ class HandModel:
 
 def load_hand_model(path: str | os.PathLike | None = None, device: str = "cpu") -> HandModel:
     """Load a handwriting checkpoint (`None` or "default": the bundled model)."""
-    if path is None or str(path) == "default":
-        path = bundled_path(DEFAULT_MODEL)
-    ckpt = load_checkpoint(path, kind="handwriting")
-    try:
-        cfg = HandwritingConfig.from_dict(ckpt["config"])
-        model = HandwritingModel(cfg)
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise GenseqError(f"{path} is damaged or from an incompatible genseq: {str(err).splitlines()[0][:160]}") from None
+    model, ckpt = load_model(path, "handwriting", DEFAULT_MODEL,
+                             lambda ck: HandwritingModel(HandwritingConfig.from_dict(ck["config"])))
     return HandModel(model.to(device).eval(), ckpt["meta"])
 
 

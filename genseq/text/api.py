@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import bundled_path, load_checkpoint
+from ..checkpoint import load_model
 from ..errors import GenseqError
 from .corpus import CorpusFile, Vocab, _read_chunks
 from .model import CharRNN, CharRNNConfig
@@ -28,17 +28,13 @@ class TextModel:
 
 def load_text_model(path: str | os.PathLike | None = None, device: str = "cpu") -> TextModel:
     """Load a text checkpoint (`None` or "default": the bundled model)."""
-    if path is None or str(path) == "default":
-        path = bundled_path(DEFAULT_MODEL)
-    ckpt = load_checkpoint(path, kind="text")
+    model, ckpt = load_model(path, "text", DEFAULT_MODEL,
+                             lambda ck: CharRNN(CharRNNConfig.from_dict(ck["config"])))
     try:
-        cfg = CharRNNConfig.from_dict(ckpt["config"])
         vocab = Vocab.from_json(ckpt["meta"]["vocab"], ckpt["meta"].get("encoding", "utf-8"))
-        model = CharRNN(cfg)
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise GenseqError(f"{path} is damaged or from an incompatible genseq: {str(err).splitlines()[0][:160]}") from None
-    model.to(device).eval()
+    except (KeyError, TypeError, ValueError) as err:
+        raise GenseqError(f"{path or 'the bundled model'} has no usable vocabulary ({err})") from None
+    model.to(device)
     return TextModel(model, vocab, ckpt["meta"])
 
 
