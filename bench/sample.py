@@ -31,23 +31,23 @@ POINTS_PER_CHAR = 25
 ALPHABET = " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"()-+/&#%*"  # 80
 
 
-def sizes(quick: bool) -> dict:
+def sizes(quick: bool, hidden: int) -> dict:
     if quick:
         return dict(hand=dict(hidden=32, layers=3, mixtures=4, window=3), lines=8, line_chars=10, repeats=1,
                     text_sizes=[(2, 64)], text_chars=200, paragraph=60)
-    return dict(hand=dict(hidden=400, layers=3, mixtures=20, window=10), lines=8, line_chars=40, repeats=3,
+    return dict(hand=dict(hidden=hidden, layers=3, mixtures=20, window=10), lines=8, line_chars=40, repeats=3,
                 text_sizes=[(2, 512), (3, 512)], text_chars=3000, paragraph=200)
 
 
-def hand_model(S):
+def hand_model(S, points_per_char: float):
     import torch
     from genseq.hand.model import HandwritingConfig, HandwritingModel
     torch.manual_seed(0)
     m = HandwritingModel(HandwritingConfig(kind="synthesis", alphabet=ALPHABET, **S["hand"])).eval()
     M = m.config.window
-    with torch.no_grad():  # eq. 51: κ grows by exp(κ̂) = 1/25 per point
+    with torch.no_grad():  # eq. 51: κ grows by exp(κ̂) = 1/points_per_char per point
         m.window_layer.weight[2 * M:].zero_()
-        m.window_layer.bias[2 * M:].fill_(math.log(1.0 / POINTS_PER_CHAR))
+        m.window_layer.bias[2 * M:].fill_(math.log(1.0 / points_per_char))
     return m
 
 
@@ -61,7 +61,12 @@ def words(n: int, seed: int) -> str:
 
 
 def main() -> None:
-    args = C.parser(__doc__.splitlines()[0]).parse_args()
+    p = C.parser(__doc__.splitlines()[0])
+    p.add_argument("--hand-hidden", type=int, default=400,
+                   help="handwriting LSTM width (400: Graves; the bundled model: see its card)")
+    p.add_argument("--points-per-char", type=float, default=POINTS_PER_CHAR,
+                   help="pinned window speed (25: raw IAM-OnDB; ~11 for data made with --every 2)")
+    args = p.parse_args()
     C.set_threads(args.threads)
     import torch
     from genseq.hand.sample import HandSampleOptions, sample_synthesis
@@ -70,12 +75,12 @@ def main() -> None:
     from genseq.text.model import CharRNN, CharRNNConfig
     from genseq.text.sample import TextSampleOptions, generate
 
-    S = sizes(args.quick)
+    S = sizes(args.quick, args.hand_hidden)
     results = {"machine": C.machine(), "settings": S}
     rows = []
 
     # -- handwriting lines, one batch ---------------------------------------------
-    model = hand_model(S)
+    model = hand_model(S, args.points_per_char)
     texts = [words(S["line_chars"], seed=i) for i in range(S["lines"])]
     hand = {}
     for precision in ("bf16", "fp32"):
@@ -126,7 +131,7 @@ def main() -> None:
     text = C.table(f"Sampling ({m['cpu']}, {m['threads']} threads, load {m['load_avg_1min_at_start']})",
                    ["what", "seconds", "rate", "target", "met"], rows,
                    [f"handwriting bf16 vs fp32 weights, same process: {hand['speedup_bf16_vs_fp32']:.2f}x",
-                    f"random models; window pinned to {POINTS_PER_CHAR} points per character (see --help)"])
+                    f"random models; window pinned to {args.points_per_char:g} points per character (see --help)"])
     C.emit(args, results, text)
 
 
