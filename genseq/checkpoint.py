@@ -113,3 +113,13 @@ def load_model(path, kind: str, default: str, build):
         raise GenseqError(f"{path} is damaged or from an incompatible genseq: "
                           f"{str(err).splitlines()[0][:160] if str(err) else type(err).__name__}") from None
     return model.eval(), ckpt
+
+
+def export_model(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> dict:
+    """Write a compact copy of a model file: weights only (no optimizer or
+    training state), fp16 with `half`. Returns the copy's meta."""
+    ckpt = load_checkpoint(src)
+    meta = {k: v for k, v in ckpt["meta"].items()}
+    meta["exported_from"] = Path(src).name
+    save_checkpoint(dst, kind=ckpt["kind"], config=ckpt["config"], meta=meta, model_state=ckpt["model"], half=half)
+    return meta

@@ -70,3 +70,15 @@ def test_non_finite_weights_are_never_saved(tmp_path):
         save_checkpoint(p, kind="text", config={}, meta={}, model_state={"w": torch.tensor([float("nan")])})
     assert p.read_bytes() == before
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_export_strips_training_state_and_halves(tmp_path):
+    from genseq.checkpoint import export_model
+    p = tmp_path / "run.pt"
+    _save(p, train_state={"optimizer": {"x": torch.zeros(3)}, "step": 5})
+    out = tmp_path / "small.pt"
+    export_model(p, out)
+    ck = load_checkpoint(out, kind="text")
+    assert "train" not in ck and ck["meta"]["exported_from"] == "run.pt"
+    assert torch.load(out, weights_only=True)["model"]["w"].dtype == torch.float16
+    assert out.stat().st_size < p.stat().st_size

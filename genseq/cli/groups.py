@@ -49,3 +49,16 @@ def train() -> None:
 @main.group(name="eval", cls=_Group)
 def evaluate() -> None:
     """Held-out scores of a trained or bundled model."""
+
+
+@main.command("export")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--half/--full", default=True, show_default=True, help="Store weights as fp16 (half the size) or fp32.")
+def export(model: str, out: str, half: bool) -> None:
+    """Copy MODEL to OUT with its weights only (no optimizer state): what you share or bundle."""
+    import os
+
+    from ..checkpoint import export_model
+    export_model(model, out, half=half)
+    click.echo(f"{out}: {os.path.getsize(out) / 1e6:.1f} MB")
