@@ -63,3 +63,19 @@ def test_bad_input_is_one_line_error(tmp_path, text_file):
     _one_line_error(_invoke("data", "text", bad, "-o", tmp_path / "e.h5"), "UTF-8", "--encoding bytes")
     _one_line_error(_invoke("train", "text", text_file, "-o", tmp_path / "r2", "-q"), "not an HDF5 file")
     _one_line_error(_invoke("eval", "text", ck, tmp_path / "nope.h5"), "no such file")
+
+
+def test_fine_tune_a_model_on_new_text_with_its_vocabulary(tmp_path, text_file):
+    h5 = tmp_path / "c.h5"
+    _invoke("data", "text", text_file, "-o", h5)
+    r = _invoke("train", "text", h5, "-o", tmp_path / "base", "--layers", 1, "--hidden", 12, "--batch", 2,
+                "--seq-len", 8, "--max-steps", 2, "-q")
+    assert r.exit_code == 0, r.output
+    new = tmp_path / "new.txt"
+    new.write_text("The line again, abc. " * 30, encoding="utf-8")
+    r = _invoke("data", "text", new, "-o", tmp_path / "new.h5", "--vocab", tmp_path / "base" / "best.pt")
+    assert r.exit_code == 0, r.output
+    # the sizes come from the model file, whatever the flags say
+    r = _invoke("train", "text", tmp_path / "new.h5", "-o", tmp_path / "ft", "--init", tmp_path / "base" / "best.pt",
+                "--batch", 2, "--seq-len", 8, "--max-steps", 2, "-q")
+    assert r.exit_code == 0, r.output

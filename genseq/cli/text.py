@@ -27,13 +27,17 @@ _C = CharRNNConfig(vocab_size=1)
               help="Fraction kept for validation (taken from the end of the text, before test).")
 @click.option("--test-frac", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Fraction kept for test (the very end of the text).")
-@click.option("--vocab", "vocab_from", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Reuse the vocabulary of this corpus (to fine-tune a model on new text).")
+@click.option("--vocab", "vocab_from", default=None,
+              help="Reuse the vocabulary of a corpus (.h5) or a model file ('default': the bundled model), "
+                   "to fine-tune that model on new text.")
 @click.option("--skip-unknown", is_flag=True, help="With --vocab: drop characters outside it instead of failing.")
 @click.option("--json", "json_vocab", is_flag=True, help="Also write a torch-rnn style JSON vocabulary beside the file.")
 def data_text(files, out, encoding, newlines, val_frac, test_frac, vocab_from, skip_unknown, json_vocab):
     """Build a text corpus (torch-rnn HDF5 layout) from FILES."""
     from ..text.corpus import build_corpus
+    if vocab_from is not None and (vocab_from == "default" or not str(vocab_from).endswith((".h5", ".hdf5"))):
+        from ..text.api import load_text_model
+        vocab_from = load_text_model(vocab_from).vocab
     s = build_corpus(files, out, encoding=encoding, newlines=newlines, val_frac=val_frac, test_frac=test_frac,
                      vocab_from=vocab_from, skip_unknown=skip_unknown, json_vocab=json_vocab, progress=True)
     click.echo(f"wrote {out}: {s['tokens']:,} tokens, vocabulary {s['vocab']}, "
@@ -60,9 +64,12 @@ def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch,
     import torch
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else None
     opts = build_train_options(kw, init)
+    sizes = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, tie_weights=tie_weights)
+    if opts.init is not None:  # fine-tuning keeps the model file's sizes
+        from ..checkpoint import load_checkpoint
+        sizes = {k: v for k, v in load_checkpoint(opts.init, kind="text")["config"].items() if k != "vocab_size"}
     torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
-    task = TextTask(corpus, dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout,
-                                 tie_weights=tie_weights), batch=batch, steps=seq_len)
+    task = TextTask(corpus, sizes, batch=batch, steps=seq_len)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)

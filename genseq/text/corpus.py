@@ -138,7 +138,7 @@ def _dtype_for(n: int) -> np.dtype:
 
 def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, encoding: str = "utf-8",
                  newlines: str = "lf", val_frac: float = 0.1, test_frac: float = 0.0,
-                 vocab_from: str | os.PathLike | None = None, skip_unknown: bool = False,
+                 vocab_from: "str | os.PathLike | Vocab | None" = None, skip_unknown: bool = False,
                  json_vocab: bool = False, progress: bool = False) -> dict:
     """Build an HDF5 corpus from text files; returns a summary dict."""
     from tqdm import tqdm
@@ -156,10 +156,12 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
 
     # Pass 1: vocabulary (or a check against a reused one) and token count.
     vocab = None
-    if vocab_from is not None:
+    if isinstance(vocab_from, Vocab):
+        vocab = vocab_from
+    elif vocab_from is not None:
         with CorpusFile(vocab_from) as other:
             vocab = other.vocab
-        if vocab.encoding != encoding:
+    if vocab is not None and vocab.encoding != encoding:
             raise GenseqError(f"{vocab_from} uses encoding {vocab.encoding}, not {encoding}")
     seen = np.zeros(0x110000 if encoding == "utf-8" else 256, dtype=bool)
     count = 0
