@@ -7,8 +7,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import GenseqError
+from .clean import CleanOptions
 from .h5 import SPLITS, Sample, StrokeWriter
-from .split import split_of
+from .split import auto_val_frac, split_of
 
 
 @dataclass
@@ -82,3 +83,28 @@ class Builder:
             raise err
         self._writer.__exit__(exc_type, exc, tb)
         self.report.split_counts = dict(self._writer.counts)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Options of the JSONL and InkML importers. val_frac None = 5% once there
+    are >= 20 distinct texts, else 0; terms None = the importer's default."""
+
+    val_frac: float | None = None
+    test_frac: float = 0.0
+    seed: int = 0
+    clean: CleanOptions = CleanOptions()
+    terms: str | None = None
+
+
+def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, source: str, units: str,
+                  terms: str) -> Report:
+    """Write (group, sample, source points) items, split by group; the shared tail of the importers."""
+    val = opts.val_frac if opts.val_frac is not None else auto_val_frac(len({g for g, _, _ in items}))
+    builder = Builder(out, val_frac=val, test_frac=opts.test_frac, seed=opts.seed, source=source,
+                      terms=opts.terms or terms, units=units, resample=opts.clean.describe())
+    builder.report = report
+    with builder:
+        for group, sample, n in items:
+            builder.add(group, sample, n)
+    return report

@@ -5,32 +5,23 @@ a <traceFormat> naming the X and Y channels, and text from
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 
 from ..errors import GenseqError
-from .build import Builder, Report
+from .build import ImportOptions, Report, write_grouped
 from .xmlsafe import parse_xml
-from .clean import CleanOptions, Skip, clean_strokes
+from .clean import Skip, clean_strokes
 from .h5 import Sample
-from .split import auto_val_frac
 
 SOURCE = "InkML files"
 UNITS = "InkML channel units, y flipped to grow upwards"
 _XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 
 
-@dataclass(frozen=True)
-class InkmlOptions:
-    """Options of `convert_inkml`; val_frac None = 5% once there are >= 20 distinct texts, else 0."""
-
-    val_frac: float | None = None
-    test_frac: float = 0.0
-    seed: int = 0
-    clean: CleanOptions = CleanOptions()
-    terms: str = "terms of the InkML files' owner"
+InkmlOptions = ImportOptions  # the shared importer options (genseq.strokes.build)
+TERMS = "terms of the InkML files' owner"
 
 
 def _local(tag) -> str:
@@ -142,11 +133,4 @@ def convert_inkml(paths, out: str | os.PathLike, opts: InkmlOptions = InkmlOptio
                 report.skip(f"{path.name} ({sid})", str(err))
                 continue
             items.append((text.casefold(), Sample(sid, text, points), sum(len(s) for s in strokes)))
-    val = opts.val_frac if opts.val_frac is not None else auto_val_frac(len({g for g, _, _ in items}))
-    builder = Builder(out, val_frac=val, test_frac=opts.test_frac, seed=opts.seed, source=SOURCE,
-                      terms=opts.terms, units=UNITS, resample=opts.clean.describe())
-    builder.report = report
-    with builder:
-        for group, sample, n in items:
-            builder.add(group, sample, n)
-    return report
+    return write_grouped(items, out, opts, report, source=SOURCE, units=UNITS, terms=TERMS)

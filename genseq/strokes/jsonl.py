@@ -9,28 +9,19 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GenseqError
-from .build import Builder, Report
+from .build import ImportOptions, Report, write_grouped
 from .clean import CleanOptions, Skip, clean_strokes
 from .h5 import Sample
-from .split import auto_val_frac
 
 SOURCE = "genseq JSONL handwriting"
 UNITS = "source units of the JSONL file (screen pixels for the capture page), y flipped to grow upwards"
 
 
-@dataclass(frozen=True)
-class JsonlOptions:
-    """Options of `convert_jsonl`; val_frac None = 5% once there are >= 20 distinct texts, else 0."""
-
-    val_frac: float | None = None
-    test_frac: float = 0.0
-    seed: int = 0
-    clean: CleanOptions = CleanOptions()
-    terms: str = "the writer's own handwriting; terms set by the writer"
+JsonlOptions = ImportOptions  # the shared importer options (genseq.strokes.build)
+TERMS = "the writer's own handwriting; terms set by the writer"
 
 
 def _parse_line(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int]:
@@ -145,11 +136,4 @@ def convert_jsonl(paths, out: str | os.PathLike, opts: JsonlOptions = JsonlOptio
     """Convert JSONL files to a genseq stroke file; groups are the texts."""
     report = Report()
     items = [it for p in paths for it in iter_jsonl(p, opts.clean, report)]
-    val = opts.val_frac if opts.val_frac is not None else auto_val_frac(len({g for g, _, _ in items}))
-    builder = Builder(out, val_frac=val, test_frac=opts.test_frac, seed=opts.seed, source=SOURCE,
-                      terms=opts.terms, units=UNITS, resample=opts.clean.describe())
-    builder.report = report
-    with builder:
-        for group, sample, n in items:
-            builder.add(group, sample, n)
-    return report
+    return write_grouped(items, out, opts, report, source=SOURCE, units=UNITS, terms=TERMS)
