@@ -96,6 +96,8 @@ class TrainOptions:
             raise GenseqError(f"--weight-decay must be a number >= 0, not {self.weight_decay}")
         if self.max_time is not None and not self.max_time >= 0:
             raise GenseqError(f"--max-time must be >= 0, not {self.max_time}")
+        if not self.save_every > 0:
+            raise GenseqError(f"--save-every must be a positive number of minutes, not {self.save_every / 60}")
         if not 0 <= self.seed < 2**63:
             raise GenseqError("--seed must be between 0 and 2**63 - 1")
 
