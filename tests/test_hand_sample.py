@@ -123,3 +123,16 @@ def test_bad_input_is_a_genseq_error():
 def test_denormalise():
     pts = np.array([[1.0, -1.0, 1.0]], dtype=np.float32)
     np.testing.assert_allclose(denormalise(pts, (0.5, 0.0), (2.0, 3.0)), [[2.5, -3.0, 1.0]])
+
+
+def test_own_start_drops_strokes_that_finish_the_priming_text():
+    import numpy as np
+    from genseq.hand.sample import _own_start
+    # positions 0-1 are the priming text (P = 2), 2-3 the line's own characters
+    phi = np.array([[0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], float)
+    pts = np.zeros((5, 3))
+    pts[1, 2] = 1.0  # a stroke ends at point 1; point 2 starts the stroke that reaches position 2
+    assert _own_start(phi, pts, P=2) == 2
+    pts[1, 2] = 0.0  # one stroke from the start: nothing can be dropped
+    assert _own_start(phi, pts, P=2) == 0
+    assert _own_start(phi[:, :2], pts, P=2) == 0  # never reached: keep everything

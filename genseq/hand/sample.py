@@ -207,8 +207,25 @@ def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
             pts_b[-1, 2] = 1.0  # close the last stroke
         phi_all = phis_np[b, :n]
         status = _status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)
+        if P:  # primed: drop the strokes that still finish the priming text
+            start = _own_start(phi_all, pts_b, P)
+            pts_b, phi_all = pts_b[start:], phi_all[start:]
         out.append(HandLine(text_b, pts_b, phi_all[:, P : P + len(text_b)].copy(), status))
     return out
+
+
+def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
+    """First point of the stroke in which the window first reaches the line's own text.
+
+    After priming, the window starts inside the priming text (positions < P)
+    and the network may first finish its last letters; those strokes belong
+    to the style sample, not to the line.
+    """
+    own = np.flatnonzero(phi.argmax(1) >= P) if len(phi) else np.zeros(0, int)
+    if len(own) == 0:
+        return 0
+    ends = np.flatnonzero(points[: own[0], 2] > 0.5)  # pen lifts before that point
+    return int(ends[-1]) + 1 if len(ends) else 0
 
 
 def _status(phi: np.ndarray, P: int, U: int, ended: bool, stall_steps: int) -> str:

@@ -141,6 +141,8 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
         if not 0 <= index < len(styles):
             raise GenseqError(f"--style must be between 0 and {len(styles) - 1}")
         sample, scale = styles[index], 1.0  # already in the model's units
+        if options.style is None and not set(sample.text) <= set(cfg.alphabet):
+            return None  # a model of another alphabet: no default style
     bad = sorted(set(sample.text) - set(cfg.alphabet))
     if bad:
         raise GenseqError(f"the style sample's text has characters the model cannot write: {''.join(bad)!r}")
