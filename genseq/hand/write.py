@@ -36,7 +36,7 @@ class WriteOptions:
     style: int | None = None       # a bundled style (priming sample); None: the one the seed picks
     style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
     unprimed: bool = False         # no priming at all: every line in a hand of its own
-    max_chars: int = 50            # wrap lines at this many characters
+    max_chars: int = 40            # wrap lines at this many characters (IAM-OnDB lines: 95% <= 41)
     unknown: str = "error"         # characters outside the alphabet: error | drop | replace
     replacement: str = " "         # what `unknown="replace"` puts instead
     max_text: int = MAX_TEXT       # refuse longer texts (minutes of CPU); raise it if you mean it
