@@ -71,7 +71,7 @@ def term_run(tmp_path_factory, shared_corpus):
 
 
 def test_sigkill_at_a_random_moment_then_resume_equals_uninterrupted(tmp_path, shared_corpus, term_run):
-    steps = 30
+    steps = 300  # long enough that a kill 0-0.3 s after the first checkpoint lands mid-run
     part, _ = _start(_train_cmd(shared_corpus, tmp_path / "part", steps), tmp_path, "part")
     try:
         _wait_for(tmp_path / "part" / "last.pt", part)
