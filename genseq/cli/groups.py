@@ -6,6 +6,7 @@ errors such as a missing file) become one line on stderr and exit status 1.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -22,6 +23,10 @@ class _Group(click.Group):
         except UnicodeDecodeError as err:  # --file, --prime-file or stdin that is not UTF-8
             raise click.ClickException(f"the input is not UTF-8 text (byte {err.start}: "
                                        f"{err.object[err.start:err.start + 1]!r})") from None
+        except BrokenPipeError:  # `genseq sample | head`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except OSError as err:  # a missing file, no permission, a full disk: one line, not a traceback
             where = f": {err.filename}" if err.filename else ""
             raise click.ClickException(f"{err.strerror or err}{where}") from None
