@@ -42,6 +42,17 @@ jsonl_objects = st.fixed_dictionaries(
     optional={"id": st.one_of(st.text(max_size=4), json_values), "y_up": st.one_of(st.booleans(), json_values)})
 
 
+
+def _corrupt(src, dst, data, flips: int):
+    """A copy of `src` at `dst` with 1..flips random bytes changed and maybe truncated."""
+    raw = bytearray(src.read_bytes())
+    for _ in range(data.draw(st.integers(1, flips))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    dst.write_bytes(bytes(raw))
+    return dst
+
 @FAST
 @given(st.one_of(jsonl_objects.map(lambda o: json.dumps(o, allow_nan=True)), st.text(max_size=80)))
 def test_jsonl_line_parser(line):
@@ -162,13 +173,7 @@ def corpus_file(tmp_path_factory):
 @given(st.data())
 def test_text_corpus_reader_on_corrupted_bytes(corpus_file, tmp_path, data):
     from genseq.text.corpus import CorpusFile
-    raw = bytearray(corpus_file.read_bytes())
-    for _ in range(data.draw(st.integers(1, 20))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        raw = raw[: data.draw(st.integers(0, len(raw)))]
-    bad = tmp_path / "bad.h5"
-    bad.write_bytes(bytes(raw))
+    bad = _corrupt(corpus_file, tmp_path / "bad.h5", data, flips=20)
     try:
         c = CorpusFile(bad)
     except GenseqError:
@@ -228,13 +233,7 @@ def read_everything(path):
 @FAST
 @given(st.data())
 def test_stroke_reader_on_corrupted_bytes(stroke_file, tmp_path, data):
-    raw = bytearray(stroke_file.read_bytes())
-    for _ in range(data.draw(st.integers(1, 20))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        raw = raw[: data.draw(st.integers(0, len(raw)))]
-    bad = tmp_path / "bad.h5"
-    bad.write_bytes(bytes(raw))
+    bad = _corrupt(stroke_file, tmp_path / "bad.h5", data, flips=20)
     try:
         read_everything(bad)
     except GenseqError:
@@ -304,13 +303,7 @@ def text_model_file(tmp_path_factory):
 @given(st.data())
 def test_corrupted_model_files(text_model_file, tmp_path, data):
     from genseq.text.api import load_text_model
-    raw = bytearray(text_model_file.read_bytes())
-    for _ in range(data.draw(st.integers(1, 8))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        raw = raw[: data.draw(st.integers(0, len(raw)))]
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(bytes(raw))
+    bad = _corrupt(text_model_file, tmp_path / "bad.pt", data, flips=8)
     try:
         tm = load_text_model(bad)
     except GenseqError:
