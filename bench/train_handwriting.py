@@ -16,7 +16,7 @@ Also reported:
 - the useful work per time step (multiply-adds from the layer shapes) against
   the measured throughput of a large torch.mm, fp32 and bf16, in this run;
 - peak memory: each variant runs again in a fresh subprocess and reports its
-  RSS high-water mark (getrusage ru_maxrss) after every step, minus its RSS
+  RSS high-water mark (VmHWM in /proc/self/status) after every step, minus its RSS
   before the first step (model and batch already built). RSS counts every
   byte torch's CPU allocator holds, which tracemalloc cannot see;
 - a short loss curve, bf16 autocast vs fp32 from the same initial weights on
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import statistics
 import subprocess
 import sys
@@ -154,19 +153,21 @@ def macs_per_point(S) -> int:
 
 # -- peak memory: one variant per fresh process ---------------------------------
 def mem_child(variant: str, S: dict) -> dict:
-    def rss_now() -> int:
+    # VmHWM, not getrusage's ru_maxrss: ru_maxrss survives fork + exec, so a
+    # child would report its parent's high-water mark if that one was higher.
+    def status(key: str) -> int:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
         return 0
 
     tr = Trainer(variant, S)
     batch = make_batch(S)
-    before = rss_now()
+    before = status("VmRSS")
     highs = []
     for _ in range(S["mem_steps"]):
         tr.step(batch)
-        highs.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        highs.append(status("VmHWM"))
     return {"rss_before": before, "peak_rss_after_step": highs}
 
 
@@ -213,7 +214,6 @@ def main() -> None:
     if args.mem_child:
         print(json.dumps(mem_child(args.mem_child, S)))
         return
-    import torch
 
     results = {"machine": C.machine(), "settings": S}
     peak = C.mm_peak(size=512 if args.quick else 2048)
@@ -227,7 +227,6 @@ def main() -> None:
         prec = variant.split("-")[1]
         res[variant] = {"seconds_per_batch": t, "times": times, "points_per_s": S["B"] * S["T"] / t,
                         "fraction_of_mm_peak": flops_per_step / t / peak[prec]}
-        del tr
     base = res["port-fp32"]["seconds_per_batch"]
     for variant in VARIANTS:
         r = res[variant]

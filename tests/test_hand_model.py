@@ -8,6 +8,7 @@ from genseq.errors import GenseqError
 from genseq.hand import (
     HandState, HandwritingConfig, HandwritingModel, encode_text, mdn_nll, mdn_params, pad_texts,
 )
+from genseq.hand import recurrent
 from genseq.hand.mdn import MDNParams
 
 ALPHABET = "abc de"
@@ -50,9 +51,11 @@ def loss_of(params, x, mask):
 
 
 @pytest.mark.parametrize("kind", ["prediction", "synthesis"])
-def test_fast_forward_matches_naive_step_loop(kind):
+@pytest.mark.parametrize("block", [64, 4])  # 4: the backward crosses block boundaries
+def test_fast_forward_matches_naive_step_loop(kind, block, monkeypatch):
+    monkeypatch.setattr(recurrent, "BLOCK", block)
     model = tiny(kind)
-    x, ids, tmask, mask = batch()
+    x, ids, tmask, mask = batch(T=10)
     # Non-zero start state, as when training carries state between chunks.
     s0 = model.initial_state(2)
     g = torch.Generator().manual_seed(3)
@@ -75,7 +78,7 @@ def test_fast_forward_matches_naive_step_loop(kind):
         torch.testing.assert_close(a, b, msg=name)
     if kind == "synthesis":
         torch.testing.assert_close(extras["phi"], phi * tmask.unsqueeze(1))
-        assert extras["kappa"].shape == (2, 6, 2)
+        assert extras["kappa"].shape == (2, 10, 2)
 
 
 def test_mdn_loss_gradcheck():
@@ -229,3 +232,56 @@ def test_step_with_fused_weights_matches_plain_step(kind):
         mu1, state = run(model.fused_weights(torch.bfloat16))  # the fast sampling path
     assert state.c.dtype == mu1.dtype == torch.float64
     torch.testing.assert_close(mu1, ref.mu1, atol=0.05, rtol=0.05)
+
+
+def test_recurrent_layers_gradcheck_inputs_weights_and_initial_state(monkeypatch):
+    # The hand-written backward passes against finite differences, through every
+    # input including the initial state, across backward blocks (BLOCK = 2).
+    monkeypatch.setattr(recurrent, "BLOCK", 2)
+    g = torch.Generator().manual_seed(5)
+    H, B, T, V, M, I = 3, 2, 5, 4, 2, 4
+    r = lambda *shape: (0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)).requires_grad_()  # noqa: E731
+    f64 = torch.float64
+    inp, b, w_hh, h0, c0 = r(I, T, B), r(4 * H), r(4 * H, H), r(B, H), r(B, H)
+    inp2 = r(2, T, B)
+
+    def lstm(x1, x2, *a):
+        hs, c = recurrent.lstm_layer([x1, x2], *a, f64)
+        return hs, c
+
+    assert torch.autograd.gradcheck(lstm, (inp, inp2, r(4 * H, I + 2), b, w_hh, h0, c0))
+    text = torch.nn.functional.one_hot(torch.tensor([[0, 2, 1], [3, 3, 0]]), V).to(f64)
+    x, w1, win_w = r(3, T, B), r(4 * H, 3 + V), r(3 * M, H)
+    win_b = (torch.tensor([0.0, 0.0, 0.3, 0.3, -1.0, -1.0], dtype=f64)).requires_grad_()
+    kappa0, w0 = (0.5 * torch.rand(B, M, generator=g, dtype=f64)).requires_grad_(), r(B, V)
+
+    def window(*a):
+        hs, ws, _, _, c = recurrent.window_layer(*a[:6], text, *a[6:], f64)
+        return hs, ws, c
+
+    assert torch.autograd.gradcheck(window, (x, w1, b, w_hh, win_w, win_b, h0, c0, kappa0, w0))
+
+
+def test_bf16_fast_gradients_agree_with_fp32():
+    # The bf16 path (activations stored in bf16, matmuls in bf16) must still point
+    # the same way as fp32: cosine similarity of every parameter's gradient.
+    model = tiny("synthesis", dtype=torch.float32, hidden=16, mixtures=3)
+    x, ids, tmask, mask = batch(T=30, dtype=torch.float32)
+    grads = {}
+    for bf16 in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_of(model(x, ids, tmask)[0], x, mask)
+        loss.backward()
+        grads[bf16] = {n: p.grad.clone() for n, p in model.named_parameters()}
+        assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+    for n, a in grads[False].items():
+        cos = torch.nn.functional.cosine_similarity(a.flatten(), grads[True][n].flatten(), dim=0)
+        assert cos > 0.98, (n, float(cos))
+
+
+def test_window_exp_is_exact_zero_far_away_and_close_near():
+    q = torch.tensor([-1e4, -60.0, -49.0, -1.0, 0.0], dtype=torch.float64)
+    e = recurrent.window_exp(q.clone())
+    assert e[0] == 0 and e[1] == 0  # exactly zero: no denormals downstream
+    torch.testing.assert_close(e[2:], torch.exp(q[2:]), atol=1e-21, rtol=0)

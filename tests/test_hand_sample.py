@@ -136,3 +136,20 @@ def test_own_start_drops_strokes_that_finish_the_priming_text():
     pts[1, 2] = 0.0  # one stroke from the start: nothing can be dropped
     assert _own_start(phi, pts, P=2) == 0
     assert _own_start(phi[:, :2], pts, P=2) == 0  # never reached: keep everything
+
+
+def test_steps_with_no_attention_keep_the_previous_position():
+    # φ is exactly zero everywhere when every window Gaussian sits between
+    # characters (exponents floored, recurrent.window_exp): such a step must not
+    # count as attending position 0, or a good line reads as "skipped".
+    from genseq.hand.sample import _attended, _status
+    phi = np.zeros((9, 4), np.float32)
+    for t, pos in enumerate([0, 0, -1, 1, -1, -1, 2, 3, 3]):
+        if pos >= 0:
+            phi[t, pos] = 1.0
+    assert _attended(phi).tolist() == [0, 0, 0, 1, 1, 1, 2, 3, 3]
+    assert _status(phi, 0, 3, True, stall_steps=5) == "ok"
+    assert _attended(np.zeros((3, 2), np.float32)).tolist() == [0, 0, 0]
+    lead = np.zeros((3, 2), np.float32)
+    lead[2, 1] = 1.0
+    assert _attended(lead).tolist() == [1, 1, 1]

@@ -63,7 +63,21 @@ class MixtureOutput(nn.Module):
 
     def forward(self, h: torch.Tensor) -> MDNParams:
         # h: (..., L*H) -> MDNParams with leading dims (...)
-        y = self.linear(h)
+        return self._params(self.linear(h))
+
+    def from_features(self, hs: list[torch.Tensor]) -> MDNParams:
+        """hs: per layer (H, T, B) feature-major sequences -> MDNParams with leading dims (B, T).
+
+        W [h¹; ...; hᴸ] as Σ_n W_n hⁿ: no concatenated copy of every layer's
+        output is made and kept for the backward pass.
+        """
+        _, T, B = hs[0].shape
+        y = self.linear.bias.unsqueeze(1)
+        for w, h in zip(self.linear.weight.split([h.shape[0] for h in hs], 1), hs):
+            y = torch.addmm(y, w, h.reshape(h.shape[0], T * B))
+        return self._params(y.view(-1, T, B).permute(2, 1, 0).contiguous())
+
+    def _params(self, y: torch.Tensor) -> MDNParams:
         # The mixture maths runs in fp32 (or fp64) even under autocast.
         return mdn_params(y.to(torch.promote_types(y.dtype, torch.float32)), self.mixtures)
 

@@ -8,13 +8,15 @@ layers 2..L at step t (eqs. 46-53).
 
 Two implementations that the tests hold equal:
 - `step`: one time step through all layers (sampling; the naive reference).
-- `forward`: training speed. Prediction has no Python loop. Synthesis loops
-  only over layer 1 + window; layers 2..L never feed back into layer 1, so
-  each runs as one `nn.LSTM` call over the whole sequence (exact).
+- `forward`: training speed. Each layer's input projection is one matmul over
+  the whole sequence; the recurrences run in `recurrent.py` with hand-written
+  backward passes (on a GPU, layers that do not feed back run as cuDNN
+  `nn.LSTM`). Layers 2..L never feed back into layer 1, so only layer 1 and
+  the window loop together.
 
 Every layer is an `nn.LSTM` module (gate order i, f, g, o) so parameter names
-are stable: lstms.{n}.weight_ih_l0 etc. Layer 1 of the synthesis network is
-never *called* as a module; its weights are used in the per-step loop.
+are stable: lstms.{n}.weight_ih_l0 etc. The modules hold the weights; only
+the cuDNN path calls them.
 Input column order: layer 1 [x (3), w (V)]; layer n ≥ 2 [x (3), h^{n-1} (H), w (V)].
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch import nn
 
 from ..errors import GenseqError
 from .mdn import MDNParams, MixtureOutput
+from .recurrent import lstm_layer, window_exp, window_layer
 
 KINDS = ("prediction", "synthesis")
 
@@ -178,7 +181,7 @@ class HandwritingModel(nn.Module):
         kappa = kappa + step.squeeze(2)  # eq. 51: the window only moves forward
         d = kappa.unsqueeze(2) - positions  # (B, M, U)
         # eq. 46 with α = exp(α̂) (eq. 49) folded into the exp: exp(α̂ - β d²).
-        phi = torch.exp(torch.addcmul(a_hat, beta, d * d, value=-1.0)).sum(dim=1)  # (B, U)
+        phi = window_exp(torch.addcmul(a_hat, beta, d * d, value=-1.0)).sum(dim=1)  # (B, U)
         w = torch.bmm(phi.unsqueeze(1).to(text.dtype), text).squeeze(1)  # eq. 47: (B, V)
         return w, phi, kappa
 
@@ -253,65 +256,55 @@ class HandwritingModel(nn.Module):
 
         Returns MDN params with leading dims (B, T), the final state, and extras:
         synthesis {"phi": (B, T, U) window weights (zero on padding),
-        "kappa": (B, T, M)}; prediction {}.
+        "kappa": (B, T, M)}; prediction {}. The final state's window and κ are
+        not differentiable (training detaches the state between chunks anyway).
         """
         B, T, _ = x.shape
         if state is None:
             state = self.initial_state(B)
-        if not self.synthesis:
-            hs, hn, cn, below = [], [], [], None
-            for n, lstm in enumerate(self.lstms):
-                inp = x if n == 0 else torch.cat((x, below), 2)
-                out, (h, c) = lstm(inp, (state.h[n : n + 1], state.c[n : n + 1]))
-                hs.append(out)
-                hn.append(h)
-                cn.append(c)
-                below = out
-            params = self.output(torch.cat(hs, 2))
-            return params, HandState(torch.cat(hn), torch.cat(cn), None, None), {}
-
-        if text_ids is None:
+        if self.synthesis and text_ids is None:
             raise GenseqError("the synthesis model needs text")
-        text = self.one_hot(text_ids)  # (B, U, V)
-        h1_seq, w_seq, phi_seq, kappa_seq, h, c, kappa, w = self._layer1_loop(x, text, state)
-        hs, hn, cn = [h1_seq], [h.unsqueeze(0)], [c.unsqueeze(0)]
-        below = h1_seq
-        for n in range(1, self.config.layers):
-            inp = torch.cat((x, below, w_seq.to(below.dtype)), 2)  # (B, T, 3 + H + V)
-            out, (hN, cN) = self.lstms[n](inp, (state.h[n : n + 1], state.c[n : n + 1]))
+        mm = self._mm_dtype(x)
+        xf = x.permute(2, 1, 0)  # (3, T, B): sequences run feature-major (see recurrent.py)
+        hs, cn, side, extras, kappa_t, w_t = [], [], (), {}, None, None
+        if self.synthesis:
+            # Layer 1 + window, step by step (w_{t-1} feeds h¹_t: no way round the loop).
+            lstm, win = self.lstms[0], self.window_layer
+            h1, w_seq, phi, kappa, c1 = window_layer(
+                xf, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0,
+                win.weight, win.bias, self.one_hot(text_ids), state.h[0], state.c[0],
+                state.kappa, state.window, mm)
+            hs, cn, side = [h1], [c1], (w_seq,)
+            phi = phi.transpose(0, 1)  # (B, T, U)
+            if text_mask is not None:
+                phi = phi * text_mask.unsqueeze(1).to(phi.dtype)
+            extras = {"phi": phi, "kappa": kappa.transpose(0, 1)}
+            kappa_t, w_t = kappa[-1], w_seq[:, -1].t().to(c1.dtype)
+        # Layers that never feed back into an earlier one: one call over the whole sequence.
+        for n in range(len(hs), self.config.layers):
+            parts = [xf, hs[-1], *side] if hs else [xf]  # (3 [+ H + V], T, B) in pieces
+            out, c = self._layer(n, parts, state.h[n], state.c[n], mm)
             hs.append(out)
-            hn.append(hN)
-            cn.append(cN)
-            below = out
-        params = self.output(torch.cat(hs, 2))
-        if text_mask is not None:
-            phi_seq = phi_seq * text_mask.unsqueeze(1).to(phi_seq.dtype)
-        new_state = HandState(torch.cat(hn), torch.cat(cn), kappa, w)
-        return params, new_state, {"phi": phi_seq, "kappa": kappa_seq}
+            cn.append(c)
+        params = self.output.from_features(hs)  # (B, T, ...)
+        h_t = torch.stack([h[:, -1].t() for h in hs]).to(cn[0].dtype)
+        return params, HandState(h_t, torch.stack(cn), kappa_t, w_t), extras
 
-    def _layer1_loop(self, x, text, state):
-        # Layer 1 + window, step by step (w_{t-1} feeds h¹_t: no way round the loop).
-        lstm = self.lstms[0]
-        w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0  # (4H, 3 + V), (4H, H)
-        # Input projections of all steps at once: (T, B, 4H), contiguous per step.
-        xp = F.linear(x.transpose(0, 1), w_ih[:, :3], lstm.bias_ih_l0 + lstm.bias_hh_l0)
-        # One matmul per step for the recurrent and window parts: [w, h] @ W_rec^T.
-        w_rec_t = torch.cat((w_ih[:, 3:], w_hh), 1).t()  # (V + H, 4H)
+    def _mm_dtype(self, x: torch.Tensor) -> torch.dtype:
         dev = x.device.type
         if torch.is_autocast_enabled(dev):
-            # Cast once, not on every step (autocast only caches leaf weights).
-            w_rec_t = w_rec_t.to(torch.get_autocast_dtype(dev))
-        positions = self._positions(text.shape[1], x.device)
-        h, c, kappa, w = state.h[0], state.c[0], state.kappa, state.window
-        hs, ws, phis, kappas = [], [], [], []
-        # unbind, not xp[t]: each select's backward would zero-fill all of xp (O(T²)).
-        for xp_t in xp.unbind(0):
-            gates = xp_t + torch.cat((w.to(h.dtype), h), 1) @ w_rec_t  # (B, 4H)
-            h, c = _lstm_pointwise(gates, c)
-            w, phi, kappa = self._window(h, kappa, text, positions)
-            hs.append(h)
-            ws.append(w)
-            phis.append(phi)
-            kappas.append(kappa)
-        stack = lambda xs: torch.stack(xs, 1)  # noqa: E731  list of (B, ...) -> (B, T, ...)
-        return stack(hs), stack(ws), stack(phis), stack(kappas), h, c, kappa, w
+            return torch.get_autocast_dtype(dev)
+        return self.lstms[0].weight_ih_l0.dtype
+
+    def _layer(self, n, parts, h0, c0, mm):
+        # parts [(I_k, T, B)] -> hs (H, T, B), c_T (B, H).
+        lstm = self.lstms[n]
+        if parts[0].is_cuda:
+            # cuDNN's fused LSTM beats a per-step loop on a GPU.
+            inp = torch.cat([x.to(mm) for x in parts], 0).permute(2, 1, 0)  # (B, T, I)
+            out, (_, c) = lstm(inp, (h0.unsqueeze(0), c0.unsqueeze(0)))
+            return out.permute(2, 1, 0), c[0]
+        # On CPU: the input projection as one large matmul per piece, then the
+        # recurrence with its hand-written backward (see recurrent.py).
+        return lstm_layer(parts, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0,
+                          h0, c0, mm)

@@ -214,6 +214,19 @@ def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
     return out
 
 
+def _attended(phi: np.ndarray) -> np.ndarray:
+    """Most attended position per step, (N,) int; a step where φ is zero everywhere
+    (the window between characters, every Gaussian's weight floored to exactly 0,
+    see recurrent.window_exp) keeps the previous step's position."""
+    top = phi.argmax(1)
+    live = np.flatnonzero(phi.max(1) > 0)
+    if len(live) == 0:
+        return np.zeros(len(phi), int)
+    # Index of the last live step at or before each step (steps before any live one use the first).
+    last = np.maximum.accumulate(np.where(phi.max(1) > 0, np.arange(len(phi)), -1))
+    return top[np.where(last >= 0, last, live[0])]
+
+
 def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
     """First point of the stroke in which the window first reaches the line's own text.
 
@@ -221,7 +234,7 @@ def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
     and the network may first finish its last letters; those strokes belong
     to the style sample, not to the line.
     """
-    own = np.flatnonzero(phi.argmax(1) >= P) if len(phi) else np.zeros(0, int)
+    own = np.flatnonzero(_attended(phi) >= P) if len(phi) else np.zeros(0, int)
     if len(own) == 0:
         return 0
     ends = np.flatnonzero(points[: own[0], 2] > 0.5)  # pen lifts before that point
@@ -232,7 +245,7 @@ def _status(phi: np.ndarray, P: int, U: int, ended: bool, stall_steps: int) -> s
     # phi: (N, U+1...) φ history of one line over all positions of its full text.
     if len(phi) == 0:
         return "ok" if ended else "ran_on"
-    top = phi[:, : P + U + 1].argmax(1)  # most attended position per step (end position included)
+    top = _attended(phi[:, : P + U + 1])  # most attended position per step (end position included)
     change = np.flatnonzero(np.diff(top)) + 1
     runs = np.diff(np.concatenate(([0], change, [len(top)])))
     if runs.max() >= stall_steps:

@@ -1,0 +1,390 @@
+"""LSTM layers over whole sequences with hand-written backward passes (CPU training).
+
+Autograd over a per-time-step loop records ~30 small nodes per step and then
+replays them one by one, computing a tiny weight-gradient matmul at every
+step. Here the forward saves only what the backward needs (gate activations
+and cell states); the backward runs in reverse only what is truly sequential
+(dz_t -> dh_{t-1}), and every weight gradient is then one large matmul over
+all T·B columns, which bf16 AMX runs at speed.
+
+Layout: sequences are feature-major, (F, T, B). Then the input projection of
+all steps is one matmul, W (4H, I) @ X (I, T·B), with no transposes anywhere
+in the pipeline, and inside a step every gate block is a contiguous slab:
+PyTorch's CPU elementwise kernels run several times slower on the strided
+column slices that batch-major (B, 4H) rows would give.
+
+- `lstm_layer`: one LSTM layer (Graves 2013 eqs. 7-11, gate order i, f, g, o
+  as nn.LSTM).
+- `window_layer`: layer 1 of the synthesis network with the soft window
+  (eqs. 46-51), whose output w_t feeds layer 1's next step.
+
+Matmuls run in `mm` (bf16 under autocast); the cell state, the window and the
+pointwise maths stay in the state dtype (fp32, or fp64 in the tests). Outputs
+h are in `mm`: every consumer of h is a matmul. The tests hold both layers
+against autograd through the per-step `HandwritingModel.step`.
+Letters: T steps, B batch, H hidden, I inputs, V alphabet, U characters,
+M window Gaussians.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+BLOCK = 64  # steps whose backward coefficients are computed together
+# The window's exponents α̂ - β d² (eq. 46) reach the thousands below zero for
+# characters far from κ. Two CPU traps: PyTorch's vectorised exp drops to a slow
+# scalar path for inputs below about -88 (~30x slower), and tiny-but-nonzero
+# results (1e-35) make the fp32 weight-gradient matmuls produce denormals (~30x
+# slower again). So exponents are floored at EXP_FLOOR and exp(EXP_FLOOR) is
+# subtracted: far characters get exactly 0, near ones lose under 2e-22.
+EXP_FLOOR = -50.0
+_EXP_FLOOR_VALUE = math.exp(EXP_FLOOR)
+
+
+def window_exp(q: torch.Tensor) -> torch.Tensor:
+    """exp(max(q, EXP_FLOOR)) - exp(EXP_FLOOR); modifies q (a fresh temporary) in place."""
+    return torch.exp(q.clamp_min_(EXP_FLOOR)) - _EXP_FLOOR_VALUE
+
+
+def _no_autocast(fn):
+    # Inside these functions every dtype is chosen explicitly; autocast would
+    # otherwise also cast the window's bmm (φ · c) to bf16.
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        dev = next(a for a in args if isinstance(a, torch.Tensor)).device.type
+        with torch.autocast(dev, enabled=False):
+            return fn(ctx, *args)
+    return wrapper
+
+
+class _CellWork:
+    """Per-step work buffers and their gate views, made once per sequence.
+
+    The loops are bound by the number of Python-level tensor calls, not flops:
+    writing into fixed buffers through views made here removes the slicing,
+    chunking and allocation that would otherwise happen at every step. The
+    cell state c runs in the state dtype (it integrates over hundreds of
+    steps); the copies kept for the backward pass may be bf16.
+    """
+
+    def __init__(self, c0, mm):
+        H, B = c0.shape
+        dtype, device = c0.dtype, c0.device
+        self.H = H
+        self.z = torch.empty(4 * H, B, dtype=mm, device=device)  # pre-activations
+        self.a = torch.empty(4 * H, B, dtype=dtype, device=device)  # activations i, f, g, o
+        self.i, self.f, self.g, self.o = self.a.chunk(4, 0)
+        self.z_if, self.z_g, self.z_o = self.z[: 2 * H], self.z[2 * H : 3 * H], self.z[3 * H :]
+        self.c = c0.clone()  # c_{t-1}, then c_t
+        self.fc = torch.empty(H, B, dtype=dtype, device=device)
+        self.tc = torch.empty(H, B, dtype=dtype, device=device)
+        self.h = torch.empty(H, B, dtype=dtype, device=device)
+
+    def step(self, acts_out, c_out, h_out):
+        # self.z holds z_t (4H, B) (eqs. 7-10 before the nonlinearities). Stores the
+        # activations, c_t = f c_{t-1} + i g (eq. 9) and h_t = o tanh(c_t) (eq. 11).
+        H = self.H
+        torch.sigmoid(self.a[: 2 * H].copy_(self.z_if), out=self.a[: 2 * H])
+        torch.tanh(self.z_g, out=self.g)
+        torch.sigmoid(self.z_o, out=self.o)
+        acts_out.copy_(self.a)
+        torch.mul(self.f, self.c, out=self.fc)
+        torch.addcmul(self.fc, self.i, self.g, out=self.c)
+        c_out.copy_(self.c)
+        torch.tanh(self.c, out=self.tc)
+        torch.mul(self.o, self.tc, out=self.h)
+        h_out.copy_(self.h)
+
+
+def _cell_coefficients(acts, cs, c_prev):
+    # Vectorised over a block of steps: acts (Tb, 4H, B), cs and c_prev (Tb, H, B).
+    # With dc_t the total gradient into c_t and dh_t into h_t (eqs. 7-11 reversed):
+    #   dc_t = dc_{t+1} f_{t+1} + dh_t · A,  A = o (1 - tanh² c)
+    #   dz_t[i, f, g] = dc_t · G,  G = [g σ'(i), c_{t-1} σ'(f), i (1 - g²)]
+    #   dz_t[o] = dh_t · O,  O = tanh c σ'(o)
+    dtype = c_prev.dtype
+    a, cs = acts.to(dtype), cs.to(dtype)
+    i, f, g, o = a.chunk(4, 1)
+    tc = torch.tanh(cs)
+    A = o * (1.0 - tc * tc)
+    O = tc * o * (1.0 - o)
+    G = torch.cat((g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)), 1)
+    return A, G, O, f
+
+
+class _CellGrad:
+    """Work buffers of the reverse loop; after `step`, dz holds dz_t (4H, B).
+
+    Before `step`, dh must hold dh_t (H, B), the total gradient into h_t; dc holds
+    the gradient from step t+1 (already times f_{t+1}) and becomes dc_t f_t.
+    """
+
+    def __init__(self, dc0):
+        H, B = dc0.shape
+        self.dc = dc0.clone()
+        self.dh = torch.empty_like(dc0)
+        self.dz = dc0.new_empty(4 * H, B)
+        self.dz_ifg, self.dz_o = self.dz[: 3 * H].view(3, H, B), self.dz[3 * H :]
+
+    def block(self, coef):
+        A, G, O, f = coef
+        Tb, H3, B = G.shape
+        self.A, self.O, self.f = A.unbind(0), O.unbind(0), f.unbind(0)
+        self.G = G.view(Tb, 3, H3 // 3, B).unbind(0)
+
+    def step(self, j):
+        self.dc.addcmul_(self.dh, self.A[j])
+        torch.mul(self.G[j], self.dc, out=self.dz_ifg)
+        torch.mul(self.dh, self.O[j], out=self.dz_o)
+        self.dc.mul_(self.f[j])
+
+
+def _blocks(T, reverse=True):
+    # Block boundaries (start, stop) with stop - start <= BLOCK, from the end by default.
+    blocks = [(s, min(s + BLOCK, T)) for s in range(0, T, BLOCK)]
+    return blocks[::-1] if reverse else blocks
+
+
+def _step_major(seq, s, e, dtype=None):
+    # (F, T, B) -> contiguous (e - s, F, B) block: each step's (F, B) slice is then
+    # contiguous. One strided copy per block instead of scattered rows at every
+    # step (a (F, B) slice of (F, T, B) spans F memory pages).
+    return seq[:, s:e].permute(1, 0, 2).to(dtype or seq.dtype).contiguous()
+
+
+def _c_prev(cs, c0, s, e):
+    # (e - s, H, B) in c0's dtype: c_{t-1} for t in [s, e).
+    if s == 0:
+        return torch.cat((c0.unsqueeze(0), cs[: e - 1].to(c0.dtype)), 0)
+    return cs[s - 1 : e - 1].to(c0.dtype)
+
+
+def _acts_dtype(mm, dtype):
+    # bf16/fp16 matmuls: keep the activations in that dtype (half the memory);
+    # they were computed from bf16 pre-activations, so nothing is lost.
+    return mm if torch.finfo(mm).bits < torch.finfo(dtype).bits else dtype
+
+
+def _input_projection(w_ih, bias, parts, mm):
+    # W_ih (4H, I) @ [parts] (I, T, B) + b for all steps: (4H, T, B) in mm. The
+    # input is never concatenated: W_ih's column blocks multiply each part.
+    _, T, B = parts[0].shape
+    xp = bias.detach().to(mm).unsqueeze(1)
+    for w, x in zip(w_ih.split([x.shape[0] for x in parts], 1), parts):
+        xp = torch.addmm(xp, w, x.reshape(x.shape[0], T * B))
+    return xp.view(-1, T, B)
+
+
+def _weight_grads(dz_all, parts, h0, hs, w_ih):
+    # dz_all (4H, T, B), parts [(I_k, T, B)], hs (H, T, B), all in the matmul dtype.
+    # Every weight gradient is one matmul over the T·B columns:
+    #   dW_ih = Σ_t dz_t x_tᵀ, db = Σ_t dz_t 1, dW_hh = Σ_t dz_t h_{t-1}ᵀ, dx_t = W_ihᵀ dz_t.
+    G, T, B = dz_all.shape
+    dz2 = dz_all.view(G, T * B)
+    d_w_ih, d_parts = [], []
+    for w, x in zip(w_ih.split([x.shape[0] for x in parts], 1), parts):
+        d_w_ih.append(dz2 @ x.reshape(x.shape[0], T * B).t())
+        d_parts.append((w.t() @ dz2).view(-1, T, B))
+    d_w_hh = dz_all[:, 0] @ h0.t()  # (4H, B) @ (B, H)
+    if T > 1:
+        d_w_hh = d_w_hh + dz2[:, B:] @ hs.reshape(hs.shape[0], T * B)[:, : (T - 1) * B].t()
+    return torch.cat(d_w_ih, 1), dz2.sum(1), d_w_hh, d_parts
+
+
+class _LSTMLayer(torch.autograd.Function):
+    @staticmethod
+    @_no_autocast
+    def forward(ctx, w_ih, bias, w_hh, h0, c0, mm, *parts):
+        # parts [(I_k, T, B)], the layer's input in pieces; w_ih (4H, Σ I_k);
+        # bias (4H,) = b_ih + b_hh; w_hh (4H, H); h0, c0 (B, H).
+        _, T, B = parts[0].shape
+        H = w_hh.shape[1]
+        dtype = c0.dtype
+        parts = [x.detach().to(mm) for x in parts]
+        w_ih, w_hh = w_ih.detach().to(mm), w_hh.detach().to(mm)
+        xp = _input_projection(w_ih, bias, parts, mm)  # (4H, T, B)
+        hs = xp.new_empty(H, T, B)
+        cs = xp.new_empty(T, H, B, dtype=_acts_dtype(mm, dtype))
+        acts = xp.new_empty(T, 4 * H, B, dtype=_acts_dtype(mm, dtype))
+        h = h0_f = h0.detach().t().to(mm)  # (H, B)
+        c0_f = c0.detach().t().contiguous()
+        work = _CellWork(c0_f, mm)
+        acts_t, cs_t = acts.unbind(0), cs.unbind(0)
+        for s, e in _blocks(T, reverse=False):
+            xb, hb = _step_major(xp, s, e), xp.new_empty(e - s, H, B)
+            for x_t, h_next, a_t, c_t in zip(xb.unbind(0), hb.unbind(0), acts_t[s:e], cs_t[s:e]):
+                torch.addmm(x_t, w_hh, h, out=work.z)
+                work.step(a_t, c_t, h_next)
+                h = h_next
+            hs[:, s:e] = hb.permute(1, 0, 2)
+        ctx.n_parts = len(parts)
+        ctx.save_for_backward(w_ih, w_hh, acts, cs, hs, h0_f, c0_f, *parts)
+        return hs, work.c.t().clone()
+
+    @staticmethod
+    @_no_autocast
+    def backward(ctx, g_hs, g_cT):
+        w_ih, w_hh, acts, cs, hs, h0, c0, *parts = ctx.saved_tensors
+        H, T, B = hs.shape
+        dtype = c0.dtype
+        dz_all = hs.new_empty(4 * H, T, B)
+        dh_next = torch.zeros_like(c0)
+        cg = _CellGrad(torch.zeros_like(c0) if g_cT is None else g_cT.t().to(dtype))
+        w_hh_t = w_hh.t().contiguous()  # a transposed operand costs a weight copy per matmul
+        for s, e in _blocks(T):
+            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)))
+            g_blk, dz_blk = _step_major(g_hs, s, e, dtype).unbind(0), dz_all.new_empty(e - s, 4 * H, B)
+            dz_steps = dz_blk.unbind(0)
+            for j in range(e - s - 1, -1, -1):
+                torch.add(g_blk[j], dh_next, out=cg.dh)
+                cg.step(j)
+                dz_t = dz_steps[j].copy_(cg.dz)
+                dh_next = torch.mm(w_hh_t, dz_t).to(dtype)  # W_hhᵀ dz_t -> dh_{t-1}
+            dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
+        d_w_ih, d_b, d_w_hh, d_parts = _weight_grads(dz_all, parts, h0, hs, w_ih)
+        return (d_w_ih, d_b, d_w_hh, dh_next.t(), cg.dc.t(), None, *d_parts)
+
+
+def _window_coefficients(ps, kappas, u):
+    # Vectorised over a block: ps (Tb, B, 3M) = (α̂, β̂, κ̂), kappas (Tb, B, M), u (U,).
+    # Rows of E (Tb, B, 3M, U) turn dφ_t (B, U) into (dα̂, dβ̂, dκ_t local) by one bmm:
+    # with e = exp(α̂ - β d²), d = κ - u (eq. 46): ∂/∂α̂ = e, ∂/∂β̂ = -β d² e, ∂/∂κ = -2β d e.
+    M = kappas.shape[2]
+    bs = torch.exp(ps[..., M:])  # β, κ step (eqs. 50-51)
+    beta = bs[..., :M].unsqueeze(3)
+    d = kappas.unsqueeze(3) - u
+    e = window_exp(torch.addcmul(ps[..., :M].unsqueeze(3), beta, d * d, value=-1.0))
+    be_d = beta * e * d
+    return torch.cat((e, -be_d * d, -2.0 * be_d), 2), bs[..., M:]
+
+
+class _WindowLayer(torch.autograd.Function):
+    @staticmethod
+    @_no_autocast
+    def forward(ctx, x, w_ih, bias, w_hh, win_w, win_b, text, h0, c0, kappa0, w0, mm):
+        # x (3, T, B) points; w_ih (4H, 3 + V) for [x_t, w_{t-1}]; bias (4H,); w_hh (4H, H);
+        # win_w (3M, H), win_b (3M,) eq. 48; text (B, U, V) one-hot; h0, c0 (B, H);
+        # kappa0 (B, M); w0 (B, V).
+        _, T, B = x.shape
+        H = w_hh.shape[1]
+        U, V = text.shape[1], text.shape[2]
+        M = kappa0.shape[1]
+        dtype = c0.dtype
+        x = x.detach().to(mm)
+        w_ih, w_hh = w_ih.detach().to(mm), w_hh.detach().to(mm)
+        xp = _input_projection(w_ih[:, :3], bias, [x], mm)  # (4H, T, B)
+        w_rec = torch.cat((w_ih[:, 3:], w_hh), 1)  # (4H, V + H): one matmul for [w_{t-1}, h_{t-1}]
+        win_w_t, win_b = win_w.detach().to(mm).t(), win_b.detach().to(mm)
+        text = text.detach().to(dtype)
+        u = torch.arange(1, U + 1, device=x.device, dtype=dtype)  # character positions
+        hs = x.new_empty(H, T, B)
+        cs = x.new_empty(T, H, B, dtype=_acts_dtype(mm, dtype))
+        acts = x.new_empty(T, 4 * H, B, dtype=_acts_dtype(mm, dtype))
+        ws = x.new_empty(T, B, V, dtype=dtype)
+        phis = x.new_empty(T, B, U, dtype=dtype)
+        kappas = x.new_empty(T, B, M, dtype=dtype)
+        ps = x.new_empty(T, B, 3 * M, dtype=dtype)
+        wh = x.new_empty(V + H, B)  # [w_{t-1}; h_{t-1}] in the matmul dtype
+        wh[:V] = w0.detach().t()
+        wh[V:] = h0.detach().t()
+        c0_f, kappa = c0.detach().t().contiguous(), kappa0.detach().to(dtype)
+        work = _CellWork(c0_f, mm)
+        wh_w, wh_h = wh[:V], wh[V:]
+        steps = zip(acts.unbind(0), cs.unbind(0), ps.unbind(0), kappas.unbind(0), phis.unbind(0), ws.unbind(0))
+        for t, (a_t, c_t, p, kappa_t, phi_t, w_t) in enumerate(steps):
+            if t % BLOCK == 0:
+                b0, b1 = t, min(t + BLOCK, T)
+                xb, hb = _step_major(xp, b0, b1), x.new_empty(b1 - b0, H, B)
+            h = hb[t - b0]
+            torch.addmm(xb[t - b0], w_rec, wh, out=work.z)
+            work.step(a_t, c_t, h)
+            if t == b1 - 1:
+                hs[:, b0:b1] = hb.permute(1, 0, 2)
+            p.copy_(torch.addmm(win_b, h.t(), win_w_t))  # eq. 48: (α̂, β̂, κ̂), (B, 3M)
+            bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
+            kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
+            d = kappa.unsqueeze(2) - u  # (B, M, U)
+            # eq. 46 with α = exp(α̂) (eq. 49) folded in: Σ_m exp(α̂ - β d²).
+            e = window_exp(torch.addcmul(p[:, :M].unsqueeze(2), bs[:, :M].unsqueeze(2), d * d, value=-1.0))
+            torch.sum(e, 1, out=phi_t)  # (B, U)
+            torch.bmm(phi_t.unsqueeze(1), text, out=w_t.unsqueeze(1))  # eq. 47
+            wh_w.copy_(w_t.t())
+            wh_h.copy_(h)
+        ctx.save_for_backward(x, w_ih, w_rec, win_w.detach().to(dtype), text, acts, cs, hs, ws, kappas, ps,
+                              h0.detach().t().to(mm), c0_f, kappa0.detach(), w0.detach().to(dtype))
+        ctx.mark_non_differentiable(phis, kappas)
+        return hs, ws.permute(2, 0, 1).to(mm), phis, kappas, work.c.t().clone()
+
+    @staticmethod
+    @_no_autocast
+    def backward(ctx, g_hs, g_ws, _g_phis, _g_kappas, g_cT):
+        x, w_ih, w_rec, win_w, text, acts, cs, hs, ws, kappas, ps, h0, c0, kappa0, w0 = ctx.saved_tensors
+        H, T, B = hs.shape
+        U, V = text.shape[1], text.shape[2]
+        M = kappa0.shape[1]
+        dtype = c0.dtype
+        u = torch.arange(1, U + 1, device=x.device, dtype=dtype)
+        g_ws = g_ws.permute(1, 2, 0).to(dtype)  # (T, B, V)
+        dh_next = torch.zeros_like(c0)
+        dw_next = torch.zeros_like(w0)
+        dkappa = torch.zeros_like(kappa0)
+        cg = _CellGrad(torch.zeros_like(c0) if g_cT is None else g_cT.t().to(dtype))
+        dz_all = hs.new_empty(4 * H, T, B)
+        dp_all = c0.new_empty(T, B, 3 * M)
+        w_rec_t = w_rec.t().contiguous()
+        win_w_t = win_w.t()
+        for s, e in _blocks(T):
+            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)))
+            E, step = _window_coefficients(ps[s:e], kappas[s:e], u)
+            g_blk, dz_blk = _step_major(g_hs, s, e, dtype).unbind(0), dz_all.new_empty(e - s, 4 * H, B)
+            dz_steps = dz_blk.unbind(0)
+            for t in range(e - 1, s - 1, -1):
+                j = t - s
+                # Window (eqs. 46-51) in reverse: dw_t -> dφ_t (eq. 47) -> dp_t = (dα̂, dβ̂, dκ̂).
+                dphi = torch.bmm(text, (g_ws[t] + dw_next).unsqueeze(2))  # (B, U, 1)
+                dp = dp_all[t]
+                torch.bmm(E[j], dphi, out=dp.unsqueeze(2))
+                dkappa = dkappa + dp[:, 2 * M :]  # κ_t also moves every later κ (eq. 51)
+                torch.mul(dkappa, step[j], out=dp[:, 2 * M :])
+                # Layer 1's cell, then [W_w | W_hh]ᵀ dz_t -> (dw_{t-1}, dh_{t-1}).
+                torch.add(g_blk[j], dh_next, out=cg.dh).addmm_(win_w_t, dp.t())  # (H, B)
+                cg.step(j)
+                dz_t = dz_steps[j].copy_(cg.dz)
+                back = torch.mm(w_rec_t, dz_t).to(dtype)  # (V + H, B)
+                dw_next, dh_next = back[:V].t(), back[V:]
+            dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
+        mm = hs.dtype
+        # Weight gradients, one matmul each over all T·B columns.
+        wsf = ws.permute(2, 0, 1).to(mm)  # (V, T, B): w_t
+        w_prev = torch.cat((w0.t().to(mm).unsqueeze(1), wsf[:, :-1]), 1)
+        h_prev = torch.cat((h0.unsqueeze(1), hs[:, :-1]), 1)
+        dz2 = dz_all.view(4 * H, T * B)
+        d_w_x = dz2 @ x.reshape(3, T * B).t()
+        d_w_w = dz2 @ w_prev.reshape(V, T * B).t()
+        d_w_hh = dz2 @ h_prev.reshape(H, T * B).t()
+        d_x = (w_ih[:, :3].t() @ dz2).view(3, T, B)
+        dp2 = dp_all.view(T * B, 3 * M)
+        d_win_w = dp2.t().to(mm) @ hs.reshape(H, T * B).t()
+        return (d_x, torch.cat((d_w_x, d_w_w), 1), dz2.sum(1), d_w_hh, d_win_w, dp2.sum(0), None,
+                dh_next.t(), cg.dc.t(), dkappa, dw_next, None)
+
+
+def lstm_layer(parts, w_ih, bias, w_hh, h0, c0, mm):
+    """One LSTM layer over T steps -> hs (H, T, B) in mm, c_T (B, H).
+
+    parts: the input as a list of (I_k, T, B) pieces (say x, h of the layer
+    below, w), in w_ih's column order; they are never concatenated.
+    """
+    return _LSTMLayer.apply(w_ih, bias, w_hh, h0, c0, mm, *parts)
+
+
+def window_layer(x, w_ih, bias, w_hh, win_w, win_b, text, h0, c0, kappa0, w0, mm):
+    """Synthesis layer 1 + window over T steps; x (3, T, B).
+
+    Returns hs (H, T, B) and ws (V, T, B) in mm, phis (T, B, U), kappas
+    (T, B, M) and c_T (B, H); φ and κ are for pictures and stopping, not
+    differentiable.
+    """
+    return _WindowLayer.apply(x, w_ih, bias, w_hh, win_w, win_b, text, h0, c0, kappa0, w0, mm)
