@@ -32,7 +32,7 @@ import math
 
 import torch
 
-BLOCK = 64  # steps whose backward coefficients are computed together
+BLOCK = 64  # steps handled together: step-major copies forward, coefficients backward
 # The window's exponents α̂ - β d² (eq. 46) reach the thousands below zero for
 # characters far from κ. Two CPU traps: PyTorch's vectorised exp drops to a slow
 # scalar path for inputs below about -88 (~30x slower), and tiny-but-nonzero
@@ -187,10 +187,17 @@ def _weight_grads(dz_all, parts, h0, hs, w_ih):
     for w, x in zip(w_ih.split([x.shape[0] for x in parts], 1), parts):
         d_w_ih.append(dz2 @ x.reshape(x.shape[0], T * B).t())
         d_parts.append((w.t() @ dz2).view(-1, T, B))
-    d_w_hh = dz_all[:, 0] @ h0.t()  # (4H, B) @ (B, H)
+    return torch.cat(d_w_ih, 1), dz2.sum(1), _recurrent_grad(dz_all, h0, hs), d_parts
+
+
+def _recurrent_grad(dz_all, first, seq):
+    # Σ_t dz_t s_{t-1}ᵀ for a recurrent input s (h or the window w): dz_all (4H, T, B),
+    # first = s_0 (F, B) before step 1, seq (F, T, B) = s_1..s_T; no shifted copy is made.
+    G, T, B = dz_all.shape
+    grad = dz_all[:, 0] @ first.t()  # (4H, B) @ (B, F)
     if T > 1:
-        d_w_hh = d_w_hh + dz2[:, B:] @ hs.reshape(hs.shape[0], T * B)[:, : (T - 1) * B].t()
-    return torch.cat(d_w_ih, 1), dz2.sum(1), d_w_hh, d_parts
+        grad = grad + dz_all.view(G, T * B)[:, B:] @ seq.reshape(seq.shape[0], T * B)[:, : (T - 1) * B].t()
+    return grad
 
 
 class _LSTMLayer(torch.autograd.Function):
@@ -219,7 +226,6 @@ class _LSTMLayer(torch.autograd.Function):
                 work.step(a_t, c_t, h_next)
                 h = h_next
             hs[:, s:e] = hb.permute(1, 0, 2)
-        ctx.n_parts = len(parts)
         ctx.save_for_backward(w_ih, w_hh, acts, cs, hs, h0_f, c0_f, *parts)
         return hs, work.c.t().clone()
 
@@ -292,26 +298,24 @@ class _WindowLayer(torch.autograd.Function):
         c0_f, kappa = c0.detach().t().contiguous(), kappa0.detach().to(dtype)
         work = _CellWork(c0_f, mm)
         wh_w, wh_h = wh[:V], wh[V:]
-        steps = zip(acts.unbind(0), cs.unbind(0), ps.unbind(0), kappas.unbind(0), phis.unbind(0), ws.unbind(0))
-        for t, (a_t, c_t, p, kappa_t, phi_t, w_t) in enumerate(steps):
-            if t % BLOCK == 0:
-                b0, b1 = t, min(t + BLOCK, T)
-                xb, hb = _step_major(xp, b0, b1), x.new_empty(b1 - b0, H, B)
-            h = hb[t - b0]
-            torch.addmm(xb[t - b0], w_rec, wh, out=work.z)
-            work.step(a_t, c_t, h)
-            if t == b1 - 1:
-                hs[:, b0:b1] = hb.permute(1, 0, 2)
-            p.copy_(torch.addmm(win_b, h.t(), win_w_t))  # eq. 48: (α̂, β̂, κ̂), (B, 3M)
-            bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
-            kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
-            d = kappa.unsqueeze(2) - u  # (B, M, U)
-            # eq. 46 with α = exp(α̂) (eq. 49) folded in: Σ_m exp(α̂ - β d²).
-            e = window_exp(torch.addcmul(p[:, :M].unsqueeze(2), bs[:, :M].unsqueeze(2), d * d, value=-1.0))
-            torch.sum(e, 1, out=phi_t)  # (B, U)
-            torch.bmm(phi_t.unsqueeze(1), text, out=w_t.unsqueeze(1))  # eq. 47
-            wh_w.copy_(w_t.t())
-            wh_h.copy_(h)
+        per_step = [t.unbind(0) for t in (acts, cs, ps, kappas, phis, ws)]
+        for s, e in _blocks(T, reverse=False):
+            xb, hb = _step_major(xp, s, e), x.new_empty(e - s, H, B)
+            steps = zip(xb.unbind(0), hb.unbind(0), *(seq[s:e] for seq in per_step))
+            for x_t, h, a_t, c_t, p, kappa_t, phi_t, w_t in steps:
+                torch.addmm(x_t, w_rec, wh, out=work.z)
+                work.step(a_t, c_t, h)
+                p.copy_(torch.addmm(win_b, h.t(), win_w_t))  # eq. 48: (α̂, β̂, κ̂), (B, 3M)
+                bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
+                kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
+                d = kappa.unsqueeze(2) - u  # (B, M, U)
+                # eq. 46 with α = exp(α̂) (eq. 49) folded in: Σ_m exp(α̂ - β d²).
+                q = torch.addcmul(p[:, :M].unsqueeze(2), bs[:, :M].unsqueeze(2), d * d, value=-1.0)
+                torch.sum(window_exp(q), 1, out=phi_t)  # (B, U)
+                torch.bmm(phi_t.unsqueeze(1), text, out=w_t.unsqueeze(1))  # eq. 47
+                wh_w.copy_(w_t.t())
+                wh_h.copy_(h)
+            hs[:, s:e] = hb.permute(1, 0, 2)
         ctx.save_for_backward(x, w_ih, w_rec, win_w.detach().to(dtype), text, acts, cs, hs, ws, kappas, ps,
                               h0.detach().t().to(mm), c0_f, kappa0.detach(), w0.detach().to(dtype))
         ctx.mark_non_differentiable(phis, kappas)
@@ -355,19 +359,14 @@ class _WindowLayer(torch.autograd.Function):
                 back = torch.mm(w_rec_t, dz_t).to(dtype)  # (V + H, B)
                 dw_next, dh_next = back[:V].t(), back[V:]
             dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
-        mm = hs.dtype
         # Weight gradients, one matmul each over all T·B columns.
-        wsf = ws.permute(2, 0, 1).to(mm)  # (V, T, B): w_t
-        w_prev = torch.cat((w0.t().to(mm).unsqueeze(1), wsf[:, :-1]), 1)
-        h_prev = torch.cat((h0.unsqueeze(1), hs[:, :-1]), 1)
-        dz2 = dz_all.view(4 * H, T * B)
-        d_w_x = dz2 @ x.reshape(3, T * B).t()
-        d_w_w = dz2 @ w_prev.reshape(V, T * B).t()
-        d_w_hh = dz2 @ h_prev.reshape(H, T * B).t()
-        d_x = (w_ih[:, :3].t() @ dz2).view(3, T, B)
+        mm = hs.dtype
+        d_w_x, d_b, d_w_hh, (d_x,) = _weight_grads(dz_all, [x], h0, hs, w_ih[:, :3])
+        wsf = ws.permute(2, 0, 1).to(mm).contiguous()  # (V, T, B): w_t
+        d_w_w = _recurrent_grad(dz_all, w0.t().to(mm), wsf)
         dp2 = dp_all.view(T * B, 3 * M)
         d_win_w = dp2.t().to(mm) @ hs.reshape(H, T * B).t()
-        return (d_x, torch.cat((d_w_x, d_w_w), 1), dz2.sum(1), d_w_hh, d_win_w, dp2.sum(0), None,
+        return (d_x, torch.cat((d_w_x, d_w_w), 1), d_b, d_w_hh, d_win_w, dp2.sum(0), None,
                 dh_next.t(), cg.dc.t(), dkappa, dw_next, None)
 
 

@@ -218,13 +218,12 @@ def _attended(phi: np.ndarray) -> np.ndarray:
     """Most attended position per step, (N,) int; a step where φ is zero everywhere
     (the window between characters, every Gaussian's weight floored to exactly 0,
     see recurrent.window_exp) keeps the previous step's position."""
-    top = phi.argmax(1)
-    live = np.flatnonzero(phi.max(1) > 0)
-    if len(live) == 0:
+    live = phi.max(1) > 0
+    if not live.any():
         return np.zeros(len(phi), int)
     # Index of the last live step at or before each step (steps before any live one use the first).
-    last = np.maximum.accumulate(np.where(phi.max(1) > 0, np.arange(len(phi)), -1))
-    return top[np.where(last >= 0, last, live[0])]
+    last = np.maximum.accumulate(np.where(live, np.arange(len(phi)), -1))
+    return phi.argmax(1)[np.where(last >= 0, last, np.argmax(live))]
 
 
 def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
