@@ -86,3 +86,19 @@ def test_hdf5_that_is_not_a_corpus(tmp_path):
         f["train"] = np.arange(10)
     with pytest.raises(GenseqError, match="not a genseq text corpus"):
         CorpusFile(p)
+
+
+def test_h5py_failure_reading_the_header_is_a_damaged_file(corpus, monkeypatch):
+    # A corrupted root object makes h5py raise KeyError from `file.attrs` itself
+    # (found by test_fuzz); any h5py failure while reading the header must be
+    # a one-line GenseqError, with the file closed.
+    opened = []
+
+    def broken(self):
+        opened.append(self.file)
+        raise KeyError("Unable to synchronously open object (unable to determine object type)")
+
+    monkeypatch.setattr(CorpusFile, "_read_header", broken)
+    with pytest.raises(GenseqError, match="is damaged: .*unable to determine object type"):
+        CorpusFile(corpus)
+    assert not opened[0].id.valid

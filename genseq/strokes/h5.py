@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import GenseqError
+from ..errors import H5_ERRORS, GenseqError, first_line
 
 FORMAT = "genseq-strokes"
 VERSION = 1
@@ -170,8 +170,8 @@ class StrokeSplit:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
         try:
             points = self._points[a:b]  # (N, 3) float32
-        except _H5_ERRORS as err:
-            raise GenseqError(f"/{self.name}/points is damaged at sequence {i} ({_first_line(err)})") from None
+        except H5_ERRORS as err:
+            raise GenseqError(f"/{self.name}/points is damaged at sequence {i} ({first_line(err)})") from None
         return Sample(self.ids[i], self.texts[i], points)
 
     def __iter__(self) -> Iterator[Sample]:
@@ -202,9 +202,9 @@ class StrokeDataset:
             self.resample: str = _s(a["resample"])
             self.version = int(a["version"])
             self._splits = {name: StrokeSplit(name, self._f[name]) for name in SPLITS}
-        except _H5_ERRORS as err:  # a damaged file fails inside h5py in many ways
+        except H5_ERRORS as err:  # a damaged file fails inside h5py in many ways
             self._f.close()
-            raise GenseqError(f"{self.path}: damaged file ({_first_line(err)})") from None
+            raise GenseqError(f"{self.path}: damaged file ({first_line(err)})") from None
         except BaseException:
             self._f.close()
             raise
@@ -257,13 +257,6 @@ class StrokeDataset:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0][:120]
 
 
 def _is_int(v) -> bool:

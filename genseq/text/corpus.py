@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from ..atomic import atomic_path, write_text
-from ..errors import GenseqError
+from ..errors import H5_ERRORS, GenseqError, first_line
 
 FORMAT = "genseq-text"
 VERSION = 1
@@ -225,22 +225,26 @@ class CorpusFile:
             self.file = h5py.File(self.path, "r")
         except OSError:
             raise GenseqError(f"{self.path} is not an HDF5 file") from None
+        try:
+            self._read_header()
+        except H5_ERRORS as err:  # a damaged file fails inside h5py in many ways
+            self.close()
+            raise GenseqError(f"{self.path} is damaged: {first_line(err)}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_header(self) -> None:
         attrs = self.file.attrs
         if attrs.get("format") != FORMAT:
-            self.close()
             raise GenseqError(f"{self.path} is not a genseq text corpus (make one with `genseq data text`)")
         if attrs.get("version") != VERSION:
-            self.close()
             raise GenseqError(f"{self.path}: corpus format version {attrs.get('version')} is not supported")
-        try:
-            self.vocab = Vocab.from_json(str(attrs["vocab"]), str(attrs["encoding"]))
-            for s in SPLITS:
-                ds = self.file[s]
-                if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
-                    raise KeyError(s)
-        except (KeyError, ValueError, TypeError) as err:
-            self.close()
-            raise GenseqError(f"{self.path} is damaged: {err}") from None
+        self.vocab = Vocab.from_json(str(attrs["vocab"]), str(attrs["encoding"]))
+        for s in SPLITS:
+            ds = self.file[s]
+            if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
+                raise KeyError(s)
 
     def split(self, name: str) -> h5py.Dataset:
         if name not in SPLITS:
