@@ -26,6 +26,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+
+
+def where(m: dict) -> str:
+    """The machine in words, for a table title."""
+    gpu = f"{m['gpu']}, " if m.get("gpu") else ""
+    return f"{gpu}{m['cpu']}, {m['threads']} threads, load {m['load_avg_1min_at_start']}"
+
+
 def set_threads(n: int) -> None:
     # Before torch does any work: OMP/MKL read these at their first parallel region.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -47,31 +57,41 @@ def machine() -> dict:
     except OSError:
         pass
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return {"cpu": model, "cores": os.cpu_count(), "isa": isa, "torch": torch.__version__,
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": model, "cores": os.cpu_count(), "isa": isa, "gpu": gpu, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "python": platform.python_version(),
             "load_avg_1min_at_start": round(os.getloadavg()[0], 2)}
 
 
-def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
+def sync(device="cpu") -> None:
+    """Wait for queued GPU work, so that wall time covers it (a no-op on CPU)."""
+    import torch
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn, repeats: int, warmup: int = 1, device="cpu") -> tuple[float, list[float]]:
     """Median wall time of fn() over `repeats` runs after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        sync(device)
         t0 = time.perf_counter()
         fn()
+        sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), times
 
 
-def mm_peak(size: int = 2048, repeats: int = 5) -> dict:
+def mm_peak(size: int = 2048, repeats: int = 5, device="cpu") -> dict:
     """Measured matmul throughput (FLOP/s) of a large square torch.mm, fp32 and bf16."""
     import torch
     out = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a = torch.randn(size, size).to(dtype)
-        b = torch.randn(size, size).to(dtype)
-        t, _ = median_time(lambda: torch.mm(a, b), repeats, warmup=2)
+        a = torch.randn(size, size, device=device).to(dtype)
+        b = torch.randn(size, size, device=device).to(dtype)
+        t, _ = median_time(lambda: torch.mm(a, b), repeats, warmup=2, device=device)
         out[name] = 2 * size**3 / t
     return out
 

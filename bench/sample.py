@@ -130,7 +130,7 @@ def main() -> None:
                  f"{results['write']['points'] / len(para):.1f} pts/char", "<= 5 s", "yes" if t <= 5 else "no"])
 
     m = results["machine"]
-    text = C.table(f"Sampling ({m['cpu']}, {m['threads']} threads, load {m['load_avg_1min_at_start']})",
+    text = C.table(f"Sampling ({C.where(m)})",
                    ["what", "seconds", "rate", "target", "met"], rows,
                    [f"handwriting bf16 vs fp32 weights, same process: {hand['speedup_bf16_vs_fp32']:.2f}x",
                     f"random models; window pinned to {args.points_per_char:g} points per character (see --help)"])

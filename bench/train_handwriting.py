@@ -65,7 +65,7 @@ def make_port(S):
             H, V, M = S["H"], S["V"], S["M"]
             h, c = x.new_zeros(B, H), x.new_zeros(B, H)
             kappa, w = x.new_zeros(B, M, 1), x.new_zeros(B, V)
-            u = torch.arange(1, text.shape[1] + 1, dtype=x.dtype)
+            u = torch.arange(1, text.shape[1] + 1, dtype=x.dtype, device=x.device)
             hs, ws = [], []
             for t in range(T):
                 h, c = self.cell1(torch.cat((x[:, t], w), 1), (h, c))
@@ -114,20 +114,22 @@ def make_batch(S, seed=0, B=None, T=None):
 class Trainer:
     """One variant: model, AdamW and a step = forward, loss, backward, clip, update."""
 
-    def __init__(self, variant: str, S: dict, seed: int = 0, model=None):
+    def __init__(self, variant: str, S: dict, seed: int = 0, model=None, device="cpu"):
         import torch
         torch.manual_seed(seed)
         self.kind, prec = variant.split("-")
         self.bf16 = prec == "bf16"
         self.S = S
-        self.model = model if model is not None else (make_port(S) if self.kind == "port" else make_genseq(S))
+        self.device = torch.device(device)
+        model = model if model is not None else (make_port(S) if self.kind == "port" else make_genseq(S))
+        self.model = model.to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
 
     def step(self, batch) -> float:
         import torch
         from genseq.hand.mdn import mdn_nll
-        x, y, ids, tmask = batch
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        x, y, ids, tmask = (t.to(self.device) for t in batch)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.kind == "port":
                 text = torch.nn.functional.one_hot(ids, self.S["V"] + 1)[..., 1:].float()
                 params = self.model(x, text)
@@ -187,7 +189,7 @@ def measure_memory(variant: str, args) -> dict:
 
 
 # -- loss curve -------------------------------------------------------------
-def loss_curves(S) -> dict:
+def loss_curves(S, device="cpu") -> dict:
     batches = [make_batch(S, seed=100 + i, B=S["curve_B"], T=S["curve_T"]) for i in range(4)]
     init = make_genseq(S)
     state = {k: v.clone() for k, v in init.state_dict().items()}
@@ -195,7 +197,7 @@ def loss_curves(S) -> dict:
     for prec in ("fp32", "bf16"):
         model = make_genseq(S)
         model.load_state_dict(state)
-        tr = Trainer(f"genseq-{prec}", S, model=model)
+        tr = Trainer(f"genseq-{prec}", S, model=model, device=device)
         curves[prec] = [tr.step(batches[i % len(batches)]) for i in range(S["curve_steps"])]
     return curves
 
@@ -206,6 +208,7 @@ def main() -> None:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--no-curve", action="store_true", help="skip the bf16-vs-fp32 loss curve")
     p.add_argument("--points", type=int, help="override T, the points per sequence")
+    C.add_device(p)
     args = p.parse_args()
     C.set_threads(args.threads)
     S = sizes(args.quick)
@@ -215,25 +218,34 @@ def main() -> None:
         print(json.dumps(mem_child(args.mem_child, S)))
         return
 
-    results = {"machine": C.machine(), "settings": S}
-    peak = C.mm_peak(size=512 if args.quick else 2048)
+    import torch
+    results = {"machine": C.machine(), "settings": S, "device": args.device}
+    cuda = args.device.startswith("cuda")
+    peak = C.mm_peak(size=512 if args.quick else (8192 if cuda else 2048), device=args.device)
     batch = make_batch(S)
     macs = macs_per_point(S)
     flops_per_step = 3 * 2 * macs * S["B"] * S["T"]  # forward + ~2x for backward
     rows, res = [], {}
     for variant in VARIANTS:
-        tr = Trainer(variant, S)
-        t, times = C.median_time(lambda: tr.step(batch), S["repeats"], warmup=1)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(args.device)
+            before = torch.cuda.memory_allocated(args.device)
+        tr = Trainer(variant, S, device=args.device)
+        t, times = C.median_time(lambda: tr.step(batch), S["repeats"], warmup=1, device=args.device)
         prec = variant.split("-")[1]
         res[variant] = {"seconds_per_batch": t, "times": times, "points_per_s": S["B"] * S["T"] / t,
                         "fraction_of_mm_peak": flops_per_step / t / peak[prec]}
+        if cuda:  # the caching allocator's high-water mark, model and optimizer state included
+            res[variant]["memory"] = {"train_peak": torch.cuda.max_memory_allocated(args.device) - before,
+                                      "growth_after_step2": None}
+        tr = None  # free its memory before the next variant
     base = res["port-fp32"]["seconds_per_batch"]
     for variant in VARIANTS:
         r = res[variant]
         r["speedup_vs_port_fp32"] = base / r["seconds_per_batch"]
         same = res["port-" + variant.split("-")[1]]["seconds_per_batch"]
         r["speedup_vs_port_same_precision"] = same / r["seconds_per_batch"]
-    if not args.no_memory:
+    if not args.no_memory and not cuda:
         for variant in VARIANTS:
             res[variant]["memory"] = measure_memory(variant, args)
     for variant in VARIANTS:
@@ -242,13 +254,14 @@ def main() -> None:
         rows.append([variant, r["seconds_per_batch"], r["points_per_s"], r["speedup_vs_port_fp32"],
                      r["speedup_vs_port_same_precision"], f"{100 * r['fraction_of_mm_peak']:.1f}%",
                      None if mem is None else f"{mem['train_peak'] / 2**30:.2f}",
-                     None if mem is None else f"{mem['growth_after_step2'] / 2**20:.0f}"])
+                     None if mem is None or mem["growth_after_step2"] is None
+                     else f"{mem['growth_after_step2'] / 2**20:.0f}"])
     results["train"] = res
     results["mm_peak_flops"] = peak
     results["macs_per_point"] = macs
     if args.no_curve:
         S["curve_steps"] = 0
-    curves = loss_curves(S) if S["curve_steps"] else {"fp32": [math.nan], "bf16": [math.nan]}
+    curves = loss_curves(S, args.device) if S["curve_steps"] else {"fp32": [math.nan], "bf16": [math.nan]}
     k = max(1, S["curve_steps"] // 8)
     tail = {p: statistics.mean(c[-k:]) for p, c in curves.items()}
     results["loss_curve"] = {"steps": S["curve_steps"], "fp32": curves["fp32"], "bf16": curves["bf16"],
@@ -257,11 +270,12 @@ def main() -> None:
     m = results["machine"]
     text = C.table(
         f"Synthesis training, B={S['B']} T={S['T']} U~{S['U']} V={S['V']} {S['L']}x{S['H']} "
-        f"K={S['K']} M={S['M']}  ({m['cpu']}, {m['threads']} threads, load {m['load_avg_1min_at_start']})",
+        f"K={S['K']} M={S['M']}  ({C.where(m)})",
         ["variant", "s/batch", "points/s", "x port fp32", "x port same prec", "of mm peak",
          "peak GiB", "growth MiB"], rows,
         [f"useful work {macs / 1e6:.2f} M multiply-adds per point forward, x3 for forward+backward",
          f"torch.mm peak in this run: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s",
+         "peak GiB: CUDA allocator high-water mark, model and optimizer included" if cuda else
          "peak GiB: RSS high-water minus RSS before the first step, fresh process per variant; "
          "growth: high-water increase after step 2"])
     text += "\n\n" + C.table(

@@ -117,7 +117,7 @@ def main() -> None:
     m = results["machine"]
     text = C.table(
         f"Char-LSTM training {S['layers']}x{S['hidden']}, batch {S['batch']} x {S['steps']} chars, vocab {vocab} "
-        f"({m['cpu']}, {m['threads']} threads, load {m['load_avg_1min_at_start']})",
+        f"({C.where(m)})",
         ["precision", "bare chars/s", "genseq chars/s", "genseq / bare", "overhead"], rows,
         [f"means over {S['windows']} windows of {WINDOW} steps (bare: before and after genseq's run)",
          "genseq = HDF5 corpus -> TextTask -> genseq.train.loop.train (clip, guards, schedule, metrics)"])

@@ -1,0 +1,39 @@
+"""The benchmark scripts run (tiny settings) and report what their README says they report."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_hand_train import strokes_h5  # noqa: F401  (fixture)
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _run(script, *args, tmp_path):
+    out = tmp_path / f"{script}.json"
+    r = subprocess.run([sys.executable, str(BENCH / script), *map(str, args), "--threads", "1", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(out.read_text()), r.stdout
+
+
+def test_epoch_bench_times_a_full_pass_and_extrapolates_a_partial_one(tmp_path, strokes_h5):  # noqa: F811
+    full, text = _run("epoch_handwriting.py", strokes_h5, "--quick", "--batch", 2, tmp_path=tmp_path)
+    g = full["genseq"]
+    assert full["settings"]["lines"] == 6 and full["settings"]["batches_per_pass"] == 3
+    assert g["batches_run"] == 3 and not g["extrapolated"]
+    assert g["pass_seconds"] == g["seconds_run"] > 0
+    assert g["padded_points_per_s"] >= g["real_points_per_s"] > 0
+    assert full["port"]["genseq_speedup"] > 0 and "x port" in text
+    part, text = _run("epoch_handwriting.py", strokes_h5, "--quick", "--batch", 2, "--max-batches", 1,
+                      "--port-batches", 0, tmp_path=tmp_path)
+    g = part["genseq"]
+    assert g["batches_run"] == 1 and g["extrapolated"] and g["pass_seconds"] > g["seconds_run"]
+    assert "port" not in part and "extrapolated" in text
+
+
+def test_train_bench_reports_every_variant_against_the_port(tmp_path):
+    r, _ = _run("train_handwriting.py", "--quick", "--no-memory", "--no-curve", tmp_path=tmp_path)
+    assert set(r["train"]) == {"port-fp32", "port-bf16", "genseq-fp32", "genseq-bf16"}
+    assert r["train"]["port-fp32"]["speedup_vs_port_fp32"] == 1.0
+    assert all(v["points_per_s"] > 0 for v in r["train"].values())
