@@ -16,7 +16,7 @@ def _run(corpus, out, steps, **kw):
     torch.manual_seed(0)
     task = TextTask(corpus, TINY, batch=4, steps=16)
     opts = TrainOptions(out=out, max_steps=steps, eval_every=kw.pop("eval_every", 5), warmup=3,
-                        progress=False, lr=0.01, **kw)
+                        progress=False, lr=kw.pop("lr", 0.01), **kw)
     return task, train(task, opts)
 
 
@@ -68,6 +68,17 @@ def test_refuses_to_overwrite_or_resume_mismatch(tmp_path, corpus):
         train(task, TrainOptions(out=tmp_path / "run", max_steps=6, resume=True, progress=False))
     with pytest.raises(GenseqError, match="no checkpoint"):
         train(task, TrainOptions(out=tmp_path / "empty", max_steps=6, resume=True, progress=False))
+
+
+def test_resume_with_another_schedule_says_so(tmp_path, corpus, capsys):
+    _run(corpus, tmp_path / "run", 6)
+    capsys.readouterr()
+    _run(corpus, tmp_path / "run", 6, resume=True)
+    assert "another schedule" not in capsys.readouterr().err  # same flags: nothing to say
+    task, res = _run(corpus, tmp_path / "run", 12, resume=True, lr=0.02)
+    err = capsys.readouterr().err
+    assert res.step == 12
+    assert "resumed at step 6 with another schedule (--max-steps 6 -> 12, --lr 0.01 -> 0.02)" in err
 
 
 def test_fine_tune_from_init(tmp_path, corpus):

@@ -251,6 +251,16 @@ def _log(msg: str, progress) -> None:
         print(msg, file=sys.stderr)
 
 
+SCHEDULE = ("max_steps", "lr", "warmup", "min_lr_frac")
+
+
+def _schedule_changes(saved: dict, opts: TrainOptions) -> str:
+    """'--max-steps 30000 -> 6600, ...' for the schedule options a resumed run changed."""
+    now = {k: str(getattr(opts, k)) for k in SCHEDULE}
+    return ", ".join(f"--{k.replace('_', '-')} {saved[k]} -> {now[k]}"
+                     for k in SCHEDULE if k in saved and saved[k] != now[k])
+
+
 def _own(train_state: dict, rank: int) -> dict:
     """This rank's data position, carried state and RNG state from a checkpoint's train state."""
     return train_state["ranks"][rank] if "ranks" in train_state else train_state
@@ -401,6 +411,11 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
     if world.distributed:
         say(f"data parallel: {world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'})")
     say(_describe(task, opts, world))
+    if ckpt is not None:
+        changed = _schedule_changes(ckpt["train"].get("options", {}), opts)
+        if changed:
+            say(f"resumed at step {step} with another schedule ({changed}): the learning rate follows "
+                f"the new one from here ({lr_at(step, opts) * lr_scale:.3g} now)")
     model.train()
     with _Signals(grace=5.0 if world.distributed else 0.0) as signals:
         while step < opts.max_steps:
