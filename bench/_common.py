@@ -44,7 +44,7 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def machine() -> dict:
+def machine(device: str = "cpu") -> dict:
     """What ran the benchmark: CPU model, cores, AMX/AVX-512 support, torch, load."""
     import torch
     model, flags = platform.processor() or "unknown", set()
@@ -57,7 +57,8 @@ def machine() -> dict:
     except OSError:
         pass
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    # Only for GPU runs: asking starts a CUDA context (memory a CPU figure would then count).
+    gpu = torch.cuda.get_device_name(device) if str(device).startswith("cuda") else None
     return {"cpu": model, "cores": os.cpu_count(), "isa": isa, "gpu": gpu, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "python": platform.python_version(),
             "load_avg_1min_at_start": round(os.getloadavg()[0], 2)}

@@ -10,17 +10,20 @@ skipped), and every batch does the full training step: forward, the mixture
 NLL over real points, backward, gradient clipping and an AdamW update, under
 bf16 autocast unless --precision fp32. Reported:
 
-- seconds for the pass (all batches, the first ones with their warm-up
-  included); with --max-batches the pass time is extrapolated from the
-  batches run, in proportion to their padded points, and says so;
+- seconds for the pass (every batch; batch building is not timed); each side
+  first does one untimed step on the first batch (warm-up: CUDA context,
+  cuDNN plans, allocator); with --max-batches the pass time is extrapolated
+  from the batches run, in proportion to their padded points, and says so;
 - time steps per second: padded points (B x T of every batch, the work done)
   and real points (what the data holds) per second;
 - the port (bench/train_handwriting.py's `Port`) on the first --port-batches
   batches of the same pass, same precision, and the ratio on those batches;
-- peak memory: the CUDA allocator's high-water mark (GPU) or VmHWM (CPU).
+- peak memory: the CUDA allocator's high-water mark (GPU) or VmHWM (CPU),
+  the batches of the run (built beforehand) included.
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -32,6 +35,7 @@ from train_handwriting import make_port  # noqa: E402
 
 
 def run_batches(step, batches, device) -> list[float]:
+    step(batches[0])  # warm-up, not timed
     times = []
     for b in batches:
         C.sync(device)
@@ -51,8 +55,8 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=400)
     p.add_argument("--max-points", type=int, default=1200)
     p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
-    p.add_argument("--max-batches", type=int, help="run only this many batches and extrapolate the pass")
-    p.add_argument("--port-batches", type=int, default=10, help="batches the port runs for the ratio (0: none)")
+    p.add_argument("--max-batches", type=_count(1), help="run only this many batches and extrapolate the pass")
+    p.add_argument("--port-batches", type=_count(0), default=10, help="batches the port runs for the ratio (0: none)")
     args = p.parse_args()
     C.set_threads(args.threads)
     import torch
@@ -93,7 +97,7 @@ def main() -> None:
             opt.step()
         return step
 
-    results = {"machine": C.machine(), "device": args.device, "data": Path(args.data).name,
+    results = {"machine": C.machine(args.device), "device": args.device, "data": Path(args.data).name,
                "settings": {**sizes, "batch": args.batch, "max_points": args.max_points,
                             "precision": args.precision, "lines": len(indices), "batches_per_pass": len(order)}}
     torch.manual_seed(0)
@@ -128,8 +132,17 @@ def main() -> None:
         f"of {args.batch}, {cfg.layers}x{cfg.hidden}, {args.precision}, {args.device} ({C.where(results['machine'])})",
         ["", "batches", "pass s", "padded pts/s", "real pts/s", "x port (same batches)"], rows,
         [("pass time extrapolated from the batches run, by their share of padded points" if g["extrapolated"]
-          else "pass time measured over every batch, warm-up included"),
+          else "pass time measured over every batch (after one untimed warm-up step)"),
          f"peak memory {mem / 2**30:.2f} GiB ({'CUDA allocator' if cuda else 'VmHWM'})"]))
+
+
+def _count(least: int):
+    def parse(text: str) -> int:
+        n = int(text)
+        if n < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}")
+        return n
+    return parse
 
 
 def _vmhwm() -> int:

@@ -219,7 +219,7 @@ def main() -> None:
         return
 
     import torch
-    results = {"machine": C.machine(), "settings": S, "device": args.device}
+    results = {"machine": C.machine(args.device), "settings": S, "device": args.device}
     cuda = args.device.startswith("cuda")
     peak = C.mm_peak(size=512 if args.quick else (8192 if cuda else 2048), device=args.device)
     batch = make_batch(S)

@@ -14,8 +14,9 @@ TINY = dict(layers=1, hidden=16, dropout=0.1)
 def _run(corpus, out, steps, **kw):
     torch.manual_seed(0)
     task = TextTask(corpus, TINY, batch=4, steps=16)
+    # On the CPU, where resumed runs are bit-identical (CUDA kernels are not bit-reproducible).
     opts = TrainOptions(out=out, max_steps=steps, eval_every=kw.pop("eval_every", 5), warmup=3,
-                        progress=False, lr=kw.pop("lr", 0.01), **kw)
+                        progress=False, lr=kw.pop("lr", 0.01), device="cpu", **kw)
     return task, train(task, opts)
 
 
@@ -44,7 +45,8 @@ def test_sigint_saves_and_resume_equals_uninterrupted(tmp_path, corpus, monkeypa
         return real(device)
 
     monkeypatch.setattr(task, "train_batch", interrupting)
-    opts = TrainOptions(out=tmp_path / "part", max_steps=20, eval_every=5, warmup=3, progress=False, lr=0.01)
+    opts = TrainOptions(out=tmp_path / "part", max_steps=20, eval_every=5, warmup=3, progress=False, lr=0.01,
+                        device="cpu")
     res = train(task, opts)
     assert res.stopped == "interrupted" and res.step == 13
     torch.manual_seed(123)  # must not matter: the RNG state comes from the checkpoint
@@ -78,6 +80,8 @@ def test_resume_with_another_schedule_says_so(tmp_path, corpus, capsys):
     err = capsys.readouterr().err
     assert res.step == 12
     assert "resumed at step 6 with another schedule (--max-steps 6 -> 12, --lr 0.01 -> 0.02)" in err
+    _run(corpus, tmp_path / "run", 10, resume=True)
+    assert "resumed at step 12, already at --max-steps 10: nothing to train" in capsys.readouterr().err
 
 
 def test_fine_tune_from_init(tmp_path, corpus):

@@ -251,7 +251,7 @@ def _log(msg: str, progress) -> None:
         print(msg, file=sys.stderr)
 
 
-SCHEDULE = ("max_steps", "lr", "warmup", "min_lr_frac")
+SCHEDULE = ("max_steps", "lr", "warmup")  # the schedule's command-line options
 
 
 def _schedule_changes(saved: dict, opts: TrainOptions) -> str:
@@ -413,9 +413,11 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
     say(_describe(task, opts, world))
     if ckpt is not None:
         changed = _schedule_changes(ckpt["train"].get("options", {}), opts)
-        if changed:
+        if changed and step < opts.max_steps:
             say(f"resumed at step {step} with another schedule ({changed}): the learning rate follows "
                 f"the new one from here ({lr_at(step, opts) * lr_scale:.3g} now)")
+        elif changed:
+            say(f"resumed at step {step}, already at --max-steps {opts.max_steps}: nothing to train")
     model.train()
     with _Signals(grace=5.0 if world.distributed else 0.0) as signals:
         while step < opts.max_steps:
