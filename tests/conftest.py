@@ -24,10 +24,3 @@ def corpus(tmp_path, text_file):
     out = tmp_path / "tiny.h5"
     build_corpus([text_file], out, val_frac=0.1, test_frac=0.05)
     return out
-
-
-def pytest_sessionstart(session):
-    # Build (or load) the fused CPU kernels once, up front: a first-time compile
-    # then prints its one line here, not inside a test that checks stderr.
-    from genseq.hand import fused
-    fused.kernels()

@@ -32,8 +32,6 @@ import math
 
 import torch
 
-from . import fused
-
 BLOCK = 64  # steps handled together: step-major copies forward, coefficients backward
 # The window's exponents α̂ - β d² (eq. 46) reach the thousands below zero for
 # characters far from κ. Two CPU traps: PyTorch's vectorised exp drops to a slow
@@ -100,14 +98,6 @@ class _CellWork:
         h_out.copy_(self.h)
 
 
-def _forward_cell(work, dtype, mm):
-    # The per-step cell: one call to the fused kernel where it applies, else _CellWork.step.
-    if fused.usable(dtype, mm, work.c.device):
-        K, z, c, scratch = fused.kernels(), work.z, work.c, work.a
-        return lambda a_t, c_t, h_t: K.cell_forward(z, c, scratch, a_t, c_t, h_t)
-    return work.step
-
-
 def _cell_coefficients(acts, cs, c_prev):
     # Vectorised over a block of steps: acts (Tb, 4H, B), cs and c_prev (Tb, H, B).
     # With dc_t the total gradient into c_t and dh_t into h_t (eqs. 7-11 reversed):
@@ -133,8 +123,8 @@ class _CellGrad:
 
     def __init__(self, dc0):
         H, B = dc0.shape
-        self.dc = dc0.clone(memory_format=torch.contiguous_format)  # the fused kernel needs it dense
-        self.dh = torch.empty_like(self.dc)
+        self.dc = dc0.clone()
+        self.dh = torch.empty_like(dc0)
         self.dz = dc0.new_empty(4 * H, B)
         self.dz_ifg, self.dz_o = self.dz[: 3 * H].view(3, H, B), self.dz[3 * H :]
 
@@ -143,10 +133,6 @@ class _CellGrad:
         Tb, H3, B = G.shape
         self.A, self.O, self.f = A.unbind(0), O.unbind(0), f.unbind(0)
         self.G = G.view(Tb, 3, H3 // 3, B).unbind(0)
-
-    def coefficients(self, j):
-        # Step j's (A, G, O, f) for the fused kernel: (H, B), (3, H, B), (H, B), (H, B).
-        return self.A[j], self.G[j], self.O[j], self.f[j]
 
     def step(self, j):
         self.dc.addcmul_(self.dh, self.A[j])
@@ -232,13 +218,12 @@ class _LSTMLayer(torch.autograd.Function):
         h = h0_f = h0.detach().t().to(mm)  # (H, B)
         c0_f = c0.detach().t().contiguous()
         work = _CellWork(c0_f, mm)
-        cell = _forward_cell(work, dtype, mm)
         acts_t, cs_t = acts.unbind(0), cs.unbind(0)
         for s, e in _blocks(T, reverse=False):
             xb, hb = _step_major(xp, s, e), xp.new_empty(e - s, H, B)
             for x_t, h_next, a_t, c_t in zip(xb.unbind(0), hb.unbind(0), acts_t[s:e], cs_t[s:e]):
                 torch.addmm(x_t, w_hh, h, out=work.z)
-                cell(a_t, c_t, h_next)
+                work.step(a_t, c_t, h_next)
                 h = h_next
             hs[:, s:e] = hb.permute(1, 0, 2)
         ctx.save_for_backward(w_ih, w_hh, acts, cs, hs, h0_f, c0_f, *parts)
@@ -254,24 +239,16 @@ class _LSTMLayer(torch.autograd.Function):
         dh_next = torch.zeros_like(c0)
         cg = _CellGrad(torch.zeros_like(c0) if g_cT is None else g_cT.t().to(dtype))
         w_hh_t = w_hh.t().contiguous()  # a transposed operand costs a weight copy per matmul
-        K = fused.kernels() if fused.usable(dtype, hs.dtype, hs.device) else None
-        dh_mm = None  # fused path: W_hhᵀ dz_{t+1} kept in the matmul dtype
         for s, e in _blocks(T):
             cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)))
             g_blk, dz_blk = _step_major(g_hs, s, e, dtype).unbind(0), dz_all.new_empty(e - s, 4 * H, B)
             dz_steps = dz_blk.unbind(0)
             for j in range(e - s - 1, -1, -1):
-                if K is not None:
-                    K.cell_backward(g_blk[j], dh_mm, *cg.coefficients(j), cg.dc, dz_steps[j])
-                    dh_mm = torch.mm(w_hh_t, dz_steps[j])  # W_hhᵀ dz_t -> dh_{t-1}
-                    continue
                 torch.add(g_blk[j], dh_next, out=cg.dh)
                 cg.step(j)
                 dz_t = dz_steps[j].copy_(cg.dz)
                 dh_next = torch.mm(w_hh_t, dz_t).to(dtype)  # W_hhᵀ dz_t -> dh_{t-1}
             dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
-        if dh_mm is not None:
-            dh_next = dh_mm.to(dtype)
         d_w_ih, d_b, d_w_hh, d_parts = _weight_grads(dz_all, parts, h0, hs, w_ih)
         return (d_w_ih, d_b, d_w_hh, dh_next.t(), cg.dc.t(), None, *d_parts)
 
@@ -320,7 +297,6 @@ class _WindowLayer(torch.autograd.Function):
         wh[V:] = h0.detach().t()
         c0_f, kappa = c0.detach().t().contiguous(), kappa0.detach().to(dtype)
         work = _CellWork(c0_f, mm)
-        cell = _forward_cell(work, dtype, mm)
         wh_w, wh_h = wh[:V], wh[V:]
         per_step = [t.unbind(0) for t in (acts, cs, ps, kappas, phis, ws)]
         for s, e in _blocks(T, reverse=False):
@@ -328,7 +304,7 @@ class _WindowLayer(torch.autograd.Function):
             steps = zip(xb.unbind(0), hb.unbind(0), *(seq[s:e] for seq in per_step))
             for x_t, h, a_t, c_t, p, kappa_t, phi_t, w_t in steps:
                 torch.addmm(x_t, w_rec, wh, out=work.z)
-                cell(a_t, c_t, h)
+                work.step(a_t, c_t, h)
                 p.copy_(torch.addmm(win_b, h.t(), win_w_t))  # eq. 48: (α̂, β̂, κ̂), (B, 3M)
                 bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
                 kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
@@ -363,7 +339,6 @@ class _WindowLayer(torch.autograd.Function):
         dp_all = c0.new_empty(T, B, 3 * M)
         w_rec_t = w_rec.t().contiguous()
         win_w_t = win_w.t()
-        K = fused.kernels() if fused.usable(dtype, hs.dtype, hs.device) else None
         for s, e in _blocks(T):
             cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)))
             E, step = _window_coefficients(ps[s:e], kappas[s:e], u)
@@ -379,12 +354,8 @@ class _WindowLayer(torch.autograd.Function):
                 torch.mul(dkappa, step[j], out=dp[:, 2 * M :])
                 # Layer 1's cell, then [W_w | W_hh]ᵀ dz_t -> (dw_{t-1}, dh_{t-1}).
                 torch.add(g_blk[j], dh_next, out=cg.dh).addmm_(win_w_t, dp.t())  # (H, B)
-                dz_t = dz_steps[j]
-                if K is not None:
-                    K.cell_backward(cg.dh, None, *cg.coefficients(j), cg.dc, dz_t)
-                else:
-                    cg.step(j)
-                    dz_t.copy_(cg.dz)
+                cg.step(j)
+                dz_t = dz_steps[j].copy_(cg.dz)
                 back = torch.mm(w_rec_t, dz_t).to(dtype)  # (V + H, B)
                 dw_next, dh_next = back[:V].t(), back[V:]
             dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
