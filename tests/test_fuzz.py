@@ -264,7 +264,9 @@ def test_stroke_reader_on_mistyped_datasets(stroke_file, tmp_path, split, name, 
         pass
 
 
-attr_values = st.one_of(st.none(), st.integers(-3, 3), st.floats(), st.text(max_size=3),
+# (h5py cannot store a string attribute with an embedded NUL: such values never reach a reader.)
+attr_values = st.one_of(st.none(), st.integers(-3, 3), st.floats(),
+                        st.text(max_size=3).filter(lambda t: "\x00" not in t),
                         st.lists(st.floats(), min_size=0, max_size=3).map(np.array))
 
 
