@@ -215,6 +215,10 @@ def test_empty_input_and_bad_options():
         PageOptions(align="justify")
     with pytest.raises(GenseqError):
         PageOptions(width=50, margin=40)
+    # Huge but finite values once overflowed the page layout (found by the fuzz test).
+    for kw in ({"line_spacing": 1.5e304}, {"stroke_width": float("inf")}, {"label_size": 1e300}):
+        with pytest.raises(GenseqError, match="must be at most"):
+            PageOptions(**kw)
     [doc] = render_pages([None], PageOptions())  # only blank lines: one empty, valid page
     assert paths(parse(doc)) == []
 

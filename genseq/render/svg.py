@@ -22,6 +22,9 @@ from .smooth import offsets_to_strokes, smooth_path
 _ALIGNS = ("left", "center", "right")
 
 
+MAX_PX = 1e6  # no page size, margin or line height beyond this (px)
+
+
 @dataclass(frozen=True)
 class PageOptions:
     """How to lay out lines of handwriting. Lengths are SVG user units (px).
@@ -77,6 +80,13 @@ class PageOptions:
                 raise GenseqError(f"{name} must be a positive number, not {v}")
         if not (self.stroke_width > 0 and self.max_text_height > 0 and self.line_spacing > 0):
             raise GenseqError("stroke_width, max_text_height and line_spacing must be positive")
+        # Upper bounds keep every position on the page a finite number.
+        for name, most in (("width", MAX_PX), ("height", MAX_PX), ("margin", MAX_PX), ("scale", MAX_PX),
+                           ("line_height", MAX_PX), ("stroke_width", MAX_PX), ("max_text_height", MAX_PX),
+                           ("label_size", MAX_PX), ("line_spacing", 1000.0)):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and abs(v) <= most):
+                raise GenseqError(f"{name} must be at most {most:g}, not {v}")
 
 
 @dataclass(frozen=True)
