@@ -102,3 +102,24 @@ def test_h5py_failure_reading_the_header_is_a_damaged_file(corpus, monkeypatch):
     with pytest.raises(GenseqError, match="is damaged: .*unable to determine object type"):
         CorpusFile(corpus)
     assert not opened[0].id.valid
+
+
+def test_damaged_token_data_is_one_clear_error(tmp_path, corpus):
+    # Bytes overwritten inside the stored tokens: ids outside the vocabulary used to
+    # reach the embedding and end in an IndexError traceback.
+    from click.testing import CliRunner
+    from genseq.cli import main
+    with h5py.File(corpus, "r") as f:
+        offset = f["train"].id.get_chunk_info(0).byte_offset
+    raw = bytearray(corpus.read_bytes())
+    raw[offset:offset + 40] = b"\xff" * 40
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(bytes(raw))
+    with CorpusFile(bad) as c:
+        assert c.split("val")[:].size  # the other splits still read
+        with pytest.raises(GenseqError, match=r"train split\): the token data is damaged \(id 255 outside"):
+            c.split("train")[:100]
+    r = CliRunner().invoke(main, ["train", "text", str(bad), "-o", str(tmp_path / "run"), "--layers", "1",
+                                  "--hidden", "8", "--batch", "2", "--seq-len", "16", "--max-steps", "2", "-q"])
+    assert r.exit_code == 1 and r.output.strip().splitlines()[-1].startswith("Error: ") and "damaged" in r.output
+    assert "Traceback" not in r.output

@@ -214,6 +214,40 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
     return {"tokens": count, "vocab": len(vocab), **{s: int(n) for s, n in sizes.items()}}
 
 
+class TokenSplit:
+    """A split's token ids (1-D), read lazily like the HDF5 dataset it wraps;
+    damage inside the stored data (unreadable chunks, ids outside the
+    vocabulary) is a GenseqError when a read meets it."""
+
+    def __init__(self, dataset: h5py.Dataset, where: str, vocab_size: int) -> None:
+        self._ds, self._where, self._limit = dataset, where, vocab_size
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._ds.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._ds.dtype
+
+    def __getitem__(self, key) -> np.ndarray:
+        try:
+            ids = self._ds[key]
+        except H5_ERRORS as err:  # a flipped byte in a chunk's index: h5py's OSError, among others
+            raise GenseqError(f"{self._where}: the token data is damaged ({first_line(err)})") from None
+        if np.size(ids) and (np.max(ids) >= self._limit or np.min(ids) < 0):
+            bad = int(np.max(ids)) if np.max(ids) >= self._limit else int(np.min(ids))
+            raise GenseqError(f"{self._where}: the token data is damaged (id {bad} outside the "
+                              f"vocabulary of {self._limit})")
+        return ids
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self[()], dtype=dtype)
+
+
 class CorpusFile:
     """Read-only access to a genseq text corpus; splits are read by slice."""
 
@@ -246,10 +280,10 @@ class CorpusFile:
             if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
                 raise KeyError(s)
 
-    def split(self, name: str) -> h5py.Dataset:
+    def split(self, name: str) -> "TokenSplit":
         if name not in SPLITS:
             raise GenseqError(f"unknown split {name!r} ({', '.join(SPLITS)})")
-        return self.file[name]
+        return TokenSplit(self.file[name], f"{self.path} ({name} split)", len(self.vocab))
 
     def close(self) -> None:
         self.file.close()
