@@ -59,6 +59,8 @@ def test_top_k_and_top_p_filtering():
     assert torch.isfinite(p[:2]).all() and torch.isinf(p[2:]).all()
     p1 = filter_logits(logits, TextSampleOptions(top_p=0.1))  # the top token always survives
     assert torch.isfinite(p1[0]) and torch.isinf(p1[1:]).all()
+    tiny = filter_logits(logits[[2, 0, 3, 1]], TextSampleOptions(top_p=1e-300))  # rounds to 0 in float32
+    assert torch.isfinite(tiny[1]) and torch.isinf(tiny[[0, 2, 3]]).all()
     t = torch.softmax(filter_logits(logits, TextSampleOptions(temperature=0.5)), -1)
     assert t[0] > 0.5
 

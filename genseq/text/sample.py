@@ -51,7 +51,8 @@ def filter_logits(logits: torch.Tensor, opts: TextSampleOptions) -> torch.Tensor
     if opts.top_p is not None and opts.top_p < 1:
         sorted_logits, order = torch.sort(logits, descending=True)
         cum = torch.softmax(sorted_logits, -1).cumsum(-1)
-        drop = cum - torch.softmax(sorted_logits, -1) >= opts.top_p  # keep the first token always
+        drop = cum - torch.softmax(sorted_logits, -1) >= opts.top_p
+        drop[0] = False  # the most likely token always stays (a p below float32's range rounds to 0)
         logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
     return logits
 
