@@ -219,6 +219,11 @@ def test_empty_input_and_bad_options():
     for kw in ({"line_spacing": 1.5e304}, {"stroke_width": float("inf")}, {"label_size": 1e300}):
         with pytest.raises(GenseqError, match="must be at most"):
             PageOptions(**kw)
+    for kw in ({"color": "notacolor"}, {"color": 'red" onload="x'}, {"background": ""}, {"label_color": "#12"}):
+        with pytest.raises(GenseqError, match="is not an SVG colour"):
+            PageOptions(**kw)
+    for ok in ("navy", "#1a2B3c", "#abc", "rgb(10, 20, 30)", "rgb(10%,20%,30%)"):
+        assert PageOptions(color=ok, background=ok).color == ok
     [doc] = render_pages([None], PageOptions())  # only blank lines: one empty, valid page
     assert paths(parse(doc)) == []
 

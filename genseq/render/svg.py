@@ -25,6 +25,16 @@ _ALIGNS = ("left", "center", "right")
 MAX_PX = 1e6  # no page size, margin or line height beyond this (px)
 
 
+def _is_color(value) -> bool:
+    """An SVG 1.1 colour, by svgwrite's own validator (names, #rgb, #rrggbb, rgb())."""
+    from svgwrite.validator2 import get_validator
+    try:
+        get_validator("full", debug=True).check_svg_type(str(value), "color")
+    except TypeError:
+        return False
+    return isinstance(value, str)
+
+
 @dataclass(frozen=True)
 class PageOptions:
     """How to lay out lines of handwriting. Lengths are SVG user units (px).
@@ -80,6 +90,11 @@ class PageOptions:
                 raise GenseqError(f"{name} must be a positive number, not {v}")
         if not (self.stroke_width > 0 and self.max_text_height > 0 and self.line_spacing > 0):
             raise GenseqError("stroke_width, max_text_height and line_spacing must be positive")
+        for name in ("color", "background", "label_color"):
+            value = getattr(self, name)
+            if value is not None and not _is_color(value):
+                raise GenseqError(f"{name} {value!r} is not an SVG colour (a name like navy, #rgb, #rrggbb "
+                                  "or rgb(r, g, b))")
         # Upper bounds keep every position on the page a finite number.
         for name, most in (("width", MAX_PX), ("height", MAX_PX), ("margin", MAX_PX), ("scale", MAX_PX),
                            ("line_height", MAX_PX), ("stroke_width", MAX_PX), ("max_text_height", MAX_PX),
