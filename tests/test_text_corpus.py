@@ -123,3 +123,18 @@ def test_damaged_token_data_is_one_clear_error(tmp_path, corpus):
                                   "--hidden", "8", "--batch", "2", "--seq-len", "16", "--max-steps", "2", "-q"])
     assert r.exit_code == 1 and r.output.strip().splitlines()[-1].startswith("Error: ") and "damaged" in r.output
     assert "Traceback" not in r.output
+
+
+def test_data_stats_describes_a_text_corpus(corpus):
+    from click.testing import CliRunner
+    from genseq.cli import main
+    r = CliRunner().invoke(main, ["data", "stats", str(corpus)])
+    assert r.exit_code == 0, r.output
+    with CorpusFile(corpus) as c:
+        sizes = {s: len(c.split(s)) for s in ("train", "val", "test")}
+        n_vocab = len(c.vocab)
+    lines = r.output.splitlines()
+    assert lines[0].endswith(f"text corpus, utf-8, {sum(sizes.values()):,} tokens")
+    for s, n in sizes.items():
+        assert any(ln.split()[:2] == [s, f"{n:,}"] for ln in lines), s
+    assert f"vocabulary: {n_vocab} tokens: " in r.output and "U+000A" in r.output  # the newline, by name

@@ -80,7 +80,9 @@ def inkml(files, val_frac, test_frac, every, min_dist, max_jump_ratio, seed, out
 @data.command("stats")
 @click.argument("file", type=click.Path())
 def stats(file):
-    """Counts, length percentiles, points per character and alphabet of a stroke HDF5 file."""
+    """Counts, lengths, points per character and alphabet of a stroke HDF5 file;
+    tokens per split and the vocabulary of a text corpus."""
     from ..strokes.stats import format_stats, stroke_stats
+    from ..text.corpus import describe_corpus, is_text_corpus
 
-    click.echo(format_stats(stroke_stats(file)))
+    click.echo(describe_corpus(file) if is_text_corpus(file) else format_stats(stroke_stats(file)))

@@ -293,3 +293,31 @@ class CorpusFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def is_text_corpus(path: str | os.PathLike) -> bool:
+    """Whether `path` is an HDF5 file that says it is a genseq text corpus."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except H5_ERRORS:
+        return False
+
+
+def describe_corpus(path: str | os.PathLike) -> str:
+    """Tokens per split, the vocabulary and the encoding of a text corpus, as text."""
+    with CorpusFile(path) as c:
+        sizes = {s: len(c.split(s)) for s in SPLITS}
+        vocab = c.vocab
+    total = sum(sizes.values()) or 1
+    chars = [chr(t) if isinstance(t, int) else t for t in vocab.tokens]
+    visible = [ch.isprintable() and not ch.isspace() and (vocab.encoding != "bytes" or ord(ch) < 127)
+               for ch in chars]
+    plain = "".join(ch for ch, v in zip(chars, visible) if v)
+    other = ", ".join(_show(ord(ch), vocab.encoding) for ch, v in zip(chars, visible) if not v)
+    shown = " and ".join(part for part in (plain, other) if part)
+    lines = [f"{Path(path).name}: text corpus, {vocab.encoding}, {sum(sizes.values()):,} tokens"]
+    lines += [f"  {s:<5} {n:>12,} tokens ({100 * n / total:.1f}%)" for s, n in sizes.items()]
+    lines.append(f"  vocabulary: {len(vocab)} tokens: {shown}")
+    return "\n".join(lines)
+
