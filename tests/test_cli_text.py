@@ -79,3 +79,16 @@ def test_fine_tune_a_model_on_new_text_with_its_vocabulary(tmp_path, text_file):
     r = _invoke("train", "text", tmp_path / "new.h5", "-o", tmp_path / "ft", "--init", tmp_path / "base" / "best.pt",
                 "--batch", 2, "--seq-len", 8, "--max-steps", 2, "-q")
     assert r.exit_code == 0, r.output
+
+
+def test_fine_tune_refuses_size_flags_that_disagree_with_the_model(tmp_path, text_file):
+    h5 = tmp_path / "c.h5"
+    assert _invoke("data", "text", text_file, "-o", h5).exit_code == 0
+    base = ["train", "text", h5, "--batch", 4, "--seq-len", 16, "--max-steps", 2, "-q"]
+    assert _invoke(*base, "-o", tmp_path / "base", "--layers", 1, "--hidden", 16).exit_code == 0
+    init = ["--init", tmp_path / "base" / "best.pt"]
+    r = _invoke(*base, "-o", tmp_path / "ft1", *init, "--hidden", 32, "--layers", 1)
+    _one_line_error(r, "--hidden 32 (the model: 16)", "keeps that model's sizes")
+    assert "--layers" not in r.output  # the same value as the model's is fine
+    r = _invoke(*base, "-o", tmp_path / "ft2", *init, "--hidden", 16)  # agreeing flags are accepted
+    assert r.exit_code == 0, r.output

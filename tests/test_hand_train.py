@@ -67,6 +67,11 @@ def test_train_write_eval_resume_finetune(tmp_path, strokes_h5):
                 "--max-steps", 2, "--eval-every", 2, "-q")
     assert r.exit_code == 0, r.output
     assert load_checkpoint(tmp_path / "ft" / "best.pt")["config"] == ck["config"]
+    # Size flags that disagree with the --init model are refused, not silently ignored.
+    r = _invoke("train", "handwriting", strokes_h5, "-o", tmp_path / "ft2", "--init", run / "best.pt",
+                "--kind", "prediction", "--hidden", 9, "--max-steps", 2, "-q")
+    assert r.exit_code == 1 and not (tmp_path / "ft2" / "last.pt").exists()
+    assert "--kind prediction (the model: synthesis), --hidden 9 (the model: 8)" in r.output
 
 
 def test_eval_in_data_units_is_shift_invariant_to_normalisation(tmp_path, strokes_h5):

@@ -58,3 +58,15 @@ def build_train_options(kw: dict, init: Path | None = None) -> TrainOptions:
                         seed=kw.pop("seed"), resume=kw.pop("resume"),
                         init=init if init is not None else (Path(kw["init"]) if kw.get("init") else None),
                         progress=not kw.pop("quiet"))
+
+
+def refuse_size_flags(init: Path, given: dict, model: dict) -> None:
+    """Fine-tuning keeps the model file's sizes: a size flag typed on the command
+    line that disagrees with them is an error, not silently ignored."""
+    names = [n for n, v in given.items() if click.get_current_context().get_parameter_source(n)
+             == click.core.ParameterSource.COMMANDLINE and model.get(n) != v]
+    if names:
+        flags = ", ".join(f"--{n.replace('_', '-')} {given[n]} (the model: {model.get(n)})" for n in names)
+        from ..errors import GenseqError
+        raise GenseqError(f"--init {init} keeps that model's sizes; these flags disagree: {flags}. "
+                          "Leave them out to fine-tune, or drop --init to train a new model")

@@ -11,7 +11,7 @@ import torch
 from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
 from ..render import PageOptions
-from .common import SEED, build_train_options, train_options
+from .common import SEED, build_train_options, refuse_size_flags, train_options
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -46,8 +46,10 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
-    cfg, scale = run_config(data, kind, dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window),
-                            init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    sizes = dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window)
+    cfg, scale = run_config(data, kind, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    if init is not None:
+        refuse_size_flags(init, {"kind": kind, **sizes}, cfg.to_dict())
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
                     eval_sequences=eval_sequences, scale=scale, init=init is not None)
