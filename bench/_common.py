@@ -64,6 +64,14 @@ def machine(device: str = "cpu") -> dict:
             "load_avg_1min_at_start": round(os.getloadavg()[0], 2)}
 
 
+def proc_status(key: str) -> int:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM...) in bytes; 0 if absent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def sync(device="cpu") -> None:
     """Wait for queued GPU work, so that wall time covers it (a no-op on CPU)."""
     import torch

@@ -109,7 +109,7 @@ def main() -> None:
     done = sum(times)
     share = sum(padded[:n]) / sum(padded)
     pass_s = done / share
-    mem = torch.cuda.max_memory_allocated(device) if cuda else _vmhwm()
+    mem = torch.cuda.max_memory_allocated(device) if cuda else C.proc_status("VmHWM")
     g = {"batches_run": n, "seconds_run": done, "pass_seconds": pass_s, "extrapolated": n < len(order),
          "padded_points_per_s": sum(padded[:n]) / done, "real_points_per_s": sum(real[:n]) / done,
          "median_batch_seconds": statistics.median(times), "peak_memory_bytes": mem}
@@ -143,13 +143,6 @@ def _count(least: int):
             raise argparse.ArgumentTypeError(f"must be at least {least}")
         return n
     return parse
-
-
-def _vmhwm() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 if __name__ == "__main__":

@@ -157,19 +157,13 @@ def macs_per_point(S) -> int:
 def mem_child(variant: str, S: dict) -> dict:
     # VmHWM, not getrusage's ru_maxrss: ru_maxrss survives fork + exec, so a
     # child would report its parent's high-water mark if that one was higher.
-    def status(key: str) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
-
     tr = Trainer(variant, S)
     batch = make_batch(S)
-    before = status("VmRSS")
+    before = C.proc_status("VmRSS")
     highs = []
     for _ in range(S["mem_steps"]):
         tr.step(batch)
-        highs.append(status("VmHWM"))
+        highs.append(C.proc_status("VmHWM"))
     return {"rss_before": before, "peak_rss_after_step": highs}
 
 

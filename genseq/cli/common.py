@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import GenseqError
 from ..train import TrainOptions
 
 _D = TrainOptions(out=Path("."))
@@ -67,6 +68,5 @@ def refuse_size_flags(init: Path, given: dict, model: dict) -> None:
              == click.core.ParameterSource.COMMANDLINE and model.get(n) != v]
     if names:
         flags = ", ".join(f"--{n.replace('_', '-')} {given[n]} (the model: {model.get(n)})" for n in names)
-        from ..errors import GenseqError
         raise GenseqError(f"--init {init} keeps that model's sizes; these flags disagree: {flags}. "
                           "Leave them out to fine-tune, or drop --init to train a new model")
