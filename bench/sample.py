@@ -15,7 +15,9 @@ so the step count is realistic; the time per step does not depend on the weights
   baseline, same process; target < 1 s.
 - text stream: `genseq.text.sample.generate`, one stream; target >= 1,000 chars/s.
 - write: `write_handwriting` of a 200-character paragraph (clean, wrap at 50,
-  sample all lines as one batch, render SVG), unprimed (see below); target <= 5 s.
+  sample all lines as one batch, render SVG), unprimed (see below); target <= 5 s;
+  with the default 4 candidates per line chosen by the bundled recognizer, and
+  with 1 (no choice) as the baseline.
 """
 from __future__ import annotations
 
@@ -49,6 +51,26 @@ def hand_model(S, points_per_char: float):
         m.window_layer.weight[2 * M:].zero_()
         m.window_layer.bias[2 * M:].fill_(math.log(1.0 / points_per_char))
     return m
+
+
+def recognizer(quick: bool):
+    """The bundled recognizer's file, or (quick, or none installed) a random one of its size."""
+    import tempfile
+    import torch
+    from genseq.checkpoint import bundled_path, save_checkpoint
+    from genseq.errors import GenseqError
+    from genseq.hand.recognize import Recognizer, RecognizerConfig
+    from genseq.hand.write import DEFAULT_RECOGNIZER
+    if not quick:
+        try:
+            return bundled_path(DEFAULT_RECOGNIZER)
+        except GenseqError:
+            pass
+    torch.manual_seed(0)
+    cfg = RecognizerConfig(alphabet=ALPHABET, **({"hidden": 16, "layers": 1} if quick else {}))
+    path = Path(tempfile.mkdtemp()) / "recognizer.pt"
+    save_checkpoint(path, kind="recognizer", config=cfg.to_dict(), meta={}, model_state=Recognizer(cfg).state_dict())
+    return path
 
 
 def words(n: int, seed: int) -> str:
@@ -117,17 +139,23 @@ def main() -> None:
     # -- write a paragraph end to end ---------------------------------------------
     para = words(S["paragraph"], seed=99)
     hm = HandModel(model, {})
-    t0 = time.perf_counter()
-    # Unprimed: a random network cannot pick up a style's priming (its pinned window
-    # runs on from the style's text), so every line would be flagged and written 3 times.
-    pages, written = write_handwriting(para, hm, WriteOptions(seed=0, max_chars=50, unprimed=True))
-    t = time.perf_counter() - t0
-    lines = [w for w in written if w is not None]
-    results["write"] = {"seconds": t, "chars": len(para), "lines": len(lines), "pages": len(pages),
-                        "tries": [w.tries for w in lines], "statuses": [w.status for w in lines],
-                        "points": sum(len(w.points) for w in lines)}
-    rows.append([f"write {len(para)}-char paragraph ({len(lines)} lines)", t,
-                 f"{results['write']['points'] / len(para):.1f} pts/char", "<= 5 s", "yes" if t <= 5 else "no"])
+    reader = recognizer(args.quick)
+    results["write"] = {}
+    for k in (WriteOptions().candidates, 1):
+        t0 = time.perf_counter()
+        # Unprimed: a random network cannot pick up a style's priming (its pinned window
+        # runs on from the style's text), so every line would be flagged and written 3 times.
+        pages, written = write_handwriting(para, hm, WriteOptions(seed=0, max_chars=50, unprimed=True,
+                                                                   candidates=k, recognizer=reader))
+        t = time.perf_counter() - t0
+        lines = [w for w in written if w is not None]
+        results["write"][f"candidates_{k}"] = {
+            "seconds": t, "chars": len(para), "lines": len(lines), "pages": len(pages),
+            "tries": [w.tries for w in lines], "statuses": [w.status for w in lines],
+            "points": sum(len(w.points) for w in lines)}
+        rows.append([f"write {len(para)}-char paragraph ({len(lines)} lines), {k} candidate(s) per line", t,
+                     f"{sum(len(w.points) for w in lines) / len(para):.1f} pts/char", "<= 5 s",
+                     "yes" if t <= 5 else "no"])
 
     m = results["machine"]
     text = C.table(f"Sampling ({C.where(m)})",

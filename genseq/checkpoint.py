@@ -6,7 +6,7 @@ containers: loading never executes code from the file (a crafted pickle is
 refused). Layout (format "genseq", version 1):
 
     {"format": "genseq", "version": 1,
-     "kind": "text" | "handwriting",
+     "kind": "text" | "handwriting" | "recognizer",
      "config": {...},        # the model's frozen dataclass as plain types
      "meta": {...},          # vocabulary/alphabet, data description, scores
      "model": state_dict,    # tensors (fp32, or fp16 in bundled files)

@@ -28,7 +28,8 @@ def synth(step_per_point: float, seed=0):
     return m
 
 
-OPTS = HandSampleOptions(seed=3, max_steps_per_char=10, stall_steps=25, resample_bad=0)
+# finish_stroke=0: Graves' stopping rule exactly (the stroke-finishing extension has its own test).
+OPTS = HandSampleOptions(seed=3, max_steps_per_char=10, stall_steps=25, resample_bad=0, finish_stroke=0)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -43,6 +44,25 @@ def test_lines_end_after_their_last_character(precision):
         assert ln.points.dtype == np.float32 and ln.points.shape[1] == 3
         assert ln.phi.shape == (len(ln.points), len(text))
         assert ln.points[-1, 2] == 1.0  # last stroke closed
+
+
+def test_the_last_stroke_is_finished_up_to_its_pen_lift():
+    m = synth(0.25)
+    texts = ["abc", "fed cab", "cab", "bad", "ace fad"]
+    base = HandSampleOptions(**{**OPTS.__dict__, "seed": 4})
+    cut = sample_synthesis(m, texts, base)
+    opts = HandSampleOptions(**{**base.__dict__, "finish_stroke": 6})
+    done = sample_synthesis(m, texts, opts)
+    longer = 0
+    for a, b in zip(cut, done):
+        # The same draws up to Graves' stopping step; then at most 6 more points, up to the first lift.
+        n = len(a.points)
+        assert np.array_equal(a.points[:-1], b.points[: n - 1]) and b.status == a.status == "ok"
+        assert n <= len(b.points) <= n + 6
+        if len(b.points) > n:
+            longer += 1
+            assert b.points[-1, 2] == 1.0 and not (b.points[n - 1 : -1, 2] > 0.5).any()
+    assert longer >= 1  # the random pen lifts make some lines end later
 
 
 def test_stall_skip_and_run_on_are_flagged():

@@ -121,8 +121,13 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Characters the model cannot write.")
 @click.option("--max-text", type=click.IntRange(min=1), default=_W.max_text, show_default=True,
               help="Refuse texts longer than this many characters.")
+@click.option("--candidates", "-k", type=click.IntRange(1, 16), default=_W.candidates, show_default=True,
+              help="Write each line this many times and keep the one the recognizer reads best (1: the first draw).")
+@click.option("--recognizer", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Recognizer file that picks among the candidates (default: the bundled one).")
 @page_options
-def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, seed, max_chars, unknown, max_text, **page):
+def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, seed, max_chars, unknown, max_text,
+              candidates, recognizer, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG."""
     from ..errors import GenseqError
     from ..hand.write import write_handwriting
@@ -139,7 +144,8 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
     if not output.parent.is_dir():
         raise GenseqError(f"cannot write {output}: folder {output.parent} does not exist")
     opts = WriteOptions(bias=bias, seed=seed, style=style, unprimed=unprimed, style_file=style_file, max_chars=max_chars,
-                        unknown=unknown, max_text=max_text, page=_page(**page))
+                        unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
+                        page=_page(**page))
     pages, lines = write_handwriting(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
     for path in save_pages(pages, output):

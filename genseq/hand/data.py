@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from .model import HandwritingConfig, encode_text
 
@@ -87,6 +88,60 @@ def epoch_batches(lengths: np.ndarray, indices: np.ndarray, batch: int, seed: in
 def eval_batches(lengths: np.ndarray, indices: np.ndarray, batch: int) -> list[np.ndarray]:
     order = indices[np.argsort(lengths[indices], kind="stable")]
     return [order[i:i + batch] for i in range(0, len(order), batch)]
+
+
+class LineStream:
+    """The training-data position of a task that reads whole lines in length-bucketed
+    batches: (epoch, position), resumable, and sharded for data parallelism.
+
+    Subclasses set `path`, `train_split`, `indices` (usable lines), `batch`, `seed`
+    and call `_start()`; `next_index()` gives each step's line numbers."""
+
+    def _start(self) -> None:
+        self.epoch, self.position = 0, 0
+        self.rank, self.world = 0, 1
+        self._batches = None
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "batch": self.batch, "seed": self.seed,
+                "sequences": len(self.indices)}
+
+    def load_state_dict(self, st: dict) -> None:
+        # The epoch's batch list is a function of these: another value would read other data.
+        for key, flag, now in (("batch", "--batch", self.batch), ("seed", "--seed", self.seed),
+                               ("sequences", "--max-points (training lines)", len(self.indices))):
+            if st.get(key, now) != now:
+                raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}")
+        self.epoch, self.position = int(st["epoch"]), int(st["position"])
+        self._batches = None
+
+    def shard(self, rank: int, world: int) -> None:
+        """Data parallelism: this process takes every world-th batch of each epoch's list,
+        starting at its rank (the list is a function of seed and epoch, the same everywhere)."""
+        n = -(-len(self.indices) // self.batch)  # batches per epoch
+        if n < world:
+            raise GenseqError(f"{self.path}: {n} batches per epoch, fewer than the {world} processes; "
+                              "use a smaller --batch or fewer processes")
+        self.rank, self.world = rank, world
+        self._batches = None
+
+    def _epoch_batches(self) -> list[np.ndarray]:
+        batches = epoch_batches(self.train_split.lengths, self.indices, self.batch, self.seed, self.epoch)
+        if self.world == 1:
+            return batches
+        # Every rank gets the same number, so all start the next epoch at the same step.
+        return batches[self.rank::self.world][: len(batches) // self.world]
+
+    def next_index(self) -> list[int]:
+        """The next batch's line numbers; advances the data position."""
+        if self._batches is None:
+            self._batches = self._epoch_batches()
+        if self.position >= len(self._batches):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._batches = self._epoch_batches()
+        idx = self._batches[self.position]
+        self.position += 1
+        return [int(i) for i in idx]
 
 
 def open_dataset(path) -> StrokeDataset:

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import epoch_batches, make_batch, usable
+from .data import LineStream, make_batch, usable
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
 from .model import HandwritingConfig, HandwritingModel
@@ -24,7 +24,7 @@ PHRASES = ("genseq writes by hand", "The quick brown fox jumps over the lazy dog
            "Call 0123 456 789, now!")
 
 
-class HandTask:
+class HandTask(LineStream):
     kind = "handwriting"
     unit = "points"
 
@@ -46,9 +46,7 @@ class HandTask:
         if len(usable(self.val_split, cfg, None)) == 0:
             raise GenseqError(f"{data} has no usable validation sequences; rebuild it with a val split")
         self.batch, self.seed, self.eval_sequences = batch, seed, eval_sequences
-        self.epoch, self.position = 0, 0
-        self.rank, self.world = 0, 1
-        self._batches = None
+        self._start()
 
     # -- bookkeeping ------------------------------------------------------
     def config(self) -> dict:
@@ -66,46 +64,9 @@ class HandTask:
             return "the model configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
         return None
 
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "batch": self.batch, "seed": self.seed,
-                "sequences": len(self.indices)}
-
-    def load_state_dict(self, st: dict) -> None:
-        # The epoch's batch list is a function of these: another value would read other data.
-        for key, flag, now in (("batch", "--batch", self.batch), ("seed", "--seed", self.seed),
-                               ("sequences", "--max-points (training lines)", len(self.indices))):
-            if st.get(key, now) != now:
-                raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}")
-        self.epoch, self.position = int(st["epoch"]), int(st["position"])
-        self._batches = None
-
     # -- training -----------------------------------------------------------
-    def shard(self, rank: int, world: int) -> None:
-        """Data parallelism: this process takes every world-th batch of each epoch's list,
-        starting at its rank (the list is a function of seed and epoch, the same everywhere)."""
-        n = -(-len(self.indices) // self.batch)  # batches per epoch
-        if n < world:
-            raise GenseqError(f"{self.path}: {n} batches per epoch, fewer than the {world} processes; "
-                              "use a smaller --batch or fewer processes")
-        self.rank, self.world = rank, world
-        self._batches = None
-
-    def _epoch_batches(self) -> list[np.ndarray]:
-        batches = epoch_batches(self.train_split.lengths, self.indices, self.batch, self.seed, self.epoch)
-        if self.world == 1:
-            return batches
-        # Every rank gets the same number, so all start the next epoch at the same step.
-        return batches[self.rank::self.world][: len(batches) // self.world]
-
     def train_batch(self, device: torch.device):
-        if self._batches is None:
-            self._batches = self._epoch_batches()
-        if self.position >= len(self._batches):
-            self.epoch, self.position = self.epoch + 1, 0
-            self._batches = self._epoch_batches()
-        idx = self._batches[self.position]
-        self.position += 1
-        return make_batch(self.train_split, list(idx), self.cfg, self.scale).to(device)
+        return make_batch(self.train_split, self.next_index(), self.cfg, self.scale).to(device)
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         params, _, _ = self.model(b.x, b.text, b.text_mask)

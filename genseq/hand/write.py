@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import textwrap
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +21,15 @@ from ..errors import GenseqError
 from ..render import PageOptions, render_pages
 from .data import normalise
 from .model import HandwritingConfig, HandwritingModel
+from .recognize import Recognizer, RecognizerConfig
 from .sample import HandLine, HandSampleOptions, denormalise, sample_synthesis, sample_unconditional
 
 DEFAULT_MODEL = "handwriting.pt"
+DEFAULT_RECOGNIZER = "recognizer.pt"
 STYLES = "styles.jsonl"
 MAX_TEXT = 20_000   # characters per call; see WriteOptions.max_text
-BATCH_LINES = 32    # lines written together
+BATCH_LINES = 32    # lines written together (with one candidate each)
+BATCH_SEQUENCES = 64  # with several candidates: at most this many drawn together
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class WriteOptions:
     unknown: str = "error"         # characters outside the alphabet: error | drop | replace
     replacement: str = " "         # what `unknown="replace"` puts instead
     max_text: int = MAX_TEXT       # refuse longer texts (minutes of CPU); raise it if you mean it
+    candidates: int = 8            # write each line this many times, keep the one the reader reads best
+    recognizer: Path | None = None # the reader (genseq train recognizer); None: the bundled one
     page: PageOptions = field(default_factory=lambda: PageOptions(background="white"))
 
     def check(self) -> None:
@@ -51,6 +56,8 @@ class WriteOptions:
             raise GenseqError("--max-chars must be between 5 and 200")
         if self.unknown not in ("error", "drop", "replace"):
             raise GenseqError("--unknown must be error, drop or replace")
+        if not 1 <= self.candidates <= 16:
+            raise GenseqError("--candidates must be between 1 and 16")
         if sum((self.style is not None, self.style_file is not None, self.unprimed)) > 1:
             raise GenseqError("give one of --style, --style-file and --no-style")
 
@@ -70,6 +77,13 @@ def load_hand_model(path: str | os.PathLike | None = None, device: str = "cpu") 
     model, ckpt = load_model(path, "handwriting", DEFAULT_MODEL,
                              lambda ck: HandwritingModel(HandwritingConfig.from_dict(ck["config"])))
     return HandModel(model.to(device).eval(), ckpt["meta"])
+
+
+def load_recognizer(path: str | os.PathLike | None = None, device: str = "cpu") -> Recognizer:
+    """Load a recognizer (`None` or "default": the bundled one)."""
+    model, _ = load_model(path, "recognizer", DEFAULT_RECOGNIZER,
+                          lambda ck: Recognizer(RecognizerConfig.from_dict(ck["config"])))
+    return model.to(device).eval()
 
 
 def clean_text(text: str, alphabet: str, unknown: str = "error", replacement: str = " ") -> str:
@@ -150,22 +164,47 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
 
 
 def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[HandLine | None]:
-    """Write each non-empty line (batches of BATCH_LINES); None for blank lines."""
+    """Write each non-empty line (batches of BATCH_LINES lines, or of BATCH_SEQUENCES
+    candidates); None for blank lines."""
+    from .choose import choose
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
     prime = load_style(hm, options)
+    K = options.candidates
+    reader = load_recognizer(options.recognizer) if K > 1 else None
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
+    per_batch = BATCH_LINES if K == 1 else max(1, BATCH_SEQUENCES // K)
     from tqdm import tqdm
-    with tqdm(total=len(todo), unit="line", desc="writing", disable=len(todo) <= BATCH_LINES) as bar:
-        for k in range(0, len(todo), BATCH_LINES):
-            idx = todo[k:k + BATCH_LINES]
+    with tqdm(total=len(todo), unit="line", desc="writing", disable=len(todo) <= per_batch) as bar:
+        for k in range(0, len(todo), per_batch):
+            idx = todo[k:k + per_batch]
             # One priming sample for every batch keeps one hand; offsetting the seed avoids repeats.
             batch_opts = HandSampleOptions(**{**sopts.__dict__, "seed": options.seed + k})
-            written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
+            if reader is None:
+                written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
+            else:
+                written = choose(_candidates([lines[i] for i in idx], K, hm, batch_opts, prime), K, reader)
             for i, line in zip(idx, written):
                 out[i] = line
             bar.update(len(idx))
     return out
+
+
+def _candidates(texts: list[str], K: int, hm: HandModel, opts: HandSampleOptions, prime) -> list[HandLine]:
+    """K versions of each text, grouped by text. A line is re-drawn (all K again,
+    up to opts.resample_bad times) only when none of its K passed the attention checks."""
+    drawn = sample_synthesis(hm.model, [t for t in texts for _ in range(K)], replace(opts, resample_bad=0), prime)
+    for attempt in range(1, opts.resample_bad + 1):
+        redo = [g for g in range(len(texts)) if all(c.status != "ok" for c in drawn[g * K:(g + 1) * K])]
+        if not redo:
+            break
+        again = sample_synthesis(hm.model, [texts[g] for g in redo for _ in range(K)],
+                                 replace(opts, resample_bad=0, seed=opts.seed + 7919 * attempt), prime)
+        for n, g in enumerate(redo):
+            for j in range(K):
+                again[n * K + j].tries = attempt + 1
+                drawn[g * K + j] = again[n * K + j]
+    return drawn
 
 
 def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = None,

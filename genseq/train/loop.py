@@ -1,4 +1,4 @@
-"""One training loop for every model kind (text now, handwriting too).
+"""One training loop for every model kind (text, handwriting, the recognizer).
 
 A `Task` owns the model, its data and its metrics; the loop owns everything
 that is the same for all of them: device and precision, optimizer and
@@ -48,7 +48,7 @@ from . import dist
 class Task(Protocol):
     """What a model kind provides to the loop."""
 
-    kind: str             # checkpoint kind: "text" | "handwriting"
+    kind: str             # checkpoint kind: "text" | "handwriting" | "recognizer"
     unit: str             # what throughput counts: "chars" | "points"
     model: nn.Module
     batch: int            # examples (streams, lines) per step in one process

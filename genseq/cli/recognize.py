@@ -1,0 +1,72 @@
+"""Recognizer commands: `train recognizer`, `eval recognizer`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import torch
+
+from ..hand.recognize import RecognizerConfig
+from .common import build_train_options, refuse_size_flags, train_options
+from .groups import evaluate, train
+
+_R = RecognizerConfig(alphabet="a")
+
+
+@train.command("recognizer")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layers", type=click.IntRange(min=1), default=_R.layers, show_default=True,
+              help="Bidirectional LSTM layers.")
+@click.option("--hidden", type=click.IntRange(min=1), default=_R.hidden, show_default=True,
+              help="Cells per direction per layer.")
+@click.option("--stride", type=click.IntRange(min=1), default=_R.stride, show_default=True,
+              help="Points per LSTM frame.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch.")
+@click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
+              help="Skip training lines longer than this.")
+@click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
+              help="Score only the first N validation lines at each evaluation (faster).")
+@click.option("--no-augment", is_flag=True, help="Train on the lines as they are (no random scale/slant).")
+@train_options
+def train_recognizer(data, layers, hidden, stride, batch, max_points, eval_sequences, no_augment, **kw):
+    """Train the handwriting reader that `genseq write` uses to pick legible lines.
+
+    A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes and
+    texts (from `genseq data iam-ondb|jsonl|inkml`).
+    """
+    from ..hand.recognize_task import RecognizeTask, run_config
+    from ..hand.write import DEFAULT_RECOGNIZER
+    from ..checkpoint import bundled_path
+    from ..train import train as run
+    init = bundled_path(DEFAULT_RECOGNIZER) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
+    kw.pop("init", None)
+    opts = build_train_options({**kw, "init": None}, init)
+    sizes = dict(hidden=hidden, layers=layers, stride=stride)
+    cfg = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    if init is not None:
+        refuse_size_flags(init, sizes, cfg.to_dict())
+    torch.manual_seed(opts.seed)
+    task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
+                         eval_sequences=eval_sequences, augment=not no_augment)
+    result = run(task, opts)
+    if result.stopped == "interrupted":
+        sys.exit(130)
+
+
+@evaluate.command("recognizer")
+@click.argument("model")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True, help="Split to read.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_recognizer(model, data, split, as_json):
+    """Character error rate and CTC NLL of MODEL (checkpoint or 'default') on DATA."""
+    from ..hand.recognize_task import evaluate_file
+    from ..hand.write import load_recognizer
+    r = evaluate_file(load_recognizer(model), data, split)
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(f"character error rate {r['cer']:.2%}, {r['lines_exact']:.1%} of lines exact, "
+                   f"{r['nll_per_char']:.3f} nats/char over {r['lines']:,} lines ({r['chars']:,} characters)")

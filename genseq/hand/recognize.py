@@ -1,0 +1,127 @@
+"""A handwriting recognizer: bidirectional LSTM + CTC over pen offsets.
+
+It reads strokes and scores how well they spell a text: log p(text | strokes)
+under Connectionist Temporal Classification (Graves et al. 2006; the online
+handwriting set-up of Graves et al. 2009, "A Novel Connectionist System for
+Unconstrained Handwriting Recognition"). `genseq write` draws several
+candidates per line from the synthesis network and keeps the one this model
+reads best: the synthesis network's own likelihood favours smooth strokes,
+not the right letters (measured: picking by it did not help), while a
+discriminative reader scores exactly "is every character there once".
+
+Input: the synthesis model's normalised points (B, T, 3) = (dx, dy, pen-up).
+Groups of S consecutive points are concatenated (stride S, (B, T/S, 3S)) so
+the LSTMs run S times fewer steps; IAM-OnDB at `--every 2` has about 11
+points per character, 3-4 frames per character at S = 3, enough for CTC's
+blank-separated repeats.
+Output: log-probabilities (B, T/S, V+1), index 0 the CTC blank, index i the
+alphabet's character i (the same ids as `encode_text`, whose 0 is padding).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GenseqError
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Everything needed to rebuild a recognizer; stored in checkpoints as a dict."""
+
+    alphabet: str = ""  # characters with ids 1..V (0 = CTC blank)
+    hidden: int = 192  # H per direction
+    layers: int = 2
+    stride: int = 3  # points per LSTM frame
+    norm_std: tuple[float, float] = (1.0, 1.0)  # (dx, dy) std the data was divided by
+    kind: str = "recognizer"
+
+    def __post_init__(self):
+        if self.kind != "recognizer":
+            raise GenseqError(f"not a recognizer config (kind {self.kind!r})")
+        if not self.alphabet or len(set(self.alphabet)) != len(self.alphabet):
+            raise GenseqError("a recognizer needs a non-empty alphabet without repeats")
+        if min(self.hidden, self.layers, self.stride) < 1:
+            raise GenseqError("hidden, layers and stride must be >= 1")
+        object.__setattr__(self, "norm_std", tuple(float(v) for v in self.norm_std))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["norm_std"] = list(self.norm_std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RecognizerConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(d) - names:
+            raise GenseqError(f"unknown recognizer config keys: {sorted(set(d) - names)}")
+        return cls(**d)
+
+
+def frames(lengths: torch.Tensor, stride: int) -> torch.Tensor:
+    """Output frames for inputs of `lengths` points (the stride rounds up)."""
+    return (lengths + stride - 1) // stride
+
+
+class Recognizer(nn.Module):
+    def __init__(self, config: RecognizerConfig):
+        super().__init__()
+        self.config = config
+        H, S = config.hidden, config.stride
+        self.inp = nn.Linear(3 * S, H)
+        self.lstm = nn.LSTM(H, H, num_layers=config.layers, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * H, len(config.alphabet) + 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, 3), lengths (B,) real points -> log-probs (B, T', V+1), T' = ceil(T/S)."""
+        B, T, _ = x.shape
+        S = self.config.stride
+        # Points past a line's end share its last frame: zero them, whatever the padding held.
+        x = x * (torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
+        pad = (-T) % S
+        if pad:
+            x = F.pad(x, (0, 0, 0, pad))
+        z = torch.tanh(self.inp(x.reshape(B, -1, 3 * S)))  # (B, T', H)
+        n = frames(lengths, S).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(z, n, batch_first=True, enforce_sorted=False)
+        h, _ = self.lstm(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=z.shape[1])  # (B, T', 2H)
+        return torch.log_softmax(self.out(h).float(), dim=-1)
+
+    def nll(self, x: torch.Tensor, lengths: torch.Tensor, text: torch.Tensor,
+            text_lengths: torch.Tensor) -> torch.Tensor:
+        """-log p(text | strokes) per sequence (B,), in nats (CTC, Graves et al. 2006 eq. 14).
+
+        text (B, U) ids 1..V right-padded with 0. Impossible alignments (more
+        characters than frames allow) give +inf, never NaN."""
+        logp = self.forward(x, lengths)  # (B, T', V+1)
+        return F.ctc_loss(logp.transpose(0, 1), text, frames(lengths, self.config.stride), text_lengths, blank=0,
+                          reduction="none", zero_infinity=False)
+
+
+def greedy_decode(logp: torch.Tensor, n_frames: torch.Tensor, alphabet: str) -> list[str]:
+    """Best path: the most likely label per frame, repeats merged, blanks dropped."""
+    best = logp.argmax(-1).cpu()  # (B, T')
+    out = []
+    for row, n in zip(best, n_frames.tolist()):
+        prev, chars = 0, []
+        for i in row[:n].tolist():
+            if i != prev and i != 0:
+                chars.append(alphabet[i - 1])
+            prev = i
+        out.append("".join(chars))
+    return out
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (for character error rates)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

@@ -1,0 +1,186 @@
+"""The recognizer (recognize.py) as a training `Task` for genseq.train.
+
+Same stroke files, the same length-bucketed batches as the handwriting
+networks. Each training line is distorted by a random affine map of its
+offsets (scale, slant, small rotation) so that the reader does not depend on
+one writer's proportions, and so that it reads the synthesis network's
+(biased, neater) strokes as well as the data's. The distortion's random
+numbers are a function of (seed, epoch, position): resume stays exact.
+Loss: CTC negative log-likelihood per character (nats). Held-out: the same,
+plus the character error rate of best-path decoding.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_open
+from ..errors import GenseqError
+from ..strokes import StrokeDataset
+from .data import LineStream, eval_batches
+from .model import encode_text
+from .recognize import Recognizer, RecognizerConfig, edit_distance, frames, greedy_decode
+
+
+def ctc_fits(n_points: int, text: str, stride: int) -> bool:
+    """CTC needs a frame per character plus one blank between equal neighbours."""
+    repeats = sum(a == b for a, b in zip(text, text[1:]))
+    return len(text) > 0 and int(frames(torch.tensor(n_points), stride)) >= len(text) + repeats
+
+
+def readable(split, cfg: RecognizerConfig, max_points: int | None) -> np.ndarray:
+    """Indices of lines the recognizer can learn from: text in its alphabet, alignable, not too long."""
+    allowed = set(cfg.alphabet)
+    keep = [i for i, (n, text) in enumerate(zip(split.lengths, split.texts))
+            if (not max_points or n <= max_points) and set(text) <= allowed and ctc_fits(int(n), text, cfg.stride)]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def distort(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, 3) offsets -> the same strokes under a random scale, slant and rotation."""
+    sx = np.exp(rng.uniform(-0.15, 0.15))
+    sy = sx * np.exp(rng.uniform(-0.1, 0.1))
+    slant, angle = rng.uniform(-0.3, 0.3), rng.uniform(-0.05, 0.05)
+    c, s = np.cos(angle), np.sin(angle)
+    # Offsets are differences, so a linear map of the pen positions maps them the same way.
+    A = np.array([[c, -s], [s, c]]) @ np.array([[sx, slant * sy], [0.0, sy]])
+    out = points.astype(np.float32, copy=True)
+    out[:, :2] = points[:, :2] @ A.T.astype(np.float32)
+    return out
+
+
+def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig):
+    """Data-unit lines -> x (B, T, 3) normalised, lengths (B,), ids (B, U), text lengths (B,)."""
+    B, T = len(points), max(len(p) for p in points)
+    x = np.zeros((B, T, 3), np.float32)
+    std = np.asarray(cfg.norm_std, np.float32)
+    for b, p in enumerate(points):
+        x[b, : len(p), :2] = p[:, :2] / std
+        x[b, : len(p), 2] = p[:, 2]
+    ids = [encode_text(t, cfg.alphabet) for t in texts]
+    text = torch.zeros(B, max(len(i) for i in ids), dtype=torch.long)
+    for b, i in enumerate(ids):
+        text[b, : len(i)] = i
+    return (torch.from_numpy(x), torch.tensor([len(p) for p in points]), text,
+            torch.tensor([len(i) for i in ids]))
+
+
+def config_from_data(data: str | Path, **sizes) -> RecognizerConfig:
+    with StrokeDataset(data) as ds:
+        return RecognizerConfig(alphabet=ds.alphabet, norm_std=tuple(float(s) for s in np.asarray(ds.norm_std)),
+                                **sizes)
+
+
+class RecognizeTask(LineStream):
+    kind = "recognizer"
+    unit = "chars"
+
+    def __init__(self, data: str | Path, cfg: RecognizerConfig, *, batch: int = 32, max_points: int | None = 1200,
+                 seed: int = 0, eval_sequences: int | None = None, augment: bool = True) -> None:
+        self.path = Path(data)
+        self.data = StrokeDataset(data)
+        self.cfg = cfg
+        self.model = Recognizer(cfg)
+        self.train_split, self.val_split = self.data.split("train"), self.data.split("val")
+        self.indices = readable(self.train_split, cfg, max_points)
+        if len(self.indices) == 0:
+            raise GenseqError(f"{data}: no training line the recognizer can read (alphabet, length)")
+        self.val_indices = readable(self.val_split, cfg, None)[:eval_sequences]
+        if len(self.val_indices) == 0:
+            raise GenseqError(f"{data} has no usable validation lines; rebuild it with a val split")
+        self.batch, self.seed, self.augment = batch, seed, augment
+        self._start()
+
+    def config(self) -> dict:
+        return self.cfg.to_dict()
+
+    def meta(self) -> dict:
+        return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
+                "units": self.data.units, "resample": self.data.resample, "augment": self.augment}
+
+    def compatible(self, ckpt: dict) -> str | None:
+        if ckpt["config"] != self.cfg.to_dict():
+            return "the recognizer configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
+        return None
+
+    def train_batch(self, device: torch.device):
+        idx = self.next_index()
+        rng = np.random.default_rng([self.seed, self.epoch, self.position, self.rank])
+        lines = [self.train_split[i] for i in idx]
+        pts = [distort(s.points, rng) if self.augment else s.points for s in lines]
+        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg))
+
+    def loss(self, b) -> tuple[torch.Tensor, int]:
+        x, n, text, u = b
+        nll = self.model.nll(x, n, text, u)  # (B,)
+        chars = u.sum()
+        return nll.sum() / chars, int(chars)
+
+    def read(self, device: torch.device, indices) -> tuple[float, list[tuple[str, str]]]:
+        """Summed CTC NLL and (reference, best path) pairs over lines of the validation split."""
+        total, pairs = 0.0, []
+        with torch.no_grad():
+            for chunk in eval_batches(self.val_split.lengths, np.asarray(indices), 32):
+                lines = [self.val_split[int(i)] for i in chunk]
+                x, n, text, u = (t.to(device) for t in line_batch([s.points for s in lines],
+                                                                 [s.text for s in lines], self.cfg))
+                logp = self.model(x, n)
+                f = frames(n, self.cfg.stride)
+                total += float(torch.nn.functional.ctc_loss(logp.transpose(0, 1), text, f, u, reduction="sum"))
+                pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, self.cfg.alphabet)))
+        return total, pairs
+
+    def evaluate(self, device: torch.device) -> dict[str, float]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            total, pairs = self.read(device, self.val_indices)
+        finally:
+            self.model.train(was_training)
+        chars = sum(len(r) for r, _ in pairs)
+        errors = sum(edit_distance(r, h) for r, h in pairs)
+        self._last_pairs = pairs
+        return {"val_loss": total / chars, "cer": errors / chars,
+                "lines_exact": sum(r == h for r, h in pairs) / len(pairs)}
+
+    def on_eval(self, out: Path, step: int) -> None:
+        """What it reads: the first validation lines, reference then best path."""
+        pairs = getattr(self, "_last_pairs", [])[:20]
+        with atomic_open(out / "recognized.txt", "w") as fh:
+            fh.write(f"step {step}: reference | read\n")
+            for ref, hyp in pairs:
+                fh.write(f"{ref}\n{hyp}\n\n")
+
+
+def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
+               resume: Path | None = None) -> RecognizerConfig:
+    """The config of a training run: a resumed run's own (the flags must agree),
+    a fine-tuned model's (`init`), or new from the data."""
+    from ..checkpoint import load_checkpoint
+    if resume is not None and resume.exists():
+        cfg = RecognizerConfig.from_dict(load_checkpoint(resume, kind="recognizer")["config"])
+        differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in sizes.items() if getattr(cfg, k) != v]
+        if differ and not load_checkpoint(resume, kind="recognizer")["meta"].get("init"):
+            raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
+        return cfg
+    if init is not None:
+        return RecognizerConfig.from_dict(load_checkpoint(init, kind="recognizer")["config"])
+    return config_from_data(data, **sizes)
+
+
+def evaluate_file(model: Recognizer, data: str | Path, split: str = "val") -> dict:
+    """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a split."""
+    task = RecognizeTask.__new__(RecognizeTask)  # the reading half only: no training split needed
+    task.cfg, task.model = model.config, model
+    with StrokeDataset(data) as ds:
+        task.val_split = ds.split(split)
+        idx = readable(task.val_split, model.config, None)
+        if len(idx) == 0:
+            raise GenseqError(f"{data}: no {split} line the recognizer can read")
+        total, pairs = task.read(next(model.parameters()).device, idx)
+    chars = sum(len(r) for r, _ in pairs)
+    return {"cer": sum(edit_distance(r, h) for r, h in pairs) / chars,
+            "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
+            "nll_per_char": total / chars, "chars": chars, "lines": len(pairs)}

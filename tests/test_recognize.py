@@ -1,0 +1,185 @@
+"""The recognizer (BiLSTM + CTC) and best-of-K line choice in `genseq write`."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from genseq.checkpoint import load_checkpoint, save_checkpoint
+from genseq.cli import main
+from genseq.errors import GenseqError
+from genseq.hand.recognize import Recognizer, RecognizerConfig, edit_distance, frames, greedy_decode
+from genseq.hand.sample import HandLine
+from genseq.strokes import Sample, write_strokes
+
+ALPHA = " .abc"
+TEXTS = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc.", "ba ca", "cc.a"]
+
+
+def _line(text: str, rng) -> np.ndarray:
+    """Fake handwriting a reader can learn: per character a stroke whose size and
+    direction depend on the character, then a pen lift."""
+    pts = []
+    for ch in text:
+        k = ALPHA.index(ch)
+        n = 6
+        ang = np.linspace(0, 2 * np.pi, n) + k
+        r = 5 + 6 * k
+        off = np.zeros((n, 3), np.float32)
+        off[:, 0] = np.cos(ang) * r + 4 + rng.normal(0, 0.5, n)
+        off[:, 1] = np.sin(ang) * r * (1 if k % 2 else -1) + rng.normal(0, 0.5, n)
+        off[-1, 2] = 1.0
+        pts.append(off)
+    return np.concatenate(pts).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def strokes_h5(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    out = tmp_path_factory.mktemp("rec") / "s.h5"
+    splits = {s: [Sample(f"{s}{i}{j}", t, _line(t, rng)) for j in range(3) for i, t in enumerate(TEXTS)]
+              for s in ("train", "val", "test")}
+    write_strokes(out, splits, source="test", terms="none", units="px")
+    return out
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(strokes_h5, tmp_path_factory):
+    """A tiny recognizer trained on the fake handwriting until it reads it."""
+    run = tmp_path_factory.mktemp("recrun")
+    r = _invoke("train", "recognizer", strokes_h5, "-o", run, "--hidden", 24, "--layers", 1, "--stride", 2,
+                "--batch", 8, "--max-steps", 300, "--eval-every", 150, "--lr", 1e-2, "--warmup", 10,
+                "--no-augment", "-q")
+    assert r.exit_code == 0, r.output
+    return run
+
+
+def test_shapes_padding_and_impossible_alignments():
+    torch.manual_seed(0)
+    cfg = RecognizerConfig(alphabet=ALPHA, hidden=8, layers=2, stride=3)
+    m = Recognizer(cfg).eval()
+    x = torch.randn(3, 10, 3)
+    n = torch.tensor([10, 7, 2])
+    logp = m(x, n)
+    assert logp.shape == (3, 4, len(ALPHA) + 1)  # ceil(10 / 3) frames, blank + alphabet
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(3, 4), atol=1e-5)
+    assert frames(n, 3).tolist() == [4, 3, 1]
+    text = torch.tensor([[3, 4], [3, 3], [3, 4]])
+    nll = m.nll(x, n, text, torch.tensor([2, 2, 2]))
+    # Line 2 has one frame for two characters: impossible, +inf (never NaN) so it is never chosen.
+    assert torch.isfinite(nll[:2]).all() and nll[2] == float("inf")
+    # Padding does not change a line's score: line 1 alone gives the same NLL.
+    alone = m.nll(x[1:2, :7], n[1:2], text[1:2], torch.tensor([2]))
+    assert alone.item() == pytest.approx(nll[1].item(), rel=1e-5)
+
+
+def test_greedy_decode_and_edit_distance():
+    # frames: blank a a blank a b b -> "aab"; only the first 5 frames count for line 2.
+    ids = torch.tensor([[0, 3, 3, 0, 3, 4, 4], [3, 0, 3, 5, 5, 4, 4]])
+    logp = torch.nn.functional.one_hot(ids, 6).float().log()
+    assert greedy_decode(logp, torch.tensor([7, 5]), ALPHA) == ["aab", "aac"]
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
+
+
+def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "cer" in r]
+    assert evals[-1]["cer"] < 0.2 < rows[0]["train_loss"], evals  # it learned to read
+    assert (trained / "recognized.txt").read_text().startswith("step 300")
+    r = _invoke("eval", "recognizer", trained / "best.pt", strokes_h5, "--split", "test", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert set(d) == {"cer", "lines_exact", "nll_per_char", "chars", "lines"} and d["lines"] == 24
+    assert d["cer"] < 0.2
+    r = _invoke("eval", "recognizer", trained / "best.pt", strokes_h5)
+    assert r.exit_code == 0 and "character error rate" in r.output
+    # Resume continues the same run.
+    run = tmp_path / "r"
+    base = ["train", "recognizer", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--batch", 4,
+            "--eval-every", 2, "-q"]
+    assert _invoke(*base, "--max-steps", 2).exit_code == 0
+    r = _invoke(*base, "--max-steps", 4, "--resume")
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(run / "last.pt", kind="recognizer")["train"]["step"] == 4
+    r = _invoke(*base[:-1], "--hidden", 9, "--max-steps", 6, "--resume", "-q")
+    assert r.exit_code == 1 and "--hidden 9 (was 8)" in r.output
+
+
+def test_reader_prefers_the_right_text(trained, strokes_h5):
+    """Given strokes of 'cab a' and of 'abc a', the trained reader scores each text higher on its own strokes."""
+    from genseq.hand.choose import read_lines, read_scores
+    from genseq.hand.write import load_recognizer
+    m = load_recognizer(trained / "best.pt")
+    rng = np.random.default_rng(5)
+    std = np.asarray(m.config.norm_std, np.float32)
+    a, b = _line("cab a", rng), _line("abc a", rng)
+    a[:, :2] /= std
+    b[:, :2] /= std
+    s = read_scores(m, [a, b, a, b], ["cab a", "cab a", "abc a", "abc a"])
+    assert s[0] > s[1] and s[3] > s[2]
+    assert [edit_distance(r, t) <= 1 for r, t in zip(read_lines(m, [a, b]), ["cab a", "abc a"])] == [True, True]
+    # The first offset (the jump from the priming text to the line) is not read.
+    jumped = a.copy()
+    jumped[0, :2] = (40.0, -25.0)
+    assert read_scores(m, [jumped], ["cab a"])[0] == pytest.approx(s[0], rel=1e-6)
+
+
+def test_choose_prefers_good_status_then_score(monkeypatch):
+    import genseq.hand.choose as choose_mod
+    pts = np.zeros((8, 3), np.float32)
+    lines = [HandLine("ab", pts, None, st) for st in ("ok", "ok", "stalled", "ran_on", "ok", "skipped")]
+    monkeypatch.setattr(choose_mod, "read_scores", lambda m, p, t: np.array([-5.0, -2.0, -1.0, -9.0, -3.0, 0.0]))
+    m = Recognizer(RecognizerConfig(alphabet="ab", hidden=4, layers=1))
+    got = choose_mod.choose(lines, 3, m)
+    assert got == [lines[1], lines[4]]  # line 1: best of two ok; line 2: the only ok one beats a higher score
+    # Texts the reader cannot spell keep the first good draw.
+    odd = [HandLine("zz", pts, None, st) for st in ("stalled", "ok", "ok")]
+    assert choose_mod.choose(odd, 3, m) == [odd[1]]
+
+
+def test_write_with_candidates(trained, tmp_path):
+    from genseq.hand.model import HandwritingConfig, HandwritingModel
+    from genseq.hand.write import HandModel, WriteOptions, write_handwriting
+    torch.manual_seed(0)
+    cfg = HandwritingConfig(kind="synthesis", alphabet=ALPHA, hidden=8, layers=1, mixtures=2, window=2)
+    hm = HandModel(HandwritingModel(cfg).eval(), {})
+    opts = WriteOptions(max_chars=5, seed=3, candidates=3, recognizer=trained / "best.pt", unprimed=True)
+    pages, lines = write_handwriting("abc abc\n\ncab", hm, opts)
+    assert [ln.text if ln else "" for ln in lines] == ["abc", "abc", "", "cab"]
+    assert write_handwriting("abc abc\n\ncab", hm, opts)[0] == pages  # same seed, same choice
+    with pytest.raises(GenseqError, match="candidates"):
+        write_handwriting("abc", hm, WriteOptions(candidates=0))
+    with pytest.raises(GenseqError, match="not found"):
+        write_handwriting("abc", hm, WriteOptions(candidates=2, recognizer=tmp_path / "none.pt", unprimed=True))
+    # A handwriting model is not a recognizer: one clear error.
+    f = tmp_path / "hand.pt"
+    save_checkpoint(f, kind="handwriting", config=cfg.to_dict(), meta={}, model_state=hm.model.state_dict())
+    r = _invoke("write", "abc", "-m", f, "--recognizer", f, "-o", tmp_path / "o.svg", "--no-style")
+    assert r.exit_code == 1 and "not a recognizer model" in r.output and "Traceback" not in r.output
+    r = _invoke("write", "abc", "-m", f, "-k", 0, "-o", tmp_path / "o.svg")
+    assert r.exit_code == 2 and "--candidates" in r.output
+
+
+def test_a_line_is_drawn_again_only_when_none_of_its_candidates_passed(monkeypatch):
+    import genseq.hand.write as write_mod
+    calls = []
+
+    def fake(model, texts, opts, prime):
+        calls.append(list(texts))
+        # First call: every 'ab' candidate stalls, one 'ca' candidate is fine; later calls: all fine.
+        return [HandLine(t, np.zeros((4, 3), np.float32), None,
+                         "ok" if len(calls) > 1 or (t == "ca" and j % 2) else "stalled")
+                for j, t in enumerate(texts)]
+
+    monkeypatch.setattr(write_mod, "sample_synthesis", fake)
+    from genseq.hand.sample import HandSampleOptions
+    got = write_mod._candidates(["ab", "ca"], 2, SimpleNamespace(model=None), HandSampleOptions(seed=1), None)
+    assert calls == [["ab", "ab", "ca", "ca"], ["ab", "ab"]]  # only the line with no good candidate again
+    assert [(c.text, c.status, c.tries) for c in got] == [("ab", "ok", 2), ("ab", "ok", 2),
+                                                          ("ca", "stalled", 1), ("ca", "ok", 1)]
