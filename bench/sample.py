@@ -16,7 +16,7 @@ so the step count is realistic; the time per step does not depend on the weights
 - text stream: `genseq.text.sample.generate`, one stream; target >= 1,000 chars/s.
 - write: `write_handwriting` of a 200-character paragraph (clean, wrap at 50,
   sample all lines as one batch, render SVG), unprimed (see below); target <= 5 s;
-  with the default 4 candidates per line chosen by the bundled recognizer, and
+  with the default 8 candidates per line chosen by the bundled recognizer, and
   with 1 (no choice) as the baseline.
 """
 from __future__ import annotations

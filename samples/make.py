@@ -64,8 +64,9 @@ def main() -> None:
                                            WriteOptions(seed=args.seed, max_chars=60, page=page, candidates=1))
     save_pages(first, out / "handwriting-phrases-first-draw.svg")
     reader = load_recognizer()
-    reads = read_lines(reader, [ln.points for ln in lines])
-    first_reads = read_lines(reader, [ln.points for ln in first_lines])
+    norm = (hm.config.norm_mean, hm.config.norm_std)
+    reads = read_lines(reader, [ln.points for ln in lines], norm)
+    first_reads = read_lines(reader, [ln.points for ln in first_lines], norm)
     ok = sum(1 for ln in lines if ln is not None and ln.status == "ok")
     k = WriteOptions().candidates
     report += ["## Handwriting: 20 phrases, default bias", "",

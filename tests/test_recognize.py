@@ -74,9 +74,11 @@ def test_shapes_padding_and_impossible_alignments():
     nll = m.nll(x, n, text, torch.tensor([2, 2, 2]))
     # Line 2 has one frame for two characters: impossible, +inf (never NaN) so it is never chosen.
     assert torch.isfinite(nll[:2]).all() and nll[2] == float("inf")
-    # Padding does not change a line's score: line 1 alone gives the same NLL.
+    # Padding does not change a line's score, whatever it holds (even NaN): line 1 alone scores the same.
     alone = m.nll(x[1:2, :7], n[1:2], text[1:2], torch.tensor([2]))
     assert alone.item() == pytest.approx(nll[1].item(), rel=1e-5)
+    x[1, 7:] = float("nan")
+    assert m.nll(x, n, text, torch.tensor([2, 2, 2]))[1].item() == pytest.approx(alone.item(), rel=1e-5)
 
 
 def test_greedy_decode_and_edit_distance():
@@ -109,6 +111,14 @@ def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
     assert load_checkpoint(run / "last.pt", kind="recognizer")["train"]["step"] == 4
     r = _invoke(*base[:-1], "--hidden", 9, "--max-steps", 6, "--resume", "-q")
     assert r.exit_code == 1 and "--hidden 9 (was 8)" in r.output
+    # A fine-tuned run keeps its model's sizes, and resumes without repeating them.
+    ft = ["train", "recognizer", strokes_h5, "-o", tmp_path / "ft", "--init", run / "last.pt", "--batch", 4,
+          "--eval-every", 2, "-q"]
+    assert _invoke(*ft, "--max-steps", 2).exit_code == 0
+    r = _invoke(*ft[:5], "--batch", 4, "--eval-every", 2, "-q", "--max-steps", 4, "--resume")
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(tmp_path / "ft" / "last.pt", kind="recognizer")
+    assert ck["train"]["step"] == 4 and ck["config"]["hidden"] == 8 and ck["meta"]["init"]
 
 
 def test_reader_prefers_the_right_text(trained, strokes_h5):
@@ -134,13 +144,19 @@ def test_choose_prefers_good_status_then_score(monkeypatch):
     import genseq.hand.choose as choose_mod
     pts = np.zeros((8, 3), np.float32)
     lines = [HandLine("ab", pts, None, st) for st in ("ok", "ok", "stalled", "ran_on", "ok", "skipped")]
-    monkeypatch.setattr(choose_mod, "read_scores", lambda m, p, t: np.array([-5.0, -2.0, -1.0, -9.0, -3.0, 0.0]))
+    monkeypatch.setattr(choose_mod, "read_scores",
+                        lambda m, p, t, norm=None: np.array([-5.0, -2.0, -1.0, -9.0, -3.0, 0.0]))
     m = Recognizer(RecognizerConfig(alphabet="ab", hidden=4, layers=1))
     got = choose_mod.choose(lines, 3, m)
     assert got == [lines[1], lines[4]]  # line 1: best of two ok; line 2: the only ok one beats a higher score
     # Texts the reader cannot spell keep the first good draw.
     odd = [HandLine("zz", pts, None, st) for st in ("stalled", "ok", "ok")]
     assert choose_mod.choose(odd, 3, m) == [odd[1]]
+    # An empty line never wins, even against a poor score; NaN scores count as -inf.
+    empty = [HandLine("ab", np.zeros((0, 3), np.float32), None, "ok"), HandLine("ab", pts, None, "ok"),
+             HandLine("ab", pts, None, "ok")]
+    monkeypatch.setattr(choose_mod, "read_scores", lambda m, p, t, norm=None: np.array([-80.0, -90.0])[: len(p)])
+    assert choose_mod.choose(empty, 3, m) == [empty[1]]
 
 
 def test_write_with_candidates(trained, tmp_path):
@@ -164,6 +180,8 @@ def test_write_with_candidates(trained, tmp_path):
     assert r.exit_code == 1 and "not a recognizer model" in r.output and "Traceback" not in r.output
     r = _invoke("write", "abc", "-m", f, "-k", 0, "-o", tmp_path / "o.svg")
     assert r.exit_code == 2 and "--candidates" in r.output
+    r = _invoke("write", "abc", "-m", f, "-k", 1, "--recognizer", trained / "best.pt", "-o", tmp_path / "o.svg")
+    assert r.exit_code == 1 and "--candidates 2 or more" in r.output
 
 
 def test_a_line_is_drawn_again_only_when_none_of_its_candidates_passed(monkeypatch):
@@ -183,3 +201,19 @@ def test_a_line_is_drawn_again_only_when_none_of_its_candidates_passed(monkeypat
     assert calls == [["ab", "ab", "ca", "ca"], ["ab", "ab"]]  # only the line with no good candidate again
     assert [(c.text, c.status, c.tries) for c in got] == [("ab", "ok", 2), ("ab", "ok", 2),
                                                           ("ca", "stalled", 1), ("ca", "ok", 1)]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
+def test_two_processes_train_the_recognizer(strokes_h5, tmp_path):
+    """Under torchrun the model is wrapped in DDP: the task must go through its forward."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "genseq", "train", "recognizer",
+           str(strokes_h5), "--out", str(tmp_path / "d"), "--hidden", "8", "--layers", "1", "--batch", "4",
+           "--max-steps", "3", "--eval-every", "3", "--device", "cpu", "--quiet"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert load_checkpoint(tmp_path / "d" / "last.pt", kind="recognizer")["train"]["step"] == 3

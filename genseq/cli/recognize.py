@@ -44,12 +44,12 @@ def train_recognizer(data, layers, hidden, stride, batch, max_points, eval_seque
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride)
-    cfg = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    cfg, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:
         refuse_size_flags(init, sizes, cfg.to_dict())
     torch.manual_seed(opts.seed)
     task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                         eval_sequences=eval_sequences, augment=not no_augment)
+                         eval_sequences=eval_sequences, augment=not no_augment, init=tuned)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)

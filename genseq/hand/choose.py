@@ -16,47 +16,55 @@ from .recognize import Recognizer
 from .sample import HandLine
 
 
-def _inputs(points: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Written lines -> recognizer input x (B, T, 3), lengths (B,).
+def _inputs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Written lines -> recognizer input x (B, T, 3), lengths (B,), on the recognizer's device.
 
     points: (N, 3) offsets normalised the way the synthesis model sees them;
-    the recognizer was trained on offsets divided by its data's spread, the
-    same normalisation, so they go in unchanged."""
+    norm: that model's (mean, std), to bring them to data units and then to
+    the recognizer's normalisation (identical for the bundled pair)."""
     x = torch.zeros(len(points), max(len(p) for p in points), 3)  # (B, T, 3)
     for b, p in enumerate(points):
         x[b, : len(p)] = torch.from_numpy(np.asarray(p, np.float32))
+    if norm is not None and (any(norm[0]) or tuple(norm[1]) != tuple(recognizer.config.norm_std)):
+        mean, std = (torch.tensor(v, dtype=torch.float32) for v in norm)
+        x[:, :, :2] = (x[:, :, :2] * std + mean) / torch.tensor(recognizer.config.norm_std, dtype=torch.float32)
     # A written line starts with the pen's jump from the priming text; data lines start at (0, 0).
     x[:, 0, :2] = 0
-    return x, torch.tensor([len(p) for p in points])
+    device = next(recognizer.parameters()).device
+    return x.to(device), torch.tensor([len(p) for p in points], device=device)
 
 
-def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[str]) -> np.ndarray:
+def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
     """log p(text | strokes) per line (B,), nats; -inf where the text cannot align."""
     from .model import pad_texts
-    x, n = _inputs(points)
+    x, n = _inputs(recognizer, points, norm)
     ids, mask = pad_texts(texts, recognizer.config.alphabet)  # (B, U)
     with torch.no_grad():
-        nll = recognizer.nll(x, n, ids, mask.sum(1).long())
-    return (-nll).numpy()
+        nll = recognizer.nll(x, n, ids.to(x.device), mask.sum(1).long().to(x.device))
+    return np.nan_to_num((-nll).float().cpu().numpy(), nan=-np.inf)
 
 
-def read_lines(recognizer: Recognizer, points: list[np.ndarray]) -> list[str]:
+def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> list[str]:
     """What the recognizer reads in written lines (best path)."""
     from .recognize import frames, greedy_decode
-    x, n = _inputs(points)
+    x, n = _inputs(recognizer, points, norm)
     with torch.no_grad():
         logp = recognizer(x, n)
     return greedy_decode(logp, frames(n, recognizer.config.stride), recognizer.config.alphabet)
 
 
-def choose(candidates: list[HandLine], k: int, recognizer: Recognizer) -> list[HandLine]:
-    """candidates: k versions of each line, grouped (line 0's k, then line 1's, ...) -> one per line."""
+def choose(candidates: list[HandLine], k: int, recognizer: Recognizer, norm=None) -> list[HandLine]:
+    """candidates: k versions of each line, grouped (line 0's k, then line 1's, ...) -> one per line.
+    norm: the synthesis model's (mean, std), see `_inputs`."""
     known = set(recognizer.config.alphabet)
-    readable = [i for i, c in enumerate(candidates) if set(c.text) <= known and len(c.points) > 0]
-    scores = np.zeros(len(candidates))  # a text the reader cannot spell: keep the first good draw
+    drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
+    readable = [i for i in drawn if set(candidates[i].text) <= known]
+    scores = np.full(len(candidates), -np.inf)  # an empty line never wins
+    # A text the reader cannot spell: every drawn candidate ties, the first good draw is kept.
+    scores[[i for i in drawn if not set(candidates[i].text) <= known]] = 0.0
     if readable:
         scores[readable] = read_scores(recognizer, [candidates[i].points for i in readable],
-                                       [candidates[i].text for i in readable])
+                                       [candidates[i].text for i in readable], norm)
     out = []
     for start in range(0, len(candidates), k):
         group = range(start, start + k)

@@ -7,12 +7,12 @@ Unconstrained Handwriting Recognition"). `genseq write` draws several
 candidates per line from the synthesis network and keeps the one this model
 reads best: the synthesis network's own likelihood favours smooth strokes,
 not the right letters (measured: picking by it did not help), while a
-discriminative reader scores exactly "is every character there once".
+discriminative reader scores whether these strokes spell this text.
 
 Input: the synthesis model's normalised points (B, T, 3) = (dx, dy, pen-up).
 Groups of S consecutive points are concatenated (stride S, (B, T/S, 3S)) so
 the LSTMs run S times fewer steps; IAM-OnDB at `--every 2` has about 11
-points per character, 3-4 frames per character at S = 3, enough for CTC's
+points per character, about 2.8 frames per character at S = 4 (the default), enough for CTC's
 blank-separated repeats.
 Output: log-probabilities (B, T/S, V+1), index 0 the CTC blank, index i the
 alphabet's character i (the same ids as `encode_text`, whose 0 is padding).
@@ -35,7 +35,7 @@ class RecognizerConfig:
     alphabet: str = ""  # characters with ids 1..V (0 = CTC blank)
     hidden: int = 192  # H per direction
     layers: int = 2
-    stride: int = 3  # points per LSTM frame
+    stride: int = 4  # points per LSTM frame (IAM-OnDB at --every 2: about 2.8 frames per character)
     norm_std: tuple[float, float] = (1.0, 1.0)  # (dx, dy) std the data was divided by
     kind: str = "recognizer"
 
@@ -80,7 +80,8 @@ class Recognizer(nn.Module):
         B, T, _ = x.shape
         S = self.config.stride
         # Points past a line's end share its last frame: zero them, whatever the padding held.
-        x = x * (torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
+        real = (torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(-1)  # (B, T, 1)
+        x = torch.where(real, x, torch.zeros((), dtype=x.dtype, device=x.device))
         pad = (-T) % S
         if pad:
             x = F.pad(x, (0, 0, 0, pad))
@@ -93,13 +94,18 @@ class Recognizer(nn.Module):
 
     def nll(self, x: torch.Tensor, lengths: torch.Tensor, text: torch.Tensor,
             text_lengths: torch.Tensor) -> torch.Tensor:
-        """-log p(text | strokes) per sequence (B,), in nats (CTC, Graves et al. 2006 eq. 14).
+        """-log p(text | strokes) per sequence (B,), in nats; see `ctc_nll`."""
+        return ctc_nll(self.forward(x, lengths), frames(lengths, self.config.stride), text, text_lengths)
 
-        text (B, U) ids 1..V right-padded with 0. Impossible alignments (more
-        characters than frames allow) give +inf, never NaN."""
-        logp = self.forward(x, lengths)  # (B, T', V+1)
-        return F.ctc_loss(logp.transpose(0, 1), text, frames(lengths, self.config.stride), text_lengths, blank=0,
-                          reduction="none", zero_infinity=False)
+
+def ctc_nll(logp: torch.Tensor, n_frames: torch.Tensor, text: torch.Tensor, text_lengths: torch.Tensor,
+            reduction: str = "none") -> torch.Tensor:
+    """CTC negative log-likelihood (Graves et al. 2006 eq. 14) of log-probs (B, T', V+1).
+
+    text (B, U) ids 1..V right-padded with 0, blank = 0. Impossible alignments
+    (more characters than frames allow) give +inf, never NaN."""
+    return F.ctc_loss(logp.transpose(0, 1), text, n_frames, text_lengths, blank=0, reduction=reduction,
+                      zero_infinity=False)
 
 
 def greedy_decode(logp: torch.Tensor, n_frames: torch.Tensor, alphabet: str) -> list[str]:

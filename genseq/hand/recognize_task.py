@@ -21,7 +21,7 @@ from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from .data import LineStream, eval_batches
 from .model import encode_text
-from .recognize import Recognizer, RecognizerConfig, edit_distance, frames, greedy_decode
+from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode
 
 
 def ctc_fits(n_points: int, text: str, stride: int) -> bool:
@@ -78,7 +78,7 @@ class RecognizeTask(LineStream):
     unit = "chars"
 
     def __init__(self, data: str | Path, cfg: RecognizerConfig, *, batch: int = 32, max_points: int | None = 1200,
-                 seed: int = 0, eval_sequences: int | None = None, augment: bool = True) -> None:
+                 seed: int = 0, eval_sequences: int | None = None, augment: bool = True, init: bool = False) -> None:
         self.path = Path(data)
         self.data = StrokeDataset(data)
         self.cfg = cfg
@@ -91,6 +91,7 @@ class RecognizeTask(LineStream):
         if len(self.val_indices) == 0:
             raise GenseqError(f"{data} has no usable validation lines; rebuild it with a val split")
         self.batch, self.seed, self.augment = batch, seed, augment
+        self.init = init  # fine-tuned: the config came from another model, not from flags
         self._start()
 
     def config(self) -> dict:
@@ -98,7 +99,8 @@ class RecognizeTask(LineStream):
 
     def meta(self) -> dict:
         return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
-                "units": self.data.units, "resample": self.data.resample, "augment": self.augment}
+                "units": self.data.units, "resample": self.data.resample, "augment": self.augment,
+                "init": self.init}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"] != self.cfg.to_dict():
@@ -114,7 +116,8 @@ class RecognizeTask(LineStream):
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         x, n, text, u = b
-        nll = self.model.nll(x, n, text, u)  # (B,)
+        # Through forward (not .nll): under torchrun self.model is the DDP wrapper.
+        nll = ctc_nll(self.model(x, n), frames(n, self.cfg.stride), text, u)  # (B,)
         chars = u.sum()
         return nll.sum() / chars, int(chars)
 
@@ -128,7 +131,7 @@ class RecognizeTask(LineStream):
                                                                  [s.text for s in lines], self.cfg))
                 logp = self.model(x, n)
                 f = frames(n, self.cfg.stride)
-                total += float(torch.nn.functional.ctc_loss(logp.transpose(0, 1), text, f, u, reduction="sum"))
+                total += float(ctc_nll(logp, f, text, u, reduction="sum"))
                 pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, self.cfg.alphabet)))
         return total, pairs
 
@@ -155,19 +158,21 @@ class RecognizeTask(LineStream):
 
 
 def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
-               resume: Path | None = None) -> RecognizerConfig:
-    """The config of a training run: a resumed run's own (the flags must agree),
-    a fine-tuned model's (`init`), or new from the data."""
+               resume: Path | None = None) -> tuple[RecognizerConfig, bool]:
+    """The config of a training run: a resumed run's own (the flags must agree
+    unless it was fine-tuned), a fine-tuned model's (`init`), or new from the
+    data; and whether the run fine-tunes (its config is not the flags')."""
     from ..checkpoint import load_checkpoint
     if resume is not None and resume.exists():
-        cfg = RecognizerConfig.from_dict(load_checkpoint(resume, kind="recognizer")["config"])
+        ck = load_checkpoint(resume, kind="recognizer")
+        cfg = RecognizerConfig.from_dict(ck["config"])
         differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in sizes.items() if getattr(cfg, k) != v]
-        if differ and not load_checkpoint(resume, kind="recognizer")["meta"].get("init"):
+        if differ and not ck["meta"].get("init"):
             raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        return cfg
+        return cfg, bool(ck["meta"].get("init"))
     if init is not None:
-        return RecognizerConfig.from_dict(load_checkpoint(init, kind="recognizer")["config"])
-    return config_from_data(data, **sizes)
+        return RecognizerConfig.from_dict(load_checkpoint(init, kind="recognizer")["config"]), True
+    return config_from_data(data, **sizes), False
 
 
 def evaluate_file(model: Recognizer, data: str | Path, split: str = "val") -> dict:

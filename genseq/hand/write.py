@@ -58,6 +58,8 @@ class WriteOptions:
             raise GenseqError("--unknown must be error, drop or replace")
         if not 1 <= self.candidates <= 16:
             raise GenseqError("--candidates must be between 1 and 16")
+        if self.recognizer is not None and self.candidates == 1:
+            raise GenseqError("--recognizer chooses among candidates: give --candidates 2 or more")
         if sum((self.style is not None, self.style_file is not None, self.unprimed)) > 1:
             raise GenseqError("give one of --style, --style-file and --no-style")
 
@@ -170,7 +172,9 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
     prime = load_style(hm, options)
     K = options.candidates
-    reader = load_recognizer(options.recognizer) if K > 1 else None
+    device = next(hm.model.parameters()).device
+    reader = load_recognizer(options.recognizer, device=str(device)) if K > 1 else None
+    norm = (hm.config.norm_mean, hm.config.norm_std)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
     per_batch = BATCH_LINES if K == 1 else max(1, BATCH_SEQUENCES // K)
@@ -183,7 +187,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[
             if reader is None:
                 written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
             else:
-                written = choose(_candidates([lines[i] for i in idx], K, hm, batch_opts, prime), K, reader)
+                written = choose(_candidates([lines[i] for i in idx], K, hm, batch_opts, prime), K, reader, norm)
             for i, line in zip(idx, written):
                 out[i] = line
             bar.update(len(idx))
