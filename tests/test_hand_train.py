@@ -67,6 +67,12 @@ def test_train_write_eval_resume_finetune(tmp_path, strokes_h5):
                 "--max-steps", 2, "--eval-every", 2, "-q")
     assert r.exit_code == 0, r.output
     assert load_checkpoint(tmp_path / "ft" / "best.pt")["config"] == ck["config"]
+    # A fine-tuned run resumes (twice) without repeating --init or the model's sizes.
+    for steps in (3, 4):
+        r = _invoke("train", "handwriting", strokes_h5, "-o", tmp_path / "ft", "--max-steps", steps,
+                    "--eval-every", 2, "--resume", "-q")
+        assert r.exit_code == 0, r.output
+    assert load_checkpoint(tmp_path / "ft" / "last.pt")["train"]["step"] == 4
     # Size flags that disagree with the --init model are refused, not silently ignored.
     r = _invoke("train", "handwriting", strokes_h5, "-o", tmp_path / "ft2", "--init", run / "best.pt",
                 "--kind", "prediction", "--hidden", 9, "--max-steps", 2, "-q")

@@ -115,8 +115,9 @@ def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
     ft = ["train", "recognizer", strokes_h5, "-o", tmp_path / "ft", "--init", run / "last.pt", "--batch", 4,
           "--eval-every", 2, "-q"]
     assert _invoke(*ft, "--max-steps", 2).exit_code == 0
-    r = _invoke(*ft[:5], "--batch", 4, "--eval-every", 2, "-q", "--max-steps", 4, "--resume")
-    assert r.exit_code == 0, r.output
+    for steps in (3, 4):  # twice: the second resume reads a checkpoint the first one wrote
+        r = _invoke(*ft[:5], "--batch", 4, "--eval-every", 2, "-q", "--max-steps", steps, "--resume")
+        assert r.exit_code == 0, r.output
     ck = load_checkpoint(tmp_path / "ft" / "last.pt", kind="recognizer")
     assert ck["train"]["step"] == 4 and ck["config"]["hidden"] == 8 and ck["meta"]["init"]
 

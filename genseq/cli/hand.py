@@ -47,12 +47,12 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window)
-    cfg, scale = run_config(data, kind, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    cfg, scale, tuned = run_config(data, kind, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:
         refuse_size_flags(init, {"kind": kind, **sizes}, cfg.to_dict())
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                    eval_sequences=eval_sequences, scale=scale, init=init is not None)
+                    eval_sequences=eval_sequences, scale=scale, init=tuned)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)

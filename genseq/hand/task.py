@@ -139,9 +139,10 @@ def data_scale(cfg: HandwritingConfig, data: str | Path, meta: dict | None = Non
 
 
 def run_config(data: str | Path, kind: str, sizes: dict, *, init: Path | None = None,
-               resume: Path | None = None) -> tuple[HandwritingConfig, float]:
+               resume: Path | None = None) -> tuple[HandwritingConfig, float, bool]:
     """The model config and data scale of a training run: a resumed run's own
-    (the flags must agree with it), a fine-tuned model's (`init`), or new from the data."""
+    (the flags must agree with it unless it was fine-tuned), a fine-tuned
+    model's (`init`), or new from the data; and whether the run fine-tunes."""
     from ..checkpoint import load_checkpoint
     if resume is not None and resume.exists():
         ck = load_checkpoint(resume, kind="handwriting")
@@ -151,9 +152,9 @@ def run_config(data: str | Path, kind: str, sizes: dict, *, init: Path | None = 
             differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in wanted.items() if getattr(cfg, k) != v]
             if differ:
                 raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        return cfg, float(ck["meta"].get("scale", 1.0))
+        return cfg, float(ck["meta"].get("scale", 1.0)), bool(ck["meta"].get("init"))
     if init is not None:
         ck = load_checkpoint(init, kind="handwriting")
         cfg = HandwritingConfig.from_dict(ck["config"])
-        return cfg, data_scale(cfg, data, ck["meta"])
-    return config_from_data(data, kind, **sizes), 1.0
+        return cfg, data_scale(cfg, data, ck["meta"]), True
+    return config_from_data(data, kind, **sizes), 1.0, False
