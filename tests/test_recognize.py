@@ -55,12 +55,14 @@ def trained(strokes_h5, tmp_path_factory):
     run = tmp_path_factory.mktemp("recrun")
     r = _invoke("train", "recognizer", strokes_h5, "-o", run, "--hidden", 24, "--layers", 1, "--stride", 2,
                 "--batch", 8, "--max-steps", 300, "--eval-every", 150, "--lr", 1e-2, "--warmup", 10,
-                "--no-augment", "-q")
+                "--dropout", 0, "--no-augment", "-q")
     assert r.exit_code == 0, r.output
     return run
 
 
 def test_shapes_padding_and_impossible_alignments():
+    with pytest.raises(GenseqError, match="dropout"):
+        RecognizerConfig(alphabet=ALPHA, dropout=1.0)
     torch.manual_seed(0)
     cfg = RecognizerConfig(alphabet=ALPHA, hidden=8, layers=2, stride=3)
     m = Recognizer(cfg).eval()
@@ -104,7 +106,7 @@ def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
     # Resume continues the same run.
     run = tmp_path / "r"
     base = ["train", "recognizer", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--batch", 4,
-            "--eval-every", 2, "-q"]
+            "--dropout", 0.2, "--eval-every", 2, "-q"]
     assert _invoke(*base, "--max-steps", 2).exit_code == 0
     r = _invoke(*base, "--max-steps", 4, "--resume")
     assert r.exit_code == 0, r.output

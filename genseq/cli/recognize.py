@@ -23,6 +23,8 @@ _R = RecognizerConfig(alphabet="a")
               help="Cells per direction per layer.")
 @click.option("--stride", type=click.IntRange(min=1), default=_R.stride, show_default=True,
               help="Points per LSTM frame.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=_R.dropout, show_default=True,
+              help="Dropout on the LSTM inputs and outputs while training.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch.")
 @click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
               help="Skip training lines longer than this.")
@@ -30,7 +32,7 @@ _R = RecognizerConfig(alphabet="a")
               help="Score only the first N validation lines at each evaluation (faster).")
 @click.option("--no-augment", is_flag=True, help="Train on the lines as they are (no random scale/slant).")
 @train_options
-def train_recognizer(data, layers, hidden, stride, batch, max_points, eval_sequences, no_augment, **kw):
+def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, eval_sequences, no_augment, **kw):
     """Train the handwriting reader that `genseq write` uses to pick legible lines.
 
     A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes and
@@ -43,7 +45,7 @@ def train_recognizer(data, layers, hidden, stride, batch, max_points, eval_seque
     init = bundled_path(DEFAULT_RECOGNIZER) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
-    sizes = dict(hidden=hidden, layers=layers, stride=stride)
+    sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
     cfg, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:
         refuse_size_flags(init, sizes, cfg.to_dict())

@@ -36,6 +36,7 @@ class RecognizerConfig:
     hidden: int = 192  # H per direction
     layers: int = 2
     stride: int = 4  # points per LSTM frame (IAM-OnDB at --every 2: about 2.8 frames per character)
+    dropout: float = 0.25  # on the LSTM inputs and outputs while training (the bundled model: 0.25)
     norm_std: tuple[float, float] = (1.0, 1.0)  # (dx, dy) std the data was divided by
     kind: str = "recognizer"
 
@@ -46,6 +47,8 @@ class RecognizerConfig:
             raise GenseqError("a recognizer needs a non-empty alphabet without repeats")
         if min(self.hidden, self.layers, self.stride) < 1:
             raise GenseqError("hidden, layers and stride must be >= 1")
+        if not 0 <= self.dropout < 1:
+            raise GenseqError("dropout must be in [0, 1)")
         object.__setattr__(self, "norm_std", tuple(float(v) for v in self.norm_std))
 
     def to_dict(self) -> dict:
@@ -72,7 +75,9 @@ class Recognizer(nn.Module):
         self.config = config
         H, S = config.hidden, config.stride
         self.inp = nn.Linear(3 * S, H)
-        self.lstm = nn.LSTM(H, H, num_layers=config.layers, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(H, H, num_layers=config.layers, batch_first=True, bidirectional=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.drop = nn.Dropout(config.dropout)
         self.out = nn.Linear(2 * H, len(config.alphabet) + 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -85,12 +90,12 @@ class Recognizer(nn.Module):
         pad = (-T) % S
         if pad:
             x = F.pad(x, (0, 0, 0, pad))
-        z = torch.tanh(self.inp(x.reshape(B, -1, 3 * S)))  # (B, T', H)
+        z = self.drop(torch.tanh(self.inp(x.reshape(B, -1, 3 * S))))  # (B, T', H)
         n = frames(lengths, S).clamp(min=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(z, n, batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=z.shape[1])  # (B, T', 2H)
-        return torch.log_softmax(self.out(h).float(), dim=-1)
+        return torch.log_softmax(self.out(self.drop(h)).float(), dim=-1)
 
     def nll(self, x: torch.Tensor, lengths: torch.Tensor, text: torch.Tensor,
             text_lengths: torch.Tensor) -> torch.Tensor:
