@@ -203,7 +203,7 @@ def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
             if stop == T_max and (t % 8 == 7 or t == T_max - 1):  # check in blocks: keeps the step lean
                 finished |= past_end(t - t % 8, t + 1).any(1) | (caps <= t + 1)
                 if bool(finished.all()):
-                    # A few more points let the last line to end finish its stroke (below).
+                    # finish_stroke more points let the last line that ended finish its stroke (below).
                     stop = min(T_max, t + 1 + options.finish_stroke)
                     if stop == t + 1:
                         break
@@ -211,7 +211,7 @@ def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
         ended = past.any(1)
         end_step = past.to(torch.uint8).argmax(1)  # (B,) first step attending past the end
         length = torch.where(ended, end_step, caps)
-        # The window leaves the text while the pen is often still in its last letter:
+        # The window leaves the text while the pen is sometimes still in its last letter:
         # keep the points up to the first pen lift within finish_stroke steps, if any;
         # otherwise drop the point written while attending past the end.
         lifts = points[:, : t + 1, 2] > 0.5  # (B, T)
