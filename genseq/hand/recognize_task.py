@@ -20,7 +20,7 @@ from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from .data import LineStream, eval_batches
-from .model import encode_text
+from .model import pad_texts
 from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode
 
 
@@ -59,12 +59,8 @@ def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig
     for b, p in enumerate(points):
         x[b, : len(p), :2] = p[:, :2] / std
         x[b, : len(p), 2] = p[:, 2]
-    ids = [encode_text(t, cfg.alphabet) for t in texts]
-    text = torch.zeros(B, max(len(i) for i in ids), dtype=torch.long)
-    for b, i in enumerate(ids):
-        text[b, : len(i)] = i
-    return (torch.from_numpy(x), torch.tensor([len(p) for p in points]), text,
-            torch.tensor([len(i) for i in ids]))
+    text, mask = pad_texts(texts, cfg.alphabet)  # (B, U)
+    return torch.from_numpy(x), torch.tensor([len(p) for p in points]), text, mask.sum(1).long()
 
 
 def config_from_data(data: str | Path, **sizes) -> RecognizerConfig:
@@ -121,32 +117,14 @@ class RecognizeTask(LineStream):
         chars = u.sum()
         return nll.sum() / chars, int(chars)
 
-    def read(self, device: torch.device, indices) -> tuple[float, list[tuple[str, str]]]:
-        """Summed CTC NLL and (reference, best path) pairs over lines of the validation split."""
-        total, pairs = 0.0, []
-        with torch.no_grad():
-            for chunk in eval_batches(self.val_split.lengths, np.asarray(indices), 32):
-                lines = [self.val_split[int(i)] for i in chunk]
-                x, n, text, u = (t.to(device) for t in line_batch([s.points for s in lines],
-                                                                 [s.text for s in lines], self.cfg))
-                logp = self.model(x, n)
-                f = frames(n, self.cfg.stride)
-                total += float(ctc_nll(logp, f, text, u, reduction="sum"))
-                pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, self.cfg.alphabet)))
-        return total, pairs
-
     def evaluate(self, device: torch.device) -> dict[str, float]:
         was_training = self.model.training
         self.model.eval()
         try:
-            total, pairs = self.read(device, self.val_indices)
+            r, self._last_pairs = read_split(self.model, self.val_split, self.val_indices, device)
         finally:
             self.model.train(was_training)
-        chars = sum(len(r) for r, _ in pairs)
-        errors = sum(edit_distance(r, h) for r, h in pairs)
-        self._last_pairs = pairs
-        return {"val_loss": total / chars, "cer": errors / chars,
-                "lines_exact": sum(r == h for r, h in pairs) / len(pairs)}
+        return {"val_loss": r["nll_per_char"], "cer": r["cer"], "lines_exact": r["lines_exact"]}
 
     def on_eval(self, out: Path, step: int) -> None:
         """What it reads: the first validation lines, reference then best path."""
@@ -175,17 +153,30 @@ def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
     return config_from_data(data, **sizes), False
 
 
-def evaluate_file(model: Recognizer, data: str | Path, split: str = "val") -> dict:
-    """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a split."""
-    task = RecognizeTask.__new__(RecognizeTask)  # the reading half only: no training split needed
-    task.cfg, task.model = model.config, model
-    with StrokeDataset(data) as ds:
-        task.val_split = ds.split(split)
-        idx = readable(task.val_split, model.config, None)
-        if len(idx) == 0:
-            raise GenseqError(f"{data}: no {split} line the recognizer can read")
-        total, pairs = task.read(next(model.parameters()).device, idx)
+def read_split(model: Recognizer, split, indices, device) -> tuple[dict, list[tuple[str, str]]]:
+    """Read lines `indices` of a stroke split: CTC NLL per character, best-path
+    error rate and exact lines, and the (reference, best path) pairs."""
+    total, pairs = 0.0, []
+    with torch.no_grad():
+        for chunk in eval_batches(split.lengths, np.asarray(indices), 32):
+            lines = [split[int(i)] for i in chunk]
+            x, n, text, u = (t.to(device) for t in line_batch([s.points for s in lines],
+                                                             [s.text for s in lines], model.config))
+            logp = model(x, n)
+            f = frames(n, model.config.stride)
+            total += float(ctc_nll(logp, f, text, u, reduction="sum"))
+            pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, model.config.alphabet)))
     chars = sum(len(r) for r, _ in pairs)
     return {"cer": sum(edit_distance(r, h) for r, h in pairs) / chars,
             "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
-            "nll_per_char": total / chars, "chars": chars, "lines": len(pairs)}
+            "nll_per_char": total / chars, "chars": chars, "lines": len(pairs)}, pairs
+
+
+def evaluate_file(model: Recognizer, data: str | Path, split: str = "val") -> dict:
+    """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a split."""
+    with StrokeDataset(data) as ds:
+        lines = ds.split(split)
+        idx = readable(lines, model.config, None)
+        if len(idx) == 0:
+            raise GenseqError(f"{data}: no {split} line the recognizer can read")
+        return read_split(model, lines, idx, next(model.parameters()).device)[0]
