@@ -14,10 +14,10 @@ from genseq.hand import (
 ALPHABET = " abcdef"
 
 
-def synth(step_per_point: float, seed=0):
+def synth(step_per_point: float, seed=0, alphabet=ALPHABET):
     """Tiny synthesis model whose window moves exactly `step_per_point` characters per point."""
     torch.manual_seed(seed)
-    m = HandwritingModel(HandwritingConfig(kind="synthesis", alphabet=ALPHABET, hidden=8,
+    m = HandwritingModel(HandwritingConfig(kind="synthesis", alphabet=alphabet, hidden=8,
                                            layers=2, mixtures=3, window=2)).eval()
     M = m.config.window
     with torch.no_grad():
@@ -64,6 +64,13 @@ def test_the_last_stroke_is_finished_up_to_its_pen_lift():
             # It ends at the first pen lift since the stopping step: no lift before it.
             assert not (b.points[n - 1 : -1, 2] > 0.5).any()
     assert longer >= 1  # the random pen lifts make some lines end later
+    # After a closing mark the stroke in progress would be a new one: lines ending in '.' are not finished.
+    m = synth(0.25, alphabet=ALPHABET + ".")
+    dotted = [t + "." for t in texts]
+    for a, b in zip(sample_synthesis(m, dotted, base), sample_synthesis(m, dotted, opts)):
+        np.testing.assert_array_equal(a.points, b.points)
+    assert sum(len(b.points) > len(a.points) for a, b in zip(sample_synthesis(m, texts, base),
+                                                             sample_synthesis(m, texts, opts))) >= 1
 
 
 def test_stall_skip_and_run_on_are_flagged():
@@ -174,3 +181,134 @@ def test_steps_with_no_attention_keep_the_previous_position():
     lead = np.zeros((3, 2), np.float32)
     lead[2, 1] = 1.0
     assert _attended(lead).tolist() == [1, 1, 1]
+
+
+def test_word_starts():
+    from genseq.hand.words import word_starts
+    assert word_starts("ab  cd e") == [4, 7]
+    assert word_starts("abc") == [] and word_starts(" ab") == [1]
+
+
+def test_candidates_carry_on_from_the_best_at_every_word_end():
+    m = synth(0.25)  # 4 points per character: every row reaches the next word at the same step
+    calls = []
+
+    def score(pieces, texts):
+        s = np.array([float(p[:, 0].sum()) for p in pieces])  # any function of the strokes
+        calls.append((list(texts), [p.copy() for p in pieces], s))
+        return s
+
+    K, texts = 3, ["ab cd ef", "fed"]
+    opts = HandSampleOptions(**{**OPTS.__dict__, "seed": 5})
+    lines = sample_synthesis(m, [t for t in texts for _ in range(K)], opts, words=(K, score))
+    # One choice per word end, each among the K candidates of the line, scored on the line so far.
+    assert [c[0] for c in calls] == [["ab"] * K, ["ab cd"] * K]
+    best = [c[1][int(np.argmax(c[2]))] for c in calls]
+    for ln in lines[:K]:
+        for piece, space in zip(best, (2, 5)):  # every candidate goes on from the best piece of each word
+            np.testing.assert_array_equal(ln.points[: len(piece)], piece)
+            # The piece ends at the first pen lift once the window reached the space after the word,
+            # or, if the window got two positions further first, at the last lift before that.
+            at = ln.phi.argmax(1)
+            spaced, ran_on = int(np.argmax(at >= space)), int(np.argmax(at >= space + 2))
+            lifts = np.flatnonzero(ln.points[:, 2] > 0.5)
+            after = lifts[(lifts >= spaced) & (lifts <= ran_on)]
+            expect = after[0] + 1 if len(after) else lifts[lifts <= ran_on][-1] + 1
+            assert len(piece) == expect
+    assert len(best[1]) > len(best[0]) > 0
+    # ... and writes the rest with draws of its own
+    assert not all(np.array_equal(lines[0].points, ln.points) for ln in lines[1:K])
+    assert all(ln.status == "ok" for ln in lines)
+    # Without word choice the same seed gives independent lines that differ in the first word.
+    free = sample_synthesis(m, [t for t in texts for _ in range(K)], opts)
+    assert not np.array_equal(free[0].points[: len(best[0])], free[1].points[: len(best[0])])
+    with pytest.raises(ValueError):
+        sample_synthesis(m, ["ab cd"] * 2, OPTS, words=(3, score))
+    with pytest.raises(ValueError):
+        sample_synthesis(m, ["ab cd", "ab ce"], OPTS, words=(2, score))
+
+
+def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
+    from genseq.hand.model import HandState
+    from genseq.hand.words import NEVER, WordChoice
+    got = []
+
+    def score(pieces, texts):
+        got.append(([p.copy() for p in pieces], texts))
+        return np.zeros(len(pieces))
+
+    B, T, U1, L, H = 4, 10, 6, 1, 4
+    counts = torch.ones(B, U1, dtype=torch.bool)
+    wc = WordChoice(["ab cd"] * 4, 2, 0, counts, T, score, patience=4)  # 2 lines, 2 candidates each
+    g = torch.Generator().manual_seed(0)
+    state = HandState(*(torch.randn(*s, generator=g) for s in ((L, B, H), (L, B, H), (B, 2), (B, 5))))
+    x = torch.randn(B, 3, generator=g)
+    points, phis = torch.zeros(B, T, 3), torch.zeros(B, T, U1)
+    finished = torch.zeros(B, dtype=torch.bool)
+    news = []
+    for t in range(T):
+        new = HandState(*(torch.randn(*s, generator=g) for s in ((L, B, H), (L, B, H), (B, 2), (B, 5))))
+        news.append(new)
+        x_new = torch.randn(B, 3, generator=g)
+        x_new[:, 2] = float(t in (1, 3))  # every row lifts its pen after points 1 and 3
+        phi = torch.zeros(B, U1)
+        phi[:, 1] = 1.0
+        if t >= 2:
+            phi[0, 2] = 2.0  # row 0 (line 0) reaches the space at step 2; row 1 and line 1 stay on 'b'
+        points[:, t], phis[:, t] = x_new, phi
+        state, x = wc.advance(t, state, new, x, x_new, phi)
+        if t == 4:
+            wc.check(5, points, phis, state, x, finished)  # paused at its lift (step 3), within patience: waits
+            assert got == [] and wc.paused.tolist() == [True, False, False, False]
+    assert wc.crossed.tolist() == [3, -1, -1, -1]
+    assert torch.equal(state.h[:, 0], news[3].h[:, 0])  # row 0 stood still from step 3 ...
+    assert torch.equal(state.h[:, 1], news[T - 1].h[:, 1])  # ... the others went on
+    wc.check(T, points, phis, state, x, finished)
+    assert len(got) == 1 and got[0][1] == ["ab"]  # only the row that made it, up to its pause
+    np.testing.assert_array_equal(got[0][0][0], points[0, :4].numpy())
+    for t, t3 in ((state.h, news[3].h), (state.c, news[3].c)):  # row 0's state at its step 3, twice
+        assert torch.equal(t[:, 0], t3[:, 0]) and torch.equal(t[:, 1], t3[:, 0])
+        assert not torch.equal(t[:, 2], t[:, 3])  # line 1 untouched
+    for t in (state.kappa, state.window, x, points, phis, wc.live):
+        assert torch.equal(t[0], t[1])
+    for t in (state.kappa, state.window, x, points):
+        assert not torch.equal(t[2], t[3])
+    assert wc.live[0].tolist() == [True] * 4 + [False] * (T - 4)  # the paused steps are not part of its line
+    assert wc.words_chosen == 1 and wc.target.tolist() == [NEVER, NEVER, 2, 2]
+    assert wc.paused.tolist() == [False] * 4 and wc.spaced.tolist() == [False] * 4
+    # A window two positions past the space pauses a row even without a pen lift.
+    wc2 = WordChoice(["ab cd"] * 2, 2, 0, counts[:2], T, score, patience=4)
+    phi = torch.zeros(2, U1)
+    phi[:, 4] = 1.0
+    lifted = torch.zeros(2, 3)
+    wc2.advance(0, HandState(*(t[:, :2] if t.dim() == 3 else t[:2] for t in state)),
+                HandState(*(t[:, :2] if t.dim() == 3 else t[:2] for t in state)), x[:2], lifted, phi)
+    assert wc2.paused.tolist() == [True, True]
+
+
+def test_word_choice_prefers_healthy_attention():
+    from genseq.hand.sample import _attention_ok
+    phi = np.eye(5)[[0, 0, 1, 2, 3, 4]].astype(np.float32)
+    assert _attention_ok(phi, 0, 4, stall_steps=5)
+    assert not _attention_ok(phi[[0, 1, 3, 4, 5]], 0, 4, stall_steps=5)  # position 1 skipped
+    assert not _attention_ok(phi[[0, 0, 0, 0, 0, 1, 2, 3]], 0, 3, stall_steps=5)  # held 5 steps
+    assert not _attention_ok(phi[:0], 0, 1, stall_steps=5)
+
+
+def test_word_choice_after_priming_scores_the_line_own_strokes():
+    m = synth(0.25)
+    prime_pts = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    prime_pts[:, 2] = 0
+    calls = []
+
+    def score(pieces, texts):
+        calls.append((texts, [p.copy() for p in pieces]))
+        return np.array([float(p[:, 1].sum()) for p in pieces])
+
+    lines = sample_synthesis(m, ["ab cd", "ab cd"], OPTS, prime=(prime_pts, "fed"), words=(2, score))
+    assert [c[0] for c in calls] == [["ab", "ab"]]
+    pieces = calls[0][1]
+    best = pieces[int(np.argmax([p[:, 1].sum() for p in pieces]))]
+    for ln in lines:  # the pieces are the line's own strokes, as the written line has them
+        np.testing.assert_array_equal(ln.points[: len(best)], best)
+        assert ln.status == "ok" and ln.phi.shape[1] == len("ab cd")

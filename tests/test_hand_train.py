@@ -125,3 +125,23 @@ def test_write_api_wraps_and_errors(tmp_path):
     pred = HandModel(HandwritingModel(HandwritingConfig(kind="prediction", hidden=8, layers=1, mixtures=2)), {})
     with pytest.raises(GenseqError, match="prediction model"):
         write_handwriting("abc", pred, opts)
+
+
+def test_oversampling_rare_characters(tmp_path, strokes_h5):
+    from genseq.hand.task import oversampled
+    texts = ["abc", "c.b", "aa", "x."]
+    np.testing.assert_array_equal(oversampled(np.array([0, 1, 2]), texts, ".", 3), [0, 1, 2, 1, 1])
+    np.testing.assert_array_equal(oversampled(np.array([0, 2]), texts, ".", 3), [0, 2])  # none: unchanged
+    run = tmp_path / "run"
+    base = ["train", "handwriting", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--mixtures", 2,
+            "--window", 2, "--batch", 2, "--eval-every", 2, "-q"]
+    r = _invoke(*base, "--max-steps", 2, "--oversample", ".", "--oversample-factor", 4)
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(run / "last.pt")
+    assert ck["meta"]["oversample"] == [".", 4]
+    # 6 training lines, 2 of them with a '.': 6 + 2 * 3 lines per pass
+    assert ck["train"]["task"]["sequences"] == 12 and ck["train"]["task"]["oversample"] == [".", 4]
+    r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 2, "--resume")
+    assert r.exit_code == 1 and "cannot resume: --oversample was '.' x4, now '.' x2" in r.output
+    r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 4, "--resume")
+    assert r.exit_code == 0, r.output

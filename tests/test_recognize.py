@@ -1,5 +1,6 @@
 """The recognizer (BiLSTM + CTC) and best-of-K line choice in `genseq write`."""
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -172,6 +173,8 @@ def test_write_with_candidates(trained, tmp_path):
     pages, lines = write_handwriting("abc abc\n\ncab", hm, opts)
     assert [ln.text if ln else "" for ln in lines] == ["abc", "abc", "", "cab"]
     assert write_handwriting("abc abc\n\ncab", hm, opts)[0] == pages  # same seed, same choice
+    by_line = write_handwriting("abc abc\n\ncab", hm, replace(opts, by_word=False))[1]
+    assert [ln.text if ln else "" for ln in by_line] == ["abc", "abc", "", "cab"]
     with pytest.raises(GenseqError, match="candidates"):
         write_handwriting("abc", hm, WriteOptions(candidates=0))
     with pytest.raises(GenseqError, match="not found"):
@@ -185,14 +188,17 @@ def test_write_with_candidates(trained, tmp_path):
     assert r.exit_code == 2 and "--candidates" in r.output
     r = _invoke("write", "abc", "-m", f, "-k", 1, "--recognizer", trained / "best.pt", "-o", tmp_path / "o.svg")
     assert r.exit_code == 1 and "--candidates 2 or more" in r.output
+    r = _invoke("write", "abc", "-m", f, "-k", 1, "--by-line", "-o", tmp_path / "o.svg")
+    assert r.exit_code == 1 and "--by-line chooses among candidates" in r.output
 
 
 def test_a_line_is_drawn_again_only_when_none_of_its_candidates_passed(monkeypatch):
     import genseq.hand.write as write_mod
-    calls = []
+    calls, seen = [], []
 
-    def fake(model, texts, opts, prime):
+    def fake(model, texts, opts, prime, words=None):
         calls.append(list(texts))
+        seen.append(words)
         # First call: every 'ab' candidate stalls, one 'ca' candidate is fine; later calls: all fine.
         return [HandLine(t, np.zeros((4, 3), np.float32), None,
                          "ok" if len(calls) > 1 or (t == "ca" and j % 2) else "stalled")
@@ -200,8 +206,10 @@ def test_a_line_is_drawn_again_only_when_none_of_its_candidates_passed(monkeypat
 
     monkeypatch.setattr(write_mod, "sample_synthesis", fake)
     from genseq.hand.sample import HandSampleOptions
-    got = write_mod._candidates(["ab", "ca"], 2, SimpleNamespace(model=None), HandSampleOptions(seed=1), None)
+    score = object()  # a words.Scorer: handed on to every draw, the re-draws too
+    got = write_mod._candidates(["ab", "ca"], 2, SimpleNamespace(model=None), HandSampleOptions(seed=1), None, score)
     assert calls == [["ab", "ab", "ca", "ca"], ["ab", "ab"]]  # only the line with no good candidate again
+    assert seen == [(2, score), (2, score)]
     assert [(c.text, c.status, c.tries) for c in got] == [("ab", "ok", 2), ("ab", "ok", 2),
                                                           ("ca", "stalled", 1), ("ca", "ok", 1)]
 

@@ -32,8 +32,13 @@ _P = PageOptions()
               help="Skip training lines longer than this.")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
               help="Score only the first N validation lines at each evaluation (faster).")
+@click.option("--oversample", default=None, metavar="CHARS",
+              help="Read training lines that contain any of these characters more often (rare letters, digits).")
+@click.option("--oversample-factor", type=click.IntRange(min=1), default=4, show_default=True,
+              help="How many times per pass such a line is read.")
 @train_options
-def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences, **kw):
+def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences,
+                      oversample, oversample_factor, **kw):
     """Train Graves' handwriting network on DATA (from `genseq data iam-ondb|jsonl|inkml`).
 
     With --init (a model file or 'default') the model keeps that file's sizes,
@@ -52,7 +57,8 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
         refuse_size_flags(init, {"kind": kind, **sizes}, cfg.to_dict())
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                    eval_sequences=eval_sequences, scale=scale, init=tuned)
+                    eval_sequences=eval_sequences, scale=scale, init=tuned,
+                    oversample=(oversample, oversample_factor) if oversample else None)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
@@ -125,9 +131,11 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Write each line this many times and keep the one the recognizer reads best (1: the first draw).")
 @click.option("--recognizer", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recognizer file that picks among the candidates (default: the bundled one).")
+@click.option("--by-line", is_flag=True,
+              help="Choose among the candidates by whole lines only (default: at every word's end).")
 @page_options
 def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, seed, max_chars, unknown, max_text,
-              candidates, recognizer, **page):
+              candidates, recognizer, by_line, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG."""
     from ..errors import GenseqError
     from ..hand.write import write_handwriting
@@ -145,7 +153,7 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
         raise GenseqError(f"cannot write {output}: folder {output.parent} does not exist")
     opts = WriteOptions(bias=bias, seed=seed, style=style, unprimed=unprimed, style_file=style_file, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
-                        page=_page(**page))
+                        by_word=not by_line, page=_page(**page))
     pages, lines = write_handwriting(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
     for path in save_pages(pages, output):

@@ -44,6 +44,19 @@ def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[st
     return np.nan_to_num((-nll).float().cpu().numpy(), nan=-np.inf)
 
 
+def scorer(recognizer: Recognizer, norm=None):
+    """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie)."""
+    known = set(recognizer.config.alphabet)
+
+    def score(points: list[np.ndarray], texts: list[str]) -> np.ndarray:
+        out = np.zeros(len(texts))
+        ok = [i for i, t in enumerate(texts) if set(t) <= known]
+        if ok:
+            out[ok] = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
+        return out
+    return score
+
+
 def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> list[str]:
     """What the recognizer reads in written lines (best path)."""
     from .recognize import frames, greedy_decode
@@ -56,15 +69,11 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
 def choose(candidates: list[HandLine], k: int, recognizer: Recognizer, norm=None) -> list[HandLine]:
     """candidates: k versions of each line, grouped (line 0's k, then line 1's, ...) -> one per line.
     norm: the synthesis model's (mean, std), see `_inputs`."""
-    known = set(recognizer.config.alphabet)
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
-    readable = [i for i in drawn if set(candidates[i].text) <= known]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
-    # A text the reader cannot spell: every drawn candidate ties, the first good draw is kept.
-    scores[[i for i in drawn if not set(candidates[i].text) <= known]] = 0.0
-    if readable:
-        scores[readable] = read_scores(recognizer, [candidates[i].points for i in readable],
-                                       [candidates[i].text for i in readable], norm)
+    if drawn:
+        scores[drawn] = scorer(recognizer, norm)([candidates[i].points for i in drawn],
+                                                 [candidates[i].text for i in drawn])
     out = []
     for start in range(0, len(candidates), k):
         group = range(start, start + k)

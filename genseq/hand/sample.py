@@ -12,10 +12,14 @@ step is dropped and the last kept point gets pen_up = 1. The window runs
 ahead of the pen, so at that step the pen is sometimes still inside the last
 letter (the bundled model, 40 phrases, two seeds: 27 of 80 lines had a pen
 lift within 12 more points). `finish_stroke=N` keeps such a line's points up
-to that lift. It is off by default: with it on, the share of lines written
-exactly right did not change (26 of 40 either way, read exactly by the
-recognizer at 8 candidates), a few lines gained a stray dot, a few a
-finished last letter. A line that has not
+to that lift (on by default, N = 12) when the line ends in a letter or digit:
+after a closing '.', ')' or '!' the stroke in progress is nearly always a
+new, stray one (a '|' after "o'clock."). Judged by eye on the 20 sample phrases
+at seeds 1 and 2, written with 8 candidates chosen word by word, it finished
+the cut last letters of "Smith" and "Networks" (29 -> 31 of 40 lines exactly
+right) and added no stray marks there; an earlier test with lines chosen
+whole saw no change in the recognizer's count (26 of 40 either way).
+A line that has not
 ended after `max_steps_per_char * len(text)` steps is cut there. Finished
 lines stay in the batch (cheaper than reshaping it) but their points are
 discarded; the loop stops when every line has finished or hit its limit.
@@ -45,6 +49,7 @@ import torch
 from ..errors import GenseqError
 from .mdn import mdn_sample
 from .model import HandwritingModel, pad_texts
+from .words import Scorer, WordChoice
 
 STATUSES = ("ok", "ran_on", "stalled", "skipped")
 
@@ -58,7 +63,7 @@ class HandSampleOptions:
     max_steps_per_char: int = 40  # safety limit on points per character of a line
     stall_steps: int = 60  # a line whose attended character does not move this long is bad
     resample_bad: int = 2  # how many times to write a bad line again
-    finish_stroke: int = 0  # after the window leaves the text, points allowed to end the stroke in progress
+    finish_stroke: int = 12  # after the window leaves the text, points allowed to end the stroke in progress
     precision: str = "bf16"  # matmul weights while writing: "bf16" (about 2x faster on CPU) or "fp32"
 
 
@@ -122,10 +127,15 @@ def sample_synthesis(
     texts: list[str],
     options: HandSampleOptions = HandSampleOptions(),
     prime: tuple[np.ndarray | torch.Tensor, str] | None = None,
+    words: tuple[int, Scorer] | None = None,
 ) -> list[HandLine]:
     """Write each text as a line (one batch); see the module docstring for stopping and statuses.
 
     prime: optional (points (T, 3) normalised, their text) to write in that style.
+    words: (K, scorer): the texts come in groups of K copies of a line, and
+    the K are pruned to the best at every word's end (words.py). Bad lines are
+    then not written again here (a line's K rows would be split): the caller
+    decides, as write._candidates does.
     """
     if not model.synthesis:
         raise GenseqError("this is a prediction model; it cannot write given text")
@@ -133,19 +143,19 @@ def sample_synthesis(
         raise GenseqError("give at least one line, and no empty lines")
     gen = _generator(model, options.seed)
     fused = _fused(model, options.precision)
-    lines = _write(model, fused, texts, options, prime, gen)
-    for attempt in range(options.resample_bad):
+    lines = _write(model, fused, texts, options, prime, gen, words)
+    for attempt in range(0 if words else options.resample_bad):
         bad = [i for i, line in enumerate(lines) if line.status != "ok"]
         if not bad:
             break
-        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen)
+        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen, words)
         for i, line in zip(bad, redo):
             line.tries = lines[i].tries + 1
             lines[i] = line
     return lines
 
 
-def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
+def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLine]:
     B = len(texts)
     alphabet = model.config.alphabet
     sep = " " if " " in alphabet else ""
@@ -183,34 +193,55 @@ def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
         phis = torch.zeros(B, T_max, U1, device=device)  # (B, T, U+1)
         steps = torch.arange(T_max, device=device)  # (T,)
 
+        chooser = None
+        if words is not None:
+            counts = pos.unsqueeze(0) <= (lens + 1).unsqueeze(1)  # (B, U+1) characters and the end position
+            chooser = WordChoice(texts, words[0], P, counts, T_max, words[1], options.stall_steps)
+
         def past_end(t0: int, t1: int) -> torch.Tensor:
             # (B, t1 - t0) bool, Graves 2013 section 5: φ one position past the
             # end beats φ at every real character (and the step is within the cap).
             blk = phis[:, t0:t1]
             end = blk.gather(2, end_index.unsqueeze(1).expand(-1, t1 - t0, 1)).squeeze(2)
             real_max = torch.where(real.unsqueeze(1), blk, -1.0).amax(2)
-            return (end > real_max) & (steps[t0:t1] < caps.unsqueeze(1))
+            out = (end > real_max) & (steps[t0:t1] < caps.unsqueeze(1))
+            return out if chooser is None else out & chooser.live[:, t0:t1]  # steps a paused row did not take
 
         finished = torch.zeros(B, dtype=torch.bool, device=device)
         stop = T_max
         for t in range(T_max):
-            params, state, phi = model.step(x, state, text, fused)
-            x = mdn_sample(params, options.bias, gen).to(x.dtype)
-            points[:, t] = x
+            params, new, phi = model.step(x, state, text, fused)
+            x_new = mdn_sample(params, options.bias, gen).to(x.dtype)
+            points[:, t] = x_new
             phis[:, t] = phi
+            if chooser is None:
+                state, x = new, x_new
+            else:
+                state, x = chooser.advance(t, state, new, x, x_new, phi)
             if t + 1 >= stop:
                 break
             if stop == T_max and (t % 8 == 7 or t == T_max - 1):  # check in blocks: keeps the step lean
+                if chooser is not None:
+                    chooser.check(t + 1, points, phis, state, x, finished)
                 finished |= past_end(t - t % 8, t + 1).any(1) | (caps <= t + 1)
                 if bool(finished.all()):
                     # finish_stroke more points let the last line that ended finish its stroke (below).
                     stop = min(T_max, t + 1 + options.finish_stroke)
                     if stop == t + 1:
                         break
+        taken = torch.full((B,), t + 1, device=device)  # (B,) steps each row took
+        if chooser is not None:  # drop the steps paused rows did not take: each row's history in order
+            live = chooser.live[:, : t + 1]
+            taken = live.sum(1)
+            order = torch.sort((~live).to(torch.uint8), dim=1, stable=True).indices  # (B, T) live steps first
+            kept = (steps[: t + 1].unsqueeze(0) < taken.unsqueeze(1)).unsqueeze(2)
+            points[:, : t + 1] = points[:, : t + 1].gather(1, order.unsqueeze(2).expand(-1, -1, 3)) * kept
+            phis[:, : t + 1] = phis[:, : t + 1].gather(1, order.unsqueeze(2).expand(-1, -1, U1)) * kept
+            chooser = None  # the history is compact now: past_end reads every step
         past = past_end(0, t + 1)  # (B, T)
         ended = past.any(1)
         end_step = past.to(torch.uint8).argmax(1)  # (B,) first step attending past the end
-        length = torch.where(ended, end_step, caps)
+        length = torch.where(ended, end_step, torch.minimum(caps, taken))
         # The window leaves the text while the pen is sometimes still in its last letter:
         # keep the points up to the first pen lift within finish_stroke steps, if any;
         # otherwise drop the point written while attending past the end.
@@ -219,7 +250,9 @@ def _write(model, fused, texts, options, prime, gen) -> list[HandLine]:
         window = (after >= end_step.unsqueeze(1)) & (after < (end_step + options.finish_stroke).unsqueeze(1))
         # A pen already lifted at the step before has nothing to finish (a new stroke would be a stray mark).
         mid_stroke = ~lifts.gather(1, (end_step - 1).clamp(min=0).unsqueeze(1)).squeeze(1) & (end_step > 0)
-        lift = lifts & window & (ended & mid_stroke).unsqueeze(1)
+        # After a closing mark ('.', ')', '!') the stroke in progress is nearly always a new, stray one.
+        letter_end = torch.tensor([t[-1:].isalnum() for t in texts], device=device)
+        lift = lifts & window & (ended & mid_stroke & letter_end).unsqueeze(1)
         length = torch.where(lift.any(1), lift.to(torch.uint8).argmax(1) + 1, length)
         points_np = points.float().cpu().numpy()
         phis_np = phis.cpu().numpy()
@@ -264,14 +297,27 @@ def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
     return int(ends[-1]) + 1 if len(ends) else 0
 
 
+def _longest_run(top: np.ndarray) -> int:
+    """Most steps in a row on one position, top: (N,) attended positions."""
+    change = np.flatnonzero(np.diff(top)) + 1
+    return int(np.diff(np.concatenate(([0], change, [len(top)]))).max())
+
+
+def _attention_ok(phi: np.ndarray, lo: int, hi: int, stall_steps: int) -> bool:
+    """A history up to position hi (φ: (N, ≥ hi + 1)): every position lo .. hi - 1
+    was the most attended one at some step, and none held it stall_steps steps."""
+    if len(phi) == 0:
+        return False
+    top = _attended(phi[:, : hi + 1])
+    return _longest_run(top) < stall_steps and bool(np.isin(np.arange(lo, hi), top).all())
+
+
 def _status(phi: np.ndarray, P: int, U: int, ended: bool, stall_steps: int) -> str:
     # phi: (N, U+1...) φ history of one line over all positions of its full text.
     if len(phi) == 0:
         return "ok" if ended else "ran_on"
     top = _attended(phi[:, : P + U + 1])  # most attended position per step (end position included)
-    change = np.flatnonzero(np.diff(top)) + 1
-    runs = np.diff(np.concatenate(([0], change, [len(top)])))
-    if runs.max() >= stall_steps:
+    if _longest_run(top) >= stall_steps:
         return "stalled"
     if not ended:
         return "ran_on"

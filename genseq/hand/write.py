@@ -44,6 +44,7 @@ class WriteOptions:
     replacement: str = " "         # what `unknown="replace"` puts instead
     max_text: int = MAX_TEXT       # refuse longer texts (minutes of CPU); raise it if you mean it
     candidates: int = 8            # write each line this many times, keep the one the reader reads best
+    by_word: bool = True           # ... choosing at every word's end (words.py), not only whole lines
     recognizer: Path | None = None # the reader (genseq train recognizer); None: the bundled one
     page: PageOptions = field(default_factory=lambda: PageOptions(background="white"))
 
@@ -58,6 +59,8 @@ class WriteOptions:
             raise GenseqError("--unknown must be error, drop or replace")
         if not 1 <= self.candidates <= 16:
             raise GenseqError("--candidates must be between 1 and 16")
+        if not self.by_word and self.candidates == 1:
+            raise GenseqError("--by-line chooses among candidates: give --candidates 2 or more")
         if self.recognizer is not None and self.candidates == 1:
             raise GenseqError("--recognizer chooses among candidates: give --candidates 2 or more")
         if sum((self.style is not None, self.style_file is not None, self.unprimed)) > 1:
@@ -168,7 +171,7 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
 def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[HandLine | None]:
     """Write each non-empty line (batches of BATCH_LINES lines, or of BATCH_SEQUENCES
     candidates); None for blank lines."""
-    from .choose import choose
+    from .choose import choose, scorer
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
     prime = load_style(hm, options)
     K = options.candidates
@@ -187,23 +190,29 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[
             if reader is None:
                 written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
             else:
-                written = choose(_candidates([lines[i] for i in idx], K, hm, batch_opts, prime), K, reader, norm)
+                score = scorer(reader, norm) if options.by_word else None
+                drawn = _candidates([lines[i] for i in idx], K, hm, batch_opts, prime, score)
+                written = choose(drawn, K, reader, norm)
             for i, line in zip(idx, written):
                 out[i] = line
             bar.update(len(idx))
     return out
 
 
-def _candidates(texts: list[str], K: int, hm: HandModel, opts: HandSampleOptions, prime) -> list[HandLine]:
-    """K versions of each text, grouped by text. A line is re-drawn (all K again,
+def _candidates(texts: list[str], K: int, hm: HandModel, opts: HandSampleOptions, prime,
+                score=None) -> list[HandLine]:
+    """K versions of each text, grouped by text; with `score` (a words.Scorer) the K
+    are pruned to the best at every word's end. A line is re-drawn (all K again,
     up to opts.resample_bad times) only when none of its K passed the attention checks."""
-    drawn = sample_synthesis(hm.model, [t for t in texts for _ in range(K)], replace(opts, resample_bad=0), prime)
+    words = (K, score) if score is not None else None
+    drawn = sample_synthesis(hm.model, [t for t in texts for _ in range(K)], replace(opts, resample_bad=0),
+                             prime, words)
     for attempt in range(1, opts.resample_bad + 1):
         redo = [g for g in range(len(texts)) if all(c.status != "ok" for c in drawn[g * K:(g + 1) * K])]
         if not redo:
             break
         again = sample_synthesis(hm.model, [texts[g] for g in redo for _ in range(K)],
-                                 replace(opts, resample_bad=0, seed=opts.seed + 7919 * attempt), prime)
+                                 replace(opts, resample_bad=0, seed=opts.seed + 7919 * attempt), prime, words)
         for n, g in enumerate(redo):
             for j in range(K):
                 again[n * K + j].tries = attempt + 1
