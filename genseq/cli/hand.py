@@ -128,7 +128,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--max-text", type=click.IntRange(min=1), default=_W.max_text, show_default=True,
               help="Refuse texts longer than this many characters.")
 @click.option("--candidates", "-k", type=click.IntRange(1, 16), default=_W.candidates, show_default=True,
-              help="Write each line this many times and keep the one the recognizer reads best (1: the first draw).")
+              help="Write each line this many times; the recognizer keeps the best at every word's end (1: the first draw).")
 @click.option("--recognizer", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recognizer file that picks among the candidates (default: the bundled one).")
 @click.option("--by-line", is_flag=True,
