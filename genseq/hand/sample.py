@@ -251,7 +251,7 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
         # A pen already lifted at the step before has nothing to finish (a new stroke would be a stray mark).
         mid_stroke = ~lifts.gather(1, (end_step - 1).clamp(min=0).unsqueeze(1)).squeeze(1) & (end_step > 0)
         # After a closing mark ('.', ')', '!') the stroke in progress is nearly always a new, stray one.
-        letter_end = torch.tensor([t[-1:].isalnum() for t in texts], device=device)
+        letter_end = torch.tensor([s[-1:].isalnum() for s in texts], device=device)
         lift = lifts & window & (ended & mid_stroke & letter_end).unsqueeze(1)
         length = torch.where(lift.any(1), lift.to(torch.uint8).argmax(1) + 1, length)
         points_np = points.float().cpu().numpy()
