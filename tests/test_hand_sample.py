@@ -274,7 +274,7 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
     for t in (state.kappa, state.window, x, points):
         assert not torch.equal(t[2], t[3])
     assert wc.live[0].tolist() == [True] * 4 + [False] * (T - 4)  # the paused steps are not part of its line
-    assert wc.words_chosen == 1 and wc.target.tolist() == [NEVER, NEVER, 2, 2]
+    assert wc.seg.tolist() == [1, 0] and wc.target.tolist() == [NEVER, NEVER, 2, 2]
     assert wc.paused.tolist() == [False] * 4 and wc.spaced.tolist() == [False] * 4
     # A window two positions past the space pauses a row even without a pen lift.
     wc2 = WordChoice(["ab cd"] * 2, 2, 0, counts[:2], T, score, patience=4)
@@ -312,3 +312,38 @@ def test_word_choice_after_priming_scores_the_line_own_strokes():
     for ln in lines:  # the pieces are the line's own strokes, as the written line has them
         np.testing.assert_array_equal(ln.points[: len(best)], best)
         assert ln.status == "ok" and ln.phi.shape[1] == len("ab cd")
+
+
+def test_a_word_no_candidate_wrote_is_written_again():
+    from genseq.hand.model import HandState
+    from genseq.hand.words import WordChoice
+    calls = []
+
+    def score(pieces, texts):
+        calls.append(len(pieces))
+        return np.full(len(pieces), -10.0)  # every candidate misread: 10 nats below the line so far
+
+    B, T, U1 = 2, 10, 6
+    wc = WordChoice(["ab cd"] * 2, 2, 0, torch.ones(B, U1, dtype=torch.bool), T, score, patience=4, redos=1)
+    g = torch.Generator().manual_seed(0)
+    shapes = ((1, B, 4), (1, B, 4), (B, 2), (B, 5))
+    state = HandState(*(torch.randn(*s, generator=g) for s in shapes))
+    x = torch.randn(B, 3, generator=g)
+    start = (state.h[:, 0].clone(), x[0].clone())
+    points, phis = torch.zeros(B, T, 3), torch.zeros(B, T, U1)
+    finished = torch.zeros(B, dtype=torch.bool)
+    for t in range(T):
+        x_new = torch.randn(B, 3, generator=g)
+        x_new[:, 2] = float(t in (3, 7))  # pen lifts after points 3 and 7
+        phi = torch.zeros(B, U1)
+        phi[:, 2 if t >= 2 else 1] = 1.0  # both rows reach the space at step 2
+        points[:, t], phis[:, t] = x_new, phi
+        state, x = wc.advance(t, state, HandState(*(torch.randn(*s, generator=g) for s in shapes)), x, x_new, phi)
+        if t == 4:
+            wc.check(5, points, phis, state, x, finished)  # both paused at step 3, all read badly: again
+            assert calls == [2] and wc.seg.tolist() == [0] and wc.redos_left.tolist() == [0]
+            assert torch.equal(state.h[:, 0], start[0]) and torch.equal(state.h[:, 1], start[0])
+            assert torch.equal(x[1], start[1]) and not wc.live[:, :5].any()  # steps 0-4 are not the line's
+    wc.check(T, points, phis, state, x, finished)  # paused again at step 7; no redo left: the best is kept
+    assert calls == [2, 2] and wc.seg.tolist() == [1] and wc.base.tolist() == [-10.0]
+    assert wc.live[0].tolist() == [False] * 5 + [True] * 3 + [False] * 2
