@@ -239,10 +239,10 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
 
     B, T, U1, L, H = 4, 10, 6, 1, 4
     counts = torch.ones(B, U1, dtype=torch.bool)
-    wc = WordChoice(["ab cd"] * 4, 2, 0, counts, T, score, patience=4)  # 2 lines, 2 candidates each
     g = torch.Generator().manual_seed(0)
     state = HandState(*(torch.randn(*s, generator=g) for s in ((L, B, H), (L, B, H), (B, 2), (B, 5))))
     x = torch.randn(B, 3, generator=g)
+    wc = WordChoice(["ab cd"] * 4, 2, 0, counts, T, score, patience=4, start=(state, x))  # 2 lines, 2 each
     points, phis = torch.zeros(B, T, 3), torch.zeros(B, T, U1)
     finished = torch.zeros(B, dtype=torch.bool)
     news = []
@@ -277,12 +277,12 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
     assert wc.seg.tolist() == [1, 0] and wc.target.tolist() == [NEVER, NEVER, 2, 2]
     assert wc.paused.tolist() == [False] * 4 and wc.spaced.tolist() == [False] * 4
     # A window two positions past the space pauses a row even without a pen lift.
-    wc2 = WordChoice(["ab cd"] * 2, 2, 0, counts[:2], T, score, patience=4)
+    two = HandState(*(t[:, :2] if t.dim() == 3 else t[:2] for t in state))
+    wc2 = WordChoice(["ab cd"] * 2, 2, 0, counts[:2], T, score, patience=4, start=(two, x[:2]))
     phi = torch.zeros(2, U1)
     phi[:, 4] = 1.0
     lifted = torch.zeros(2, 3)
-    wc2.advance(0, HandState(*(t[:, :2] if t.dim() == 3 else t[:2] for t in state)),
-                HandState(*(t[:, :2] if t.dim() == 3 else t[:2] for t in state)), x[:2], lifted, phi)
+    wc2.advance(0, two, two, x[:2], lifted, phi)
     assert wc2.paused.tolist() == [True, True]
 
 
@@ -324,11 +324,13 @@ def test_a_word_no_candidate_wrote_is_written_again():
         return np.full(len(pieces), -10.0)  # every candidate misread: 10 nats below the line so far
 
     B, T, U1 = 2, 10, 6
-    wc = WordChoice(["ab cd"] * 2, 2, 0, torch.ones(B, U1, dtype=torch.bool), T, score, patience=4, redos=1)
     g = torch.Generator().manual_seed(0)
     shapes = ((1, B, 4), (1, B, 4), (B, 2), (B, 5))
     state = HandState(*(torch.randn(*s, generator=g) for s in shapes))
-    x = torch.randn(B, 3, generator=g)
+    state.h[:, 1], x = state.h[:, 0], torch.randn(B, 3, generator=g)  # the K rows of a line start equal
+    x[1] = x[0]
+    wc = WordChoice(["ab cd"] * 2, 2, 0, torch.ones(B, U1, dtype=torch.bool), T, score, patience=4,
+                    start=(state, x), redos=1)
     start = (state.h[:, 0].clone(), x[0].clone())
     points, phis = torch.zeros(B, T, 3), torch.zeros(B, T, U1)
     finished = torch.zeros(B, dtype=torch.bool)

@@ -196,7 +196,7 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
         chooser = None
         if words is not None:
             counts = pos.unsqueeze(0) <= (lens + 1).unsqueeze(1)  # (B, U+1) characters and the end position
-            chooser = WordChoice(texts, words[0], P, counts, T_max, words[1], options.stall_steps)
+            chooser = WordChoice(texts, words[0], P, counts, T_max, words[1], options.stall_steps, (state, x))
 
         def past_end(t0: int, t1: int) -> torch.Tensor:
             # (B, t1 - t0) bool, Graves 2013 section 5: φ one position past the

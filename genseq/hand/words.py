@@ -58,11 +58,13 @@ class WordChoice:
     characters of priming text before every row's own text (its window
     positions are P + index); counts: (B, U+1) bool, the positions a row's
     window can attend (its characters and the one past the end); T: steps of
-    the history; score: the reader.
+    the history; score: the reader; start: the state and last point (B, 3)
+    before the first step.
     """
 
     def __init__(self, texts: list[str], k: int, P: int, counts: torch.Tensor, T: int,
-                 score: Scorer, patience: int, redos: int = 3, redo_below: float = 6.0):
+                 score: Scorer, patience: int, start: tuple[HandState, torch.Tensor],
+                 redos: int = 3, redo_below: float = 6.0):
         if len(texts) % k or any(len(set(texts[g:g + k])) > 1 for g in range(0, len(texts), k)):
             raise ValueError("rows must come in groups of k copies of one text")
         device = counts.device
@@ -79,7 +81,8 @@ class WordChoice:
         self.redos, self.redo_below = redos, redo_below
         self.redos_left = np.full(len(self.texts), redos)  # (G,) words that may still be written again
         self.base = np.zeros(len(self.texts))  # (G,) the reader's score of the line so far
-        self.snap: dict[int, tuple] = {}  # g -> (state rows, x, step) where the line's current word began
+        # g -> (its row of the state and x, step) where the line's current word began
+        self.snap = {g: (self._row(*start, g * k), 0) for g in range(len(self.texts))}
 
     def _target(self, g: int) -> int:
         s = self.starts[g]  # the space before the next word (its last one, if several)
@@ -90,9 +93,6 @@ class WordChoice:
         """Step t of the batch: rows not paused take `new` and `x_new`, paused ones keep theirs.
         A row whose window has reached its target (the space) pauses after this
         step if its pen lifts now, or if its window is two positions past it."""
-        if t == 0:  # where every line's first word begins
-            for g in range(len(self.texts)):
-                self._snapshot(g, state, x, 0)
         active = ~self.paused  # (B,)
         self.live[:, t] = active
         a2, a3 = active.unsqueeze(1), active.view(1, -1, 1)
@@ -164,26 +164,31 @@ class WordChoice:
                 self.redos_left[g] -= 1  # no candidate wrote this word: all K write it again
                 self._restore(g, state, x, t1)
                 continue
-            for t in (state.h, state.c):  # (L, B, H)
-                t[:, dst] = t[:, src].clone().unsqueeze(1)
-            for t in (state.kappa, state.window, x, finished):  # (B, ...)
-                t[dst] = t[src].clone()
+            row = self._row(state, x, src)
+            self._put(state, x, dst, row)
+            finished[dst] = finished[src].clone()
             for t in (points, phis, self.live):  # (B, T, ...)
                 t[dst, :t1] = t[src, :t1].clone()
             self.base[g] = top
             self.seg[g] += 1
             self.target[dst] = self._target(g)
-            self._snapshot(g, state, x, t1)
+            self.snap[g] = (row, t1)
 
-    def _snapshot(self, g: int, state: HandState, x: torch.Tensor, t: int) -> None:
-        b = g * self.k  # the K rows of a line are equal here
-        self.snap[g] = (state.h[:, b].clone(), state.c[:, b].clone(), state.kappa[b].clone(),
-                        state.window[b].clone(), x[b].clone(), t)
+    @staticmethod
+    def _row(state: HandState, x: torch.Tensor, b: int) -> tuple:
+        """Row b of the state and last point, copied: (h (L, H), c (L, H), κ, w, x)."""
+        return (state.h[:, b].clone(), state.c[:, b].clone(), state.kappa[b].clone(),
+                state.window[b].clone(), x[b].clone())
+
+    @staticmethod
+    def _put(state: HandState, x: torch.Tensor, dst: slice, row: tuple) -> None:
+        h, c, kappa, window, x0 = row
+        state.h[:, dst], state.c[:, dst] = h.unsqueeze(1), c.unsqueeze(1)
+        state.kappa[dst], state.window[dst], x[dst] = kappa, window, x0
 
     def _restore(self, g: int, state: HandState, x: torch.Tensor, t1: int) -> None:
         """Put line g's K rows back where its current word began; the steps since are not its line."""
-        h, c, kappa, window, x0, t0 = self.snap[g]
+        row, t0 = self.snap[g]
         dst = slice(g * self.k, (g + 1) * self.k)
-        state.h[:, dst], state.c[:, dst] = h.unsqueeze(1), c.unsqueeze(1)
-        state.kappa[dst], state.window[dst], x[dst] = kappa, window, x0
+        self._put(state, x, dst, row)
         self.live[dst, t0:t1] = False
