@@ -8,9 +8,10 @@ by step in Python (x[:, t] slices, one cell call per step), then nn.LSTM over
 the whole sequence for layers 2..L, then the same mixture loss
 (genseq.hand.mdn). Both models get the same random batch (B sequences of T
 points, texts of ~U characters over an alphabet of V) and do forward,
-backward, gradient clipping and an AdamW step; the figure is the median step
-time, reported as time steps per second (B*T / s) and as a ratio against the
-fp32 port measured in this run.
+backward, gradient clipping and an AdamW step. The variants take turns, one
+step each per round (5 rounds after a warm-up step each); the figure is the
+median step time, reported as time steps per second (B*T / s), and the ratio
+against the fp32 port is the median over rounds of the ratio within a round.
 
 Also reported:
 - the useful work per time step (multiply-adds from the layer shapes) against
@@ -29,6 +30,7 @@ import math
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,7 +43,7 @@ def sizes(quick: bool) -> dict:
     if quick:
         return dict(B=4, T=40, U=8, V=80, H=64, L=3, K=5, M=3, repeats=2, mem_steps=2,
                     curve_steps=6, curve_B=4, curve_T=30)
-    return dict(B=32, T=700, U=30, V=80, H=400, L=3, K=20, M=10, repeats=3, mem_steps=3,
+    return dict(B=32, T=700, U=30, V=80, H=400, L=3, K=20, M=10, repeats=5, mem_steps=3,
                 curve_steps=30, curve_B=16, curve_T=300)
 
 
@@ -220,25 +222,43 @@ def main() -> None:
     macs = macs_per_point(S)
     flops_per_step = 3 * 2 * macs * S["B"] * S["T"]  # forward + ~2x for backward
     rows, res = [], {}
+    # All four variants are built first, then timed in rounds: one step of each
+    # per round, in turn. A burst of load from another process then falls on
+    # every variant of that round, and each ratio is the median over rounds of
+    # the ratio within a round (on these shared machines a step sometimes runs
+    # several times slower for a while).
+    trainers, times = {}, {v: [] for v in VARIANTS}
     for variant in VARIANTS:
         if cuda:
             torch.cuda.reset_peak_memory_stats(args.device)
             before = torch.cuda.memory_allocated(args.device)
-        tr = Trainer(variant, S, device=args.device)
-        t, times = C.median_time(lambda: tr.step(batch), S["repeats"], warmup=1, device=args.device)
-        prec = variant.split("-")[1]
-        res[variant] = {"seconds_per_batch": t, "times": times, "points_per_s": S["B"] * S["T"] / t,
-                        "fraction_of_mm_peak": flops_per_step / t / peak[prec]}
+        trainers[variant] = Trainer(variant, S, device=args.device)
+        trainers[variant].step(batch)  # untimed warm-up
+        C.sync(args.device)
         if cuda:  # the caching allocator's high-water mark, model and optimizer state included
-            res[variant]["memory"] = {"train_peak": torch.cuda.max_memory_allocated(args.device) - before,
-                                      "growth_after_step2": None}
-        tr = None  # free its memory before the next variant
-    base = res["port-fp32"]["seconds_per_batch"]
+            res[variant] = {"memory": {"train_peak": torch.cuda.max_memory_allocated(args.device) - before,
+                                       "growth_after_step2": None}}
+    for _ in range(S["repeats"]):
+        for variant in VARIANTS:
+            t0 = time.perf_counter()
+            trainers[variant].step(batch)
+            C.sync(args.device)
+            times[variant].append(time.perf_counter() - t0)
+    trainers = None
+    for variant in VARIANTS:
+        t = statistics.median(times[variant])
+        prec = variant.split("-")[1]
+        res.setdefault(variant, {}).update({
+            "seconds_per_batch": t, "times": times[variant], "points_per_s": S["B"] * S["T"] / t,
+            "fraction_of_mm_peak": flops_per_step / t / peak[prec]})
+
+    def ratio(base: str, variant: str) -> float:
+        return statistics.median(b / v for b, v in zip(times[base], times[variant]))
+
     for variant in VARIANTS:
         r = res[variant]
-        r["speedup_vs_port_fp32"] = base / r["seconds_per_batch"]
-        same = res["port-" + variant.split("-")[1]]["seconds_per_batch"]
-        r["speedup_vs_port_same_precision"] = same / r["seconds_per_batch"]
+        r["speedup_vs_port_fp32"] = ratio("port-fp32", variant)
+        r["speedup_vs_port_same_precision"] = ratio("port-" + variant.split("-")[1], variant)
     if not args.no_memory and not cuda:
         for variant in VARIANTS:
             res[variant]["memory"] = measure_memory(variant, args)

@@ -262,6 +262,28 @@ def test_recurrent_layers_gradcheck_inputs_weights_and_initial_state(monkeypatch
     assert torch.autograd.gradcheck(window, (x, w1, b, w_hh, win_w, win_b, h0, c0, kappa0, w0))
 
 
+def test_recurrent_work_buffers_are_not_shared_between_live_graphs(monkeypatch):
+    # The layers reuse CPU work buffers from call to call (recurrent._scratch). Two
+    # graphs alive at once (say two chunks before one backward), longer and shorter,
+    # must give the same outputs and gradients as each on its own.
+    monkeypatch.setattr(recurrent, "BLOCK", 3)
+    model = tiny("synthesis", hidden=8, mixtures=3)
+    long, short = batch(T=12), batch(T=5)
+
+    def grads(*batches):
+        model.zero_grad()
+        losses = [loss_of(model(x, ids, tmask)[0], x, mask) for x, ids, tmask, mask in batches]
+        sum(losses).backward()
+        return [float(v.detach()) for v in losses], [p.grad.clone() for p in model.parameters()]
+
+    l1, g1 = grads(long)
+    l2, g2 = grads(short)
+    both_losses, both = grads(long, short)
+    assert both_losses == pytest.approx(l1 + l2, rel=1e-12)
+    for a, b, c in zip(g1, g2, both):
+        torch.testing.assert_close(a + b, c)
+
+
 def test_bf16_fast_gradients_agree_with_fp32():
     # The bf16 path (activations stored in bf16, matmuls in bf16) must still point
     # the same way as fp32: cosine similarity of every parameter's gradient.

@@ -8,10 +8,17 @@ and cell states); the backward runs in reverse only what is truly sequential
 all T·B columns, which bf16 AMX runs at speed.
 
 Layout: sequences are feature-major, (F, T, B). Then the input projection of
-all steps is one matmul, W (4H, I) @ X (I, T·B), with no transposes anywhere
-in the pipeline, and inside a step every gate block is a contiguous slab:
-PyTorch's CPU elementwise kernels run several times slower on the strided
-column slices that batch-major (B, 4H) rows would give.
+all steps is one matmul, [W_ih | b] (4H, I + 1) @ [x; 1] (I + 1, T·B), and so
+are the input-side gradients, and inside a step every gate block is a
+contiguous slab: PyTorch's CPU elementwise kernels run several times slower
+on the strided column slices that batch-major (B, 4H) rows would give.
+
+What the CPU time goes to (measured, see bench/README.md): the loops are
+bound by the number of tensor calls and by the cache, not by flops. A step's
+(4H, H) matmul runs twice as slowly once a few MB of other data have passed
+through the core's 2 MB L2, so blocks are short (BLOCK steps: their
+coefficients stay near the cache), and large work buffers are kept from call
+to call (`_scratch`) instead of being fresh, page-faulting memory each time.
 
 - `lstm_layer`: one LSTM layer (Graves 2013 eqs. 7-11, gate order i, f, g, o
   as nn.LSTM).
@@ -29,10 +36,11 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import torch
 
-BLOCK = 64  # steps handled together: step-major copies forward, coefficients backward
+BLOCK = 16  # steps handled together: step-major copies forward, coefficients backward (16 ~ 32 > 8, 64)
 # The window's exponents α̂ - β d² (eq. 46) reach the thousands below zero for
 # characters far from κ. Two CPU traps: PyTorch's vectorised exp drops to a slow
 # scalar path for inputs below about -88 (~30x slower), and tiny-but-nonzero
@@ -62,31 +70,36 @@ def _no_autocast(fn):
 class _CellWork:
     """Per-step work buffers and their gate views, made once per sequence.
 
-    The loops are bound by the number of Python-level tensor calls, not flops:
-    writing into fixed buffers through views made here removes the slicing,
-    chunking and allocation that would otherwise happen at every step. The
-    cell state c runs in the state dtype (it integrates over hundreds of
-    steps); the copies kept for the backward pass may be bf16.
+    The loops are bound by the number of tensor calls and by memory traffic,
+    not flops: writing into fixed buffers through views made here removes the
+    slicing, chunking and allocation that would otherwise happen at every
+    step. The pre-activations arrive in the matmul dtype and are converted
+    once to the state dtype, so that every pointwise
+    call reads and writes one dtype (PyTorch's mixed-dtype pointwise kernels
+    are several times slower), and the activations kept for the backward pass
+    and h_t are copied out in the matmul dtype. The cell state c runs in the
+    state dtype (it integrates over hundreds of steps); so does `h`, which the
+    window reads.
     """
 
     def __init__(self, c0, mm):
         H, B = c0.shape
         dtype, device = c0.dtype, c0.device
-        self.H = H
-        self.z = torch.empty(4 * H, B, dtype=mm, device=device)  # pre-activations
+        self.z = torch.empty(4 * H, B, dtype=dtype, device=device)
         self.a = torch.empty(4 * H, B, dtype=dtype, device=device)  # activations i, f, g, o
         self.i, self.f, self.g, self.o = self.a.chunk(4, 0)
         self.z_if, self.z_g, self.z_o = self.z[: 2 * H], self.z[2 * H : 3 * H], self.z[3 * H :]
+        self.a_if = self.a[: 2 * H]
         self.c = c0.clone()  # c_{t-1}, then c_t
         self.fc = torch.empty(H, B, dtype=dtype, device=device)
         self.tc = torch.empty(H, B, dtype=dtype, device=device)
         self.h = torch.empty(H, B, dtype=dtype, device=device)
 
-    def step(self, acts_out, c_out, h_out):
-        # self.z holds z_t (4H, B) (eqs. 7-10 before the nonlinearities). Stores the
-        # activations, c_t = f c_{t-1} + i g (eq. 9) and h_t = o tanh(c_t) (eq. 11).
-        H = self.H
-        torch.sigmoid(self.a[: 2 * H].copy_(self.z_if), out=self.a[: 2 * H])
+    def step(self, z_t, acts_out, c_out, h_out):
+        # z_t (4H, B): eqs. 7-10 before the nonlinearities, in the matmul dtype. Stores
+        # the activations, c_t = f c_{t-1} + i g (eq. 9) and h_t = o tanh(c_t) (eq. 11).
+        self.z.copy_(z_t)
+        torch.sigmoid(self.z_if, out=self.a_if)
         torch.tanh(self.z_g, out=self.g)
         torch.sigmoid(self.z_o, out=self.o)
         acts_out.copy_(self.a)
@@ -108,37 +121,48 @@ def _cell_coefficients(acts, cs, c_prev):
     a, cs = acts.to(dtype), cs.to(dtype)
     i, f, g, o = a.chunk(4, 1)
     tc = torch.tanh(cs)
-    A = o * (1.0 - tc * tc)
-    O = tc * o * (1.0 - o)
-    G = torch.cat((g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)), 1)
+    otc = o * tc
+    A = torch.addcmul(o, otc, tc, value=-1.0)  # o - o tanh² c
+    O = torch.addcmul(otc, otc, o, value=-1.0)  # o tanh c - o² tanh c
+    G = _scratch("coef", (cs.shape[0], 3 * cs.shape[1], cs.shape[2]), dtype, cs.device)
+    G_i, G_f, G_g = G.chunk(3, 1)
+    ig, cf = i * g, c_prev * f
+    torch.addcmul(ig, ig, i, value=-1.0, out=G_i)  # g i - g i², σ'(i) = i - i²
+    torch.addcmul(cf, cf, f, value=-1.0, out=G_f)
+    torch.addcmul(i, ig, g, value=-1.0, out=G_g)  # i - i g²
     return A, G, O, f
 
 
 class _CellGrad:
-    """Work buffers of the reverse loop; after `step`, dz holds dz_t (4H, B).
+    """Work buffers of the reverse loop.
 
-    Before `step`, dh must hold dh_t (H, B), the total gradient into h_t; dc holds
-    the gradient from step t+1 (already times f_{t+1}) and becomes dc_t f_t.
+    `block` takes a block's coefficients and its dz rows (Tb, 4H, B) in the
+    matmul dtype; `step(j)` writes dz_t there (the pointwise products are
+    computed in the state dtype and rounded once, on the way out). Before
+    `step`, dh must hold dh_t (H, B), the total gradient into h_t; dc holds the
+    gradient from step t+1 (already times f_{t+1}) and becomes dc_t f_t.
     """
 
     def __init__(self, dc0):
         H, B = dc0.shape
         self.dc = dc0.clone()
         self.dh = torch.empty_like(dc0)
-        self.dz = dc0.new_empty(4 * H, B)
+        self.dz = dc0.new_empty(4 * H, B)  # dz_t in the state dtype
         self.dz_ifg, self.dz_o = self.dz[: 3 * H].view(3, H, B), self.dz[3 * H :]
 
-    def block(self, coef):
+    def block(self, coef, dz_blk):
         A, G, O, f = coef
         Tb, H3, B = G.shape
         self.A, self.O, self.f = A.unbind(0), O.unbind(0), f.unbind(0)
         self.G = G.view(Tb, 3, H3 // 3, B).unbind(0)
+        self.dz_out = dz_blk.unbind(0)
 
     def step(self, j):
         self.dc.addcmul_(self.dh, self.A[j])
         torch.mul(self.G[j], self.dc, out=self.dz_ifg)
         torch.mul(self.dh, self.O[j], out=self.dz_o)
         self.dc.mul_(self.f[j])
+        self.dz_out[j].copy_(self.dz)
 
 
 def _blocks(T, reverse=True):
@@ -147,11 +171,35 @@ def _blocks(T, reverse=True):
     return blocks[::-1] if reverse else blocks
 
 
-def _step_major(seq, s, e, dtype=None):
-    # (F, T, B) -> contiguous (e - s, F, B) block: each step's (F, B) slice is then
-    # contiguous. One strided copy per block instead of scattered rows at every
-    # step (a (F, B) slice of (F, T, B) spans F memory pages).
-    return seq[:, s:e].permute(1, 0, 2).to(dtype or seq.dtype).contiguous()
+_SCRATCH = threading.local()
+
+
+def _scratch(slot, shape, dtype, device):
+    """A work tensor that lives only inside one forward or backward call.
+
+    On CPU the memory of `slot` is kept from call to call: a fresh buffer of
+    tens of MB comes from mmap, and the kernel then zero-fills every page of it
+    on first touch, which at these sizes cost a sixth of a training step. Each
+    slot is used by one buffer at a time and never escapes the call that asked
+    for it; thread-local, so concurrent calls do not share memory.
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    n = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    buf = bufs.get(slot)
+    if buf is None or buf.numel() < n:
+        buf = bufs[slot] = torch.empty(n, dtype=torch.uint8)
+    return buf[:n].view(dtype).view(shape)
+
+
+def _step_major(seq, s, e, slot, dtype=None):
+    # (F, T, B) -> contiguous (e - s, F, B) block in scratch `slot`: each step's
+    # (F, B) slice is then contiguous. One strided copy per block instead of
+    # scattered rows at every step (a (F, B) slice of (F, T, B) spans F memory pages).
+    out = _scratch(slot, (e - s, seq.shape[0], seq.shape[2]), dtype or seq.dtype, seq.device)
+    return out.copy_(seq[:, s:e].permute(1, 0, 2))
 
 
 def _c_prev(cs, c0, s, e):
@@ -167,27 +215,39 @@ def _acts_dtype(mm, dtype):
     return mm if torch.finfo(mm).bits < torch.finfo(dtype).bits else dtype
 
 
-def _input_projection(w_ih, bias, parts, mm):
-    # W_ih (4H, I) @ [parts] (I, T, B) + b for all steps: (4H, T, B) in mm. The
-    # input is never concatenated: W_ih's column blocks multiply each part.
+def _stacked_input(parts):
+    # [parts] (I_k, T, B) -> X = [x; 1] (I + 1, T·B) in scratch: the layer's whole
+    # input with a row of ones for the bias. Then the input projection and the
+    # input-side gradients are one matmul each, and each reads the (4H, T·B)
+    # pre-activations or their gradient once instead of once per part.
     _, T, B = parts[0].shape
-    xp = bias.detach().to(mm).unsqueeze(1)
-    for w, x in zip(w_ih.split([x.shape[0] for x in parts], 1), parts):
-        xp = torch.addmm(xp, w, x.reshape(x.shape[0], T * B))
+    n = [x.shape[0] for x in parts]
+    X = _scratch("input", (sum(n) + 1, T * B), parts[0].dtype, parts[0].device)
+    for x, rows in zip(parts, X.split(n + [1])):
+        rows.copy_(x.reshape(x.shape[0], T * B))
+    X[-1] = 1
+    return X
+
+
+def _input_projection(w_ih, bias, parts, mm):
+    # [W_ih | b] (4H, I + 1) @ [x; 1] for all steps: (4H, T, B) in mm, in scratch.
+    _, T, B = parts[0].shape
+    xp = _scratch("big", (w_ih.shape[0], T * B), mm, w_ih.device)
+    torch.mm(torch.cat((w_ih, bias.detach().to(mm).unsqueeze(1)), 1), _stacked_input(parts), out=xp)
     return xp.view(-1, T, B)
 
 
 def _weight_grads(dz_all, parts, h0, hs, w_ih):
     # dz_all (4H, T, B), parts [(I_k, T, B)], hs (H, T, B), all in the matmul dtype.
     # Every weight gradient is one matmul over the T·B columns:
-    #   dW_ih = Σ_t dz_t x_tᵀ, db = Σ_t dz_t 1, dW_hh = Σ_t dz_t h_{t-1}ᵀ, dx_t = W_ihᵀ dz_t.
+    #   [dW_ih | db] = Σ_t dz_t [x_t; 1]ᵀ, dW_hh = Σ_t dz_t h_{t-1}ᵀ, dx_t = W_ihᵀ dz_t.
     G, T, B = dz_all.shape
     dz2 = dz_all.view(G, T * B)
-    d_w_ih, d_parts = [], []
-    for w, x in zip(w_ih.split([x.shape[0] for x in parts], 1), parts):
-        d_w_ih.append(dz2 @ x.reshape(x.shape[0], T * B).t())
-        d_parts.append((w.t() @ dz2).view(-1, T, B))
-    return torch.cat(d_w_ih, 1), dz2.sum(1), _recurrent_grad(dz_all, h0, hs), d_parts
+    d_w = dz2 @ _stacked_input(parts).t()  # (4H, I + 1)
+    # W_ihᵀ as a contiguous left operand: a transposed one runs at half speed.
+    d_x = w_ih.t().contiguous() @ dz2  # (I, T·B); each part's rows are contiguous
+    d_parts = [d.view(-1, T, B) for d in d_x.split([x.shape[0] for x in parts])]
+    return d_w[:, :-1], d_w[:, -1], _recurrent_grad(dz_all, h0, hs), d_parts
 
 
 def _recurrent_grad(dz_all, first, seq):
@@ -220,10 +280,9 @@ class _LSTMLayer(torch.autograd.Function):
         work = _CellWork(c0_f, mm)
         acts_t, cs_t = acts.unbind(0), cs.unbind(0)
         for s, e in _blocks(T, reverse=False):
-            xb, hb = _step_major(xp, s, e), xp.new_empty(e - s, H, B)
+            xb, hb = _step_major(xp, s, e, "blk"), _scratch("h", (e - s, H, B), mm, xp.device)
             for x_t, h_next, a_t, c_t in zip(xb.unbind(0), hb.unbind(0), acts_t[s:e], cs_t[s:e]):
-                torch.addmm(x_t, w_hh, h, out=work.z)
-                work.step(a_t, c_t, h_next)
+                work.step(x_t.addmm_(w_hh, h), a_t, c_t, h_next)  # z_t = W_ih x_t + b + W_hh h_{t-1}
                 h = h_next
             hs[:, s:e] = hb.permute(1, 0, 2)
         ctx.save_for_backward(w_ih, w_hh, acts, cs, hs, h0_f, c0_f, *parts)
@@ -234,23 +293,26 @@ class _LSTMLayer(torch.autograd.Function):
     def backward(ctx, g_hs, g_cT):
         w_ih, w_hh, acts, cs, hs, h0, c0, *parts = ctx.saved_tensors
         H, T, B = hs.shape
-        dtype = c0.dtype
-        dz_all = hs.new_empty(4 * H, T, B)
-        dh_next = torch.zeros_like(c0)
+        mm, dtype = hs.dtype, c0.dtype
+        dz_all = _scratch("big", (4 * H, T, B), mm, hs.device)
+        dz_next = hs.new_zeros(4 * H, B)  # dz_{t+1}: zero after the last step
+        dh_mm = hs.new_empty(H, B)
         cg = _CellGrad(torch.zeros_like(c0) if g_cT is None else g_cT.t().to(dtype))
         w_hh_t = w_hh.t().contiguous()  # a transposed operand costs a weight copy per matmul
         for s, e in _blocks(T):
-            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)))
-            g_blk, dz_blk = _step_major(g_hs, s, e, dtype).unbind(0), dz_all.new_empty(e - s, 4 * H, B)
-            dz_steps = dz_blk.unbind(0)
+            dz_blk = _scratch("blk", (e - s, 4 * H, B), mm, hs.device)
+            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)), dz_blk)
+            g_blk, dz_steps = _step_major(g_hs, s, e, "h", mm).unbind(0), dz_blk.unbind(0)
             for j in range(e - s - 1, -1, -1):
-                torch.add(g_blk[j], dh_next, out=cg.dh)
+                # dh_t = g_t + W_hhᵀ dz_{t+1}: one matmul with the add folded in.
+                cg.dh.copy_(torch.addmm(g_blk[j], w_hh_t, dz_next, out=dh_mm))
                 cg.step(j)
-                dz_t = dz_steps[j].copy_(cg.dz)
-                dh_next = torch.mm(w_hh_t, dz_t).to(dtype)  # W_hhᵀ dz_t -> dh_{t-1}
+                dz_next = dz_steps[j]
             dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
+            dz_next = dz_all[:, s]  # the block buffer is reused by the next block
         d_w_ih, d_b, d_w_hh, d_parts = _weight_grads(dz_all, parts, h0, hs, w_ih)
-        return (d_w_ih, d_b, d_w_hh, dh_next.t(), cg.dc.t(), None, *d_parts)
+        dh0 = torch.mm(w_hh_t, dz_next).to(dtype)  # W_hhᵀ dz_1 -> dh_0
+        return (d_w_ih, d_b, d_w_hh, dh0.t(), cg.dc.t(), None, *d_parts)
 
 
 def _window_coefficients(ps, kappas, u):
@@ -282,7 +344,7 @@ class _WindowLayer(torch.autograd.Function):
         w_ih, w_hh = w_ih.detach().to(mm), w_hh.detach().to(mm)
         xp = _input_projection(w_ih[:, :3], bias, [x], mm)  # (4H, T, B)
         w_rec = torch.cat((w_ih[:, 3:], w_hh), 1)  # (4H, V + H): one matmul for [w_{t-1}, h_{t-1}]
-        win_w_t, win_b = win_w.detach().to(mm).t(), win_b.detach().to(mm)
+        win_w_s, win_b = win_w.detach().to(dtype), win_b.detach().to(dtype).unsqueeze(1)  # (3M, H), (3M, 1)
         text = text.detach().to(dtype)
         u = torch.arange(1, U + 1, device=x.device, dtype=dtype)  # character positions
         hs = x.new_empty(H, T, B)
@@ -300,12 +362,13 @@ class _WindowLayer(torch.autograd.Function):
         wh_w, wh_h = wh[:V], wh[V:]
         per_step = [t.unbind(0) for t in (acts, cs, ps, kappas, phis, ws)]
         for s, e in _blocks(T, reverse=False):
-            xb, hb = _step_major(xp, s, e), x.new_empty(e - s, H, B)
+            xb, hb = _step_major(xp, s, e, "blk"), _scratch("h", (e - s, H, B), mm, x.device)
             steps = zip(xb.unbind(0), hb.unbind(0), *(seq[s:e] for seq in per_step))
             for x_t, h, a_t, c_t, p, kappa_t, phi_t, w_t in steps:
-                torch.addmm(x_t, w_rec, wh, out=work.z)
-                work.step(a_t, c_t, h)
-                p.copy_(torch.addmm(win_b, h.t(), win_w_t))  # eq. 48: (α̂, β̂, κ̂), (B, 3M)
+                work.step(x_t.addmm_(w_rec, wh), a_t, c_t, h)
+                # eq. 48: (α̂, β̂, κ̂) (B, 3M), from h_t in the state dtype: this matmul is
+                # tiny, and bf16 takes a slow path for it.
+                torch.addmm(win_b, win_w_s, work.h, out=p.t())
                 bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
                 kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
                 d = kappa.unsqueeze(2) - u  # (B, M, U)
@@ -316,7 +379,7 @@ class _WindowLayer(torch.autograd.Function):
                 wh_w.copy_(w_t.t())
                 wh_h.copy_(h)
             hs[:, s:e] = hb.permute(1, 0, 2)
-        ctx.save_for_backward(x, w_ih, w_rec, win_w.detach().to(dtype), text, acts, cs, hs, ws, kappas, ps,
+        ctx.save_for_backward(x, w_ih, w_rec, win_w_s, text, acts, cs, hs, ws, kappas, ps,
                               h0.detach().t().to(mm), c0_f, kappa0.detach(), w0.detach().to(dtype))
         ctx.mark_non_differentiable(phis, kappas)
         return hs, ws.permute(2, 0, 1).to(mm), phis, kappas, work.c.t().clone()
@@ -335,15 +398,16 @@ class _WindowLayer(torch.autograd.Function):
         dw_next = torch.zeros_like(w0)
         dkappa = torch.zeros_like(kappa0)
         cg = _CellGrad(torch.zeros_like(c0) if g_cT is None else g_cT.t().to(dtype))
-        dz_all = hs.new_empty(4 * H, T, B)
+        dz_all = _scratch("big", (4 * H, T, B), hs.dtype, hs.device)
+        back = hs.new_empty(V + H, B)  # [W_w | W_hh]ᵀ dz_t, in the matmul dtype
         dp_all = c0.new_empty(T, B, 3 * M)
         w_rec_t = w_rec.t().contiguous()
         win_w_t = win_w.t()
         for s, e in _blocks(T):
-            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)))
+            dz_blk = _scratch("blk", (e - s, 4 * H, B), hs.dtype, hs.device)
+            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)), dz_blk)
             E, step = _window_coefficients(ps[s:e], kappas[s:e], u)
-            g_blk, dz_blk = _step_major(g_hs, s, e, dtype).unbind(0), dz_all.new_empty(e - s, 4 * H, B)
-            dz_steps = dz_blk.unbind(0)
+            g_blk, dz_steps = _step_major(g_hs, s, e, "h", dtype).unbind(0), dz_blk.unbind(0)
             for t in range(e - 1, s - 1, -1):
                 j = t - s
                 # Window (eqs. 46-51) in reverse: dw_t -> dφ_t (eq. 47) -> dp_t = (dα̂, dβ̂, dκ̂).
@@ -355,8 +419,7 @@ class _WindowLayer(torch.autograd.Function):
                 # Layer 1's cell, then [W_w | W_hh]ᵀ dz_t -> (dw_{t-1}, dh_{t-1}).
                 torch.add(g_blk[j], dh_next, out=cg.dh).addmm_(win_w_t, dp.t())  # (H, B)
                 cg.step(j)
-                dz_t = dz_steps[j].copy_(cg.dz)
-                back = torch.mm(w_rec_t, dz_t).to(dtype)  # (V + H, B)
+                torch.mm(w_rec_t, dz_steps[j], out=back)  # (V + H, B)
                 dw_next, dh_next = back[:V].t(), back[V:]
             dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
         # Weight gradients, one matmul each over all T·B columns.
@@ -367,7 +430,7 @@ class _WindowLayer(torch.autograd.Function):
         dp2 = dp_all.view(T * B, 3 * M)
         d_win_w = dp2.t().to(mm) @ hs.reshape(H, T * B).t()
         return (d_x, torch.cat((d_w_x, d_w_w), 1), d_b, d_w_hh, d_win_w, dp2.sum(0), None,
-                dh_next.t(), cg.dc.t(), dkappa, dw_next, None)
+                dh_next.to(dtype).t(), cg.dc.t(), dkappa, dw_next.to(dtype), None)
 
 
 def lstm_layer(parts, w_ih, bias, w_hh, h0, c0, mm):
