@@ -190,7 +190,8 @@ def _scratch(slot, shape, dtype, device):
     bufs = _SCRATCH.__dict__.setdefault("bufs", {})
     buf = bufs.get(slot)
     if buf is None or buf.numel() < n:
-        buf = bufs[slot] = torch.empty(n, dtype=torch.uint8)
+        with torch.inference_mode(False):  # a plain tensor even if first made while sampling
+            buf = bufs[slot] = torch.empty(n, dtype=torch.uint8)
     return buf[:n].view(dtype).view(shape)
 
 
