@@ -166,6 +166,52 @@ def test_own_start_drops_strokes_that_finish_the_priming_text():
     assert _own_start(phi[:, :2], pts, P=2) == 0  # never reached: keep everything
 
 
+def _strokes(*specs):
+    # specs: (attended position, [(dx, dy), ...]) per stroke -> points (N, 3), top (N,)
+    pts, top = [], []
+    for pos, path in specs:
+        for k, (dx, dy) in enumerate(path):
+            pts.append((dx, dy, float(k == len(path) - 1)))
+            top.append(pos)
+    return np.array(pts, np.float32), np.array(top)
+
+
+LETTER = [(1.0, 0.0), (0.0, 2.0), (1.0, -2.0), (0.5, 1.0)]  # a letter-sized stroke
+DOT = [(0.6, 0.0), (0.05, 0.02)]  # a pen-up move, then a dot
+
+
+def test_a_second_dot_after_a_period_is_dropped_and_later_strokes_stay_put():
+    from genseq.hand.sample import _extra_dots, _without
+    # "ab. c": a (0), b (1), '.' (2), ' ' (3), c (4); priming text of P = 2 before it.
+    pts, top = _strokes((2, LETTER), (3, LETTER), (4, DOT), (4, DOT), (5, DOT), (6, LETTER))
+    drop = _extra_dots(pts, top, "ab. c", P=2)  # three dots in a row: the rightmost stays
+    assert drop.tolist() == [False] * 8 + [True] * 4 + [False] * 6
+    kept = _without(pts, drop)
+    ends = np.cumsum(pts[:, :2], 0)
+    # every kept point is where it was: the first point after the dropped dots carries their offsets
+    np.testing.assert_allclose(np.cumsum(kept[:, :2], 0), ends[~drop], atol=1e-6)
+    np.testing.assert_array_equal(kept[:, 2], pts[~drop, 2])
+    # the first dot is kept, as is everything that is not dot-sized; no '.' -> nothing dropped
+    assert not _extra_dots(pts, top, "ab, c", P=2).any()
+    line_end, top_end = _strokes((0, LETTER), (1, LETTER), (2, DOT), (3, DOT))  # "ab." then the end position
+    assert _extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
+    line_end[-1, 2] = 0.0  # the last dot still open when the line ended: a stroke all the same
+    assert _extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
+    # "hi.": the dot of the i, begun while the window is on the '.', before the period (which
+    # is then lower) or after it (then left of it), is kept; a stray dot up and right is not
+    high_dot, period = [(0.1, 2.0), (0.05, 0.02)], [(0.3, -2.0), (0.05, 0.02)]
+    hi, top_hi = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (2, high_dot), (2, period))
+    assert not _extra_dots(hi, top_hi, "hi.", P=0).any()
+    period, left_high_dot = [(0.4, -0.1), (0.05, 0.02)], [(-0.6, 2.0), (0.05, 0.02)]
+    hi, top_hi = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (2, period), (2, left_high_dot))
+    assert not _extra_dots(hi, top_hi, "hi.", P=0).any()
+    stray = [(0.8, 2.0), (0.02, 0.0)]
+    late, top_late = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, period), (3, stray))
+    assert _extra_dots(late, top_late, "abc.", P=0).tolist() == [False] * 14 + [True, True]
+    ellipsis, top_ell = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, DOT), (4, DOT), (5, DOT))
+    assert not _extra_dots(ellipsis, top_ell, "abc...", P=0).any()  # one dot per '.': all kept
+
+
 def test_steps_with_no_attention_keep_the_previous_position():
     # φ is exactly zero everywhere when every window Gaussian sits between
     # characters (exponents floored, recurrent.window_exp): such a step must not

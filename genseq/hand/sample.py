@@ -19,7 +19,14 @@ at seeds 1 and 2, written with 8 candidates chosen word by word, it finished
 the cut last letters of "Smith" and "Networks" (29 -> 31 of 40 lines exactly
 right) and added no stray marks there; an earlier test with lines chosen
 whole saw no change in the recognizer's count (26 of 40 either way).
-A line that has not
+After a '.', one dot-sized stroke begun while the window is on it (or on
+the space or end just after it) is kept: the window often stays there for a
+few more points, and the network then puts a second dot ("late..",
+"genseq..": 3 of 10 first drawings of lines ending in '.' at seed 0). The
+one kept is the rightmost of those at the lowest dots' height (`_extra_dots`).
+Dots begun there spanned under 0.25 of the line's median stroke (the second
+mark of the quick start's "genseq.." at seed 2: 0.25) and letters over 0.35
+(22 lines, three seeds), hence DOT_EXTENT = 0.3. A line that has not
 ended after `max_steps_per_char * len(text)` steps is cut there. Finished
 lines stay in the batch (cheaper than reshaping it) but their points are
 discarded; the loop stops when every line has finished or hit its limit.
@@ -52,6 +59,7 @@ from .model import HandwritingModel, pad_texts
 from .words import Scorer, WordChoice
 
 STATUSES = ("ok", "ran_on", "stalled", "skipped")
+DOT_EXTENT = 0.3  # a period's stroke spans under this fraction of the line's median stroke
 
 
 @dataclass(frozen=True)
@@ -259,10 +267,11 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
     out = []
     for b, text_b in enumerate(texts):
         n = int(length[b])
-        pts_b = points_np[b, :n].copy()
-        if n:
-            pts_b[-1, 2] = 1.0  # close the last stroke
         phi_all = phis_np[b, :n]
+        drop = _extra_dots(points_np[b, :n], _attended(phi_all), text_b, P)
+        pts_b, phi_all = _without(points_np[b, :n], drop), phi_all[~drop]
+        if len(pts_b):
+            pts_b[-1, 2] = 1.0  # close the last stroke
         status = _status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)
         if P:  # primed: drop the strokes that still finish the priming text
             start = _own_start(phi_all, pts_b, P)
@@ -281,6 +290,54 @@ def _attended(phi: np.ndarray) -> np.ndarray:
     # Index of the last live step at or before each step (steps before any live one use the first).
     last = np.maximum.accumulate(np.where(live, np.arange(len(phi)), -1))
     return phi.argmax(1)[np.where(last >= 0, last, np.argmax(live))]
+
+
+def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.ndarray:
+    """Points (N,) bool of the extra dots after each '.' of `text`, to drop.
+
+    The window often stays on a '.' (and on the space after it) for a few more
+    points, and the network then puts a second dot. For each '.', of the
+    dot-sized strokes begun while the window is on it (or on the space or end
+    just after it), one is the period; the others are extra. points (N, 3)
+    normalised (y up); top (N,) the most attended position per step (the text
+    starts at position P). A stroke's size is the width plus the height of
+    its pen-down path, against the median over the line's strokes.
+    """
+    drop = np.zeros(len(points), dtype=bool)
+    if "." not in text or len(points) == 0:
+        return drop
+    # Stroke ends; the points after the last lift are a stroke too (the line's end closes it).
+    lifts = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
+    starts = np.concatenate(([0], lifts[:-1] + 1))
+    xy = np.cumsum(points[:, :2], 0)  # pen positions
+    size = np.array([np.ptp(xy[s : e + 1], 0).sum() for s, e in zip(starts, lifts)])
+    scale = np.median(size)
+    where = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, lifts)])  # (strokes, 2) x, y
+    dot = size < DOT_EXTENT * scale
+    for j in (i for i, ch in enumerate(text) if ch == "."):
+        near = [P + j] + ([P + j + 1] if j + 1 == len(text) or text[j + 1] == " " else [])
+        here = np.flatnonzero(dot & np.isin(top[starts], near))
+        if len(here) < 2:
+            continue
+        # The period: the rightmost dot at the lowest dots' height (a first dot is
+        # sometimes a blip at the end of the last letter). Other dots go, but for
+        # higher ones after an 'i' or 'j' (their own dots, put after the period).
+        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
+        period = here[low][np.argmax(where[here[low], 0])]
+        for k in here[(low | (text[j - 1 : j] not in ("i", "j"))) & (here != period)]:
+            drop[starts[k] : lifts[k] + 1] = True
+    return drop
+
+
+def _without(points: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """points (N, 3) without the rows in drop; the next kept point carries their
+    offsets, so every later stroke stays where it was."""
+    keep = ~drop
+    out = points[keep].copy()
+    if drop.any():
+        dropped = np.cumsum(np.where(drop[:, None], points[:, :2], 0.0), 0)  # (N, 2) float64
+        out[:, :2] += np.diff(dropped[keep], axis=0, prepend=np.zeros((1, 2)))
+    return out
 
 
 def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
