@@ -191,14 +191,14 @@ def test_a_second_dot_after_a_period_is_dropped_and_later_strokes_stay_put():
     # every kept point is where it was: the first point after the dropped dots carries their offsets
     np.testing.assert_allclose(np.cumsum(kept[:, :2], 0), ends[~drop], atol=1e-6)
     np.testing.assert_array_equal(kept[:, 2], pts[~drop, 2])
-    # the first dot is kept, as is everything that is not dot-sized; no '.' -> nothing dropped
+    # strokes that are not dot-sized stay; no period, nothing dropped
     assert not _extra_dots(pts, top, "ab, c", P=2).any()
     line_end, top_end = _strokes((0, LETTER), (1, LETTER), (2, DOT), (3, DOT))  # "ab." then the end position
     assert _extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
     line_end[-1, 2] = 0.0  # the last dot still open when the line ended: a stroke all the same
     assert _extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
-    # "hi.": the dot of the i, begun while the window is on the '.', before the period (which
-    # is then lower) or after it (then left of it), is kept; a stray dot up and right is not
+    # "hi.": the dot of the i, begun while the window is on the '.', before the period or after
+    # it, is kept (it is left of the period and higher); a stray dot up and right is not
     high_dot, period = [(0.1, 2.0), (0.05, 0.02)], [(0.3, -2.0), (0.05, 0.02)]
     hi, top_hi = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (2, high_dot), (2, period))
     assert not _extra_dots(hi, top_hi, "hi.", P=0).any()
@@ -208,6 +208,13 @@ def test_a_second_dot_after_a_period_is_dropped_and_later_strokes_stay_put():
     stray = [(0.8, 2.0), (0.02, 0.0)]
     late, top_late = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, period), (3, stray))
     assert _extra_dots(late, top_late, "abc.", P=0).tolist() == [False] * 14 + [True, True]
+    quote, top_q = _strokes((0, LETTER), (1, LETTER), (2, period), (2, stray))  # 'ab."': a closing mark
+    assert not _extra_dots(quote, top_q, 'ab."', P=0).any()
+    lagging, top_lag = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, LETTER), (4, DOT), (4, DOT), (5, DOT))
+    assert not _extra_dots(lagging, top_lag, "abcd... e", P=0).any()  # "...": dots may lag the window
+    dash = [(0.5, 0.0), (0.3, 0.1)]  # "ab." written as a dot, then a short dash: the dot stays
+    dotdash, top_dd = _strokes((0, LETTER), (1, LETTER), (2, DOT), (3, dash))
+    assert _extra_dots(dotdash, top_dd, "ab.", P=0).tolist() == [False] * 10 + [True, True]
     ellipsis, top_ell = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, DOT), (4, DOT), (5, DOT))
     assert not _extra_dots(ellipsis, top_ell, "abc...", P=0).any()  # one dot per '.': all kept
 

@@ -23,7 +23,9 @@ After a '.', one dot-sized stroke begun while the window is on it (or on
 the space or end just after it) is kept: the window often stays there for a
 few more points, and the network then puts a second dot ("late..",
 "genseq..": 3 of 10 first drawings of lines ending in '.' at seed 0). The
-one kept is the rightmost of those at the lowest dots' height (`_extra_dots`).
+one kept is the rightmost of the roundest at the lowest dots' height; higher dots
+to its left (an i's dot or a t's cross put in late) stay, and so do the dots
+of "..." (`_extra_dots`).
 Dots begun there spanned under 0.25 of the line's median stroke (the second
 mark of the quick start's "genseq.." at seed 2: 0.25) and letters over 0.35
 (22 lines, three seeds), hence DOT_EXTENT = 0.3. A line that has not
@@ -268,11 +270,11 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
     for b, text_b in enumerate(texts):
         n = int(length[b])
         phi_all = phis_np[b, :n]
+        status = _status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)  # on the whole history
         drop = _extra_dots(points_np[b, :n], _attended(phi_all), text_b, P)
         pts_b, phi_all = _without(points_np[b, :n], drop), phi_all[~drop]
         if len(pts_b):
             pts_b[-1, 2] = 1.0  # close the last stroke
-        status = _status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)
         if P:  # primed: drop the strokes that still finish the priming text
             start = _own_start(phi_all, pts_b, P)
             pts_b, phi_all = pts_b[start:], phi_all[start:]
@@ -314,17 +316,26 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     scale = np.median(size)
     where = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, lifts)])  # (strokes, 2) x, y
     dot = size < DOT_EXTENT * scale
-    for j in (i for i, ch in enumerate(text) if ch == "."):
-        near = [P + j] + ([P + j + 1] if j + 1 == len(text) or text[j + 1] == " " else [])
-        here = np.flatnonzero(dot & np.isin(top[starts], near))
+    for j, ch in enumerate(text):
+        if ch != "." or "." in (text[j - 1 : j], text[j + 1 : j + 2]):  # not in "..." (dots may lag there)
+            continue
+        ends = j + 1 == len(text) or text[j + 1] == " "  # nothing but a space or the end after it
+        here = np.flatnonzero(dot & np.isin(top[starts], [P + j, P + j + 1] if ends else [P + j]))
         if len(here) < 2:
             continue
-        # The period: the rightmost dot at the lowest dots' height (a first dot is
-        # sometimes a blip at the end of the last letter). Other dots go, but for
-        # higher ones after an 'i' or 'j' (their own dots, put after the period).
+        # The period: of the dots at the lowest dots' height, the rightmost of the
+        # roundest (under a third of DOT_EXTENT: a second mark is often a short
+        # dash, and a first dot sometimes a blip at the end of the last letter).
+        # The others at that height go, and higher ones to its right if nothing
+        # but a space follows (higher ones to its left are an i's dot or a t's
+        # cross put in late).
         low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
-        period = here[low][np.argmax(where[here[low], 0])]
-        for k in here[(low | (text[j - 1 : j] not in ("i", "j"))) & (here != period)]:
+        pool = here[low]
+        if (size[pool] < DOT_EXTENT / 3 * scale).any():
+            pool = pool[size[pool] < DOT_EXTENT / 3 * scale]
+        period = pool[np.argmax(where[pool, 0])]
+        right = where[here, 0] > where[period, 0]
+        for k in here[(low | (right & ends)) & (here != period)]:
             drop[starts[k] : lifts[k] + 1] = True
     return drop
 
