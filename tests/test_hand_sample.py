@@ -215,6 +215,9 @@ def test_a_second_dot_after_a_period_is_dropped_and_later_strokes_stay_put():
     dash = [(0.5, 0.0), (0.3, 0.1)]  # "ab." written as a dot, then a short dash: the dot stays
     dotdash, top_dd = _strokes((0, LETTER), (1, LETTER), (2, DOT), (3, dash))
     assert _extra_dots(dotdash, top_dd, "ab.", P=0).tolist() == [False] * 10 + [True, True]
+    # "(ab).": the period begun while the window is still on ')', then a second dot on '.'
+    bracket, top_br = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, LETTER), (3, DOT), (4, DOT))
+    assert _extra_dots(bracket, top_br, "(ab).", P=0).tolist() == [False] * 16 + [True, True, False, False]
     ellipsis, top_ell = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, DOT), (4, DOT), (5, DOT))
     assert not _extra_dots(ellipsis, top_ell, "abc...", P=0).any()  # one dot per '.': all kept
 

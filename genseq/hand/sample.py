@@ -300,7 +300,8 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     The window often stays on a '.' (and on the space after it) for a few more
     points, and the network then puts a second dot. For each '.', of the
     dot-sized strokes begun while the window is on it (or on the space or end
-    just after it), one is the period; the others are extra. points (N, 3)
+    just after it, or a closing bracket just before it), one is the period;
+    the others are extra. points (N, 3)
     normalised (y up); top (N,) the most attended position per step (the text
     starts at position P). A stroke's size is the width plus the height of
     its pen-down path, against the median over the line's strokes.
@@ -320,7 +321,9 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
         if ch != "." or "." in (text[j - 1 : j], text[j + 1 : j + 2]):  # not in "..." (dots may lag there)
             continue
         ends = j + 1 == len(text) or text[j + 1] == " "  # nothing but a space or the end after it
-        here = np.flatnonzero(dot & np.isin(top[starts], [P + j, P + j + 1] if ends else [P + j]))
+        # The window may still be on a closing bracket before the '.' (no dots of its own).
+        near = [P + j] + ([P + j + 1] if ends else []) + ([P + j - 1] if text[j - 1 : j] in (")", "]") else [])
+        here = np.flatnonzero(dot & np.isin(top[starts], near))
         if len(here) < 2:
             continue
         # The period: of the dots at the lowest dots' height, the rightmost of the
