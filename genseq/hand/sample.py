@@ -301,10 +301,10 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     points, and the network then puts a second dot. For each '.', of the
     dot-sized strokes begun while the window is on it (or on the space or end
     just after it, or a closing bracket just before it), one is the period;
-    the others are extra. points (N, 3)
-    normalised (y up); top (N,) the most attended position per step (the text
-    starts at position P). A stroke's size is the width plus the height of
-    its pen-down path, against the median over the line's strokes.
+    the others are extra. points (N, 3) normalised (y up); top (N,) the most
+    attended position per step (the text starts at position P). A stroke's
+    size is the width plus the height of its pen-down path, against the
+    median over the line's strokes.
     """
     drop = np.zeros(len(points), dtype=bool)
     if "." not in text or len(points) == 0:
@@ -334,8 +334,9 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
         # cross put in late).
         low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
         pool = here[low]
-        if (size[pool] < DOT_EXTENT / 3 * scale).any():
-            pool = pool[size[pool] < DOT_EXTENT / 3 * scale]
+        roundest = size[pool] < DOT_EXTENT / 3 * scale
+        if roundest.any():
+            pool = pool[roundest]
         period = pool[np.argmax(where[pool, 0])]
         right = where[here, 0] > where[period, 0]
         for k in here[(low | (right & ends)) & (here != period)]:
