@@ -405,3 +405,27 @@ def test_a_word_no_candidate_wrote_is_written_again():
     wc.check(T, points, phis, state, x, finished)  # paused again at step 7; no redo left: the best is kept
     assert calls == [2, 2] and wc.seg.tolist() == [1] and wc.base.tolist() == [-10.0]
     assert wc.live[0].tolist() == [False] * 5 + [True] * 3 + [False] * 2
+
+
+def test_a_stray_dot_after_an_exclamation_or_question_mark_is_dropped():
+    from genseq.hand.sample import _extra_dots
+    bar = [(0.3, 1.5), (0.1, 0.5)]  # a short '!' bar: dot-sized
+    mark_dot, stray = [(-0.1, -2.1), (0.02, 0.0)], [(1.2, 1.2), (0.02, 0.0)]
+    # "ab!" then the end: bar and dot on '!', a stray dot up and to the right on the end position
+    ab = [(0, LETTER), (0, LETTER), (1, LETTER), (1, LETTER)]  # 16 points
+    line, top = _strokes(*ab, (2, bar), (2, mark_dot), (3, stray))
+    assert _extra_dots(line, top, "ab!", P=0).tolist() == [False] * 20 + [True, True]
+    assert _extra_dots(line, top, "ab?", P=0).tolist() == [False] * 20 + [True, True]
+    assert not _extra_dots(line, top, "abc", P=0).any()  # no mark: nothing dropped
+    # a space and a word after it: the same (the stray begun while the window is on the '!')
+    line2, top2 = _strokes((0, LETTER), (1, LETTER), (2, bar), (2, mark_dot), (2, stray), (4, LETTER))
+    assert _extra_dots(line2, top2, "ab! c", P=0).tolist() == [False] * 12 + [True, True] + [False] * 4
+    assert not _extra_dots(line2, top2, "ab!c", P=0).any()  # a letter follows: the stray may be its start
+    # a second dot at the mark dot's height, written after it, goes
+    second = [(0.3, 0.0), (0.02, 0.0)]
+    line3, top3 = _strokes((0, LETTER), (1, LETTER), (2, bar), (2, mark_dot), (3, second))
+    assert _extra_dots(line3, top3, "ab!", P=0).tolist() == [False] * 12 + [True, True]
+    # the dot written before a slanted bar: the bar is later and higher, but not far right: it stays
+    slanted = [(0.1, 0.5), (0.1, 0.45)]  # dot-sized too, above the dot and a little right
+    line4, top4 = _strokes((0, LETTER), (1, LETTER), (2, DOT), (2, slanted))
+    assert not _extra_dots(line4, top4, "ab!", P=0).any()

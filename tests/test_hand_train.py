@@ -128,7 +128,7 @@ def test_write_api_wraps_and_errors(tmp_path):
 
 
 def test_oversampling_rare_characters(tmp_path, strokes_h5):
-    from genseq.hand.task import oversampled
+    from genseq.hand.data import oversampled
     texts = ["abc", "c.b", "aa", "x."]
     np.testing.assert_array_equal(oversampled(np.array([0, 1, 2]), texts, ".", 3), [0, 1, 2, 1, 1])
     np.testing.assert_array_equal(oversampled(np.array([0, 2]), texts, ".", 3), [0, 2])  # none: unchanged

@@ -92,6 +92,14 @@ def test_greedy_decode_and_edit_distance():
     assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
 
 
+def test_read_right_marks_each_reference_character():
+    from genseq.hand.recognize import read_right
+    assert read_right("box", "bod") == [True, True, False]  # substituted
+    assert sorted(read_right("555", "55")) == [False, True, True]  # one dropped (which one: either)
+    assert read_right("ab", "axb") == [True, True]  # an insertion misreads nothing
+    assert read_right("abc", "") == [False] * 3 and read_right("", "ab") == []
+
+
 def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
     rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "cer" in r]
@@ -104,6 +112,13 @@ def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
     assert d["cer"] < 0.2
     r = _invoke("eval", "recognizer", trained / "best.pt", strokes_h5)
     assert r.exit_code == 0 and "character error rate" in r.output
+    r = _invoke("eval", "recognizer", trained / "best.pt", strokes_h5, "--split", "test", "--chars", ".", "--json")
+    d2 = json.loads(r.output)
+    # 8 texts x 3 lines; '.' appears 3 times in TEXTS
+    assert d2["chars_seen"] == 9 and d2["chars_read"] <= 9 and d2["chars_recall"] == d2["chars_read"] / 9
+    assert {k: d2[k] for k in d} == d
+    r = _invoke("eval", "recognizer", trained / "best.pt", strokes_h5, "--chars", ".")
+    assert r.exit_code == 0 and "of 9 read right" in r.output
     # Resume continues the same run.
     run = tmp_path / "r"
     base = ["train", "recognizer", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--batch", 4,
@@ -228,3 +243,20 @@ def test_two_processes_train_the_recognizer(strokes_h5, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert load_checkpoint(tmp_path / "d" / "last.pt", kind="recognizer")["train"]["step"] == 3
+
+
+def test_oversampling_rare_characters_when_training_the_reader(strokes_h5, tmp_path):
+    run = tmp_path / "over"
+    base = ["train", "recognizer", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--batch", 4,
+            "--eval-every", 2, "-q"]
+    r = _invoke(*base, "--max-steps", 2, "--oversample", ".", "--oversample-factor", 3)
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(run / "last.pt", kind="recognizer")
+    rare = sum("." in t for t in TEXTS) * 3  # training lines with a '.'
+    assert rare > 0
+    assert ck["meta"]["oversample"] == [".", 3]
+    assert ck["train"]["task"]["sequences"] == 3 * len(TEXTS) + 2 * rare
+    r = _invoke(*base, "--max-steps", 3, "--resume")
+    assert r.exit_code == 1 and "cannot resume: --oversample was '.' x3, now off" in r.output
+    r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 3, "--resume")
+    assert r.exit_code == 0, r.output

@@ -1,6 +1,7 @@
 """Options shared by the `train` commands: they map one to one onto TrainOptions."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -46,6 +47,19 @@ def train_options(f):
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def oversample_options(f):
+    """--oversample CHARS and --oversample-factor N; the command gets `oversample`:
+    (chars, factor) or None."""
+    def wrapped(*a, oversample, oversample_factor, **kw):
+        return f(*a, oversample=(oversample, oversample_factor) if oversample else None, **kw)
+    wrapped = functools.wraps(f)(wrapped)
+    wrapped = click.option("--oversample-factor", type=click.IntRange(min=1), default=4, show_default=True,
+                           help="How many times per pass such a line is read.")(wrapped)
+    return click.option("--oversample", default=None, metavar="CHARS",
+                        help="Read training lines that contain any of these characters more often "
+                             "(rare letters, digits).")(wrapped)
 
 
 def build_train_options(kw: dict, init: Path | None = None) -> TrainOptions:

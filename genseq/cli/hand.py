@@ -11,7 +11,7 @@ import torch
 from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
 from ..render import PageOptions
-from .common import SEED, build_train_options, refuse_size_flags, train_options
+from .common import SEED, build_train_options, oversample_options, refuse_size_flags, train_options
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -32,13 +32,10 @@ _P = PageOptions()
               help="Skip training lines longer than this.")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
               help="Score only the first N validation lines at each evaluation (faster).")
-@click.option("--oversample", default=None, metavar="CHARS",
-              help="Read training lines that contain any of these characters more often (rare letters, digits).")
-@click.option("--oversample-factor", type=click.IntRange(min=1), default=4, show_default=True,
-              help="How many times per pass such a line is read.")
+@oversample_options
 @train_options
 def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences,
-                      oversample, oversample_factor, **kw):
+                      oversample, **kw):
     """Train Graves' handwriting network on DATA (from `genseq data iam-ondb|jsonl|inkml`).
 
     With --init (a model file or 'default') the model keeps that file's sizes,
@@ -58,7 +55,7 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
                     eval_sequences=eval_sequences, scale=scale, init=tuned,
-                    oversample=(oversample, oversample_factor) if oversample else None)
+                    oversample=oversample)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)

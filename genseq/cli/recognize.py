@@ -9,7 +9,7 @@ import click
 import torch
 
 from ..hand.recognize import RecognizerConfig
-from .common import build_train_options, refuse_size_flags, train_options
+from .common import build_train_options, oversample_options, refuse_size_flags, train_options
 from .groups import evaluate, train
 
 _R = RecognizerConfig(alphabet="a")
@@ -31,8 +31,10 @@ _R = RecognizerConfig(alphabet="a")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
               help="Score only the first N validation lines at each evaluation (faster).")
 @click.option("--no-augment", is_flag=True, help="Train on the lines as they are (no random scale/slant).")
+@oversample_options
 @train_options
-def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, eval_sequences, no_augment, **kw):
+def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, eval_sequences, no_augment,
+                     oversample, **kw):
     """Train the handwriting reader that `genseq write` uses to pick legible lines.
 
     A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes and
@@ -51,7 +53,8 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
         refuse_size_flags(init, sizes, cfg.to_dict())
     torch.manual_seed(opts.seed)
     task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                         eval_sequences=eval_sequences, augment=not no_augment, init=tuned)
+                         eval_sequences=eval_sequences, augment=not no_augment, init=tuned,
+                         oversample=oversample)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
@@ -61,14 +64,20 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
 @click.argument("model")
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True, help="Split to read.")
+@click.option("--chars", default="", metavar="CHARS",
+              help="Also report how many of these characters (say rare ones) it reads right.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def eval_recognizer(model, data, split, as_json):
+def eval_recognizer(model, data, split, chars, as_json):
     """Character error rate and CTC NLL of MODEL (checkpoint or 'default') on DATA."""
     from ..hand.recognize_task import evaluate_file
     from ..hand.write import load_recognizer
-    r = evaluate_file(load_recognizer(model), data, split)
+    r = evaluate_file(load_recognizer(model), data, split, chars)
     if as_json:
         click.echo(json.dumps(r))
-    else:
-        click.echo(f"character error rate {r['cer']:.2%}, {r['lines_exact']:.1%} of lines exact, "
-                   f"{r['nll_per_char']:.3f} nats/char over {r['lines']:,} lines ({r['chars']:,} characters)")
+        return
+    click.echo(f"character error rate {r['cer']:.2%}, {r['lines_exact']:.1%} of lines exact, "
+               f"{r['nll_per_char']:.3f} nats/char over {r['lines']:,} lines ({r['chars']:,} characters)")
+    if chars:
+        seen = r["chars_seen"]
+        click.echo(f"{chars}: {r['chars_read']:,} of {seen:,} read right"
+                   + (f" ({r['chars_recall']:.1%})" if seen else ""))

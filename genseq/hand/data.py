@@ -95,18 +95,32 @@ class LineStream:
     batches: (epoch, position), resumable, and sharded for data parallelism.
 
     Subclasses set `path`, `train_split`, `indices` (usable lines), `batch`, `seed`
-    and call `_start()`; `next_index()` gives each step's line numbers."""
+    and call `_start(oversample)`; `next_index()` gives each step's line numbers."""
 
-    def _start(self) -> None:
+    oversample: tuple[str, int] | None = None
+
+    def _start(self, oversample: tuple[str, int] | None = None) -> None:
+        """oversample: (characters, factor), lines with any of them read factor times per pass."""
+        if oversample is not None:
+            oversample = ("".join(sorted(set(oversample[0]))), int(oversample[1]))
+            self.indices = oversampled(self.indices, self.train_split.texts, *oversample)
+        self.oversample = oversample
         self.epoch, self.position = 0, 0
         self.rank, self.world = 0, 1
         self._batches = None
 
+    def _oversample_list(self) -> list | None:
+        return list(self.oversample) if self.oversample else None
+
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position, "batch": self.batch, "seed": self.seed,
-                "sequences": len(self.indices)}
+                "sequences": len(self.indices), "oversample": self._oversample_list()}
 
     def load_state_dict(self, st: dict) -> None:
+        now = self._oversample_list()
+        if st.get("oversample") != now:  # another mix of lines: the data position would mean other lines
+            was, new = (f"{o[0]!r} x{o[1]}" if o else "off" for o in (st.get("oversample"), now))
+            raise GenseqError(f"cannot resume: --oversample was {was}, now {new}")
         # The epoch's batch list is a function of these: another value would read other data.
         for key, flag, now in (("batch", "--batch", self.batch), ("seed", "--seed", self.seed),
                                ("sequences", "--max-points (training lines)", len(self.indices))):
@@ -142,6 +156,20 @@ class LineStream:
         idx = self._batches[self.position]
         self.position += 1
         return [int(i) for i in idx]
+
+
+def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarray:
+    """Training lines with any of `chars` in their text `factor` times, the rest once.
+
+    For letters a model learns badly because they are rare (IAM-OnDB's
+    training lines hold `x` 464 times in 290,704 characters, each digit 36-227
+    times): epoch_batches jitters lengths by up to 10% before bucketing, so the
+    copies of a line mostly land in different batches of an epoch."""
+    if factor < 1:
+        raise GenseqError("--oversample-factor must be 1 or more")
+    wanted = set(chars)
+    rare = np.asarray([i for i in indices if wanted & set(texts[i])], dtype=np.int64)
+    return np.concatenate([indices] + [rare] * (factor - 1))
 
 
 def open_dataset(path) -> StrokeDataset:

@@ -136,3 +136,24 @@ def edit_distance(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+def read_right(ref: str, hyp: str) -> list[bool]:
+    """Per character of ref: read as itself in hyp, on a minimal edit alignment
+    (Levenshtein, substitutions and deletions count as misread)."""
+    n, m = len(ref), len(hyp)
+    D = [[i + j if i * j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]  # (n+1, m+1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            D[i][j] = min(D[i - 1][j] + 1, D[i][j - 1] + 1, D[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    right, i, j = [False] * n, n, m
+    while i > 0 and j > 0:  # walk back along one minimal path
+        if D[i][j] == D[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            right[i - 1] = ref[i - 1] == hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif D[i][j] == D[i - 1][j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return right
+

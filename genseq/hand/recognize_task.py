@@ -21,7 +21,7 @@ from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from .data import LineStream, eval_batches
 from .model import pad_texts
-from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode
+from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode, read_right
 
 
 def ctc_fits(n_points: int, text: str, stride: int) -> bool:
@@ -74,7 +74,8 @@ class RecognizeTask(LineStream):
     unit = "chars"
 
     def __init__(self, data: str | Path, cfg: RecognizerConfig, *, batch: int = 32, max_points: int | None = 1200,
-                 seed: int = 0, eval_sequences: int | None = None, augment: bool = True, init: bool = False) -> None:
+                 seed: int = 0, eval_sequences: int | None = None, augment: bool = True, init: bool = False,
+                 oversample: tuple[str, int] | None = None) -> None:
         self.path = Path(data)
         self.data = StrokeDataset(data)
         self.cfg = cfg
@@ -88,7 +89,7 @@ class RecognizeTask(LineStream):
             raise GenseqError(f"{data} has no usable validation lines; rebuild it with a val split")
         self.batch, self.seed, self.augment = batch, seed, augment
         self.init = init  # fine-tuned: the config came from another model, not from flags
-        self._start()
+        self._start(oversample)
 
     def config(self) -> dict:
         return self.cfg.to_dict()
@@ -96,7 +97,7 @@ class RecognizeTask(LineStream):
     def meta(self) -> dict:
         return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
                 "units": self.data.units, "resample": self.data.resample, "augment": self.augment,
-                "init": self.init}
+                "init": self.init, "oversample": self._oversample_list()}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"] != self.cfg.to_dict():
@@ -153,9 +154,11 @@ def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
     return config_from_data(data, **sizes), False
 
 
-def read_split(model: Recognizer, split, indices, device) -> tuple[dict, list[tuple[str, str]]]:
+def read_split(model: Recognizer, split, indices, device, chars: str = "") -> tuple[dict, list[tuple[str, str]]]:
     """Read lines `indices` of a stroke split: CTC NLL per character, best-path
-    error rate and exact lines, and the (reference, best path) pairs."""
+    error rate and exact lines, and the (reference, best path) pairs; with
+    `chars`, also how many of those characters in the references were read
+    right (chars_read / chars_seen, see recognize.read_right)."""
     total, pairs = 0.0, []
     with torch.no_grad():
         for chunk in eval_batches(split.lengths, np.asarray(indices), 32):
@@ -166,17 +169,23 @@ def read_split(model: Recognizer, split, indices, device) -> tuple[dict, list[tu
             f = frames(n, model.config.stride)
             total += float(ctc_nll(logp, f, text, u, reduction="sum"))
             pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, model.config.alphabet)))
-    chars = sum(len(r) for r, _ in pairs)
-    return {"cer": sum(edit_distance(r, h) for r, h in pairs) / chars,
-            "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
-            "nll_per_char": total / chars, "chars": chars, "lines": len(pairs)}, pairs
+    n = sum(len(r) for r, _ in pairs)
+    out = {"cer": sum(edit_distance(r, h) for r, h in pairs) / n,
+           "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
+           "nll_per_char": total / n, "chars": n, "lines": len(pairs)}
+    if chars:
+        hits = [ok for r, h in pairs for c, ok in zip(r, read_right(r, h)) if c in chars]
+        out.update(chars_seen=len(hits), chars_read=sum(hits),
+                   chars_recall=sum(hits) / len(hits) if hits else None)
+    return out, pairs
 
 
-def evaluate_file(model: Recognizer, data: str | Path, split: str = "val") -> dict:
-    """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a split."""
+def evaluate_file(model: Recognizer, data: str | Path, split: str = "val", chars: str = "") -> dict:
+    """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a
+    split, and with `chars` the share of those characters read right."""
     with StrokeDataset(data) as ds:
         lines = ds.split(split)
         idx = readable(lines, model.config, None)
         if len(idx) == 0:
             raise GenseqError(f"{data}: no {split} line the recognizer can read")
-        return read_split(model, lines, idx, next(model.parameters()).device)[0]
+        return read_split(model, lines, idx, next(model.parameters()).device, chars)[0]

@@ -301,13 +301,16 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     points, and the network then puts a second dot. For each '.', of the
     dot-sized strokes begun while the window is on it (or on the space or end
     just after it, or a closing bracket just before it), one is the period;
-    the others are extra. points (N, 3) normalised (y up); top (N,) the most
+    the others are extra. After '!' and '?' the mark's own dot is the first
+    low dot; later dots at its height, and stray ones clearly to its right
+    when nothing but a space follows, are extra (the bar of a '!' comes
+    before its dot and stays). points (N, 3) normalised (y up); top (N,) the most
     attended position per step (the text starts at position P). A stroke's
     size is the width plus the height of its pen-down path, against the
     median over the line's strokes.
     """
     drop = np.zeros(len(points), dtype=bool)
-    if "." not in text or len(points) == 0:
+    if not set(".!?") & set(text) or len(points) == 0:
         return drop
     # Stroke ends; the points after the last lift are a stroke too (the line's end closes it).
     lifts = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
@@ -318,13 +321,20 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     where = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, lifts)])  # (strokes, 2) x, y
     dot = size < DOT_EXTENT * scale
     for j, ch in enumerate(text):
-        if ch != "." or "." in (text[j - 1 : j], text[j + 1 : j + 2]):  # not in "..." (dots may lag there)
-            continue
+        if ch not in ".!?" or (ch == "." and "." in (text[j - 1 : j], text[j + 1 : j + 2])):
+            continue  # not in "..." (dots may lag there)
         ends = j + 1 == len(text) or text[j + 1] == " "  # nothing but a space or the end after it
         # The window may still be on a closing bracket before the '.' (no dots of its own).
         near = [P + j] + ([P + j + 1] if ends else []) + ([P + j - 1] if text[j - 1 : j] in (")", "]") else [])
         here = np.flatnonzero(dot & np.isin(top[starts], near))
         if len(here) < 2:
+            continue
+        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
+        if ch != ".":
+            own = here[low][0]  # strokes in time order: the bar or hook, then the mark's dot
+            far_right = where[here, 0] - where[own, 0] > DOT_EXTENT * scale
+            for k in here[(here > own) & (low | (far_right & ends))]:
+                drop[starts[k] : lifts[k] + 1] = True
             continue
         # The period: of the dots at the lowest dots' height, the rightmost of the
         # roundest (under a third of DOT_EXTENT: a second mark is often a short
@@ -332,7 +342,6 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
         # The others at that height go, and higher ones to its right if nothing
         # but a space follows (higher ones to its left are an i's dot or a t's
         # cross put in late).
-        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
         pool = here[low]
         roundest = size[pool] < DOT_EXTENT / 3 * scale
         if roundest.any():

@@ -43,34 +43,19 @@ class HandTask(LineStream):
         if len(self.indices) == 0:
             raise GenseqError(f"{data}: no training sequence fits the model "
                               f"(alphabet, length <= {max_points} points)")
-        if oversample is not None:
-            oversample = ("".join(sorted(set(oversample[0]))), int(oversample[1]))
-        self.oversample = oversample
-        if oversample is not None:
-            self.indices = oversampled(self.indices, self.train_split.texts, *oversample)
         if len(usable(self.val_split, cfg, None)) == 0:
             raise GenseqError(f"{data} has no usable validation sequences; rebuild it with a val split")
         self.batch, self.seed, self.eval_sequences = batch, seed, eval_sequences
-        self._start()
+        self._start(oversample)
 
     # -- bookkeeping ------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "oversample": list(self.oversample) if self.oversample else None}
-
-    def load_state_dict(self, st: dict) -> None:
-        now = list(self.oversample) if self.oversample else None
-        if st.get("oversample") != now:  # another mix of lines: the data position would mean other lines
-            was, new = (f"{o[0]!r} x{o[1]}" if o else "off" for o in (st.get("oversample"), now))
-            raise GenseqError(f"cannot resume: --oversample was {was}, now {new}")
-        super().load_state_dict(st)
-
     def config(self) -> dict:
         return self.cfg.to_dict()
 
     def meta(self) -> dict:
         return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
                 "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
-                "init": self.init, "oversample": list(self.oversample) if self.oversample else None}
+                "init": self.init, "oversample": self._oversample_list()}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"].get("kind") != self.cfg.kind:
@@ -130,20 +115,6 @@ class HandTask(LineStream):
                             title=f"attention window, step {step}")
         finally:
             model.train(was_training)
-
-
-def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarray:
-    """Training lines with any of `chars` in their text `factor` times, the rest once.
-
-    For letters the model writes badly because they are rare (IAM-OnDB's
-    training lines hold `x` 464 times in 290,704 characters, each digit 36-227
-    times): epoch_batches jitters lengths by up to 10% before bucketing, so the
-    copies of a line mostly land in different batches of an epoch."""
-    if factor < 1:
-        raise GenseqError("--oversample-factor must be 1 or more")
-    wanted = set(chars)
-    rare = np.asarray([i for i in indices if wanted & set(texts[i])], dtype=np.int64)
-    return np.concatenate([indices] + [rare] * (factor - 1))
 
 
 def config_from_data(data: str | Path, kind: str, **sizes) -> HandwritingConfig:
