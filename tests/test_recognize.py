@@ -260,3 +260,33 @@ def test_oversampling_rare_characters_when_training_the_reader(strokes_h5, tmp_p
     assert r.exit_code == 1 and "cannot resume: --oversample was '.' x3, now off" in r.output
     r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 3, "--resume")
     assert r.exit_code == 0, r.output
+
+
+def test_strokes_in_other_units_are_read_at_the_model_scale(trained, strokes_h5, tmp_path):
+    # The same lines with every offset x10 and other units: eval and fine-tuning
+    # bring them to the model's units (data.data_scale), so they read the same.
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.h5"
+    splits = {}
+    for s in ("train", "val", "test"):
+        splits[s] = []
+        for j in range(3):
+            for i, t in enumerate(TEXTS):
+                p = _line(t, rng)
+                p[:, :2] *= 10
+                splits[s].append(Sample(f"{s}{i}{j}", t, p))
+    write_strokes(big, splits, source="test", terms="none", units="px/10")
+    a = json.loads(_invoke("eval", "recognizer", trained / "best.pt", strokes_h5, "--json").output)
+    b = json.loads(_invoke("eval", "recognizer", trained / "best.pt", big, "--json").output)
+    assert a["cer"] == b["cer"] and abs(a["nll_per_char"] - b["nll_per_char"]) < 1e-4
+    run = tmp_path / "ft"
+    ft = ["train", "recognizer", big, "-o", run, "--init", trained / "best.pt", "--batch", 4, "--eval-every", 2,
+          "-q", "--lr", 1e-9]
+    assert _invoke(*ft, "--max-steps", 2).exit_code == 0
+    ck = load_checkpoint(run / "last.pt", kind="recognizer")
+    assert ck["meta"]["scale"] == pytest.approx(0.1, rel=0.05)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["cer"] for r in rows if "cer" in r][-1] < 0.2  # it still reads (without the scale it would not)
+    r = _invoke(*ft[:5], "--batch", 4, "--eval-every", 2, "-q", "--max-steps", 3, "--resume")
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(run / "last.pt", kind="recognizer")["meta"]["scale"] == ck["meta"]["scale"]

@@ -48,13 +48,13 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
-    cfg, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    cfg, scale, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:
         refuse_size_flags(init, sizes, cfg.to_dict())
     torch.manual_seed(opts.seed)
     task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=not no_augment, init=tuned,
-                         oversample=oversample)
+                         oversample=oversample, scale=scale)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
@@ -70,8 +70,9 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
 def eval_recognizer(model, data, split, chars, as_json):
     """Character error rate and CTC NLL of MODEL (checkpoint or 'default') on DATA."""
     from ..hand.recognize_task import evaluate_file
-    from ..hand.write import load_recognizer
-    r = evaluate_file(load_recognizer(model), data, split, chars)
+    from ..hand.write import load_recognizer_file
+    reader, meta = load_recognizer_file(model)
+    r = evaluate_file(reader, data, split, chars, meta)
     if as_json:
         click.echo(json.dumps(r))
         return

@@ -7,6 +7,7 @@ function of (seed, epoch), so the data position is two integers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -170,6 +171,18 @@ def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarr
     wanted = set(chars)
     rare = np.asarray([i for i in indices if wanted & set(texts[i])], dtype=np.int64)
     return np.concatenate([indices] + [rare] * (factor - 1))
+
+
+def data_scale(cfg: HandwritingConfig, data: str | Path, meta: dict | None = None) -> float:
+    """Factor that brings `data`'s offsets to a model's units (cfg: any config
+    with norm_std): the model's own (meta["scale"]) for data in the units it was
+    trained on, else the ratio of the offset spreads (e.g. screen pixels from
+    the capture page against IAM tablet units)."""
+    with StrokeDataset(data) as ds:
+        if meta is not None and meta.get("units") == ds.units and "scale" in meta:
+            return float(meta["scale"])
+        spread = float(np.mean(ds.norm_std))
+    return float(np.mean(cfg.norm_std)) / spread if spread > 0 else 1.0
 
 
 def open_dataset(path) -> StrokeDataset:

@@ -52,7 +52,7 @@ def evaluate_file(hm, data, split: str = "val") -> dict:
     """`genseq eval handwriting`: score a loaded model (write.HandModel) on a split of a stroke file."""
     from ..errors import GenseqError
     from ..strokes import StrokeDataset
-    from .task import data_scale
+    from .data import data_scale
     scale = data_scale(hm.config, data, hm.meta)
     with StrokeDataset(data) as ds:
         r = evaluate_split(hm.model, ds.split(split), next(hm.model.parameters()).device, scale=scale)

@@ -19,7 +19,7 @@ import torch
 from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import LineStream, eval_batches
+from .data import LineStream, data_scale, eval_batches
 from .model import pad_texts
 from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode, read_right
 
@@ -51,11 +51,12 @@ def distort(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig):
-    """Data-unit lines -> x (B, T, 3) normalised, lengths (B,), ids (B, U), text lengths (B,)."""
+def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig, scale: float = 1.0):
+    """Data-unit lines -> x (B, T, 3) normalised, lengths (B,), ids (B, U), text lengths (B,).
+    scale: data units -> the model's units (data.data_scale)."""
     B, T = len(points), max(len(p) for p in points)
     x = np.zeros((B, T, 3), np.float32)
-    std = np.asarray(cfg.norm_std, np.float32)
+    std = np.asarray(cfg.norm_std, np.float32) / np.float32(scale)
     for b, p in enumerate(points):
         x[b, : len(p), :2] = p[:, :2] / std
         x[b, : len(p), 2] = p[:, 2]
@@ -75,7 +76,7 @@ class RecognizeTask(LineStream):
 
     def __init__(self, data: str | Path, cfg: RecognizerConfig, *, batch: int = 32, max_points: int | None = 1200,
                  seed: int = 0, eval_sequences: int | None = None, augment: bool = True, init: bool = False,
-                 oversample: tuple[str, int] | None = None) -> None:
+                 oversample: tuple[str, int] | None = None, scale: float = 1.0) -> None:
         self.path = Path(data)
         self.data = StrokeDataset(data)
         self.cfg = cfg
@@ -88,6 +89,7 @@ class RecognizeTask(LineStream):
         if len(self.val_indices) == 0:
             raise GenseqError(f"{data} has no usable validation lines; rebuild it with a val split")
         self.batch, self.seed, self.augment = batch, seed, augment
+        self.scale = scale  # data units -> the model's (fine-tuning on strokes in other units)
         self.init = init  # fine-tuned: the config came from another model, not from flags
         self._start(oversample)
 
@@ -97,7 +99,7 @@ class RecognizeTask(LineStream):
     def meta(self) -> dict:
         return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
                 "units": self.data.units, "resample": self.data.resample, "augment": self.augment,
-                "init": self.init, "oversample": self._oversample_list()}
+                "init": self.init, "oversample": self._oversample_list(), "scale": self.scale}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"] != self.cfg.to_dict():
@@ -109,7 +111,7 @@ class RecognizeTask(LineStream):
         rng = np.random.default_rng([self.seed, self.epoch, self.position, self.rank])
         lines = [self.train_split[i] for i in idx]
         pts = [distort(s.points, rng) if self.augment else s.points for s in lines]
-        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg))
+        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg, self.scale))
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         x, n, text, u = b
@@ -122,7 +124,8 @@ class RecognizeTask(LineStream):
         was_training = self.model.training
         self.model.eval()
         try:
-            r, self._last_pairs = read_split(self.model, self.val_split, self.val_indices, device)
+            r, self._last_pairs = read_split(self.model, self.val_split, self.val_indices, device,
+                                             scale=self.scale)
         finally:
             self.model.train(was_training)
         return {"val_loss": r["nll_per_char"], "cer": r["cer"], "lines_exact": r["lines_exact"]}
@@ -137,10 +140,11 @@ class RecognizeTask(LineStream):
 
 
 def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
-               resume: Path | None = None) -> tuple[RecognizerConfig, bool]:
+               resume: Path | None = None) -> tuple[RecognizerConfig, float, bool]:
     """The config of a training run: a resumed run's own (the flags must agree
     unless it was fine-tuned), a fine-tuned model's (`init`), or new from the
-    data; and whether the run fine-tunes (its config is not the flags')."""
+    data; the data scale (data.data_scale: 1 unless a model is fine-tuned on
+    strokes in other units); and whether the run fine-tunes."""
     from ..checkpoint import load_checkpoint
     if resume is not None and resume.exists():
         ck = load_checkpoint(resume, kind="recognizer")
@@ -148,13 +152,16 @@ def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
         differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in sizes.items() if getattr(cfg, k) != v]
         if differ and not ck["meta"].get("init"):
             raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        return cfg, bool(ck["meta"].get("init"))
+        return cfg, float(ck["meta"].get("scale", 1.0)), bool(ck["meta"].get("init"))
     if init is not None:
-        return RecognizerConfig.from_dict(load_checkpoint(init, kind="recognizer")["config"]), True
-    return config_from_data(data, **sizes), False
+        ck = load_checkpoint(init, kind="recognizer")
+        cfg = RecognizerConfig.from_dict(ck["config"])
+        return cfg, data_scale(cfg, data, ck["meta"]), True
+    return config_from_data(data, **sizes), 1.0, False
 
 
-def read_split(model: Recognizer, split, indices, device, chars: str = "") -> tuple[dict, list[tuple[str, str]]]:
+def read_split(model: Recognizer, split, indices, device, chars: str = "",
+               scale: float = 1.0) -> tuple[dict, list[tuple[str, str]]]:
     """Read lines `indices` of a stroke split: CTC NLL per character, best-path
     error rate and exact lines, and the (reference, best path) pairs; with
     `chars`, also how many of those characters in the references were read
@@ -164,7 +171,7 @@ def read_split(model: Recognizer, split, indices, device, chars: str = "") -> tu
         for chunk in eval_batches(split.lengths, np.asarray(indices), 32):
             lines = [split[int(i)] for i in chunk]
             x, n, text, u = (t.to(device) for t in line_batch([s.points for s in lines],
-                                                             [s.text for s in lines], model.config))
+                                                             [s.text for s in lines], model.config, scale))
             logp = model(x, n)
             f = frames(n, model.config.stride)
             total += float(ctc_nll(logp, f, text, u, reduction="sum"))
@@ -180,12 +187,15 @@ def read_split(model: Recognizer, split, indices, device, chars: str = "") -> tu
     return out, pairs
 
 
-def evaluate_file(model: Recognizer, data: str | Path, split: str = "val", chars: str = "") -> dict:
+def evaluate_file(model: Recognizer, data: str | Path, split: str = "val", chars: str = "",
+                  meta: dict | None = None) -> dict:
     """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a
-    split, and with `chars` the share of those characters read right."""
+    split, and with `chars` the share of those characters read right. meta: the
+    model file's, for the data scale (data.data_scale)."""
+    scale = data_scale(model.config, data, meta)
     with StrokeDataset(data) as ds:
         lines = ds.split(split)
         idx = readable(lines, model.config, None)
         if len(idx) == 0:
             raise GenseqError(f"{data}: no {split} line the recognizer can read")
-        return read_split(model, lines, idx, next(model.parameters()).device, chars)[0]
+        return read_split(model, lines, idx, next(model.parameters()).device, chars, scale)[0]

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import LineStream, make_batch, usable
+from .data import LineStream, data_scale, make_batch, usable
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
 from .model import HandwritingConfig, HandwritingModel
@@ -125,17 +125,6 @@ def config_from_data(data: str | Path, kind: str, **sizes) -> HandwritingConfig:
         # of what the model predicts, and dividing keeps offsets O(1).
         return HandwritingConfig(kind=kind, alphabet=alphabet, norm_mean=(0.0, 0.0),
                                  norm_std=tuple(float(s) for s in np.asarray(ds.norm_std)), **sizes)
-
-
-def data_scale(cfg: HandwritingConfig, data: str | Path, meta: dict | None = None) -> float:
-    """Factor that brings `data`'s offsets to the model's units: 1 for the data
-    the model was trained on (same units), else the ratio of the offset spreads
-    (e.g. screen pixels from the capture page against IAM tablet units)."""
-    with StrokeDataset(data) as ds:
-        if meta is not None and meta.get("units") == ds.units and "scale" in meta:
-            return float(meta["scale"])
-        spread = float(np.mean(ds.norm_std))
-    return float(np.mean(cfg.norm_std)) / spread if spread > 0 else 1.0
 
 
 def run_config(data: str | Path, kind: str, sizes: dict, *, init: Path | None = None,

@@ -86,9 +86,14 @@ def load_hand_model(path: str | os.PathLike | None = None, device: str = "cpu") 
 
 def load_recognizer(path: str | os.PathLike | None = None, device: str = "cpu") -> Recognizer:
     """Load a recognizer (`None` or "default": the bundled one)."""
-    model, _ = load_model(path, "recognizer", DEFAULT_RECOGNIZER,
-                          lambda ck: Recognizer(RecognizerConfig.from_dict(ck["config"])))
-    return model.to(device).eval()
+    return load_recognizer_file(path, device)[0]
+
+
+def load_recognizer_file(path: str | os.PathLike | None = None, device: str = "cpu") -> tuple[Recognizer, dict]:
+    """A recognizer and its file's meta (data, units, scale)."""
+    model, ckpt = load_model(path, "recognizer", DEFAULT_RECOGNIZER,
+                             lambda ck: Recognizer(RecognizerConfig.from_dict(ck["config"])))
+    return model.to(device).eval(), ckpt["meta"]
 
 
 def clean_text(text: str, alphabet: str, unknown: str = "error", replacement: str = " ") -> str:
