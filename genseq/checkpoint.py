@@ -65,7 +65,9 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        # torch names the callable either way: "Unsupported global: GLOBAL os.remove" or
+        # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(err))
         what = f"it asks to run {found.group(1)}" if found else "it holds objects other than tensors and plain data"
         raise GenseqError(f"{path} is not a safe genseq model file: refused to load, {what}") from None
     except Exception as err:  # noqa: BLE001  a damaged pickle fails in many ways (IndexError, KeyError, ...);

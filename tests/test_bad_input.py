@@ -88,8 +88,10 @@ def test_write_refuses_a_megabyte_of_text_at_once(files):
     (["--bias", "-1"], "--bias"), (["--bias", "nan"], "--bias"), (["--bias", "inf"], "--bias"),
     (["--max-chars", "0"], "--max-chars"),
     (["--seed", str(2**64)], "--seed"), (["--seed", "-1"], "--seed"),
-    (["--width", "nan"], "stroke_width"),
-    (["--page-width", "inf"], "finite"), (["--page-width", "10"], "--page-width"),
+    (["--width", "nan"], "--width': nan is not a finite number"), (["--width", "inf"], "--width"),
+    (["--page-width", "inf"], "--page-width"), (["--page-width", "nan"], "--page-width': nan is not a finite"),
+    (["--page-width", "2e6"], "--page-width"), (["--page-width", "10"], "--page-width"),
+    (["--margin", "nan"], "--margin"), (["--line-height", "inf"], "--line-height"),
     (["--max-text", "0"], "--max-text"),
 ])
 def test_write_numeric_options_out_of_range(files, args, needle):
@@ -136,6 +138,8 @@ def test_data_text_invalid_utf8_control_characters_and_empty(text_run):
     assert run("data", "text", d / "ctl.txt", "-o", d / "ctl.h5").exit_code == 0
     (d / "empty.txt").write_bytes(b"")
     one_line_error(run("data", "text", d / "empty.txt", "-o", d / "e.h5"), "no text")
+    (d / "folder").mkdir()
+    one_line_error(run("data", "text", d / "folder", "-o", d / "e.h5"), "is a folder; give a text file")
     one_line_error(run("data", "text", d / "t.txt", "-o", d / "e.h5", "--val-frac", "0.7", "--test-frac", "0.5"),
                    "split fractions")
 
@@ -214,8 +218,8 @@ def test_jsonl_nan_huge_and_invalid_points_are_skipped(tmp_path):
     assert r.exit_code == 0, r.output
     assert "kept 1 lines, skipped 4" in r.output and "huge coordinate 1" in r.output
     assert "non-finite coordinate 2" in r.output
-    (tmp_path / "b.jsonl").write_bytes(b'{"text": "\xff"}\n')
-    one_line_error(run("data", "jsonl", tmp_path / "b.jsonl", "-o", tmp_path / "j.h5"), "not UTF-8")
+    (tmp_path / "b.jsonl").write_bytes(b'{"text": "a"}\n\n{"text": "b"}\n{"text": "\xff"}\n')
+    one_line_error(run("data", "jsonl", tmp_path / "b.jsonl", "-o", tmp_path / "j.h5"), "b.jsonl:4: not UTF-8")
 
 
 def _mutate(src, dst, fn):

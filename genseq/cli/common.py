@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import click
@@ -10,6 +11,16 @@ from ..errors import GenseqError
 from ..train import TrainOptions
 
 _D = TrainOptions(out=Path("."))
+class Finite(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (its range check lets nan through)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv is not None and not math.isfinite(rv):
+            self.fail(f"{rv} is not a finite number.", param, ctx)
+        return rv
+
+
 SEED = click.IntRange(0, 2**63 - 1)  # what torch.manual_seed and numpy's generators all accept
 
 
@@ -20,19 +31,19 @@ def train_options(f):
                      help="Run folder: last.pt, best.pt, metrics.jsonl, loss.svg, pictures."),
         click.option("--max-steps", type=click.IntRange(min=1), default=_D.max_steps, show_default=True,
                      help="Total optimizer steps (the schedule decays over them)."),
-        click.option("--max-time", type=click.FloatRange(min=0), default=None,
+        click.option("--max-time", type=Finite(min=0), default=None,
                      help="Stop this invocation after so many minutes (resume later)."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_D.lr, show_default=True,
+        click.option("--lr", type=Finite(min=0, min_open=True), default=_D.lr, show_default=True,
                      help="Peak learning rate (AdamW, warm-up then cosine decay)."),
         click.option("--warmup", type=click.IntRange(min=1), default=_D.warmup, show_default=True,
                      help="Warm-up steps."),
-        click.option("--weight-decay", type=click.FloatRange(min=0), default=_D.weight_decay, show_default=True,
+        click.option("--weight-decay", type=Finite(min=0), default=_D.weight_decay, show_default=True,
                      help="AdamW weight decay on matrices."),
-        click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=_D.clip, show_default=True,
+        click.option("--clip", type=Finite(min=0, min_open=True), default=_D.clip, show_default=True,
                      help="Clip the global gradient norm to this."),
         click.option("--eval-every", type=click.IntRange(min=1), default=_D.eval_every, show_default=True,
                      help="Steps between held-out evaluations (and checkpoints)."),
-        click.option("--save-every", type=click.FloatRange(min=1), default=_D.save_every / 60, show_default=True,
+        click.option("--save-every", type=Finite(min=1), default=_D.save_every / 60, show_default=True,
                      help="Minutes between checkpoints between evaluations."),
         click.option("--device", default=_D.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_D.precision,

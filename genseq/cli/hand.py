@@ -11,7 +11,8 @@ import torch
 from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
 from ..render import PageOptions
-from .common import SEED, build_train_options, oversample_options, refuse_size_flags, train_options
+from ..render.svg import MAX_PX
+from .common import SEED, Finite, build_train_options, oversample_options, refuse_size_flags, train_options
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -81,16 +82,16 @@ def eval_handwriting(model, data, split, as_json):
 def page_options(f):
     opts = [
         click.option("--color", default="black", show_default=True, help="Ink colour (any SVG colour)."),
-        click.option("--width", "stroke_width", type=click.FloatRange(min=0, min_open=True), default=_P.stroke_width,
+        click.option("--width", "stroke_width", type=Finite(min=0, min_open=True, max=MAX_PX), default=_P.stroke_width,
                      show_default=True, help="Pen width in px."),
-        click.option("--line-height", type=click.FloatRange(min=0, min_open=True), default=None,
+        click.option("--line-height", type=Finite(min=0, min_open=True, max=MAX_PX), default=None,
                      help="Distance between lines in px (default: from the text height)."),
         click.option("--align", type=click.Choice(["left", "center", "right"]), default="left", show_default=True,
                      help="Line alignment."),
-        click.option("--page-width", type=click.FloatRange(min=50), default=_P.width, show_default=True, help="Page width in px."),
-        click.option("--page-height", type=click.FloatRange(min=50), default=None,
+        click.option("--page-width", type=Finite(min=50, max=MAX_PX), default=_P.width, show_default=True, help="Page width in px."),
+        click.option("--page-height", type=Finite(min=50, max=MAX_PX), default=None,
                      help="Page height in px; text flows onto more pages (out-1.svg, out-2.svg, ...)."),
-        click.option("--margin", type=click.FloatRange(min=0), default=_P.margin, show_default=True, help="Page margin in px."),
+        click.option("--margin", type=Finite(min=0, max=MAX_PX), default=_P.margin, show_default=True, help="Page margin in px."),
         click.option("--background", default="white", show_default=True, help="Page colour, or 'none'."),
     ]
     for o in reversed(opts):
@@ -166,7 +167,7 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
               show_default=True, help="SVG file to write.")
 @click.option("--lines", type=click.IntRange(1, 100), default=3, show_default=True, help="Lines to draw.")
 @click.option("--steps", type=click.IntRange(1, 10000), default=400, show_default=True, help="Points per line.")
-@click.option("--bias", "-b", type=click.FloatRange(0, 10), default=0.5, show_default=True, help="Neatness (Graves 5.4).")
+@click.option("--bias", "-b", type=Finite(0, 10), default=0.5, show_default=True, help="Neatness (Graves 5.4).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @page_options
 def scribble_cmd(model, output, lines, steps, bias, seed, **page):

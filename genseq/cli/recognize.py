@@ -9,7 +9,7 @@ import click
 import torch
 
 from ..hand.recognize import RecognizerConfig
-from .common import build_train_options, oversample_options, refuse_size_flags, train_options
+from .common import Finite, build_train_options, oversample_options, refuse_size_flags, train_options
 from .groups import evaluate, train
 
 _R = RecognizerConfig(alphabet="a")
@@ -23,7 +23,7 @@ _R = RecognizerConfig(alphabet="a")
               help="Cells per direction per layer.")
 @click.option("--stride", type=click.IntRange(min=1), default=_R.stride, show_default=True,
               help="Points per LSTM frame.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=_R.dropout, show_default=True,
+@click.option("--dropout", type=Finite(0, 1, max_open=True), default=_R.dropout, show_default=True,
               help="Dropout on the LSTM inputs and outputs while training.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch.")
 @click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import click
 
 from ..strokes.clean import MAX_JUMP_RATIO, CleanOptions
+from .common import Finite
 from .groups import data
 
 _clean_options = [
     click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Keep every n-th point of each stroke (stroke ends always kept)."),
-    click.option("--min-dist", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    click.option("--min-dist", type=Finite(min=0), default=0.0, show_default=True,
                  help="Drop points closer than this (source units) to the last kept one; 0 = off."),
-    click.option("--max-jump-ratio", type=click.FloatRange(min=0), default=MAX_JUMP_RATIO, show_default=True,
+    click.option("--max-jump-ratio", type=Finite(min=0), default=MAX_JUMP_RATIO, show_default=True,
                  help="Skip lines with an in-stroke step longer than this many median steps; 0 = off."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split assignment."),
     click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file."),

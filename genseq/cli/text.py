@@ -9,7 +9,7 @@ import click
 
 from ..text.model import CharRNNConfig
 from ..text.sample import TextSampleOptions
-from .common import SEED, build_train_options, refuse_size_flags, train_options
+from .common import SEED, Finite, build_train_options, refuse_size_flags, train_options
 from .groups import data, evaluate, main, train
 
 _S = TextSampleOptions()
@@ -23,9 +23,9 @@ _C = CharRNNConfig(vocab_size=1)
               help="Decode UTF-8 characters, or model raw bytes.")
 @click.option("--newlines", type=click.Choice(["lf", "keep"]), default="lf", show_default=True,
               help="lf: turn CRLF and CR into LF; keep: leave line endings as they are.")
-@click.option("--val-frac", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+@click.option("--val-frac", type=Finite(0, 1, max_open=True), default=0.1, show_default=True,
               help="Fraction kept for validation (taken from the end of the text, before test).")
-@click.option("--test-frac", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--test-frac", type=Finite(0, 1, max_open=True), default=0.0, show_default=True,
               help="Fraction kept for test (the very end of the text).")
 @click.option("--vocab", "vocab_from", default=None,
               help="Reuse the vocabulary of a corpus (.h5) or a model file ('default': the bundled model), "
@@ -50,7 +50,7 @@ def data_text(files, out, encoding, newlines, val_frac, test_frac, vocab_from, s
 @click.option("--layers", type=click.IntRange(min=1), default=_C.layers, show_default=True, help="Stacked layers.")
 @click.option("--hidden", type=click.IntRange(min=1), default=_C.hidden, show_default=True, help="Units per layer.")
 @click.option("--embed", type=click.IntRange(min=0), default=_C.embed, show_default=True, help="Embedding size (0: hidden).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=_C.dropout, show_default=True, help="Dropout.")
+@click.option("--dropout", type=Finite(0, 1, max_open=True), default=_C.dropout, show_default=True, help="Dropout.")
 @click.option("--tie-weights", is_flag=True, help="Share the embedding and decoder matrices.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Parallel streams per batch (per process under torchrun).")
 @click.option("--seq-len", type=click.IntRange(min=1), default=128, show_default=True, help="Characters per TBPTT chunk.")

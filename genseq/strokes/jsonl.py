@@ -67,7 +67,7 @@ def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
     """Yield (group, sample, source_points) per usable line; skips go to `report`."""
     path = Path(path)
     try:
-        fh = open(path, encoding="utf-8", errors="strict")
+        fh = open(path, "rb")  # bytes, decoded line by line: the error names the right line
     except IsADirectoryError:
         raise GenseqError(f"{path}: is a folder, expected a .jsonl file") from None
     except FileNotFoundError:
@@ -77,12 +77,15 @@ def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
         while True:
             lineno += 1
             where = f"{path.name}:{lineno}"
+            raw = fh.readline()
+            if not raw:
+                break
             try:
-                line = fh.readline()
+                line = raw.decode("utf-8", errors="strict")
             except UnicodeDecodeError:
                 raise GenseqError(f"{where}: not UTF-8 text") from None
-            if not line:
-                break
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark
             if not line.strip():
                 continue
             try:

@@ -97,6 +97,8 @@ def _to_codes(text: str | bytes, encoding: str) -> np.ndarray:
 
 def _read_chunks(path: Path, encoding: str, newlines: str) -> Iterator[str | bytes]:
     """Stream a file as decoded text (or raw bytes), normalising CRLF/CR to LF."""
+    if path.is_dir():
+        raise GenseqError(f"{path} is a folder; give a text file (or several)")
     if not path.is_file():
         raise GenseqError(f"no such file: {path}")
     decoder = codecs.getincrementaldecoder("utf-8")("strict") if encoding == "utf-8" else None
