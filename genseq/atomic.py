@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import GenseqError
+from .errors import GenseqError, first_line
 
 
 def _explain(err: OSError, path: Path) -> GenseqError:
@@ -18,9 +20,53 @@ def _explain(err: OSError, path: Path) -> GenseqError:
         return GenseqError(f"no space left on device while writing {path}; the previous file is unchanged")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return GenseqError(f"no permission to write {path}")
-    if err.errno == errno.ENOENT:
+    if err.errno == errno.ENOENT and not path.parent.is_dir():
         return GenseqError(f"cannot write {path}: folder {path.parent} does not exist")
-    return GenseqError(f"cannot write {path}: {err.strerror or err}")
+    # The errno's own words: a library's strerror may run over lines (HDF5's does).
+    reason = os.strerror(err.errno) if err.errno else first_line(err)
+    return GenseqError(f"cannot write {path}: {reason}")
+
+
+# How torch.save reports a failed write to a file it opened itself (its C++
+# writer keeps no errno): "unexpected pos 19904 vs 19792" from the zip writer's
+# position check, "file write failed", or the stream's "iostream error".
+_TORCH_WRITE_FAILED = re.compile(r"unexpected pos \d+ vs \d+|file write failed|iostream error")
+_HDF5_ERRNO = re.compile(r"\berrno = (\d+)")  # in HDF5's "file write failed: ..., errno = 28, ..."
+_NEARLY_FULL = 1 << 20  # bytes: less free space than this means the disk filled up
+
+
+def write_failure(err: BaseException, tmp: Path) -> OSError | None:
+    """The OSError behind `err` when `err` is a failed write of `tmp`, else None.
+
+    An OSError is itself. Writer libraries wrap their write failures in a
+    RuntimeError: torch.save writing to a Python file keeps the file's OSError
+    as the context; h5py quotes HDF5's message, which names the errno; torch.save
+    writing to a name reports only a failed position check, taken as ENOSPC
+    when the disk holding `tmp` is (nearly) full.
+    """
+    if isinstance(err, OSError):
+        return err
+    if not isinstance(err, RuntimeError):
+        return None
+    behind = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
+    if isinstance(behind, OSError):
+        return behind
+    message = str(err)
+    found = _HDF5_ERRNO.search(message)
+    if found:
+        code = int(found.group(1))
+        return OSError(code, os.strerror(code))
+    if _TORCH_WRITE_FAILED.search(message) and _free_bytes(tmp.parent) < _NEARLY_FULL:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes that this process may still write in `folder` (a huge number if unknown)."""
+    try:
+        return shutil.disk_usage(folder or ".").free
+    except OSError:
+        return 1 << 62
 
 
 @contextlib.contextmanager
@@ -28,7 +74,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`.
 
     For writers that want a file name (h5py, torch.save to a name). On any
-    exception the temporary file is removed and the target is untouched.
+    exception the temporary file is removed and the target is untouched; a
+    failed write (`write_failure`: a full disk, no permission) becomes a
+    one-line GenseqError.
     """
     path = Path(path)
     try:
@@ -46,14 +94,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
-    except OSError as err:
+    except BaseException as err:
+        failed = write_failure(err, tmp_path)  # before the unlink: it may look at the free space
         tmp_path.unlink(missing_ok=True)
-        if err.filename not in (None, str(tmp_path), str(path)):
-            raise  # about another file (e.g. an input that vanished): not a write error
-        raise _explain(err, path) from None
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+        if failed is None or failed.filename not in (None, str(tmp_path), str(path)):
+            raise  # not a write error, or about another file (e.g. an input that vanished)
+        raise _explain(failed, path) from None
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
+from .atomic import atomic_open
 from .errors import GenseqError
 
 FORMAT = "genseq"
@@ -46,8 +46,11 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: d
                                "config": config, "meta": meta, "model": state}
     if train_state is not None:
         payload["train"] = train_state
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_open(path, "wb") as fh:
+        # Through a Python file, not a name: a failed write (a full disk) is then
+        # the file's OSError, which torch keeps as the context of its RuntimeError
+        # and atomic_path reports as one line (genseq.atomic.write_failure).
+        torch.save(payload, fh)
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:

@@ -7,6 +7,7 @@ upwards, pen_up = 1 when p_i ends its stroke (Graves 2013 section 4).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -14,7 +15,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
 
 FORMAT = "genseq-strokes"
@@ -58,20 +59,18 @@ class StrokeWriter:
         self.counts = {name: 0 for name in SPLITS}
 
     def __enter__(self) -> "StrokeWriter":
-        self._atomic = atomic_path(self.path)
-        tmp = self._atomic.__enter__()
-        try:
-            self._f = h5py.File(tmp, "w")
-            self._g = {}
+        with contextlib.ExitStack() as stack:  # on an error here, atomic_h5 abandons the file
+            self._f = stack.enter_context(atomic_h5(self.path))
+            # Datasets stay open while the file is: a dataset whose close
+            # writes and fails breaks HDF5 (genseq.atomic_h5).
+            self._g, self._points, self._held = {}, {}, []
             for name in SPLITS:
                 g = self._f.create_group(name)
-                g.create_dataset("points", shape=(0, 3), maxshape=(None, 3), dtype=np.float32,
-                                 chunks=(_CHUNK_ROWS, 3), compression="gzip", compression_opts=4,
-                                 shuffle=True)
+                self._points[name] = g.create_dataset(
+                    "points", shape=(0, 3), maxshape=(None, 3), dtype=np.float32, chunks=(_CHUNK_ROWS, 3),
+                    compression="gzip", compression_opts=4, shuffle=True)
                 self._g[name] = g
-        except BaseException as err:
-            self._atomic.__exit__(type(err), err, err.__traceback__)
-            raise
+            self._out = stack.pop_all()  # all went well: the file stays open until __exit__
         self._offsets = {name: [0] for name in SPLITS}
         self._texts = {name: [] for name in SPLITS}
         self._ids = {name: [] for name in SPLITS}
@@ -106,21 +105,19 @@ class StrokeWriter:
         # Write whole blocks: many small writes into gzip chunks are slow.
         if not self._pending[split]:
             return
-        ds, a, b = self._g[split]["points"], self._flushed[split], self._offsets[split][-1]
+        ds, a, b = self._points[split], self._flushed[split], self._offsets[split][-1]
         ds.resize(b, axis=0)
         ds[a:b] = np.concatenate(self._pending[split])
         self._pending[split], self._flushed[split] = [], b
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self._finish()
-        except BaseException as err:
-            self._f.close()
-            self._atomic.__exit__(type(err), err, err.__traceback__)
-            raise
-        self._f.close()
-        self._atomic.__exit__(exc_type, exc, tb)
+        """Finish and publish the file; on any failure (in the `with` block, or
+        while finishing) abandon it, and raise a failed write as GenseqError."""
+        if exc_type is not None:
+            self._out.__exit__(exc_type, exc, tb)
+            return
+        with self._out:
+            self._finish()
 
     def _finish(self) -> None:
         n = self._offsets["train"][-1]
@@ -141,9 +138,10 @@ class StrokeWriter:
         for name in SPLITS:
             g, off = self._g[name], self._offsets[name]
             self._flush(name)
-            g.create_dataset("offsets", data=np.asarray(off, dtype=np.int64))  # (S+1,)
-            g.create_dataset("texts", data=self._texts[name], dtype=_STR, shape=(len(off) - 1,))
-            g.create_dataset("ids", data=self._ids[name], dtype=_STR, shape=(len(off) - 1,))
+            self._held += [  # open until the file is flushed: see genseq.atomic_h5
+                g.create_dataset("offsets", data=np.asarray(off, dtype=np.int64)),  # (S+1,)
+                g.create_dataset("texts", data=self._texts[name], dtype=_STR, shape=(len(off) - 1,)),
+                g.create_dataset("ids", data=self._ids[name], dtype=_STR, shape=(len(off) - 1,))]
 
 
 class StrokeSplit:

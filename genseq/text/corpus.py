@@ -25,7 +25,8 @@ from typing import Iterable, Iterator
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path, write_text
+from ..atomic import write_text
+from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
 
 FORMAT = "genseq-text"
@@ -191,7 +192,7 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
     dtype = _dtype_for(len(vocab))
     out = Path(out)
     written = 0
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_h5(out) as f:
         dsets = {s: f.create_dataset(s, shape=(n,), dtype=dtype, chunks=(min(max(n, 1), 1 << 16),) if n else None)
                  for s, n in sizes.items()}
         bounds = np.cumsum([0, sizes["train"], sizes["val"], sizes["test"]])
