@@ -85,9 +85,8 @@ def bezier_controls(stroke: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ext = np.concatenate([2 * p[:1] - p[1:2], p, 2 * p[-1:] - p[-2:-1]])
     p0, p1, p2, p3 = ext[:-3], ext[1:-2], ext[2:-1], ext[3:]
     # d_i = |segment|^alpha with alpha = 1/2; d_i^2 is the segment length.
-    l1 = np.linalg.norm(p1 - p0, axis=1)[:, None]
-    l2 = np.linalg.norm(p2 - p1, axis=1)[:, None]
-    l3 = np.linalg.norm(p3 - p2, axis=1)[:, None]
+    # hypot, not a norm of squares: no overflow for huge (absurd) coordinates.
+    l1, l2, l3 = (np.hypot(*(b - a).T)[:, None] for a, b in ((p0, p1), (p1, p2), (p2, p3)))
     l1, l2, l3 = (np.maximum(v, 1e-12) for v in (l1, l2, l3))
     d1, d2, d3 = np.sqrt(l1), np.sqrt(l2), np.sqrt(l3)
     with np.errstate(over="ignore", invalid="ignore"):
