@@ -52,7 +52,7 @@ def write_failure(err: BaseException, tmp: Path) -> OSError | None:
     if isinstance(behind, OSError):
         return behind
     message = str(err)
-    found = _HDF5_ERRNO.search(message)
+    found = _HDF5_ERRNO.search(message) if "write failed" in message else None
     if found:
         code = int(found.group(1))
         return OSError(code, os.strerror(code))
@@ -97,6 +97,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException as err:
         failed = write_failure(err, tmp_path)  # before the unlink: it may look at the free space
         tmp_path.unlink(missing_ok=True)
+        interrupt = err.__context__
+        if isinstance(err, RuntimeError) and isinstance(interrupt, BaseException) and not isinstance(
+                interrupt, Exception):
+            # Ctrl-C inside a writer's write() comes out of torch.save as its RuntimeError
+            raise interrupt from None
         if failed is None or failed.filename not in (None, str(tmp_path), str(path)):
             raise  # not a write error, or about another file (e.g. an input that vanished)
         raise _explain(failed, path) from None

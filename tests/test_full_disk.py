@@ -60,6 +60,7 @@ def test_write_failure_leaves_other_errors_alone(tmp_path):
     assert write_failure(GenseqError("bad input"), tmp_path / "t") is None
     assert write_failure(ValueError("x"), tmp_path / "t") is None
     assert write_failure(RuntimeError("CUDA out of memory"), tmp_path / "t") is None
+    assert write_failure(RuntimeError("errno = 28 in a message of my own"), tmp_path / "t") is None
     # A GenseqError raised while handling an OSError is the error to report, not the OSError.
     assert write_failure(_raised_while_handling(OSError(errno.ENOSPC, "x"), GenseqError("y")), tmp_path) is None
 
@@ -230,3 +231,17 @@ def test_atomic_h5_writes_a_readable_file(tmp_path):
     with h5py.File(tmp_path / "ok.h5", "r") as f:
         assert list(f["x"][()]) == [1, 2, 3]
     assert not _leftovers(tmp_path)
+
+
+def test_ctrl_c_inside_a_writer_stays_a_keyboard_interrupt(tmp_path):
+    # torch.save writing to a file object turns a KeyboardInterrupt in write() into its RuntimeError
+    from genseq.atomic import atomic_open
+    (tmp_path / "f").write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_open(tmp_path / "f", "wb") as fh:
+            fh.write(b"new")
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+    assert [p.name for p in tmp_path.iterdir()] == ["f"] and (tmp_path / "f").read_bytes() == b"old"

@@ -409,23 +409,26 @@ def test_a_word_no_candidate_wrote_is_written_again():
 
 def test_a_stray_dot_after_an_exclamation_or_question_mark_is_dropped():
     from genseq.hand.sample import _extra_dots
-    bar = [(0.3, 1.5), (0.1, 0.5)]  # a short '!' bar: dot-sized
-    mark_dot, stray = [(-0.1, -2.1), (0.02, 0.0)], [(1.2, 1.2), (0.02, 0.0)]
-    # "ab!" then the end: bar and dot on '!', a stray dot up and to the right on the end position
     ab = [(0, LETTER), (0, LETTER), (1, LETTER), (1, LETTER)]  # 16 points
+    bar = [(0.3, 0.5), (0.1, 2.0)]  # a '!' bar, letter-tall: not dot-sized
+    mark_dot, stray = [(-0.1, -2.6), (0.02, 0.0)], [(1.5, 1.2), (0.02, 0.0)]
+    # "ab!" then the end: bar and dot on '!', a stray dot up and to the right on the end position
     line, top = _strokes(*ab, (2, bar), (2, mark_dot), (3, stray))
     assert _extra_dots(line, top, "ab!", P=0).tolist() == [False] * 20 + [True, True]
     assert _extra_dots(line, top, "ab?", P=0).tolist() == [False] * 20 + [True, True]
     assert not _extra_dots(line, top, "abc", P=0).any()  # no mark: nothing dropped
     # a space and a word after it: the same (the stray begun while the window is on the '!')
-    line2, top2 = _strokes((0, LETTER), (1, LETTER), (2, bar), (2, mark_dot), (2, stray), (4, LETTER))
-    assert _extra_dots(line2, top2, "ab! c", P=0).tolist() == [False] * 12 + [True, True] + [False] * 4
+    line2, top2 = _strokes(*ab, (2, bar), (2, mark_dot), (2, stray), (4, LETTER))
+    assert _extra_dots(line2, top2, "ab! c", P=0).tolist() == [False] * 20 + [True, True] + [False] * 4
     assert not _extra_dots(line2, top2, "ab!c", P=0).any()  # a letter follows: the stray may be its start
-    # a second dot at the mark dot's height, written after it, goes
-    second = [(0.3, 0.0), (0.02, 0.0)]
-    line3, top3 = _strokes((0, LETTER), (1, LETTER), (2, bar), (2, mark_dot), (3, second))
-    assert _extra_dots(line3, top3, "ab!", P=0).tolist() == [False] * 12 + [True, True]
-    # the dot written before a slanted bar: the bar is later and higher, but not far right: it stays
-    slanted = [(0.1, 0.5), (0.1, 0.45)]  # dot-sized too, above the dot and a little right
-    line4, top4 = _strokes((0, LETTER), (1, LETTER), (2, DOT), (2, slanted))
+    # a blip at the foot of the last letter, begun on the '!', before the bar: nothing goes
+    blip = [(0.1, -1.0), (0.02, 0.0)]
+    line3, top3 = _strokes(*ab, (2, blip), (2, bar), (2, mark_dot))
+    assert not _extra_dots(line3, top3, "ab!", P=0).any()
+    # a dot-sized bar: nothing to go by, nothing dropped
+    short = [(0.3, 0.3), (0.05, 0.4)]
+    line4, top4 = _strokes(*ab, (2, short), (2, mark_dot), (3, stray))
     assert not _extra_dots(line4, top4, "ab!", P=0).any()
+    # "ab!!": the window may lag on the first mark while the second is written
+    line5, top5 = _strokes(*ab, (2, bar), (2, mark_dot), (2, bar), (2, mark_dot))
+    assert not _extra_dots(line5, top5, "ab!!", P=0).any()

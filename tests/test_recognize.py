@@ -98,6 +98,7 @@ def test_read_right_marks_each_reference_character():
     assert sorted(read_right("555", "55")) == [False, True, True]  # one dropped (which one: either)
     assert read_right("ab", "axb") == [True, True]  # an insertion misreads nothing
     assert read_right("abc", "") == [False] * 3 and read_right("", "ab") == []
+    assert read_right("ax", "xa").count(True) == 1  # of the minimal alignments, one with a match
 
 
 def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
@@ -260,6 +261,10 @@ def test_oversampling_rare_characters_when_training_the_reader(strokes_h5, tmp_p
     assert r.exit_code == 1 and "cannot resume: --oversample was '.' x3, now off" in r.output
     r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 3, "--resume")
     assert r.exit_code == 0, r.output
+    once = tmp_path / "once"  # factor 1: every line once, the same as no --oversample
+    r = _invoke(*base[:4], once, *base[5:], "--max-steps", 1, "--oversample", ".", "--oversample-factor", 1)
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(once / "last.pt", kind="recognizer")["meta"]["oversample"] is None
 
 
 def test_strokes_in_other_units_are_read_at_the_model_scale(trained, strokes_h5, tmp_path):
@@ -276,6 +281,11 @@ def test_strokes_in_other_units_are_read_at_the_model_scale(trained, strokes_h5,
                 p[:, :2] *= 10
                 splits[s].append(Sample(f"{s}{i}{j}", t, p))
     write_strokes(big, splits, source="test", terms="none", units="px/10")
+    from genseq.hand.data import data_scale
+    from genseq.hand.write import load_recognizer_file
+    reader, meta = load_recognizer_file(trained / "best.pt")
+    # a model file of the data's own units (here: no "scale" in its meta, as in files before it): 1
+    assert data_scale(reader.config, big, {"units": "px/10"}) == 1.0
     a = json.loads(_invoke("eval", "recognizer", trained / "best.pt", strokes_h5, "--json").output)
     b = json.loads(_invoke("eval", "recognizer", trained / "best.pt", big, "--json").output)
     assert a["cer"] == b["cer"] and abs(a["nll_per_char"] - b["nll_per_char"]) < 1e-4

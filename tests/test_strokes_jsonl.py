@@ -74,3 +74,17 @@ def test_append_and_auto_val(tmp_path):
         n_train, n_val = len(ds.split("train")), len(ds.split("val"))
         assert n_train + n_val == 30 and n_val > 0
         assert not set(ds.split("train").texts) & set(ds.split("val").texts)
+
+
+def test_lf_crlf_and_lone_cr_line_breaks(tmp_path):
+    from genseq.strokes.clean import CleanOptions
+    from genseq.strokes.jsonl import iter_jsonl
+    from genseq.strokes.build import Report
+    one = json.dumps(GOOD).encode()
+    for sep in (b"\n", b"\r\n", b"\r"):
+        f = tmp_path / "s.jsonl"
+        f.write_bytes(b"\xef\xbb\xbf" + sep.join([one, one, b"", one]))  # a BOM, a blank line, no final break
+        assert len(list(iter_jsonl(f, CleanOptions(), Report()))) == 3, sep
+    f.write_bytes(one + b"\n\xff\r" + one + b"\n")  # bad UTF-8 on line 2 (a lone CR ends it)
+    with pytest.raises(GenseqError, match="s.jsonl:2: not UTF-8"):
+        list(iter_jsonl(f, CleanOptions(), Report()))

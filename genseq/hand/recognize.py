@@ -140,20 +140,26 @@ def edit_distance(a: str, b: str) -> int:
 
 def read_right(ref: str, hyp: str) -> list[bool]:
     """Per character of ref: read as itself in hyp, on a minimal edit alignment
-    (Levenshtein, substitutions and deletions count as misread)."""
+    (Levenshtein; of the minimal ones, one with the most matches), where
+    substitutions and deletions count as misread."""
     n, m = len(ref), len(hyp)
-    D = [[i + j if i * j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]  # (n+1, m+1)
+    # D[i][j] = (edits, -matches) aligning ref[:i] with hyp[:j], compared as tuples
+    D = [[(i + j, 0) if i * j == 0 else (0, 0) for j in range(m + 1)] for i in range(n + 1)]
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            D[i][j] = min(D[i - 1][j] + 1, D[i][j - 1] + 1, D[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+            same = ref[i - 1] == hyp[j - 1]
+            e, k = D[i - 1][j - 1]
+            D[i][j] = min((e + (not same), k - same), (D[i - 1][j][0] + 1, D[i - 1][j][1]),
+                          (D[i][j - 1][0] + 1, D[i][j - 1][1]))
     right, i, j = [False] * n, n, m
-    while i > 0 and j > 0:  # walk back along one minimal path
-        if D[i][j] == D[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
-            right[i - 1] = ref[i - 1] == hyp[j - 1]
+    while i > 0 and j > 0:  # walk back along that alignment
+        same = ref[i - 1] == hyp[j - 1]
+        e, k = D[i - 1][j - 1]
+        if D[i][j] == (e + (not same), k - same):
+            right[i - 1] = same
             i, j = i - 1, j - 1
-        elif D[i][j] == D[i - 1][j] + 1:
+        elif D[i][j] == (D[i - 1][j][0] + 1, D[i - 1][j][1]):
             i -= 1
         else:
             j -= 1
     return right
-

@@ -181,7 +181,7 @@ def read_split(model: Recognizer, split, indices, device, chars: str = "",
            "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
            "nll_per_char": total / n, "chars": n, "lines": len(pairs)}
     if chars:
-        hits = [ok for r, h in pairs for c, ok in zip(r, read_right(r, h)) if c in chars]
+        hits = [ok for r, h in pairs if set(r) & set(chars) for c, ok in zip(r, read_right(r, h)) if c in chars]
         out.update(chars_seen=len(hits), chars_read=sum(hits),
                    chars_recall=sum(hits) / len(hits) if hits else None)
     return out, pairs

@@ -301,10 +301,9 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     points, and the network then puts a second dot. For each '.', of the
     dot-sized strokes begun while the window is on it (or on the space or end
     just after it, or a closing bracket just before it), one is the period;
-    the others are extra. After '!' and '?' the mark's own dot is the first
-    low dot; later dots at its height, and stray ones clearly to its right
-    when nothing but a space follows, are extra (the bar of a '!' comes
-    before its dot and stays). points (N, 3) normalised (y up); top (N,) the most
+    the others are extra. After '!' and '?' followed by a space or the end,
+    dot-sized strokes clearly to the right of the mark (its bar or hook and
+    its own dot) are extra. points (N, 3) normalised (y up); top (N,) the most
     attended position per step (the text starts at position P). A stroke's
     size is the width plus the height of its pen-down path, against the
     median over the line's strokes.
@@ -321,21 +320,29 @@ def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nd
     where = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, lifts)])  # (strokes, 2) x, y
     dot = size < DOT_EXTENT * scale
     for j, ch in enumerate(text):
-        if ch not in ".!?" or (ch == "." and "." in (text[j - 1 : j], text[j + 1 : j + 2])):
-            continue  # not in "..." (dots may lag there)
+        if ch not in ".!?" or set(".!?") & set(text[j - 1 : j] + text[j + 1 : j + 2]):
+            continue  # not in "...", "!!", "?!" (the window may lag there, dots belong to the next mark)
         ends = j + 1 == len(text) or text[j + 1] == " "  # nothing but a space or the end after it
         # The window may still be on a closing bracket before the '.' (no dots of its own).
         near = [P + j] + ([P + j + 1] if ends else []) + ([P + j - 1] if text[j - 1 : j] in (")", "]") else [])
         here = np.flatnonzero(dot & np.isin(top[starts], near))
         if len(here) < 2:
             continue
-        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
         if ch != ".":
-            own = here[low][0]  # strokes in time order: the bar or hook, then the mark's dot
-            far_right = where[here, 0] - where[own, 0] > DOT_EXTENT * scale
-            for k in here[(here > own) & (low | (far_right & ends))]:
+            # '!' or '?': only stray dots clearly right of the mark go, when nothing but a
+            # space follows. The mark is its bar or hook (the strokes begun on it that are
+            # not dot-sized) and its own dot, the dot nearest under it; without a bar or
+            # hook to go by (a dot-sized one), nothing is dropped.
+            body = np.flatnonzero(~dot & (top[starts] == P + j))
+            if not ends or len(body) == 0:
+                continue
+            bar_x = where[body, 0].max()
+            own = here[np.argmin(np.abs(where[here, 0] - bar_x))]
+            right_edge = max(bar_x, where[own, 0]) + DOT_EXTENT * scale
+            for k in here[where[here, 0] > right_edge]:
                 drop[starts[k] : lifts[k] + 1] = True
             continue
+        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
         # The period: of the dots at the lowest dots' height, the rightmost of the
         # roundest (under a third of DOT_EXTENT: a second mark is often a short
         # dash, and a first dot sometimes a blip at the end of the last letter).

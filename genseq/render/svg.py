@@ -118,7 +118,8 @@ class Placement:
 
     def to_page(self, xy: np.ndarray) -> np.ndarray:
         xy = np.asarray(xy, dtype=np.float64)
-        return np.stack([self.x0 + self.scale * xy[..., 0], self.y0 - self.scale * xy[..., 1]], axis=-1)
+        with np.errstate(over="ignore"):  # absurd offsets: inf, which the path writer drops
+            return np.stack([self.x0 + self.scale * xy[..., 0], self.y0 - self.scale * xy[..., 1]], axis=-1)
 
 
 @dataclass(frozen=True)

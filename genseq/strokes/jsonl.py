@@ -10,6 +10,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
@@ -63,6 +64,12 @@ def _parse_line(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int]
     return Sample(sid, text, points), sum(len(s) for s in xy)
 
 
+def _lines(fh) -> Iterator[bytes]:
+    """The lines of a binary file, split at LF, CRLF or a lone CR (old Mac files)."""
+    for chunk in fh:  # up to each LF
+        yield from chunk.splitlines() or [b""]
+
+
 def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
     """Yield (group, sample, source_points) per usable line; skips go to `report`."""
     path = Path(path)
@@ -74,12 +81,9 @@ def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
         raise GenseqError(f"{path}: no such file") from None
     with fh:
         lineno = 0
-        while True:
+        for raw in _lines(fh):
             lineno += 1
             where = f"{path.name}:{lineno}"
-            raw = fh.readline()
-            if not raw:
-                break
             try:
                 line = raw.decode("utf-8", errors="strict")
             except UnicodeDecodeError:
