@@ -92,3 +92,19 @@ def test_fine_tune_refuses_size_flags_that_disagree_with_the_model(tmp_path, tex
     assert "--layers" not in r.output  # the same value as the model's is fine
     r = _invoke(*base, "-o", tmp_path / "ft2", *init, "--hidden", 16)  # agreeing flags are accepted
     assert r.exit_code == 0, r.output
+
+
+def test_fine_tune_may_change_dropout(tmp_path, text_file):
+    from genseq.checkpoint import load_checkpoint
+    h5 = tmp_path / "c.h5"
+    assert _invoke("data", "text", text_file, "-o", h5).exit_code == 0
+    base = ["train", "text", h5, "--batch", 4, "--seq-len", 16, "-q"]
+    assert _invoke(*base, "-o", tmp_path / "base", "--layers", 2, "--hidden", 16, "--max-steps", 2).exit_code == 0
+    ft = [*base, "-o", tmp_path / "ft", "--init", tmp_path / "base" / "best.pt", "--dropout", 0.3]
+    r = _invoke(*ft, "--max-steps", 2)
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(tmp_path / "ft" / "last.pt", kind="text")
+    assert ck["config"]["dropout"] == 0.3 and ck["config"]["hidden"] == 16  # sizes from the model file
+    assert _invoke(*ft, "--max-steps", 3, "--resume").exit_code == 0  # the same command resumes
+    r = _invoke(*ft[:-2], "--max-steps", 4, "--resume")  # without the new dropout: another configuration
+    _one_line_error(r, "differs")

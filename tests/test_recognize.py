@@ -139,6 +139,12 @@ def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
         assert r.exit_code == 0, r.output
     ck = load_checkpoint(tmp_path / "ft" / "last.pt", kind="recognizer")
     assert ck["train"]["step"] == 4 and ck["config"]["hidden"] == 8 and ck["meta"]["init"]
+    # fine-tuning may change the dropout (not a size); a size flag that disagrees is refused
+    r = _invoke(*ft[:4], tmp_path / "ft3", *ft[5:], "--dropout", 0.4, "--max-steps", 1)
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(tmp_path / "ft3" / "last.pt", kind="recognizer")["config"]["dropout"] == 0.4
+    r = _invoke(*ft[:4], tmp_path / "ft4", *ft[5:], "--hidden", 9, "--max-steps", 1)
+    assert r.exit_code == 1 and "--hidden 9 (the model: 8)" in r.output
 
 
 def test_reader_prefers_the_right_text(trained, strokes_h5):

@@ -86,11 +86,15 @@ def build_train_options(kw: dict, init: Path | None = None) -> TrainOptions:
                         progress=not kw.pop("quiet"))
 
 
+def typed(name: str) -> bool:
+    """Whether option `name` was given on the command line (not its default)."""
+    return click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
 def refuse_size_flags(init: Path, given: dict, model: dict) -> None:
     """Fine-tuning keeps the model file's sizes: a size flag typed on the command
     line that disagrees with them is an error, not silently ignored."""
-    names = [n for n, v in given.items() if click.get_current_context().get_parameter_source(n)
-             == click.core.ParameterSource.COMMANDLINE and model.get(n) != v]
+    names = [n for n, v in given.items() if typed(n) and model.get(n) != v]
     if names:
         flags = ", ".join(f"--{n.replace('_', '-')} {given[n]} (the model: {model.get(n)})" for n in names)
         raise GenseqError(f"--init {init} keeps that model's sizes; these flags disagree: {flags}. "

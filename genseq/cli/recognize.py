@@ -9,7 +9,7 @@ import click
 import torch
 
 from ..hand.recognize import RecognizerConfig
-from .common import Finite, build_train_options, oversample_options, refuse_size_flags, train_options
+from .common import Finite, build_train_options, oversample_options, refuse_size_flags, train_options, typed
 from .groups import evaluate, train
 
 _R = RecognizerConfig(alphabet="a")
@@ -48,9 +48,10 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
-    cfg, scale, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
-    if init is not None:
-        refuse_size_flags(init, sizes, cfg.to_dict())
+    cfg, scale, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None,
+                                   dropout=dropout if init is not None and typed("dropout") else None)
+    if init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
+        refuse_size_flags(init, {k: v for k, v in sizes.items() if k != "dropout"}, cfg.to_dict())
     torch.manual_seed(opts.seed)
     task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=not no_augment, init=tuned,

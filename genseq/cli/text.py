@@ -9,7 +9,7 @@ import click
 
 from ..text.model import CharRNNConfig
 from ..text.sample import TextSampleOptions
-from .common import SEED, Finite, build_train_options, refuse_size_flags, train_options
+from .common import SEED, Finite, build_train_options, refuse_size_flags, train_options, typed
 from .groups import data, evaluate, main, train
 
 _S = TextSampleOptions()
@@ -65,11 +65,11 @@ def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch,
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else None
     opts = build_train_options(kw, init)
     sizes = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, tie_weights=tie_weights)
-    if opts.init is not None:  # fine-tuning keeps the model file's sizes
+    if opts.init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
         from ..checkpoint import load_checkpoint
         model = {k: v for k, v in load_checkpoint(opts.init, kind="text")["config"].items() if k != "vocab_size"}
-        refuse_size_flags(opts.init, sizes, model)
-        sizes = model
+        refuse_size_flags(opts.init, {k: v for k, v in sizes.items() if k != "dropout"}, model)
+        sizes = {**model, "dropout": dropout} if typed("dropout") else model
     torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
     task = TextTask(corpus, sizes, batch=batch, steps=seq_len)
     result = run(task, opts)

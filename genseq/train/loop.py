@@ -276,6 +276,14 @@ def _describe(task: Task, opts: TrainOptions, world: dist.World) -> str:
             f"{opts.max_steps} steps")
 
 
+
+def _same_dropout(ckpt: dict, config: dict) -> dict:
+    """`ckpt` with the run's dropout: a fine-tune may change it (it has no weights);
+    everything else in the configuration must match the model file's."""
+    if "dropout" in config and "dropout" in ckpt["config"]:
+        return {**ckpt, "config": {**ckpt["config"], "dropout": config["dropout"]}}
+    return ckpt
+
 def train(task: Task, opts: TrainOptions) -> TrainResult:
     """Train `task.model` under `opts`; see the module docstring."""
     if opts.max_steps < 1:
@@ -330,7 +338,7 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
             raise GenseqError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         if opts.init is not None:
             init = load_checkpoint(opts.init, kind=task.kind)
-            why = task.compatible(init)
+            why = task.compatible(_same_dropout(init, task.config()))
             if why:
                 raise GenseqError(f"cannot fine-tune from {opts.init}: {why}")
             return "init", init
