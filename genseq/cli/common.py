@@ -11,6 +11,8 @@ from ..errors import GenseqError
 from ..train import TrainOptions
 
 _D = TrainOptions(out=Path("."))
+
+
 class Finite(click.FloatRange):
     """click.FloatRange that also refuses nan and inf (its range check lets nan through)."""
 

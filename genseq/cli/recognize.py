@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -48,10 +49,11 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
-    cfg, scale, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None,
-                                   dropout=dropout if init is not None and typed("dropout") else None)
+    cfg, scale, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
         refuse_size_flags(init, {k: v for k, v in sizes.items() if k != "dropout"}, cfg.to_dict())
+        if typed("dropout"):
+            cfg = replace(cfg, dropout=dropout)
     torch.manual_seed(opts.seed)
     task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=not no_augment, init=tuned,

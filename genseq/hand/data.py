@@ -102,11 +102,11 @@ class LineStream:
 
     def _start(self, oversample: tuple[str, int] | None = None) -> None:
         """oversample: (characters, factor), lines with any of them read factor times per pass."""
-        if oversample is not None and int(oversample[1]) == 1:
-            oversample = None  # every line once: the same data order as without
-        if oversample is not None:
+        if oversample is not None and int(oversample[1]) != 1:  # factor 1: every line once, as without
             oversample = ("".join(sorted(set(oversample[0]))), int(oversample[1]))
             self.indices = oversampled(self.indices, self.train_split.texts, *oversample)
+        else:
+            oversample = None
         self.oversample = oversample
         self.epoch, self.position = 0, 0
         self.rank, self.world = 0, 1
@@ -181,7 +181,7 @@ def data_scale(cfg: HandwritingConfig, data: str | Path, meta: dict | None = Non
     trained on, else the ratio of the offset spreads (e.g. screen pixels from
     the capture page against IAM tablet units)."""
     with StrokeDataset(data) as ds:
-        if meta is not None and meta.get("units") == ds.units:  # (recognizers before 0.7: no "scale", 1)
+        if meta is not None and meta.get("units") == ds.units:  # older recognizer files: no "scale", 1
             return float(meta.get("scale", 1.0))
         spread = float(np.mean(ds.norm_std))
     return float(np.mean(cfg.norm_std)) / spread if spread > 0 else 1.0

@@ -11,7 +11,6 @@ plus the character error rate of best-path decoding.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -140,11 +139,11 @@ class RecognizeTask(LineStream):
                 fh.write(f"{ref}\n{hyp}\n\n")
 
 
-def run_config(data: str | Path, sizes: dict, *, init: Path | None = None, resume: Path | None = None,
-               dropout: float | None = None) -> tuple[RecognizerConfig, float, bool]:
+def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
+               resume: Path | None = None) -> tuple[RecognizerConfig, float, bool]:
     """The config of a training run: a resumed run's own (the flags must agree
-    unless it was fine-tuned), a fine-tuned model's (`init`, with `dropout` if
-    given), or new from the data; the data scale (data.data_scale: 1 unless a
+    unless it was fine-tuned), a fine-tuned model's (`init`), or new from the
+    data; the data scale (data.data_scale: 1 unless a
     model is fine-tuned on strokes in other units); and whether the run fine-tunes."""
     from ..checkpoint import load_checkpoint
     if resume is not None and resume.exists():
@@ -157,8 +156,6 @@ def run_config(data: str | Path, sizes: dict, *, init: Path | None = None, resum
     if init is not None:
         ck = load_checkpoint(init, kind="recognizer")
         cfg = RecognizerConfig.from_dict(ck["config"])
-        if dropout is not None:
-            cfg = replace(cfg, dropout=dropout)
         return cfg, data_scale(cfg, data, ck["meta"]), True
     return config_from_data(data, **sizes), 1.0, False
 
