@@ -145,3 +145,91 @@ def test_oversampling_rare_characters(tmp_path, strokes_h5):
     assert r.exit_code == 1 and "cannot resume: --oversample was '.' x4, now '.' x2" in r.output
     r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 4, "--resume")
     assert r.exit_code == 0, r.output
+
+
+def test_augment_maps_are_small_deterministic_affine_maps():
+    from genseq.hand.data import affine, augment_maps
+    rng = np.random.default_rng
+    np.testing.assert_array_equal(augment_maps(rng(0), 3, 0.0), np.tile(np.eye(2), (3, 1, 1)))
+    A = augment_maps(rng(1), 500, 1.0)
+    np.testing.assert_array_equal(A, augment_maps(rng(1), 500, 1.0))
+    assert A.shape == (500, 2, 2) and np.abs(A - np.eye(2)).max() < 0.3
+    # every map changes the line, and the four parameters spread out to their bounds
+    assert (np.abs(A - np.eye(2)).max((1, 2)) > 1e-4).all()
+    det = np.linalg.det(A)  # = s_x s_y: stretches within ±10% each
+    assert det.min() < 0.85 and det.max() > 1.15 and 0.81 < det.min() and det.max() < 1.23
+    shear = A[:, 0, 1] / A[:, 1, 1]  # ≈ k - θ for small θ
+    assert shear.min() < -0.13 and shear.max() > 0.13 and np.abs(shear).max() < 0.2
+    pts = np.array([[0, 0, 0], [3, 4, 0], [-1, 2, 1]], np.float32)
+    out = affine(pts, A[0])
+    np.testing.assert_allclose(out[:, :2], pts[:, :2] @ A[0].T, rtol=1e-6)
+    np.testing.assert_array_equal(out[:, 2], pts[:, 2])  # pen bits untouched
+
+
+def test_augmented_batches_follow_the_data_position_and_resume(strokes_h5):
+    from genseq.hand.data import affine, make_batch, normalise
+    from genseq.hand.task import HandTask, config_from_data
+    cfg = config_from_data(strokes_h5, "synthesis", hidden=8, layers=1, mixtures=2, window=2)
+    plain = HandTask(strokes_h5, cfg, batch=2, seed=3)
+    assert plain.next_maps(2) is None
+    runs = [HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0) for _ in range(2)]
+    cpu = torch.device("cpu")
+    first = [runs[0].train_batch(cpu) for _ in range(5)]
+    for _ in range(3):
+        runs[1].train_batch(cpu)
+    resumed = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
+    resumed.load_state_dict(runs[1].state_dict())
+    for want in first[3:]:  # a resumed run draws the same lines and the same maps
+        got = resumed.train_batch(cpu)
+        assert got.index == want.index and torch.equal(got.x, want.x) and torch.equal(got.y, want.y)
+    # the maps are applied to the data-unit offsets, before normalisation
+    b = first[0]
+    maps = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
+    idx = maps.next_index()
+    A = maps.next_maps(len(idx))
+    p = normalise(affine(maps.train_split[idx[0]].points, A[0]), cfg)
+    np.testing.assert_allclose(b.x[0, : len(p) - 1].numpy(), p[:-1], rtol=1e-6)
+    unmapped = make_batch(maps.train_split, idx, cfg)
+    assert not torch.allclose(unmapped.x[:, :, :2], b.x[:, :, :2])
+    assert torch.equal(unmapped.x[:, :, 2], b.x[:, :, 2]) and torch.equal(unmapped.mask, b.mask)
+
+
+def test_train_with_augment_records_it_and_refuses_bad_strength(tmp_path, strokes_h5):
+    run = tmp_path / "run"
+    base = ["train", "handwriting", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--mixtures", 2,
+            "--window", 2, "--batch", 2, "--eval-every", 2, "-q"]
+    r = _invoke(*base, "--max-steps", 2, "--augment", 1)
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(run / "last.pt")["meta"]["augment"] == 1.0
+    r = _invoke(*base, "--max-steps", 3, "--resume")
+    assert r.exit_code == 1 and "cannot resume: --augment was 1, now 0" in r.output, r.output
+    assert _invoke(*base, "--max-steps", 3, "--augment", 1, "--resume").exit_code == 0
+    for bad in ("-1", "nan", "5"):
+        r = _invoke(*base, "--max-steps", 2, "--augment", bad)
+        assert r.exit_code == 2 and "--augment" in r.output, (bad, r.output)
+
+
+def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
+    from genseq.hand.evaluate import char_class, evaluate_split
+    from genseq.hand.model import HandwritingModel
+    from genseq.hand.task import config_from_data
+    from genseq.strokes import StrokeDataset
+    assert [char_class(c) for c in "aZ7 .'"] == ["lower", "upper", "digit", "space", "punct", "punct"]
+    torch.manual_seed(0)
+    model = HandwritingModel(config_from_data(strokes_h5, "synthesis", hidden=8, layers=1, mixtures=2, window=2))
+    with StrokeDataset(strokes_h5) as ds:
+        r = evaluate_split(model, ds.split("val"), torch.device("cpu"), by_class=True)
+        plain = evaluate_split(model, ds.split("val"), torch.device("cpu"))
+    assert {k: v for k, v in r.items() if k != "classes"} == pytest.approx(plain)
+    classes = r["classes"]
+    assert set(classes) <= {"lower", "space", "punct"} and "lower" in classes  # the fixture's "abc ."
+    assert sum(c["points"] for c in classes.values()) == r["points"]
+    mean = sum(c["nll_per_point"] * c["points"] for c in classes.values()) / r["points"]
+    assert mean == pytest.approx(r["nll_per_point"], rel=1e-5)
+    run = tmp_path / "run"
+    assert _invoke("train", "handwriting", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--mixtures", 2,
+                   "--window", 2, "--batch", 3, "--max-steps", 1, "-q").exit_code == 0
+    out = _invoke("eval", "handwriting", run / "best.pt", strokes_h5, "--by-class")
+    assert out.exit_code == 0 and "lower" in out.output and "nats/point over" in out.output, out.output
+    d = json.loads(_invoke("eval", "handwriting", run / "best.pt", strokes_h5, "--by-class", "--json").output)
+    assert sum(c["points"] for c in d["classes"].values()) == d["points"]

@@ -33,10 +33,13 @@ _P = PageOptions()
               help="Skip training lines longer than this.")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
               help="Score only the first N validation lines at each evaluation (faster).")
+@click.option("--augment", type=Finite(min=0.0, max=3.0), default=0.0, show_default=True, metavar="S",
+              help="Map each training line by a random slant, rotation and stretch, S times "
+                   "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
 @oversample_options
 @train_options
 def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences,
-                      oversample, **kw):
+                      augment, oversample, **kw):
     """Train Graves' handwriting network on DATA (from `genseq data iam-ondb|jsonl|inkml`).
 
     With --init (a model file or 'default') the model keeps that file's sizes,
@@ -56,7 +59,7 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
                     eval_sequences=eval_sequences, scale=scale, init=tuned,
-                    oversample=oversample)
+                    oversample=oversample, augment=augment)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
@@ -66,17 +69,22 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
 @click.argument("model")
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True, help="Split to score.")
+@click.option("--by-class", is_flag=True,
+              help="Also the NLL per point by the class of the character the window attends to "
+                   "(lower, upper, digit, space, punct).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def eval_handwriting(model, data, split, as_json):
+def eval_handwriting(model, data, split, by_class, as_json):
     """Held-out NLL of MODEL (checkpoint or 'default') on DATA, in nats, data units."""
     from ..hand.evaluate import evaluate_file
     from ..hand.write import load_hand_model
-    r = evaluate_file(load_hand_model(model), data, split)
+    r = evaluate_file(load_hand_model(model), data, split, by_class=by_class)
     if as_json:
         click.echo(json.dumps(r))
-    else:
-        click.echo(f"{r['nll_per_point']:.4f} nats/point, {r['nll_per_sequence']:.1f} nats/sequence "
-                   f"over {r['sequences']:,} sequences ({r['points']:,} points)")
+        return
+    click.echo(f"{r['nll_per_point']:.4f} nats/point, {r['nll_per_sequence']:.1f} nats/sequence "
+               f"over {r['sequences']:,} sequences ({r['points']:,} points)")
+    for name, c in r.get("classes", {}).items():
+        click.echo(f"  {name:5s} {c['nll_per_point']:.4f} nats/point over {c['points']:,} points")
 
 
 def page_options(f):

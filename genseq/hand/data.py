@@ -6,6 +6,7 @@ function of (seed, epoch), so the data position is two integers.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,13 @@ class Batch:
                      self.text_mask.to(device), self.index)
 
 
+def affine(points: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """(N, 3) offsets with their (dx, dy) mapped by A (2, 2); pen bits unchanged."""
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[:, :2] = out[:, :2] @ np.asarray(A, np.float32).T
+    return out
+
+
 def normalise(points: np.ndarray, cfg: HandwritingConfig, scale: float = 1.0) -> np.ndarray:
     """(N, 3) data-unit offsets -> (N, 3) as the model sees them."""
     out = np.array(points, dtype=np.float32, copy=True)
@@ -52,7 +60,31 @@ def usable(split, cfg: HandwritingConfig, max_points: int | None) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def make_batch(split, index: list[int], cfg: HandwritingConfig, scale: float = 1.0) -> Batch:
+def affine_maps(sx, sy, slant, angle) -> np.ndarray:
+    """(n,) stretches, slants and rotations (radians) -> (n, 2, 2) maps of pen
+    offsets, R(angle) @ [[sx, slant·sy], [0, sy]]: pen positions are mapped
+    linearly, so their differences are mapped the same way."""
+    c, s = np.cos(angle), np.sin(angle)
+    R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (n, 2, 2)
+    M = np.stack([np.stack([sx, slant * sy], -1), np.stack([np.zeros_like(sy), sy], -1)], -2)
+    return R @ M
+
+
+def augment_maps(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
+    """n random maps (n, 2, 2) of pen offsets for training a handwriting model, one per line.
+
+    Slant, rotation and the two stretches are drawn uniformly within strength
+    times ±0.15, ±2° and ±10% (log). A line keeps its letters but not its
+    writer's exact geometry, so the few examples of a rare character (each
+    digit is written 36-227 times in IAM-OnDB's training lines) are harder to
+    memorise. Strength 0 is the identity."""
+    u = rng.uniform(-1.0, 1.0, (n, 4)) * strength
+    return affine_maps(np.exp(0.1 * u[:, 2]), np.exp(0.1 * u[:, 3]), 0.15 * u[:, 0], math.radians(2.0) * u[:, 1])
+
+
+def make_batch(split, index: list[int], cfg: HandwritingConfig, scale: float = 1.0,
+               maps: np.ndarray | None = None) -> Batch:
+    """maps: optional (B, 2, 2) affine maps of each line's offsets (augment_maps)."""
     samples = [split[i] for i in index]
     T = max(len(s.points) for s in samples) - 1
     B = len(samples)
@@ -60,7 +92,7 @@ def make_batch(split, index: list[int], cfg: HandwritingConfig, scale: float = 1
     y = np.zeros((B, T, 3), np.float32)
     mask = np.zeros((B, T), np.float32)
     for b, s in enumerate(samples):
-        p = normalise(s.points, cfg, scale)
+        p = normalise(s.points if maps is None else affine(s.points, maps[b]), cfg, scale)
         n = len(p) - 1
         x[b, :n], y[b, :n], mask[b, :n] = p[:-1], p[1:], 1.0
     if cfg.kind == "synthesis":
@@ -159,6 +191,11 @@ class LineStream:
         idx = self._batches[self.position]
         self.position += 1
         return [int(i) for i in idx]
+
+    def batch_rng(self) -> np.random.Generator:
+        """Random numbers for the batch next_index() just gave: a function of
+        (seed, epoch, position, rank), so a resumed run draws the same."""
+        return np.random.default_rng([self.seed, self.epoch, self.position, self.rank])
 
 
 def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarray:

@@ -22,40 +22,68 @@ from .mdn import mdn_nll
 from .model import HandwritingModel
 
 
+CLASSES = ("lower", "upper", "digit", "space", "punct")
+
+
+def char_class(ch: str) -> str:
+    """One of CLASSES: lowercase or uppercase letter, digit, space, anything else."""
+    if ch.isdigit():
+        return "digit"
+    if ch.isspace():
+        return "space"
+    return "lower" if ch.islower() else "upper" if ch.isupper() else "punct"
+
+
 def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scale: float = 1.0,
-                   max_sequences: int | None = None) -> dict:
+                   max_sequences: int | None = None, by_class: bool = False) -> dict:
+    """by_class (synthesis): also the NLL per point of the points written while
+    the window attends most to a character of each class (CLASSES), under
+    "classes": a character class the model fits on the training lines but
+    scores worse on held-out ones is one it memorised."""
     cfg = model.config
     idx = usable(split, cfg, None)
     if max_sequences is not None:
         idx = idx[:max_sequences]
     log_std = math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(scale)
     total, points = 0.0, 0
+    cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in cfg.alphabet])  # (V + 1,) id -> class
+    cls_nll, cls_n = torch.zeros(len(CLASSES), dtype=torch.float64), torch.zeros(len(CLASSES), dtype=torch.long)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             for chunk in eval_batches(split.lengths, idx, batch):
                 b = make_batch(split, list(chunk), cfg, scale).to(device)
-                params, _, _ = model(b.x, b.text, b.text_mask)
+                params, _, extras = model(b.x, b.text, b.text_mask)
                 nll = mdn_nll(params, b.y, b.mask)                 # (B, T), normalised units
                 n = float(b.mask.sum())
                 total += float(nll.sum()) + n * log_std
                 points += int(n)
+                if by_class and "phi" in extras:
+                    at = b.text.gather(1, extras["phi"].argmax(2))  # (B, T) most attended character's id
+                    c = cls.to(at.device)[at][b.mask > 0].cpu()
+                    cls_nll.index_add_(0, c, nll[b.mask > 0].double().cpu())
+                    cls_n.index_add_(0, c, torch.ones_like(c))
     finally:
         model.train(was_training)
     sequences = len(idx)
-    return {"nll_per_point": total / max(points, 1), "nll_per_sequence": total / max(sequences, 1),
-            "points": points, "sequences": sequences}
+    out = {"nll_per_point": total / max(points, 1), "nll_per_sequence": total / max(sequences, 1),
+           "points": points, "sequences": sequences}
+    if by_class:
+        out["classes"] = {name: {"nll_per_point": float(cls_nll[k]) / int(cls_n[k]) + log_std, "points": int(cls_n[k])}
+                          for k, name in enumerate(CLASSES) if cls_n[k] > 0}
+    return out
 
 
-def evaluate_file(hm, data, split: str = "val") -> dict:
+def evaluate_file(hm, data, split: str = "val", by_class: bool = False) -> dict:
     """`genseq eval handwriting`: score a loaded model (write.HandModel) on a split of a stroke file."""
     from ..errors import GenseqError
     from ..strokes import StrokeDataset
     from .data import data_scale
     scale = data_scale(hm.config, data, hm.meta)
     with StrokeDataset(data) as ds:
-        r = evaluate_split(hm.model, ds.split(split), next(hm.model.parameters()).device, scale=scale)
+        r = evaluate_split(hm.model, ds.split(split), next(hm.model.parameters()).device, scale=scale,
+                           by_class=by_class)
     if r["sequences"] == 0:
         raise GenseqError(f"{data}: no {split} sequence the model can score")
     return r

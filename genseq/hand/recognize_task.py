@@ -19,7 +19,7 @@ import torch
 from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import LineStream, data_scale, eval_batches
+from .data import LineStream, affine, affine_maps, data_scale, eval_batches
 from .model import pad_texts
 from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode, read_right
 
@@ -43,12 +43,7 @@ def distort(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sx = np.exp(rng.uniform(-0.15, 0.15))
     sy = sx * np.exp(rng.uniform(-0.1, 0.1))
     slant, angle = rng.uniform(-0.3, 0.3), rng.uniform(-0.05, 0.05)
-    c, s = np.cos(angle), np.sin(angle)
-    # Offsets are differences, so a linear map of the pen positions maps them the same way.
-    A = np.array([[c, -s], [s, c]]) @ np.array([[sx, slant * sy], [0.0, sy]])
-    out = points.astype(np.float32, copy=True)
-    out[:, :2] = points[:, :2] @ A.T.astype(np.float32)
-    return out
+    return affine(points, affine_maps(*(np.array([v]) for v in (sx, sy, slant, angle)))[0])
 
 
 def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig, scale: float = 1.0):
@@ -108,7 +103,7 @@ class RecognizeTask(LineStream):
 
     def train_batch(self, device: torch.device):
         idx = self.next_index()
-        rng = np.random.default_rng([self.seed, self.epoch, self.position, self.rank])
+        rng = self.batch_rng()
         lines = [self.train_split[i] for i in idx]
         pts = [distort(s.points, rng) if self.augment else s.points for s in lines]
         return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg, self.scale))

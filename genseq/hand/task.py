@@ -15,7 +15,7 @@ import torch
 
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import LineStream, data_scale, make_batch, usable
+from .data import LineStream, augment_maps, data_scale, make_batch, usable
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
 from .model import HandwritingConfig, HandwritingModel
@@ -30,7 +30,8 @@ class HandTask(LineStream):
 
     def __init__(self, data: str | Path, cfg: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
-                 scale: float = 1.0, init: bool = False, oversample: tuple[str, int] | None = None) -> None:
+                 scale: float = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
+                 augment: float = 0.0) -> None:
         self.path = Path(data)
         self.data = StrokeDataset(data)
         self.cfg = cfg
@@ -46,6 +47,7 @@ class HandTask(LineStream):
         if len(usable(self.val_split, cfg, None)) == 0:
             raise GenseqError(f"{data} has no usable validation sequences; rebuild it with a val split")
         self.batch, self.seed, self.eval_sequences = batch, seed, eval_sequences
+        self.augment = float(augment)  # strength of the random map of each training line, 0: off
         self._start(oversample)
 
     # -- bookkeeping ------------------------------------------------------
@@ -55,7 +57,7 @@ class HandTask(LineStream):
     def meta(self) -> dict:
         return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
                 "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
-                "init": self.init, "oversample": self._oversample_list()}
+                "init": self.init, "oversample": self._oversample_list(), "augment": self.augment}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"].get("kind") != self.cfg.kind:
@@ -64,9 +66,23 @@ class HandTask(LineStream):
             return "the model configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
         return None
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "augment": self.augment}
+
+    def load_state_dict(self, st: dict) -> None:
+        if st.get("augment", self.augment) != self.augment:  # runs from before --augment have no entry
+            raise GenseqError(f"cannot resume: --augment was {st['augment']:g}, now {self.augment:g}")
+        super().load_state_dict(st)
+
     # -- training -----------------------------------------------------------
+    def next_maps(self, n: int) -> np.ndarray | None:
+        """The random maps (n, 2, 2) of the lines next_index() just gave (augment_maps),
+        None when --augment is 0."""
+        return augment_maps(self.batch_rng(), n, self.augment) if self.augment else None
+
     def train_batch(self, device: torch.device):
-        return make_batch(self.train_split, self.next_index(), self.cfg, self.scale).to(device)
+        idx = self.next_index()
+        return make_batch(self.train_split, idx, self.cfg, self.scale, self.next_maps(len(idx))).to(device)
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         params, _, _ = self.model(b.x, b.text, b.text_mask)
