@@ -182,6 +182,16 @@ def test_augmented_batches_follow_the_data_position_and_resume(strokes_h5):
     for want in first[3:]:  # a resumed run draws the same lines and the same maps
         got = resumed.train_batch(cpu)
         assert got.index == want.index and torch.equal(got.x, want.x) and torch.equal(got.y, want.y)
+    # every batch, and the same batch position in the next epoch, gets maps of its own
+    walk = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
+    maps = []
+    for _ in range(4):  # 6 lines in batches of 2: steps 0-2 are epoch 0, step 3 starts epoch 1
+        idx = walk.next_index()
+        maps.append(walk.next_maps(len(idx)))
+    assert walk.epoch == 1 and walk.position == 1
+    for i in range(4):
+        for j in range(i):
+            assert not np.allclose(maps[i], maps[j]), (i, j)
     # the maps are applied to the data-unit offsets, before normalisation
     b = first[0]
     maps = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
@@ -203,6 +213,13 @@ def test_train_with_augment_records_it_and_refuses_bad_strength(tmp_path, stroke
     assert load_checkpoint(run / "last.pt")["meta"]["augment"] == 1.0
     r = _invoke(*base, "--max-steps", 3, "--resume")
     assert r.exit_code == 1 and "cannot resume: --augment was 1, now 0" in r.output, r.output
+    from genseq.hand.task import HandTask, config_from_data
+    task = HandTask(strokes_h5, config_from_data(strokes_h5, "synthesis", hidden=8, layers=1, mixtures=2,
+                                                 window=2), batch=2, augment=1.0)
+    old = task.state_dict()
+    del old["augment"]  # a run from before --augment: it trained without
+    with pytest.raises(Exception, match="--augment was 0, now 1"):
+        task.load_state_dict(old)
     assert _invoke(*base, "--max-steps", 3, "--augment", 1, "--resume").exit_code == 0
     for bad in ("-1", "nan", "5"):
         r = _invoke(*base, "--max-steps", 2, "--augment", bad)
@@ -214,7 +231,8 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     from genseq.hand.model import HandwritingModel
     from genseq.hand.task import config_from_data
     from genseq.strokes import StrokeDataset
-    assert [char_class(c) for c in "aZ7 .'"] == ["lower", "upper", "digit", "space", "punct", "punct"]
+    assert [char_class(c) for c in "aZ7 .'ß中"] == ["lower", "upper", "digit", "space", "punct", "punct",
+                                                   "lower", "lower"]
     torch.manual_seed(0)
     model = HandwritingModel(config_from_data(strokes_h5, "synthesis", hidden=8, layers=1, mixtures=2, window=2))
     with StrokeDataset(strokes_h5) as ds:
@@ -226,6 +244,21 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     assert sum(c["points"] for c in classes.values()) == r["points"]
     mean = sum(c["nll_per_point"] * c["points"] for c in classes.values()) / r["points"]
     assert mean == pytest.approx(r["nll_per_point"], rel=1e-5)
+    # attribution: with phi one-hot on chosen characters, each point goes to that character's class
+    from genseq.hand.evaluate import CLASSES, _class_sums
+    text = torch.tensor([[1, 2, 3, 0], [3, 1, 0, 0]])  # ids into "a.Z": 1 lower, 2 punct, 3 upper; 0 pad
+    cls = torch.tensor([0, CLASSES.index("lower"), CLASSES.index("punct"), CLASSES.index("upper")])
+    at = torch.tensor([[0, 0, 1, 2, 2], [0, 1, 1, 1, 0]])  # (B, T) attended position
+    phi = torch.nn.functional.one_hot(at, 4).float()
+    phi[1, 4] = 0  # attends to nothing: in no class
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]).float()  # the last point of line 0 is padding
+    nll = torch.arange(10.0).view(2, 5)
+    sums, counts = _class_sums(phi, text, mask, nll, cls)
+    want = {"lower": (0 + 1 + 6 + 7 + 8, 5), "punct": (2, 1), "upper": (3 + 5, 2)}
+    for name, (total, n) in want.items():
+        k = CLASSES.index(name)
+        assert (float(sums[k]), int(counts[k])) == (total, n), name
+    assert int(counts.sum()) == 8
     run = tmp_path / "run"
     assert _invoke("train", "handwriting", strokes_h5, "-o", run, "--hidden", 8, "--layers", 1, "--mixtures", 2,
                    "--window", 2, "--batch", 3, "--max-steps", 1, "-q").exit_code == 0
@@ -233,3 +266,8 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     assert out.exit_code == 0 and "lower" in out.output and "nats/point over" in out.output, out.output
     d = json.loads(_invoke("eval", "handwriting", run / "best.pt", strokes_h5, "--by-class", "--json").output)
     assert sum(c["points"] for c in d["classes"].values()) == d["points"]
+    pred = tmp_path / "pred"
+    assert _invoke("train", "handwriting", strokes_h5, "-o", pred, "--kind", "prediction", "--hidden", 8,
+                   "--layers", 1, "--mixtures", 2, "--batch", 3, "--max-steps", 1, "-q").exit_code == 0
+    out = _invoke("eval", "handwriting", pred / "best.pt", strokes_h5, "--by-class")
+    assert out.exit_code == 1 and "--by-class needs a synthesis model" in out.output, out.output

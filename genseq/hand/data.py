@@ -62,11 +62,11 @@ def usable(split, cfg: HandwritingConfig, max_points: int | None) -> np.ndarray:
 
 def affine_maps(sx, sy, slant, angle) -> np.ndarray:
     """(n,) stretches, slants and rotations (radians) -> (n, 2, 2) maps of pen
-    offsets, R(angle) @ [[sx, slant·sy], [0, sy]]: pen positions are mapped
-    linearly, so their differences are mapped the same way."""
+    offsets (scalars: one (2, 2) map), R(angle) @ [[sx, slant·sy], [0, sy]].
+    Pen positions are mapped linearly, so their differences map the same way."""
     c, s = np.cos(angle), np.sin(angle)
     R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (n, 2, 2)
-    M = np.stack([np.stack([sx, slant * sy], -1), np.stack([np.zeros_like(sy), sy], -1)], -2)
+    M = np.stack([np.stack([sx, slant * sy], -1), np.stack([np.zeros_like(sy), sy], -1)], -2)  # (n, 2, 2)
     return R @ M
 
 

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from ..errors import GenseqError
 from .data import eval_batches, make_batch, usable
 from .mdn import mdn_nll
 from .model import HandwritingModel
@@ -26,12 +27,22 @@ CLASSES = ("lower", "upper", "digit", "space", "punct")
 
 
 def char_class(ch: str) -> str:
-    """One of CLASSES: lowercase or uppercase letter, digit, space, anything else."""
+    """One of CLASSES: digit, space, capital, other letter (lowercase or caseless), anything else."""
     if ch.isdigit():
         return "digit"
     if ch.isspace():
         return "space"
-    return "lower" if ch.islower() else "upper" if ch.isupper() else "punct"
+    return "upper" if ch.isupper() else "lower" if ch.isalpha() else "punct"
+
+
+def _class_sums(phi, text, mask, nll, cls):
+    """NLL summed and points counted per class (C,) of the most attended character.
+    phi (B, T, U), text (B, U) ids, mask (B, T), nll (B, T); cls (V + 1,) id -> class
+    index. Points where the window attends to nothing (phi all 0) are left out."""
+    keep = (mask > 0) & (phi.amax(2) > 0)  # (B, T)
+    c = cls[text.gather(1, phi.argmax(2))][keep].cpu()  # (N,) class of each kept point
+    sums = torch.zeros(len(CLASSES), dtype=torch.float64).index_add_(0, c, nll[keep].double().cpu())
+    return sums, torch.bincount(c, minlength=len(CLASSES))
 
 
 def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scale: float = 1.0,
@@ -39,14 +50,18 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     """by_class (synthesis): also the NLL per point of the points written while
     the window attends most to a character of each class (CLASSES), under
     "classes": a character class the model fits on the training lines but
-    scores worse on held-out ones is one it memorised."""
+    scores worse on held-out ones is one it memorised. Points where the window
+    attends to nothing at all (possible only far past the text) are in no class."""
     cfg = model.config
+    if by_class and cfg.kind != "synthesis":
+        raise GenseqError("--by-class needs a synthesis model (it reads the attention window)")
     idx = usable(split, cfg, None)
     if max_sequences is not None:
         idx = idx[:max_sequences]
     log_std = math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(scale)
     total, points = 0.0, 0
-    cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in cfg.alphabet])  # (V + 1,) id -> class
+    # (V + 1,) character id -> class index; id 0 (padding) is never attended
+    cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in cfg.alphabet], device=device)
     cls_nll, cls_n = torch.zeros(len(CLASSES), dtype=torch.float64), torch.zeros(len(CLASSES), dtype=torch.long)
     was_training = model.training
     model.eval()
@@ -59,11 +74,10 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
                 n = float(b.mask.sum())
                 total += float(nll.sum()) + n * log_std
                 points += int(n)
-                if by_class and "phi" in extras:
-                    at = b.text.gather(1, extras["phi"].argmax(2))  # (B, T) most attended character's id
-                    c = cls.to(at.device)[at][b.mask > 0].cpu()
-                    cls_nll.index_add_(0, c, nll[b.mask > 0].double().cpu())
-                    cls_n.index_add_(0, c, torch.ones_like(c))
+                if by_class:
+                    sums, counts = _class_sums(extras["phi"], b.text, b.mask, nll, cls)
+                    cls_nll += sums
+                    cls_n += counts
     finally:
         model.train(was_training)
     sequences = len(idx)
@@ -77,7 +91,6 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
 
 def evaluate_file(hm, data, split: str = "val", by_class: bool = False) -> dict:
     """`genseq eval handwriting`: score a loaded model (write.HandModel) on a split of a stroke file."""
-    from ..errors import GenseqError
     from ..strokes import StrokeDataset
     from .data import data_scale
     scale = data_scale(hm.config, data, hm.meta)

@@ -43,7 +43,7 @@ def distort(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sx = np.exp(rng.uniform(-0.15, 0.15))
     sy = sx * np.exp(rng.uniform(-0.1, 0.1))
     slant, angle = rng.uniform(-0.3, 0.3), rng.uniform(-0.05, 0.05)
-    return affine(points, affine_maps(*(np.array([v]) for v in (sx, sy, slant, angle)))[0])
+    return affine(points, affine_maps(sx, sy, slant, angle))
 
 
 def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig, scale: float = 1.0):

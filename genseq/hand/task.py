@@ -70,8 +70,9 @@ class HandTask(LineStream):
         return {**super().state_dict(), "augment": self.augment}
 
     def load_state_dict(self, st: dict) -> None:
-        if st.get("augment", self.augment) != self.augment:  # runs from before --augment have no entry
-            raise GenseqError(f"cannot resume: --augment was {st['augment']:g}, now {self.augment:g}")
+        was = float(st.get("augment", 0.0))  # runs from before --augment had none
+        if was != self.augment:
+            raise GenseqError(f"cannot resume: --augment was {was:g}, now {self.augment:g}")
         super().load_state_dict(st)
 
     # -- training -----------------------------------------------------------
