@@ -83,14 +83,13 @@ def score(texts: list[str], reads: list[str], rare: bool) -> dict:
             "char_rate": right / max(seen, 1)}
 
 
-def measure(model: str, seed: int, lines: int, candidates: int, bias: float) -> dict:
-    hm = load_hand_model(None if model == "default" else model)
-    reader = load_recognizer("default")
+def measure(hm, reader, texts: dict, seed: int, candidates: int, bias: float) -> dict:
+    """Write each kind's texts with the loaded model `hm` and score what `reader` reads."""
     norm = (hm.config.norm_mean, hm.config.norm_std)
     out = {}
-    for kind, texts in (("rare", rare_lines(lines)), ("common", common_lines(lines))):
+    for kind, lines in texts.items():
         opts = WriteOptions(seed=seed, bias=bias, candidates=candidates, max_chars=80)
-        _, written = write_handwriting("\n".join(texts), hm, opts)
+        _, written = write_handwriting("\n".join(lines), hm, opts)
         reads = read_lines(reader, [w.points for w in written], norm)
         out[kind] = score([w.text for w in written], reads, kind == "rare")
     return out
@@ -109,11 +108,14 @@ def main() -> None:
     import torch
     torch.set_num_threads(args.threads)
     results = {}
+    reader = load_recognizer("default")
+    texts = {"rare": rare_lines(args.lines), "common": common_lines(args.lines)}
     print(f"{'model':40s} {'seed':>4s} {'rare exact':>11s} {'rare chars':>11s} {'common exact':>13s} {'common chars':>13s}")
     for model in args.models:
         results[model] = {}
+        hm = load_hand_model(None if model == "default" else model)
         for seed in args.seeds:
-            r = results[model][seed] = measure(model, seed, args.lines, args.candidates, args.bias)
+            r = results[model][seed] = measure(hm, reader, texts, seed, args.candidates, args.bias)
             print(f"{model[-40:]:40s} {seed:4d} {r['rare']['exact']:5d}/{r['rare']['lines']:<5d} "
                   f"{r['rare']['char_rate']:11.3f} {r['common']['exact']:7d}/{r['common']['lines']:<5d} "
                   f"{r['common']['char_rate']:13.4f}")
