@@ -32,6 +32,7 @@ from torch import nn
 
 from ..errors import GenseqError
 from .mdn import MDNParams, MixtureOutput
+from .packed import FusedLinear
 from .recurrent import lstm_layer, window_exp, window_layer
 
 KINDS = ("prediction", "synthesis")
@@ -189,18 +190,19 @@ class HandwritingModel(nn.Module):
         return torch.arange(1, U + 1, device=device, dtype=self._state_dtype())
 
     # -- one step: sampling and the naive reference ----------------------
-    def fused_weights(self, dtype: torch.dtype | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per layer ([W_ih | W_hh] (4H, in + H), b_ih + b_hh (4H,)) for `step(fused=...)`.
+    def fused_weights(self, dtype: torch.dtype | None = None) -> list[FusedLinear]:
+        """Per layer, [W_ih | W_hh] (4H, in + H) and b_ih + b_hh (4H,) as one map for `step(fused=...)`.
 
         One matmul per layer and step instead of two; with dtype=torch.bfloat16
         the step streams half the bytes (sampling a few lines is bound by
-        reading weights). Recompute after changing the parameters.
+        reading weights), prepacked for oneDNN on CPU (packed.py). Recompute
+        after changing the parameters.
         """
         out = []
         for lstm in self.lstms:
             w = torch.cat((lstm.weight_ih_l0, lstm.weight_hh_l0), 1).detach()
             b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
-            out.append((w.to(dtype or w.dtype), b.to(dtype or b.dtype)))
+            out.append(FusedLinear(w.to(dtype or w.dtype), b.to(dtype or b.dtype)))
         return out
 
     def step(
@@ -208,7 +210,7 @@ class HandwritingModel(nn.Module):
         x_t: torch.Tensor,
         state: HandState,
         text: torch.Tensor | None = None,
-        fused: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        fused: list[FusedLinear] | None = None,
     ) -> tuple[MDNParams, HandState, torch.Tensor | None]:
         """One time step through all layers.
 
@@ -231,8 +233,7 @@ class HandwritingModel(nn.Module):
                     state.h[n], lstm.weight_hh_l0, lstm.bias_hh_l0
                 )
             else:
-                W, b = fused[n]
-                gates = F.linear(torch.cat((*parts, state.h[n]), 1).to(W.dtype), W, b)
+                gates = fused[n](torch.cat((*parts, state.h[n]), 1).to(fused[n].dtype))
             h, c = _lstm_pointwise(gates.to(state.c.dtype), state.c[n])
             if n == 0 and self.synthesis:
                 positions = self._positions(text.shape[1], text.device)
