@@ -112,6 +112,26 @@ def test_priming_continues_with_the_window_past_the_prime_text():
         assert len(ln.points) <= 4 * (len(text) + 0.5) + 3
 
 
+def test_priming_runs_each_distinct_text_once_with_the_state_of_priming_every_row(monkeypatch):
+    from genseq.hand.model import pad_texts
+    from genseq.hand.sample import _primed
+    m = synth(0.5)  # the window ends up about 5.5 characters in: on the lines' own text
+    pts = torch.as_tensor(np.random.default_rng(1).normal(size=(12, 3)), dtype=torch.float32)
+    full = ["fed ab", "fed cde", "fed ab", "fed ab", "fed cde"]  # two lines, their candidates mixed
+    ids, _ = pad_texts(full, m.config.alphabet, extra=1)
+    with torch.no_grad():
+        _, want, _ = m(pts[:-1].expand(len(full), -1, -1), ids, None, m.initial_state(len(full)))
+        batches = []
+        forward = type(m).forward
+        monkeypatch.setattr(type(m), "forward", lambda self, x, *a: batches.append(len(x)) or forward(self, x, *a))
+        got, x = _primed(m, pts, ids, full)
+    assert batches == [2]  # "fed ab" and "fed cde", once each
+    assert not torch.allclose(want.window[0], want.window[1])  # the two texts prime differently
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    assert torch.equal(x, pts[-1].expand(len(full), -1))
+
+
 def test_bias_sharpens_mixture_samples():
     g = torch.Generator().manual_seed(0)
     K, B = 4, 4000

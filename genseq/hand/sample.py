@@ -57,7 +57,7 @@ import torch
 
 from ..errors import GenseqError
 from .mdn import mdn_sample
-from .model import HandwritingModel, pad_texts
+from .model import HandState, HandwritingModel, pad_texts
 from .words import Scorer, WordChoice
 
 STATUSES = ("ok", "ran_on", "stalled", "skipped")
@@ -190,12 +190,7 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
             pts = torch.as_tensor(prime[0]).to(device=device, dtype=text.dtype)
             if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 1:
                 raise GenseqError("priming strokes must be an (N, 3) array of points")
-            pts = pts.unsqueeze(0).expand(B, -1, -1)  # (B, T, 3)
-            # Run over all but the last point; the last one is the first input of the sampling loop.
-            state = model.initial_state(B)
-            if pts.shape[1] > 1:
-                _, state, _ = model(pts[:, :-1], ids, None, state)
-            x = pts[:, -1]
+            state, x = _primed(model, pts, ids, full)
         else:
             state = model.initial_state(B)
             x = _start_point(model, B)
@@ -280,6 +275,24 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
             pts_b, phi_all = pts_b[start:], phi_all[start:]
         out.append(HandLine(text_b, pts_b, phi_all[:, P : P + len(text_b)].copy(), status))
     return out
+
+
+def _primed(model, pts, ids, full) -> tuple[HandState, torch.Tensor]:
+    """The state after the priming strokes pts (T, 3), and the first input (B, 3).
+
+    The network runs over all but the last point; the last one is the first
+    input of the sampling loop. ids (B, U + 1) hold each row's text `full[b]`
+    (priming text first). Rows with the same text (a line's candidates) prime
+    alike: each distinct text runs once and its state is copied to its rows.
+    """
+    first = {f: b for b, f in reversed(list(enumerate(full)))}  # text -> its first row
+    rows = sorted(first.values())  # one row per distinct text
+    which = torch.tensor([rows.index(first[f]) for f in full], device=ids.device)  # (B,) row -> its text
+    state = model.initial_state(len(rows))
+    if pts.shape[0] > 1:
+        _, state, _ = model(pts[:-1].unsqueeze(0).expand(len(rows), -1, -1), ids[rows], None, state)
+    state = HandState(state.h[:, which], state.c[:, which], state.kappa[which], state.window[which])
+    return state, pts[-1].expand(len(full), -1)
 
 
 def _attended(phi: np.ndarray) -> np.ndarray:
