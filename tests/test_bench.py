@@ -37,3 +37,23 @@ def test_train_bench_reports_every_variant_against_the_port(tmp_path):
     assert set(r["train"]) == {"port-fp32", "port-bf16", "genseq-fp32", "genseq-bf16"}
     assert r["train"]["port-fp32"]["speedup_vs_port_fp32"] == 1.0
     assert all(v["points_per_s"] > 0 for v in r["train"].values())
+
+
+def test_sample_bench_times_prepacked_unpacked_and_fp32_lines(tmp_path):
+    r, text = _run("sample.py", "--quick", tmp_path=tmp_path)
+    hand = r["hand_batch"]
+    for name in ("bf16", "bf16_unpacked", "fp32"):
+        assert len(hand[name]["times"]) == r["settings"]["repeats"] and hand[name]["seconds"] > 0
+        assert len(hand[name]["points_per_line"]) == r["settings"]["lines"]
+    # Prepacking changes no draw: the same lines, point for point counted.
+    assert hand["bf16"]["points_per_line"] == hand["bf16_unpacked"]["points_per_line"]
+    assert hand["speedup_prepacked"] > 0 and "prepacked vs not" in text
+
+
+def test_write_cli_bench_compares_two_checkouts(tmp_path):
+    r, text = _run("write_cli.py", BENCH.parent, "--quick", tmp_path=tmp_path)
+    (only,) = r["texts"].values()
+    assert only["same_svg"] and len(only["times"]["this"]) == len(only["times"]["other"]) == 1
+    assert only["ratio_other_over_this"] > 0 and "same SVG" in text
+    bad = subprocess.run([sys.executable, str(BENCH / "write_cli.py"), str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "has no cli.py" in bad.stderr
