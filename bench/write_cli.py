@@ -3,8 +3,8 @@
     git worktree add /tmp/genseq-old <commit>
     python bench/write_cli.py /tmp/genseq-old [--rounds 3] [--json out.json]
 
-Each round runs `python cli.py write TEXT -o ... --seed 2` for two texts in
-both checkouts, one after the other, with the bundled models and default
+Each round runs `python cli.py write TEXT -o ... --seed 2` for three texts in
+both checkouts, one after the other (who goes first alternates), with the bundled models and default
 options (8 candidates chosen word by word, a bundled style): everything a user
 waits for, `import torch` and model loading included. A figure is the median
 of the rounds, a ratio the median of the ratios within a round. It also says
@@ -35,7 +35,8 @@ def texts(quick: bool) -> dict[str, str]:
     if quick:
         return {"short": "a quick test"}
     rng = random.Random(1)
-    return {"short": "The quick brown fox jumps over 12 lazy dogs, and then some more text to wrap onto a second line.",
+    return {"one line": "Hello world",
+            "short": "The quick brown fox jumps over 12 lazy dogs, and then some more text to wrap onto a second line.",
             "page": " ".join(rng.choice(COMMON) for _ in range(110))}
 
 
@@ -46,6 +47,16 @@ def run(checkout: Path, text: str, out: Path, quick: bool) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, cwd=checkout)
     return time.perf_counter() - t0
+
+
+def commit(checkout: Path) -> str | None:
+    """The checkout's git commit (with "+changes" when its tracked files differ), or None."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=checkout).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+changes" if dirty else "")
 
 
 def main() -> None:
@@ -59,12 +70,14 @@ def main() -> None:
         sys.exit(f"error: {other} has no cli.py (give the root of another genseq checkout)")
     rounds = 1 if args.quick else args.rounds
     tmp = Path(tempfile.mkdtemp())
-    results = {"machine": C.machine(), "other": str(other), "rounds": rounds, "texts": {}}
+    results = {"machine": C.machine(), "this": str(here), "this_commit": commit(here), "other": str(other),
+               "other_commit": commit(other), "rounds": rounds, "texts": {}}
     rows = []
     for name, text in texts(args.quick).items():
         times = {"this": [], "other": []}
-        for _ in range(rounds):
-            for side, root in (("other", other), ("this", here)):
+        for r in range(rounds):
+            order = (("other", other), ("this", here))
+            for side, root in order[:: 1 if r % 2 == 0 else -1]:  # who goes first alternates
                 times[side].append(run(root, text, tmp / f"{name}-{side}.svg", args.quick))
         same = (tmp / f"{name}-this.svg").read_bytes() == (tmp / f"{name}-other.svg").read_bytes()
         ratio = statistics.median([o / t for o, t in zip(times["other"], times["this"])])
@@ -74,7 +87,8 @@ def main() -> None:
                      statistics.median(times["other"]), f"{ratio:.2f}x", "yes" if same else "no"])
     text = C.table(f"genseq write through the CLI ({C.where(results['machine'])})",
                    ["text", "this s", "other s", "other / this", "same SVG"], rows,
-                   [f"other: {other}", f"medians of {rounds} rounds; the checkouts take turns"])
+                   [f"this: {here} ({results['this_commit']})", f"other: {other} ({results['other_commit']})",
+                    f"medians of {rounds} rounds; the checkouts take turns, who goes first alternates"])
     C.emit(args, results, text)
 
 

@@ -49,3 +49,23 @@ def test_mixture_components_are_drawn_with_their_weights():
     pts = mdn_sample(params, 0.0, torch.Generator().manual_seed(0))
     counts = torch.bincount(torch.round(pts[:, 0] / 100).long(), minlength=K).float() / B
     torch.testing.assert_close(counts, params.log_pi[0].exp(), atol=0.01, rtol=0)
+
+
+
+def test_the_race_draws_what_multinomial_draws_and_works_under_autograd():
+    # The docs say the draws did not change: with the same generator, mdn_sample
+    # picks the component torch.multinomial picks. Components sit 100 apart with
+    # tiny σ, so the one drawn is round(dx / 100).
+    K, B = 5, 7
+    pi_hat = torch.randn(B, K, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    mu1 = 100.0 * torch.arange(K, dtype=torch.float32).expand(B, K)
+    y = torch.cat((torch.zeros(B, 1), pi_hat, mu1, torch.zeros(B, K), torch.full((B, 2 * K), -5.0),
+                   torch.zeros(B, K)), 1)
+    params = mdn_params(y, K)  # requires grad: mdn_sample must not use out= on it
+    probs = torch.softmax(params.log_pi.detach(), -1)
+    mine, ref = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    for _ in range(50):
+        got = torch.round(mdn_sample(params, 0.0, mine)[:, 0] / 100).long()
+        want = torch.multinomial(probs, 1, generator=ref).squeeze(1)
+        torch.randn(B, 3, generator=ref)  # mdn_sample's noise comes next from the same generator
+        assert torch.equal(got, want)

@@ -132,6 +132,19 @@ def test_priming_runs_each_distinct_text_once_with_the_state_of_priming_every_ro
     assert torch.equal(x, pts[-1].expand(len(full), -1))
 
 
+def test_broken_weights_give_a_clear_error_not_nan_points():
+    m = synth(0.25)
+    with torch.no_grad():
+        m.output.linear.bias.fill_(float("nan"))
+    with pytest.raises(GenseqError, match="non-finite points"):
+        sample_synthesis(m, ["ab"], OPTS)
+    p = HandwritingModel(HandwritingConfig(kind="prediction", hidden=8, layers=2, mixtures=3)).eval()
+    with torch.no_grad():
+        p.output.linear.weight.fill_(float("nan"))
+    with pytest.raises(GenseqError, match="non-finite points"):
+        sample_unconditional(p, 2, 5, OPTS)
+
+
 def test_bias_sharpens_mixture_samples():
     g = torch.Generator().manual_seed(0)
     K, B = 4, 4000

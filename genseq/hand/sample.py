@@ -128,7 +128,7 @@ def sample_unconditional(
             params, state, _ = model.step(x, state, None, fused)
             x = mdn_sample(params, options.bias, gen).to(x.dtype)
             out[:, t] = x
-        pts = out.float().cpu().numpy()
+        pts = _finite(out.float().cpu().numpy())
     return [HandLine("", pts[b], None, "ok") for b in range(n_lines)]
 
 
@@ -259,7 +259,7 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
         letter_end = torch.tensor([s[-1:].isalnum() for s in texts], device=device)
         lift = lifts & window & (ended & mid_stroke & letter_end).unsqueeze(1)
         length = torch.where(lift.any(1), lift.to(torch.uint8).argmax(1) + 1, length)
-        points_np = points.float().cpu().numpy()
+        points_np = _finite(points.float().cpu().numpy())
         phis_np = phis.cpu().numpy()
     out = []
     for b, text_b in enumerate(texts):
@@ -275,6 +275,13 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
             pts_b, phi_all = pts_b[start:], phi_all[start:]
         out.append(HandLine(text_b, pts_b, phi_all[:, P : P + len(text_b)].copy(), status))
     return out
+
+
+def _finite(points: np.ndarray) -> np.ndarray:
+    """points, or a clear error if the network gave NaN or inf (broken weights)."""
+    if not np.isfinite(points).all():
+        raise GenseqError("the model wrote non-finite points (NaN or inf): its weights are broken")
+    return points
 
 
 def _primed(model, pts, ids, full) -> tuple[HandState, torch.Tensor]:
