@@ -7,8 +7,9 @@ sizes that ship (handwriting 3x400, K=20, M=10, alphabet of 80; char-RNN
 2x512 and 3x512, vocabulary of 80). A random synthesis network's window
 wanders, so its eq. 51 step is pinned (κ̂ weights zeroed, bias log(1/25)):
 the window moves 1/25 character per point and every line ends by the normal
-stopping rule after ~25 points per character, the rate of real handwriting,
-so the step count is realistic; the time per step does not depend on the weights.
+stopping rule after ~25 points per character (a rate of raw online
+handwriting; `genseq data iam-ondb` writes 21.4 per character by default,
+11.3 with --every 2), so the step count is realistic; the time per step does not depend on the weights.
 
 - handwriting batch: 8 lines of 40 characters in one `sample_synthesis` call
   with bf16 sampling weights prepacked for oneDNN (genseq's default), with the
@@ -89,7 +90,7 @@ def main() -> None:
     p.add_argument("--hand-hidden", type=int, default=400,
                    help="handwriting LSTM width (400: Graves; the bundled model: see its card)")
     p.add_argument("--points-per-char", type=float, default=POINTS_PER_CHAR,
-                   help="pinned window speed (25: raw IAM-OnDB; ~11 for data made with --every 2)")
+                   help="pinned window speed (default 25; IAM-OnDB as genseq converts it: 21.4, or 11.3 with --every 2)")
     args = p.parse_args()
     C.set_threads(args.threads)
     import torch
