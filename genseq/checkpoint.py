@@ -41,6 +41,8 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: d
             raise GenseqError(f"refusing to save non-finite weights ({name})")
         if half and tensor.is_floating_point():
             tensor = tensor.half()
+            if not torch.isfinite(tensor).all():
+                raise GenseqError(f"refusing to save {name} in fp16: a weight is beyond its range (±65504)")
         state[name] = tensor.clone()
     payload: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": kind,
                                "config": config, "meta": meta, "model": state}
@@ -91,6 +93,10 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
         raise GenseqError(f"{path} is damaged: its weights or settings are not what a genseq file holds")
     if kind is not None and payload["kind"] != kind:
         raise GenseqError(f"{path} holds a {payload['kind']} model, not a {kind} model")
+    bad = [k for k, v in model.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # save_checkpoint never writes these: the file was damaged or edited
+        raise GenseqError(f"{path} is damaged: non-finite weights ({bad[0]}"
+                          f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''})")
     payload["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["model"].items()}
     return payload
 

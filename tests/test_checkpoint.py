@@ -73,6 +73,23 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_non_finite_weights_in_a_file_are_refused_on_loading(tmp_path):
+    # A file save_checkpoint would not write (edited or damaged): refused with a
+    # one-line reason instead of writing NaN strokes or text later.
+    p = tmp_path / "m.pt"
+    _save(p)
+    payload = torch.load(p, weights_only=True)
+    payload["model"] = {k: torch.full_like(v, float("inf")) if v.is_floating_point() else v
+                        for k, v in payload["model"].items()}
+    torch.save(payload, p)
+    with pytest.raises(GenseqError, match=r"damaged: non-finite weights \("):
+        load_checkpoint(p)
+    with pytest.raises(GenseqError, match="beyond its range"):  # fp16 export of a weight over 65504
+        save_checkpoint(tmp_path / "h.pt", kind="text", config={}, meta={}, model_state={"w": torch.tensor([7e4])},
+                        half=True)
+    assert not (tmp_path / "h.pt").exists()
+
+
 def test_export_strips_training_state_and_halves(tmp_path):
     from genseq.checkpoint import export_model
     p = tmp_path / "run.pt"
