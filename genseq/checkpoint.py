@@ -34,11 +34,12 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: d
                     model_state: dict, train_state: dict | None = None,
                     half: bool = False) -> None:
     """Write a model file atomically. `half` stores floating weights as fp16."""
+    bad = _non_finite(model_state)
+    if bad:
+        raise GenseqError(f"refusing to save non-finite weights ({bad[0]})")
     state = {}
     for name, tensor in model_state.items():
         tensor = tensor.detach().cpu()
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise GenseqError(f"refusing to save non-finite weights ({name})")
         if half and tensor.is_floating_point():
             tensor = tensor.half()
             if not torch.isfinite(tensor).all():
@@ -53,6 +54,11 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: d
         # the file's OSError, which torch keeps as the context of its RuntimeError
         # and atomic_path reports as one line (genseq.atomic.write_failure).
         torch.save(payload, fh)
+
+
+def _non_finite(tensors: dict) -> list[str]:
+    """Names of the floating tensors holding NaN or inf."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
@@ -93,7 +99,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
         raise GenseqError(f"{path} is damaged: its weights or settings are not what a genseq file holds")
     if kind is not None and payload["kind"] != kind:
         raise GenseqError(f"{path} holds a {payload['kind']} model, not a {kind} model")
-    bad = [k for k, v in model.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    bad = _non_finite(model)
     if bad:  # save_checkpoint never writes these: the file was damaged or edited
         raise GenseqError(f"{path} is damaged: non-finite weights ({bad[0]}"
                           f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''})")
