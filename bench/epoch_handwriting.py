@@ -18,6 +18,8 @@ bf16 autocast unless --precision fp32. Reported:
   and real points (what the data holds) per second;
 - the port (bench/train_handwriting.py's `Port`) on the first --port-batches
   batches of the same pass, same precision, and the ratio on those batches;
+- on a GPU, genseq again on those batches with CUDA graphs off (the window
+  loop step by step, genseq/hand/cudagraph.py), and the graphs' ratio;
 - peak memory: the CUDA allocator's high-water mark (GPU) or VmHWM (CPU),
   the batches of the run (built beforehand) included.
 """
@@ -60,6 +62,7 @@ def main() -> None:
     args = p.parse_args()
     C.set_threads(args.threads)
     import torch
+    from genseq.hand import cudagraph
     from genseq.hand.data import epoch_batches, make_batch, usable
     from genseq.hand.mdn import mdn_nll
     from genseq.hand.model import HandwritingModel
@@ -98,6 +101,7 @@ def main() -> None:
         return step
 
     results = {"machine": C.machine(args.device), "device": args.device, "data": Path(args.data).name,
+               "cuda_graphs": cudagraph.ENABLED and device.type == "cuda",
                "settings": {**sizes, "batch": args.batch, "max_points": args.max_points,
                             "precision": args.precision, "lines": len(indices), "batches_per_pass": len(order)}}
     torch.manual_seed(0)
@@ -126,6 +130,17 @@ def main() -> None:
         rows.append([f"port (first {k})", k, None, results["port"]["padded_points_per_s"],
                      sum(real[:k]) / sum(pt), None])
         rows[0][5] = ratio
+        if cuda and cudagraph.ENABLED:
+            cudagraph.ENABLED = False
+            torch.manual_seed(0)
+            et = run_batches(trainer(HandwritingModel(cfg)), batches[:k], device)
+            cudagraph.ENABLED = True
+            results["genseq_no_graphs"] = {"batches_run": k, "seconds_run": sum(et),
+                                           "padded_points_per_s": sum(padded[:k]) / sum(et),
+                                           "graphs_speedup": sum(et) / sum(times[:k]),
+                                           "speedup_vs_port": sum(pt) / sum(et)}
+            rows.append([f"genseq, no CUDA graphs (first {k})", k, None, sum(padded[:k]) / sum(et),
+                         sum(real[:k]) / sum(et), sum(pt) / sum(et)])
     s = results["settings"]
     C.emit(args, results, C.table(
         f"One pass over {results['data']}'s training split: {s['lines']} lines in {s['batches_per_pass']} batches "
@@ -133,7 +148,9 @@ def main() -> None:
         ["", "batches", "pass s", "padded pts/s", "real pts/s", "x port (same batches)"], rows,
         [("pass time extrapolated from the batches run, by their share of padded points" if g["extrapolated"]
           else "pass time measured over every batch (after one untimed warm-up step)"),
-         f"peak memory {mem / 2**30:.2f} GiB ({'CUDA allocator' if cuda else 'VmHWM'})"]))
+         f"peak memory {mem / 2**30:.2f} GiB ({'CUDA allocator' if cuda else 'VmHWM'})"]
+        + ([f"CUDA graphs: genseq {results['genseq_no_graphs']['graphs_speedup']:.2f}x faster with them "
+            "than without on the same batches"] if "genseq_no_graphs" in results else [])))
 
 
 def _count(least: int):

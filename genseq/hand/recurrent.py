@@ -40,6 +40,8 @@ import threading
 
 import torch
 
+from . import cudagraph
+
 # Steps handled together: step-major copies forward, coefficients backward.
 # 16 and 32 measured alike, 8 and 64 slower (the coefficients must stay near the cache).
 BLOCK = 16
@@ -332,6 +334,133 @@ def _window_coefficients(ps, kappas, u):
     return torch.cat((e, -be_d * d, -2.0 * be_d), 2), bs[..., M:]
 
 
+class _WindowRun:
+    """The window layer's loop state, weights and text at fixed addresses.
+
+    Both loops run on these buffers: `_window_steps` forward,
+    `_window_back_steps` in reverse. With `block` (CUDA graphs), it also holds
+    one block of each per-step input and output, and the two graphs that
+    replay a whole block (cudagraph.py); values are copied in and out once per
+    block. U may exceed the text's length (padding to fewer graph shapes):
+    the extra characters are all-zero rows of `text`, so they change no w_t
+    and get no gradient.
+    """
+
+    def __init__(self, B, H, V, U, M, mm, dtype, device, block=0):
+        z = functools.partial(torch.zeros, device=device)
+        acts = _acts_dtype(mm, dtype)
+        self.M, self.V, self.U = M, V, U
+        self.work = _CellWork(z(H, B, dtype=dtype), mm)
+        self.wh = z(V + H, B, dtype=mm)  # [w_{t-1}; h_{t-1}] in the matmul dtype
+        self.wh_w, self.wh_h = self.wh[:V], self.wh[V:]
+        self.kappa = z(B, M, dtype=dtype)  # κ_{t-1}
+        self.w_rec = z(4 * H, V + H, dtype=mm)  # [W_w | W_hh]: one matmul for [w_{t-1}, h_{t-1}]
+        self.w_rec_t = z(V + H, 4 * H, dtype=mm)  # its transpose, contiguous (backward)
+        self.win_w, self.win_b = z(3 * M, H, dtype=dtype), z(3 * M, 1, dtype=dtype)  # eq. 48
+        self.win_w_t = self.win_w.t()
+        self.text = z(B, U, V, dtype=dtype)
+        self.u = torch.arange(1, U + 1, device=device, dtype=dtype)  # character positions
+        # Backward: [W_w | W_hh]ᵀ dz_t = (dw_{t-1}, dh_{t-1}), dκ carried to earlier steps.
+        self.back = z(V + H, B, dtype=mm)
+        self.back_w, self.back_h = self.back[:V].t(), self.back[V:]
+        self.dkappa = z(B, M, dtype=dtype)
+        self.cg = _CellGrad(z(H, B, dtype=dtype))
+        self.block = block
+        if not block:
+            return
+        n = block
+        self.xb, self.hb = z(n, 4 * H, B, dtype=mm), z(n, H, B, dtype=mm)
+        self.acts, self.cs = z(n, 4 * H, B, dtype=acts), z(n, H, B, dtype=acts)
+        self.ps, self.kappas = z(n, B, 3 * M, dtype=dtype), z(n, B, M, dtype=dtype)
+        self.phis, self.ws = z(n, B, U, dtype=dtype), z(n, B, V, dtype=dtype)
+        outs = (self.xb, self.hb, self.acts, self.cs, self.ps, self.kappas, self.phis, self.ws)
+        self.fwd_steps = list(zip(*(t.unbind(0) for t in outs)))
+        self.coef = (z(n, H, B, dtype=dtype), z(n, 3 * H, B, dtype=dtype), z(n, H, B, dtype=dtype),
+                     z(n, H, B, dtype=dtype))  # A, G, O, f of _cell_coefficients
+        self.E, self.step = z(n, B, 3 * M, U, dtype=dtype), z(n, B, M, dtype=dtype)
+        self.g, self.gw = z(n, H, B, dtype=dtype), z(n, B, V, dtype=dtype)
+        self.dp, self.dz = z(n, B, 3 * M, dtype=dtype), z(n, 4 * H, B, dtype=mm)
+        self.cg.block(self.coef, self.dz)
+        ins = (self.gw, self.g, self.E, self.step, self.dp, self.dz)
+        self.back_steps = list(zip(range(n), *(t.unbind(0) for t in ins)))
+        self.fwd_graph = cudagraph.capture(lambda: _window_steps(self, self.fwd_steps), device)
+        self.back_graph = cudagraph.capture(lambda: _window_back_steps(self, self.back_steps[::-1]), device)
+
+    def load(self, w_rec, win_w, text):
+        # w_rec (4H, V + H) mm, win_w (3M, H), text (B, U', V) with U' <= U.
+        self.w_rec.copy_(w_rec)
+        self.w_rec_t.copy_(w_rec.t())
+        self.win_w.copy_(win_w)
+        self.text[:, text.shape[1]:].zero_()
+        self.text[:, : text.shape[1]].copy_(text)
+
+    def forward_block(self, k):
+        # Steps 0..k-1 of the block buffers (k <= block); the graph when whole.
+        if k == self.block:
+            self.fwd_graph()
+        else:
+            _window_steps(self, self.fwd_steps[:k])
+
+    def backward_block(self, k):
+        if k == self.block:
+            self.back_graph()
+        else:
+            _window_back_steps(self, self.back_steps[:k][::-1])
+
+
+_RUNS = cudagraph.Cache()
+
+
+def _window_run(B, H, V, U, M, mm, dtype, device):
+    # A fresh run for the step-by-step loops; on a GPU with graphs, a kept one
+    # per shape, with U rounded up to a multiple of 16 (fewer shapes to record).
+    if not cudagraph.wanted(device):
+        return _WindowRun(B, H, V, U, M, mm, dtype, device)
+    U = -(-U // 16) * 16
+    key = (B, H, V, U, M, mm, dtype, str(device), BLOCK)
+    return _RUNS.get(key, lambda: _WindowRun(B, H, V, U, M, mm, dtype, device, block=BLOCK))
+
+
+def _window_steps(r, steps):
+    # Layer 1 and the window forward, one step per item of `steps`: views
+    # (x_t, h_t, acts_t, c_t, p_t, κ_t, φ_t, w_t), x_t the input projection (4H, B)
+    # in the matmul dtype, the others outputs.
+    M = r.M
+    kappa = r.kappa
+    for x_t, h, a_t, c_t, p, kappa_t, phi_t, w_t in steps:
+        r.work.step(x_t.addmm_(r.w_rec, r.wh), a_t, c_t, h)
+        # eq. 48: (α̂, β̂, κ̂) (B, 3M), from h_t in the state dtype: this matmul is
+        # tiny, and bf16 takes a slow path for it.
+        torch.addmm(r.win_b, r.win_w, r.work.h, out=p.t())
+        bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
+        kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
+        d = kappa.unsqueeze(2) - r.u  # (B, M, U)
+        # eq. 46 with α = exp(α̂) (eq. 49) folded in: Σ_m exp(α̂ - β d²).
+        q = torch.addcmul(p[:, :M].unsqueeze(2), bs[:, :M].unsqueeze(2), d * d, value=-1.0)
+        torch.sum(window_exp(q), 1, out=phi_t)  # (B, U)
+        torch.bmm(phi_t.unsqueeze(1), r.text, out=w_t.unsqueeze(1))  # eq. 47
+        r.wh_w.copy_(w_t.t())
+        r.wh_h.copy_(h)
+    r.kappa.copy_(kappa)
+
+
+def _window_back_steps(r, steps):
+    # The reverse loop, one step per item of `steps`, latest first: (j, g_w_t (B, V),
+    # g_h_t (H, B), E_t, κ step_t, dp_t (B, 3M) out, dz_t (4H, B) out); j indexes the
+    # coefficients given to r.cg.block.
+    M = r.M
+    for j, g_w, g_h, E, step, dp, dz in steps:
+        # Window (eqs. 46-51) in reverse: dw_t -> dφ_t (eq. 47) -> dp_t = (dα̂, dβ̂, dκ̂).
+        dphi = torch.bmm(r.text, (g_w + r.back_w).unsqueeze(2))  # (B, U, 1)
+        torch.bmm(E, dphi, out=dp.unsqueeze(2))
+        r.dkappa.add_(dp[:, 2 * M :])  # κ_t also moves every later κ (eq. 51)
+        torch.mul(r.dkappa, step, out=dp[:, 2 * M :])
+        # Layer 1's cell, then [W_w | W_hh]ᵀ dz_t -> (dw_{t-1}, dh_{t-1}).
+        torch.add(g_h, r.back_h, out=r.cg.dh).addmm_(r.win_w_t, dp.t())  # (H, B)
+        r.cg.step(j)
+        torch.mm(r.w_rec_t, dz, out=r.back)  # (V + H, B)
+
+
 class _WindowLayer(torch.autograd.Function):
     @staticmethod
     @_no_autocast
@@ -347,10 +476,17 @@ class _WindowLayer(torch.autograd.Function):
         x = x.detach().to(mm)
         w_ih, w_hh = w_ih.detach().to(mm), w_hh.detach().to(mm)
         xp = _input_projection(w_ih[:, :3], bias, [x], mm)  # (4H, T, B)
-        w_rec = torch.cat((w_ih[:, 3:], w_hh), 1)  # (4H, V + H): one matmul for [w_{t-1}, h_{t-1}]
-        win_w_s, win_b = win_w.detach().to(dtype), win_b.detach().to(dtype).unsqueeze(1)  # (3M, H), (3M, 1)
+        w_rec = torch.cat((w_ih[:, 3:], w_hh), 1)  # (4H, V + H)
+        win_w_s = win_w.detach().to(dtype)  # (3M, H)
         text = text.detach().to(dtype)
-        u = torch.arange(1, U + 1, device=x.device, dtype=dtype)  # character positions
+        r = _window_run(B, H, V, U, M, mm, dtype, x.device)
+        r.load(w_rec, win_w_s, text)
+        r.win_b.copy_(win_b.detach().unsqueeze(1))
+        c0_f = c0.detach().t().contiguous()
+        r.work.c.copy_(c0_f)
+        r.wh_w.copy_(w0.detach().t())
+        r.wh_h.copy_(h0.detach().t())
+        r.kappa.copy_(kappa0.detach())
         hs = x.new_empty(H, T, B)
         cs = x.new_empty(T, H, B, dtype=_acts_dtype(mm, dtype))
         acts = x.new_empty(T, 4 * H, B, dtype=_acts_dtype(mm, dtype))
@@ -358,35 +494,24 @@ class _WindowLayer(torch.autograd.Function):
         phis = x.new_empty(T, B, U, dtype=dtype)
         kappas = x.new_empty(T, B, M, dtype=dtype)
         ps = x.new_empty(T, B, 3 * M, dtype=dtype)
-        wh = x.new_empty(V + H, B)  # [w_{t-1}; h_{t-1}] in the matmul dtype
-        wh[:V] = w0.detach().t()
-        wh[V:] = h0.detach().t()
-        c0_f, kappa = c0.detach().t().contiguous(), kappa0.detach().to(dtype)
-        work = _CellWork(c0_f, mm)
-        wh_w, wh_h = wh[:V], wh[V:]
         per_step = [t.unbind(0) for t in (acts, cs, ps, kappas, phis, ws)]
         for s, e in _blocks(T, reverse=False):
+            if r.block:
+                k = e - s
+                r.xb[:k].copy_(xp[:, s:e].permute(1, 0, 2))
+                r.forward_block(k)
+                hs[:, s:e] = r.hb[:k].permute(1, 0, 2)
+                for full, blk in ((acts, r.acts), (cs, r.cs), (ps, r.ps), (kappas, r.kappas), (ws, r.ws)):
+                    full[s:e] = blk[:k]
+                phis[s:e] = r.phis[:k, :, :U]
+                continue
             xb, hb = _step_major(xp, s, e, "blk"), _scratch("h", (e - s, H, B), mm, x.device)
-            steps = zip(xb.unbind(0), hb.unbind(0), *(seq[s:e] for seq in per_step))
-            for x_t, h, a_t, c_t, p, kappa_t, phi_t, w_t in steps:
-                work.step(x_t.addmm_(w_rec, wh), a_t, c_t, h)
-                # eq. 48: (α̂, β̂, κ̂) (B, 3M), from h_t in the state dtype: this matmul is
-                # tiny, and bf16 takes a slow path for it.
-                torch.addmm(win_b, win_w_s, work.h, out=p.t())
-                bs = torch.exp(p[:, M:])  # eqs. 50-51: β and the κ step
-                kappa = torch.add(kappa, bs[:, M:], out=kappa_t)  # eq. 51: only forward
-                d = kappa.unsqueeze(2) - u  # (B, M, U)
-                # eq. 46 with α = exp(α̂) (eq. 49) folded in: Σ_m exp(α̂ - β d²).
-                q = torch.addcmul(p[:, :M].unsqueeze(2), bs[:, :M].unsqueeze(2), d * d, value=-1.0)
-                torch.sum(window_exp(q), 1, out=phi_t)  # (B, U)
-                torch.bmm(phi_t.unsqueeze(1), text, out=w_t.unsqueeze(1))  # eq. 47
-                wh_w.copy_(w_t.t())
-                wh_h.copy_(h)
+            _window_steps(r, zip(xb.unbind(0), hb.unbind(0), *(seq[s:e] for seq in per_step)))
             hs[:, s:e] = hb.permute(1, 0, 2)
         ctx.save_for_backward(x, w_ih, w_rec, win_w_s, text, acts, cs, hs, ws, kappas, ps,
                               h0.detach().t().to(mm), c0_f, kappa0.detach(), w0.detach().to(dtype))
         ctx.mark_non_differentiable(phis, kappas)
-        return hs, ws.permute(2, 0, 1).to(mm), phis, kappas, work.c.t().clone()
+        return hs, ws.permute(2, 0, 1).to(mm), phis, kappas, r.work.c.t().clone()
 
     @staticmethod
     @_no_autocast
@@ -395,46 +520,46 @@ class _WindowLayer(torch.autograd.Function):
         H, T, B = hs.shape
         U, V = text.shape[1], text.shape[2]
         M = kappa0.shape[1]
-        dtype = c0.dtype
-        u = torch.arange(1, U + 1, device=x.device, dtype=dtype)
+        mm, dtype = hs.dtype, c0.dtype
+        r = _window_run(B, H, V, U, M, mm, dtype, x.device)
+        r.load(w_rec, win_w, text)
+        r.back.zero_()
+        r.dkappa.zero_()
+        if g_cT is None:
+            r.cg.dc.zero_()
+        else:
+            r.cg.dc.copy_(g_cT.t())
         g_ws = g_ws.permute(1, 2, 0).to(dtype)  # (T, B, V)
-        dh_next = torch.zeros_like(c0)
-        dw_next = torch.zeros_like(w0)
-        dkappa = torch.zeros_like(kappa0)
-        cg = _CellGrad(torch.zeros_like(c0) if g_cT is None else g_cT.t().to(dtype))
-        dz_all = _scratch("big", (4 * H, T, B), hs.dtype, hs.device)
-        back = hs.new_empty(V + H, B)  # [W_w | W_hh]ᵀ dz_t, in the matmul dtype
+        dz_all = _scratch("big", (4 * H, T, B), mm, hs.device)
         dp_all = c0.new_empty(T, B, 3 * M)
-        w_rec_t = w_rec.t().contiguous()
-        win_w_t = win_w.t()
         for s, e in _blocks(T):
-            dz_blk = _scratch("blk", (e - s, 4 * H, B), hs.dtype, hs.device)
-            cg.block(_cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e)), dz_blk)
-            E, step = _window_coefficients(ps[s:e], kappas[s:e], u)
-            g_blk, dz_steps = _step_major(g_hs, s, e, "h", dtype).unbind(0), dz_blk.unbind(0)
-            for t in range(e - 1, s - 1, -1):
-                j = t - s
-                # Window (eqs. 46-51) in reverse: dw_t -> dφ_t (eq. 47) -> dp_t = (dα̂, dβ̂, dκ̂).
-                dphi = torch.bmm(text, (g_ws[t] + dw_next).unsqueeze(2))  # (B, U, 1)
-                dp = dp_all[t]
-                torch.bmm(E[j], dphi, out=dp.unsqueeze(2))
-                dkappa = dkappa + dp[:, 2 * M :]  # κ_t also moves every later κ (eq. 51)
-                torch.mul(dkappa, step[j], out=dp[:, 2 * M :])
-                # Layer 1's cell, then [W_w | W_hh]ᵀ dz_t -> (dw_{t-1}, dh_{t-1}).
-                torch.add(g_blk[j], dh_next, out=cg.dh).addmm_(win_w_t, dp.t())  # (H, B)
-                cg.step(j)
-                torch.mm(w_rec_t, dz_steps[j], out=back)  # (V + H, B)
-                dw_next, dh_next = back[:V].t(), back[V:]
+            k = e - s
+            coef = _cell_coefficients(acts[s:e], cs[s:e], _c_prev(cs, c0, s, e))
+            E, step = _window_coefficients(ps[s:e], kappas[s:e], r.u)
+            g_blk = _step_major(g_hs, s, e, "h", dtype)
+            if r.block:
+                for blk, v in zip((*r.coef, r.E, r.step, r.g, r.gw), (*coef, E, step, g_blk, g_ws[s:e])):
+                    blk[:k] = v
+                r.backward_block(k)
+                dz_all[:, s:e] = r.dz[:k].permute(1, 0, 2)
+                dp_all[s:e] = r.dp[:k]
+                continue
+            dz_blk = _scratch("blk", (k, 4 * H, B), mm, hs.device)
+            r.cg.block(coef, dz_blk)
+            steps = zip(range(k), g_ws[s:e].unbind(0), g_blk.unbind(0), E.unbind(0), step.unbind(0),
+                        dp_all[s:e].unbind(0), dz_blk.unbind(0))
+            _window_back_steps(r, list(steps)[::-1])
             dz_all[:, s:e] = dz_blk.permute(1, 0, 2)
         # Weight gradients, one matmul each over all T·B columns.
-        mm = hs.dtype
         d_w_x, d_b, d_w_hh, (d_x,) = _weight_grads(dz_all, [x], h0, hs, w_ih[:, :3])
         wsf = ws.permute(2, 0, 1).to(mm).contiguous()  # (V, T, B): w_t
         d_w_w = _recurrent_grad(dz_all, w0.t().to(mm), wsf)
         dp2 = dp_all.view(T * B, 3 * M)
         d_win_w = dp2.t().to(mm) @ hs.reshape(H, T * B).t()
+        # Copies: r's buffers are reused by the next call.
         return (d_x, torch.cat((d_w_x, d_w_w), 1), d_b, d_w_hh, d_win_w, dp2.sum(0), None,
-                dh_next.to(dtype).t(), cg.dc.t(), dkappa, dw_next.to(dtype), None)
+                r.back_h.t().to(dtype, copy=True), r.cg.dc.t().clone(), r.dkappa.clone(),
+                r.back_w.to(dtype, copy=True), None)
 
 
 def lstm_layer(parts, w_ih, bias, w_hh, h0, c0, mm):
