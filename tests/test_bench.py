@@ -57,3 +57,11 @@ def test_write_cli_bench_compares_two_checkouts(tmp_path):
     assert only["ratio_other_over_this"] > 0 and "same SVG" in text
     bad = subprocess.run([sys.executable, str(BENCH / "write_cli.py"), str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode != 0 and "has no cli.py" in bad.stderr
+
+
+def test_reuse_bench_times_both_settings_and_counts_page_faults(tmp_path):
+    r, text = _run("reuse_memory.py", "--quick", tmp_path=tmp_path)
+    for name in ("reused", "fresh"):
+        assert len(r[name]["times"]) == r["settings"]["rounds"] and r[name]["median_step_s"] > 0
+        assert r[name]["page_faults_per_step"] >= 0
+    assert r["fresh_over_reused"] > 0 and "fresh / reused" in text

@@ -307,3 +307,25 @@ def test_window_exp_is_exact_zero_far_away_and_close_near():
     e = recurrent.window_exp(q.clone())
     assert e[0] == 0 and e[1] == 0  # exactly zero: no denormals downstream
     torch.testing.assert_close(e[2:], torch.exp(q[2:]), atol=1e-21, rtol=0)
+
+
+def test_kept_buffers_are_reused_only_once_released(monkeypatch):
+    # recurrent._kept hands out a buffer's memory again only when nothing else
+    # holds it (the layers' saved activations, between training steps).
+    monkeypatch.setattr(recurrent._SCRATCH, "kept", {}, raising=False)
+    a = recurrent._kept("t", (4, 5), torch.float32, "cpu")
+    ptr = a.data_ptr()
+    row = a[1]  # a view alone keeps it
+    del a
+    b = recurrent._kept("t", (4, 5), torch.float32, "cpu")
+    assert b.data_ptr() != ptr
+    del row
+    c = recurrent._kept("t", (2, 3), torch.bfloat16, "cpu")  # smaller, other dtype: same memory
+    assert c.data_ptr() == ptr
+    del b, c
+    d = recurrent._kept("t", (100,), torch.float32, "cpu")  # too small: a new one; the small free ones go
+    assert len(recurrent._SCRATCH.kept["t"]) == 1
+    monkeypatch.setattr(recurrent, "REUSE", False)
+    del d
+    assert recurrent._kept("t", (100,), torch.float32, "cpu").data_ptr() not in (
+        b_.data_ptr() for b_, _ in recurrent._SCRATCH.kept["t"])
