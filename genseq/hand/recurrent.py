@@ -205,6 +205,8 @@ def _scratch(slot, shape, dtype, device):
 # Buffers of _kept, per role; more than this many unused ones are let go.
 KEEP_PER_ROLE = 8
 REUSE = True  # False: every _kept tensor is fresh (for measuring what reuse gains)
+# How many tensors share a storage: a private PyTorch call; without it, nothing is reused.
+_use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
 def _kept(role, shape, dtype, device):
@@ -220,13 +222,13 @@ def _kept(role, shape, dtype, device):
     caller's reference, a view) keeps it from being reused. Thread-local.
     """
     device = torch.device(device)
-    if device.type != "cpu" or not REUSE:
+    if device.type != "cpu" or not REUSE or _use_count is None:
         return torch.empty(shape, dtype=dtype, device=device)
     n = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
     pool = _SCRATCH.__dict__.setdefault("kept", {}).setdefault(role, [])
     found, keep = None, []
     for buf, alone in pool:  # alone: the storage's use count when only the pool holds it
-        if torch._C._storage_Use_Count(buf.untyped_storage()._cdata) == alone:
+        if _use_count(buf.untyped_storage()._cdata) == alone:
             if buf.numel() < n:
                 continue  # free but too small: let it go
             if found is None:
@@ -237,7 +239,7 @@ def _kept(role, shape, dtype, device):
         return found[:n].view(dtype).view(shape)
     with torch.inference_mode(False):
         buf = torch.empty(n, dtype=torch.uint8)
-    pool.append((buf, torch._C._storage_Use_Count(buf.untyped_storage()._cdata)))
+    pool.append((buf, _use_count(buf.untyped_storage()._cdata)))
     return buf.view(dtype).view(shape)
 
 
