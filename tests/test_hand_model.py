@@ -309,6 +309,7 @@ def test_window_exp_is_exact_zero_far_away_and_close_near():
     torch.testing.assert_close(e[2:], torch.exp(q[2:]), atol=1e-21, rtol=0)
 
 
+@pytest.mark.skipif(recurrent._use_count is None, reason="this PyTorch gives no storage use count: nothing is reused")
 def test_kept_buffers_are_reused_only_once_released(monkeypatch):
     # recurrent._kept hands out a buffer's memory again only when nothing else
     # holds it (the layers' saved activations, between training steps).

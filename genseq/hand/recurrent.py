@@ -202,11 +202,32 @@ def _scratch(slot, shape, dtype, device):
     return buf[:n].view(dtype).view(shape)
 
 
-# Buffers of _kept, per role; more than this many unused ones are let go.
+# Buffers of _kept per role: the pool keeps the latest this many (in use or not).
 KEEP_PER_ROLE = 8
 REUSE = True  # False: every _kept tensor is fresh (for measuring what reuse gains)
-# How many tensors share a storage: a private PyTorch call; without it, nothing is reused.
-_use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _use_count_checked():
+    # How many tensors share a storage: a private PyTorch call, so it is checked
+    # once to count as _kept needs (a view adds one, releasing it takes it back);
+    # otherwise nothing is reused.
+    count = getattr(torch._C, "_storage_Use_Count", None)
+    if count is None:
+        return None
+    try:
+        buf = torch.empty(8, dtype=torch.uint8)
+        alone = count(buf.untyped_storage()._cdata)
+        view = buf[:4].view(torch.int32)
+        held = count(buf.untyped_storage()._cdata)
+        del view
+        if held > alone == count(buf.untyped_storage()._cdata):
+            return count
+    except (RuntimeError, TypeError, AttributeError):
+        pass
+    return None
+
+
+_use_count = _use_count_checked()
 
 
 def _kept(role, shape, dtype, device):
@@ -216,10 +237,13 @@ def _kept(role, shape, dtype, device):
     step's backward has released it) is handed out again: the activations of
     a layer are tens of MB, and fresh memory of that size comes from mmap, so
     every 4 KB page of it is zero-filled by the kernel on first touch (about
-    80,000 page faults and 0.15-0.2 s of system time per 3x400 training step
-    at batch 32, measured). A buffer counts as free when only this pool
-    holds its storage: anything still using it (autograd's saved tensors, a
-    caller's reference, a view) keeps it from being reused. Thread-local.
+    75,000 page faults and 0.17 s of system time per 3x400 training step at
+    batch 32, bench/reuse_memory.py). A buffer counts as free when only this
+    pool holds its storage: any tensor still using it (autograd's saved
+    tensors, a caller's reference, a view, a numpy array made from one) keeps
+    it from being reused; a bare `untyped_storage()` object kept alone does
+    not. Thread-local. The buffers stay allocated, at the largest size asked
+    for, for the life of the thread (about the activations of one step).
     """
     device = torch.device(device)
     if device.type != "cpu" or not REUSE or _use_count is None:
