@@ -417,7 +417,7 @@ class _WindowRun:
     def __init__(self, B, H, V, U, M, mm, dtype, device, block=0):
         z = functools.partial(torch.zeros, device=device)
         acts = _acts_dtype(mm, dtype)
-        self.M, self.V, self.U = M, V, U
+        self.M = M
         self.work = _CellWork(z(H, B, dtype=dtype), mm)
         self.wh = z(V + H, B, dtype=mm)  # [w_{t-1}; h_{t-1}] in the matmul dtype
         self.wh_w, self.wh_h = self.wh[:V], self.wh[V:]
