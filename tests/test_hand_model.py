@@ -330,3 +330,21 @@ def test_kept_buffers_are_reused_only_once_released(monkeypatch):
     del d
     assert recurrent._kept("t", (100,), torch.float32, "cpu").data_ptr() not in (
         b_.data_ptr() for b_, _ in recurrent._SCRATCH.kept["t"])
+
+
+def test_release_work_memory_lets_go_and_the_next_step_is_the_same():
+    model = tiny("synthesis", dtype=torch.float32, hidden=8, mixtures=3)
+    x, ids, tmask, mask = batch(T=12, dtype=torch.float32)
+
+    def loss():
+        model.zero_grad()
+        value = loss_of(model(x, ids, tmask)[0], x, mask)
+        value.backward()
+        return float(value.detach()), [p.grad.clone() for p in model.parameters()]
+
+    before, grads = loss()
+    assert recurrent._SCRATCH.__dict__.get("bufs")
+    recurrent.release_work_memory()
+    assert not recurrent._SCRATCH.__dict__
+    after, grads2 = loss()
+    assert after == before and all(torch.equal(a, b) for a, b in zip(grads, grads2))

@@ -267,6 +267,14 @@ def _kept(role, shape, dtype, device):
     return buf.view(dtype).view(shape)
 
 
+def release_work_memory() -> None:
+    """Let go of the work memory the layers keep between calls in this thread
+    (`_scratch`, `_kept`) and of the CUDA graphs' buffers: for a process that
+    trains and then goes on with other work. Later calls allocate afresh."""
+    _SCRATCH.__dict__.clear()
+    _RUNS.clear()
+
+
 def _step_major(seq, s, e, slot, dtype=None):
     # (F, T, B) -> contiguous (e - s, F, B) block in scratch `slot`: each step's
     # (F, B) slice is then contiguous. One strided copy per block instead of
