@@ -462,10 +462,10 @@ class _WindowRun:
         self.fwd_graph = cudagraph.capture(lambda: _window_steps(self, self.fwd_steps), device)
         self.back_graph = cudagraph.capture(lambda: _window_back_steps(self, self.back_steps[::-1]), device)
 
-    def load(self, w_rec, win_w, text):
-        # w_rec (4H, V + H) mm, win_w (3M, H), text (B, U', V) with U' <= U.
-        self.w_rec.copy_(w_rec)
-        self.w_rec_t.copy_(w_rec.t())
+    def load(self, w_rec, win_w, text, backward=False):
+        # w_rec (4H, V + H) mm, win_w (3M, H), text (B, U', V) with U' <= U; the
+        # forward loop reads w_rec, the reverse loop its transpose.
+        (self.w_rec_t if backward else self.w_rec).copy_(w_rec.t() if backward else w_rec)
         self.win_w.copy_(win_w)
         self.text[:, text.shape[1]:].zero_()
         self.text[:, : text.shape[1]].copy_(text)
@@ -598,7 +598,7 @@ class _WindowLayer(torch.autograd.Function):
         M = kappa0.shape[1]
         mm, dtype = hs.dtype, c0.dtype
         r = _window_run(B, H, V, U, M, mm, dtype, x.device)
-        r.load(w_rec, win_w, text)
+        r.load(w_rec, win_w, text, backward=True)
         r.back.zero_()
         r.dkappa.zero_()
         if g_cT is None:
