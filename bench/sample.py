@@ -12,9 +12,10 @@ handwriting; `genseq data iam-ondb` writes 21.4 per character by default,
 11.3 with --every 2), so the step count is realistic; the time per step does not depend on the weights.
 
 - handwriting batch: 8 lines of 40 characters in one `sample_synthesis` call
-  with bf16 sampling weights prepacked for oneDNN (genseq's default), with the
-  same bf16 weights not prepacked, and with fp32 weights as the baseline, same
-  process; target < 1 s.
+  with bf16 sampling weights prepacked for oneDNN and the step in numpy
+  (genseq's default on the CPU, npstep.py); with the same weights and the
+  torch step (`model.step` + `mdn_sample`, what a GPU runs); with the bf16
+  weights not prepacked; and with fp32 weights, same process; target < 1 s.
 - text stream: `genseq.text.sample.generate`, one stream; target >= 1,000 chars/s.
 - write: `write_handwriting` of a 200-character paragraph (clean, wrap at 50,
   sample all lines as one batch, render SVG), unprimed (see below); target <= 5 s;
@@ -94,7 +95,7 @@ def main() -> None:
     args = p.parse_args()
     C.set_threads(args.threads)
     import torch
-    from genseq.hand import packed
+    from genseq.hand import npstep, packed
     from genseq.hand.sample import HandSampleOptions, sample_synthesis
     from genseq.hand.write import HandModel, WriteOptions, write_handwriting
     from genseq.text.corpus import Vocab
@@ -110,12 +111,13 @@ def main() -> None:
     texts = [words(S["line_chars"], seed=i) for i in range(S["lines"])]
     hand = {}
     pack = packed._pack
-    variants = (("bf16", "bf16"), ("bf16_unpacked", "bf16"), ("fp32", "fp32"))
+    variants = (("bf16", "bf16"), ("bf16_torch_step", "bf16"), ("bf16_unpacked", "bf16"), ("fp32", "fp32"))
 
     def run(name, precision):
         # bf16_unpacked: the bf16 weights handed to F.linear as they are (oneDNN
         # then converts them to its layout at every call), the baseline for prepacking.
-        packed._pack = pack if name == "bf16" else (lambda *args: None)
+        packed._pack = (lambda *args: None) if name == "bf16_unpacked" else pack
+        npstep.ENABLED = name != "bf16_torch_step"
         opts = HandSampleOptions(seed=0, resample_bad=0, precision=precision)
         t0 = time.perf_counter()
         lines = sample_synthesis(model, texts, opts)
@@ -133,6 +135,7 @@ def main() -> None:
                 hand[name] = {"points_per_line": [len(ln.points) for ln in lines],
                               "statuses": [ln.status for ln in lines]}
     packed._pack = pack
+    npstep.ENABLED = True
     for name, _ in variants:
         hand[name].update(seconds=statistics.median(times[name]), times=times[name])
 
@@ -141,10 +144,12 @@ def main() -> None:
 
     hand["speedup_bf16_vs_fp32"] = ratio("fp32", "bf16")
     hand["speedup_prepacked"] = ratio("bf16_unpacked", "bf16")
+    hand["speedup_numpy_step"] = ratio("bf16_torch_step", "bf16")
     results["hand_batch"] = hand
     n_chars = S["lines"] * S["line_chars"]
-    for name, what in (("bf16", "bf16 weights, prepacked"), ("bf16_unpacked", "bf16 weights, not prepacked"),
-                       ("fp32", "fp32 weights")):
+    for name, what in (("bf16", "bf16 weights, prepacked, numpy step"),
+                       ("bf16_torch_step", "bf16 weights, prepacked, torch step"),
+                       ("bf16_unpacked", "bf16 weights, not prepacked"), ("fp32", "fp32 weights")):
         r = hand[name]
         rows.append([f"{S['lines']} hand lines x {S['line_chars']} chars, {what}", r["seconds"],
                      f"{sum(r['points_per_line']) / n_chars:.1f} pts/char", "< 1 s",
@@ -192,7 +197,8 @@ def main() -> None:
     m = results["machine"]
     text = C.table(f"Sampling ({C.where(m)})",
                    ["what", "seconds", "rate", "target", "met"], rows,
-                   [f"handwriting bf16 vs fp32 weights, same process: {hand['speedup_bf16_vs_fp32']:.2f}x",
+                   [f"handwriting numpy step vs torch step, same process: {hand['speedup_numpy_step']:.2f}x",
+                    f"handwriting bf16 vs fp32 weights, same process: {hand['speedup_bf16_vs_fp32']:.2f}x",
                     f"handwriting bf16 prepacked vs not: {hand['speedup_prepacked']:.2f}x",
                     f"random models; window pinned to {args.points_per_char:g} points per character (see --help)"])
     C.emit(args, results, text)

@@ -42,12 +42,13 @@ def test_train_bench_reports_every_variant_against_the_port(tmp_path):
 def test_sample_bench_times_prepacked_unpacked_and_fp32_lines(tmp_path):
     r, text = _run("sample.py", "--quick", tmp_path=tmp_path)
     hand = r["hand_batch"]
-    for name in ("bf16", "bf16_unpacked", "fp32"):
+    for name in ("bf16", "bf16_torch_step", "bf16_unpacked", "fp32"):
         assert len(hand[name]["times"]) == r["settings"]["repeats"] and hand[name]["seconds"] > 0
         assert len(hand[name]["points_per_line"]) == r["settings"]["lines"]
     # Prepacking changes no draw: the same lines, point for point counted.
     assert hand["bf16"]["points_per_line"] == hand["bf16_unpacked"]["points_per_line"]
     assert hand["speedup_prepacked"] > 0 and "prepacked vs not" in text
+    assert hand["speedup_numpy_step"] > 0 and "numpy step vs torch step" in text
 
 
 def test_write_cli_bench_compares_two_checkouts(tmp_path):

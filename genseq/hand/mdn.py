@@ -126,23 +126,29 @@ def mdn_sample(params: MDNParams, bias: float, generator: torch.Generator | None
     Graves 2013 section 5.4 bias b ≥ 0: π ∝ softmax(π̂ (1 + b)) (eq. 61) and
     σ = exp(σ̂ - b) (eq. 62); b = 0 is the unbiased model. eos is not biased.
     """
+    B, K = params.log_pi.shape
+    race = params.log_pi.new_empty(B, K, dtype=torch.float32).exponential_(1.0, generator=generator)  # (B, K)
+    noise = torch.randn(B, 3, generator=generator, device=race.device)  # (B, 3)
+    # Bernoulli via the normal CDF of the third draw: one RNG call for the three.
+    u = 0.5 * (1.0 + torch.erf(noise[:, 2] / math.sqrt(2.0)))
+    return mdn_draw(params, bias, race, noise[:, :2], u)
+
+
+def mdn_draw(params: MDNParams, bias: float, race: torch.Tensor, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """mdn_sample from given random numbers: race (B, K) ~ Exp(1), z (B, 2) ~ N(0, 1), u (B,) ~ U(0, 1)."""
     p = MDNParams(*(t.float() for t in params))
     # (1 + b) · log π differs from (1 + b) · π̂ by a per-row constant: same softmax.
     probs = torch.softmax(p.log_pi * (1.0 + bias), dim=-1)  # (B, K)
     # k ~ Categorical(probs) as argmax_k probs_k / E_k with E_k ~ Exp(1) (the exponential
     # race; what torch.multinomial does for one draw, without its checks that wait on the values).
     # A NaN in probs wins the argmax here (multinomial raised): callers check their points.
-    race = torch.empty_like(probs).exponential_(1.0, generator=generator)  # (B, K)
     k = (probs.detach() / race).argmax(dim=1, keepdim=True)  # (B, 1)
     comp = torch.stack((p.mu1, p.mu2, p.log_sigma1, p.log_sigma2, p.rho), dim=1)  # (B, 5, K)
     mu1, mu2, ls1, ls2, rho = comp.gather(2, k.unsqueeze(1).expand(-1, 5, 1)).squeeze(2).unbind(1)
-    noise = torch.randn(mu1.shape[0], 3, generator=generator, device=mu1.device)  # (B, 3)
     s1 = torch.exp(ls1 - bias)
     s2 = torch.exp(ls2 - bias)
-    z1, z2 = noise[:, 0], noise[:, 1]
+    z1, z2 = z[:, 0], z[:, 1]
     dx = mu1 + s1 * z1
     dy = mu2 + s2 * (rho * z1 + torch.sqrt(1.0 - rho * rho) * z2)
-    # Bernoulli via the normal CDF of the third draw: one RNG call for all three.
-    u = 0.5 * (1.0 + torch.erf(noise[:, 2] / math.sqrt(2.0)))
     pen = (u < torch.sigmoid(p.eos_logit)).to(dx.dtype)
     return torch.stack((dx, dy, pen), dim=1)
