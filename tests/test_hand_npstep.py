@@ -55,6 +55,53 @@ def test_numpy_step_computes_what_model_step_computes(kind, layers, precision, B
         assert all(torch.equal(a, b) for a, b in zip(before, [t for t in state if t is not None]))
 
 
+@pytest.mark.parametrize("kind,layers", [("synthesis", 3), ("prediction", 2)])
+@pytest.mark.parametrize("bias", [0.0, 1.5])
+def test_the_whole_step_draws_what_the_torch_step_draws_from_the_same_numbers(kind, layers, bias):
+    # The point NumpyStep returns is mdn_draw of model.step's mixture, given the random
+    # numbers it took from its generator (replayed here from a twin generator, same order).
+    m, B = model(kind, layers), 6
+    with torch.no_grad():
+        m.output.linear.bias[0] = 0.0  # eos logit near 0: both pen states occur
+    g = torch.Generator().manual_seed(3)
+    text = m.one_hot(pad_texts(["abc", "fed cab", "a", "bad", "cafe", "ace"], ALPHABET, extra=1)[0]) \
+        if kind == "synthesis" else None
+    fused = m.fused_weights(torch.bfloat16)
+    step = npstep.NumpyStep(m, fused, text, bias, np.random.default_rng(5))
+    twin = np.random.default_rng(5)
+    kept, pens = [], 0.0
+    for _ in range(4):
+        state, x = random_state(m, B, g), torch.randn(B, 3, generator=g)
+        with torch.inference_mode():
+            params, _, _ = m.step(x, state, text, fused)
+            got, new, phi = step(x, state)
+        race = torch.from_numpy(twin.standard_exponential((B, m.config.mixtures)))
+        z = torch.from_numpy(twin.standard_normal((B, 2), dtype=np.float32))
+        u = torch.from_numpy(twin.random(B, dtype=np.float32))
+        want = mdn_draw(params, bias, race.float(), z, u)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+        pens += float(want[:, 2].sum())
+        kept.append((got, new, got.clone(), [t.clone() for t in new if t is not None]))
+    assert 0 < pens < 4 * B
+    for got, new, got_then, new_then in kept:  # later steps wrote into nothing an earlier step returned
+        assert torch.equal(got, got_then)
+        assert all(torch.equal(a, b) for a, b in zip([t for t in new if t is not None], new_then))
+
+
+def test_one_step_object_serves_any_batch_size():
+    m = model("prediction", 2)
+    fused = m.fused_weights()
+    step = npstep.NumpyStep(m, fused, None, 0.0, np.random.default_rng(0))
+    g = torch.Generator().manual_seed(0)
+    for B in (5, 1, 3):
+        state, x = random_state(m, B, g), torch.randn(B, 3, generator=g)
+        with torch.inference_mode():
+            _, want, _ = m.step(x, state, None, fused)
+            got_x, got, _ = step(x, state)
+        assert got_x.shape == (B, 3)
+        torch.testing.assert_close(got.h, want.h, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("bias", [0.0, 0.75, 3.0])
 def test_numpy_draw_is_mdn_draw_given_the_same_random_numbers(bias):
     g = torch.Generator().manual_seed(7)

@@ -141,7 +141,8 @@ def mdn_draw(params: MDNParams, bias: float, race: torch.Tensor, z: torch.Tensor
     probs = torch.softmax(p.log_pi * (1.0 + bias), dim=-1)  # (B, K)
     # k ~ Categorical(probs) as argmax_k probs_k / E_k with E_k ~ Exp(1) (the exponential
     # race; what torch.multinomial does for one draw, without its checks that wait on the values).
-    # A NaN in probs wins the argmax here (multinomial raised): callers check their points.
+    # A NaN in probs wins the argmax here (multinomial raised); NaN weights elsewhere make
+    # NaN points, which callers check (a NaN π̂ alone can leave the points finite).
     k = (probs.detach() / race).argmax(dim=1, keepdim=True)  # (B, 1)
     comp = torch.stack((p.mu1, p.mu2, p.log_sigma1, p.log_sigma2, p.rho), dim=1)  # (B, 5, K)
     mu1, mu2, ls1, ls2, rho = comp.gather(2, k.unsqueeze(1).expand(-1, 5, 1)).squeeze(2).unbind(1)

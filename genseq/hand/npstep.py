@@ -116,7 +116,9 @@ class NumpyStep:
                 w, kappa, phi = self._window(h[0], kappa, s["win"])
         hcat[:] = h.transpose(1, 0, 2)
         y = torch.addmm(self.b_out, s["hcat"], self.w_out, out=s["y"]).numpy()  # eq. 17: (B, 1 + 6K)
-        x_new = self.draw(y, self.bias, self.rng.standard_exponential((B, self.K), dtype=_F),
+        # The race in float64: numpy's float32 exponential is exactly 0 about once in 6 million
+        # draws, and -log 0 would pick its component however unlikely (torch's never is 0).
+        x_new = self.draw(y, self.bias, self.rng.standard_exponential((B, self.K)),
                           self.rng.standard_normal((B, 2), dtype=_F), self.rng.random(B, dtype=_F))
         new = HandState(torch.from_numpy(h), torch.from_numpy(c),
                         None if kappa is None else torch.from_numpy(kappa),
@@ -165,7 +167,7 @@ class NumpyStep:
         K = (y.shape[1] - 1) // 6
         # eq. 61, π ∝ softmax(π̂ (1 + b)), drawn by the race in logs (the Gumbel-max trick):
         # argmax_k π_k / E_k = argmax_k (1 + b) π̂_k - log E_k, no softmax needed.
-        k = (y[:, 1:1 + K] * _F(1.0 + bias) - np.log(race)).argmax(1)  # (B,)
+        k = (y[:, 1:1 + K] * (1.0 + bias) - np.log(race)).argmax(1)  # (B,), in race's precision
         mu1, mu2, s1, s2, rho = np.take_along_axis(y, k[:, None] + (1 + K + K * np.arange(5)), 1).T  # (B,) each
         # eq. 21's σ with mdn_params' smooth floor, then eq. 62: σ = exp(log σ - b)
         s = np.logaddexp(_F(0.0), np.stack((s1, s2)) - _F(MIN_LOG_SIGMA))
