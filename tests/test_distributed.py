@@ -120,4 +120,4 @@ def test_handwriting_shards_take_every_world_th_batch(tmp_path):
     seen = [whole.train_batch("cpu").index for _ in range(12)]
     mine = [[t.train_batch("cpu").index for _ in range(6)] for t in parts]
     assert mine[0] == seen[0:6:2] + seen[6:12:2] and mine[1] == seen[1:6:2] + seen[7:12:2]
-    assert [t.epoch for t in parts] == [1, 1]
+    assert [t.sources[0].epoch for t in parts] == [1, 1]

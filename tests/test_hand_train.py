@@ -188,7 +188,7 @@ def test_augmented_batches_follow_the_data_position_and_resume(strokes_h5):
     for _ in range(4):  # 6 lines in batches of 2: steps 0-2 are epoch 0, step 3 starts epoch 1
         idx = walk.next_index()
         maps.append(walk.next_maps(len(idx)))
-    assert walk.epoch == 1 and walk.position == 1
+    assert walk.sources[0].epoch == 1 and walk.sources[0].position == 1
     for i in range(4):
         for j in range(i):
             assert not np.allclose(maps[i], maps[j]), (i, j)

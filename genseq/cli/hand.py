@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,7 +22,10 @@ _P = PageOptions()
 
 
 @train.command("handwriting")
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mix", default=None, metavar="A,B,...",
+              help="With several DATA files: the share of batches drawn from each, e.g. 0.6,0.4 "
+                   "[default: in proportion to their training lines].")
 @click.option("--kind", type=click.Choice(["synthesis", "prediction"]), default="synthesis", show_default=True,
               help="synthesis writes given text (section 5); prediction scribbles freely (section 4).")
 @click.option("--layers", type=click.IntRange(min=1), default=_H.layers, show_default=True, help="LSTM layers.")
@@ -32,18 +36,22 @@ _P = PageOptions()
 @click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
               help="Skip training lines longer than this.")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
-              help="Score only the first N validation lines at each evaluation (faster).")
+              help="Score only N validation lines, spread evenly over each file, at each evaluation (faster).")
 @click.option("--augment", type=Finite(min=0.0, max=3.0), default=0.0, show_default=True, metavar="S",
               help="Map each training line by a random slant, rotation and stretch, S times "
                    "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
 @oversample_options
 @train_options
-def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences,
+def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences,
                       augment, oversample, **kw):
-    """Train Graves' handwriting network on DATA (from `genseq data iam-ondb|jsonl|inkml`).
+    """Train Graves' handwriting network on DATA: one or more stroke files (from
+    `genseq data iam-ondb|unipen|jsonl|inkml`). With several, the alphabet is the
+    union of theirs, each batch comes from one file (--mix), and the held-out
+    score is reported per file.
 
-    With --init (a model file or 'default') the model keeps that file's sizes,
-    alphabet and normalisation and fine-tunes on DATA.
+    With --init (a model file or 'default') the model keeps that file's sizes
+    and normalisation and fine-tunes on DATA; characters only DATA holds are
+    added to its alphabet with fresh weights.
     """
     from ..checkpoint import bundled_path
     from ..hand.task import HandTask, run_config
@@ -53,13 +61,15 @@ def train_handwriting(data, kind, layers, hidden, mixtures, window, batch, max_p
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window)
-    cfg, scale, tuned = run_config(data, kind, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    shares = parse_mix(mix, len(data))
+    cfg, scales, tuned = run_config(list(data), kind, sizes, init=init,
+                                    resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:
         refuse_size_flags(init, {"kind": kind, **sizes}, cfg.to_dict())
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
-    task = HandTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                    eval_sequences=eval_sequences, scale=scale, init=tuned,
-                    oversample=oversample, augment=augment)
+    task = HandTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
+                    eval_sequences=eval_sequences, scale=scales, init=tuned,
+                    oversample=oversample, augment=augment, mix=shares)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
@@ -85,6 +95,22 @@ def eval_handwriting(model, data, split, by_class, as_json):
                f"over {r['sequences']:,} sequences ({r['points']:,} points)")
     for name, c in r.get("classes", {}).items():
         click.echo(f"  {name:5s} {c['nll_per_point']:.4f} nats/point over {c['points']:,} points")
+
+
+def parse_mix(mix: str | None, n: int) -> list[float] | None:
+    """'0.6,0.4' -> [0.6, 0.4] for n files; None stays None."""
+    from ..errors import GenseqError
+    if mix is None:
+        return None
+    try:
+        shares = [float(v) for v in mix.split(",")]
+    except ValueError:
+        raise GenseqError(f"--mix {mix!r}: expected numbers separated by commas, e.g. 0.6,0.4") from None
+    if len(shares) != n:
+        raise GenseqError(f"--mix gives {len(shares)} share(s) for {n} stroke file(s)")
+    if not all(math.isfinite(v) and v >= 0 for v in shares) or sum(shares) <= 0:
+        raise GenseqError(f"--mix {mix!r}: shares must be non-negative numbers with a positive sum")
+    return shares
 
 
 def page_options(f):

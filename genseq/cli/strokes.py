@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..strokes.clean import MAX_JUMP_RATIO, CleanOptions
+from ..strokes.unipen import UnipenOptions
 from .common import Finite
 from .groups import data
 
@@ -19,6 +20,9 @@ _clean_options = [
     click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file."),
     click.option("-v", "--verbose", is_flag=True, help="Also print one line per skipped file or line."),
 ]
+
+
+_U = UnipenOptions()
 
 
 def clean_options(f):
@@ -48,6 +52,38 @@ def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, every, min_dist
     opts = IamOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, progress=progress,
                       clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
     _report(convert_iam(linestrokes, ascii_, out, opts), verbose, out)
+
+
+@data.command("unipen")
+@click.argument("path", type=click.Path())
+@click.option("--categories", default=",".join(_U.categories), show_default=True,
+              help="Index folders to read, comma-separated: 8 text lines, 6 and 7 words, "
+                   "1a-1d isolated digits, capitals, lowercase, symbols, 2 mixed and 3 in-context characters.")
+@click.option("--val-frac", type=float, default=_U.val_frac, show_default=True, help="Share of writers for val.")
+@click.option("--test-frac", type=float, default=_U.test_frac, show_default=True, help="Share of writers for test.")
+@click.option("--points-per-char", type=Finite(min=1, max=1000), default=_U.points_per_char, show_default=True,
+              help="Thin each writer's ink in pen time to this many points per character (IAM-OnDB's).")
+@click.option("--width-per-char", type=Finite(min=0, min_open=True), default=_U.width_per_char, show_default=True,
+              help="Scale each writer so that the median width of a character is this (IAM-OnDB's).")
+@click.option("--smooth", type=Finite(min=0, max=10), default=_U.smooth, show_default=True,
+              help="Low-pass each stroke by a Gaussian of this x half the thinning step before thinning: "
+                   "it smooths the staircase ink of coarse tablets (0: off, staircases stay).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split assignment.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print one line per skipped segment.")
+def unipen(path, categories, val_frac, test_frac, points_per_char, width_per_char, smooth, seed, progress, out,
+           verbose):
+    """Convert UNIPEN train_r01_v07: PATH is its archive (.tar.xz, .tar.gz) or
+    unpacked folder, read without unpacking. Each writer's ink is brought to
+    IAM-OnDB's size and points per character, so both corpora train one model;
+    splits are by writer, and writers are stored only as a hash."""
+    from ..strokes.unipen import UnipenOptions, convert_unipen
+
+    cats = tuple(c.strip() for c in categories.split(",") if c.strip())
+    opts = UnipenOptions(categories=cats, val_frac=val_frac, test_frac=test_frac, seed=seed, progress=progress,
+                         points_per_char=points_per_char, width_per_char=width_per_char, smooth=smooth)
+    _report(convert_unipen(path, out, opts), verbose, out)
 
 
 @data.command("jsonl")

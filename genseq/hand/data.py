@@ -194,8 +194,48 @@ class LineStream:
 
     def batch_rng(self) -> np.random.Generator:
         """Random numbers for the batch next_index() just gave: a function of
-        (seed, epoch, position, rank), so a resumed run draws the same."""
-        return np.random.default_rng([self.seed, self.epoch, self.position, self.rank])
+        (seed, epoch, position, rank) and, past the first file of a mix, the
+        file's number, so a resumed run draws the same."""
+        salt = getattr(self, "salt", 0)
+        return np.random.default_rng([self.seed, self.epoch, self.position, self.rank] + ([salt] if salt else []))
+
+
+class LineSource(LineStream):
+    """One stroke file's training lines as a stream of its own: a run on several
+    files (`HandTask` with a mix) keeps one per file. `scale` brings the file's
+    offsets to the model's units (data_scale)."""
+
+    def __init__(self, path: str | Path, data: StrokeDataset, cfg: HandwritingConfig, *, batch: int,
+                 seed: int, max_points: int | None, scale: float, salt: int = 0,
+                 oversample: tuple[str, int] | None = None):
+        self.path, self.data, self.scale, self.salt = Path(path), data, scale, salt
+        self.train_split, self.val_split = data.split("train"), data.split("val")
+        self.batch, self.seed = batch, seed
+        self.indices = usable(self.train_split, cfg, max_points)
+        if len(self.indices) == 0:
+            raise GenseqError(f"{path}: no training sequence fits the model "
+                              f"(alphabet, length <= {max_points} points)")
+        if len(usable(self.val_split, cfg, None)) == 0:
+            raise GenseqError(f"{path} has no usable validation sequences; rebuild it with a val split")
+        self._start(oversample)
+
+
+class Mixer:
+    """Which file each batch of a mixed run comes from: file k with probability
+    shares[k], drawn from (seed, draw number) alone, so that a resumed run and
+    every process of a data-parallel run draw the same."""
+
+    def __init__(self, shares, seed: int):
+        s = np.asarray(shares, dtype=np.float64)
+        if s.ndim != 1 or len(s) == 0 or not np.all(np.isfinite(s)) or np.any(s < 0) or s.sum() <= 0:
+            raise GenseqError(f"--mix must be non-negative numbers with a positive sum, got {list(shares)}")
+        self.shares = s / s.sum()  # (F,)
+        self.seed, self.draws = seed, 0
+
+    def next(self) -> int:
+        u = np.random.default_rng([self.seed, 7919, self.draws]).random()
+        self.draws += 1
+        return int(min(np.searchsorted(np.cumsum(self.shares), u, side="right"), len(self.shares) - 1))
 
 
 def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarray:
@@ -218,7 +258,10 @@ def data_scale(cfg: HandwritingConfig, data: str | Path, meta: dict | None = Non
     trained on, else the ratio of the offset spreads (e.g. screen pixels from
     the capture page against IAM tablet units)."""
     with StrokeDataset(data) as ds:
-        if meta is not None and meta.get("units") == ds.units:  # older recognizer files: no "scale", 1
+        # Units that extend the model's own description (a corpus brought to IAM-OnDB's
+        # units, "... (how)") are the model's units. Older recognizer files: no "scale", 1.
+        if meta is not None and meta.get("units") and (ds.units == meta["units"]
+                                                       or ds.units.startswith(meta["units"] + " (")):
             return float(meta.get("scale", 1.0))
         spread = float(np.mean(ds.norm_std))
     return float(np.mean(cfg.norm_std)) / spread if spread > 0 else 1.0

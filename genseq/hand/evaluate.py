@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import torch
 
 from ..errors import GenseqError
@@ -56,8 +58,9 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     if by_class and cfg.kind != "synthesis":
         raise GenseqError("--by-class needs a synthesis model (it reads the attention window)")
     idx = usable(split, cfg, None)
-    if max_sequences is not None:
-        idx = idx[:max_sequences]
+    if max_sequences is not None and len(idx) > max_sequences:
+        # Evenly spread over the split, so that a file ordered by writer gives every writer a share.
+        idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_sequences).round().astype(np.int64))]
     log_std = math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(scale)
     total, points = 0.0, 0
     # (V + 1,) character id -> class index; id 0 (padding) is never attended

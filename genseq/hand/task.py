@@ -7,6 +7,7 @@ draws samples of fixed phrases and the attention window as pictures.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import LineStream, augment_maps, data_scale, make_batch, usable
+from .data import LineSource, Mixer, augment_maps, data_scale, make_batch, usable
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
 from .model import HandwritingConfig, HandwritingModel
@@ -24,40 +25,79 @@ PHRASES = ("genseq writes by hand", "The quick brown fox jumps over the lazy dog
            "Call 0123 456 789, now!")
 
 
-class HandTask(LineStream):
+class HandTask:
+    """Training on one stroke file, or on several mixed by shares (`mix`): each
+    batch comes from one file (bucketed by its lengths), file k with
+    probability mix[k]; each file has its own data position and scale, and the
+    held-out score is reported per file, the mix-weighted mean deciding best.pt."""
+
     kind = "handwriting"
     unit = "points"
 
-    def __init__(self, data: str | Path, cfg: HandwritingConfig, *, batch: int = 32,
+    def __init__(self, data: str | Path | list, cfg: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
-                 scale: float = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
-                 augment: float = 0.0) -> None:
-        self.path = Path(data)
-        self.data = StrokeDataset(data)
+                 scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
+                 augment: float = 0.0, mix: list[float] | None = None) -> None:
+        paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
+        scales = list(scale) if isinstance(scale, (list, tuple)) else [scale] * len(paths)
+        if len(scales) != len(paths):
+            raise GenseqError(f"{len(paths)} files but {len(scales)} scales")
+        if len({p.resolve() for p in paths}) != len(paths):
+            raise GenseqError("the same stroke file is given twice; use --mix to weight it")
+        if mix is not None and len(mix) != len(paths):
+            raise GenseqError(f"--mix has {len(mix)} shares for {len(paths)} files")
         self.cfg = cfg
         self.model = HandwritingModel(cfg)
-        self.train_split = self.data.split("train")
-        self.val_split = self.data.split("val")
-        self.scale = scale
         self.init = init  # fine-tuned: the config came from another model, not from flags
-        self.indices = usable(self.train_split, cfg, max_points)
-        if len(self.indices) == 0:
-            raise GenseqError(f"{data}: no training sequence fits the model "
-                              f"(alphabet, length <= {max_points} points)")
-        if len(usable(self.val_split, cfg, None)) == 0:
-            raise GenseqError(f"{data} has no usable validation sequences; rebuild it with a val split")
         self.batch, self.seed, self.eval_sequences = batch, seed, eval_sequences
         self.augment = float(augment)  # strength of the random map of each training line, 0: off
-        self._start(oversample)
+        self.sources = [LineSource(p, StrokeDataset(p), cfg, batch=batch, seed=seed, max_points=max_points,
+                                   scale=s, salt=k, oversample=oversample)
+                        for k, (p, s) in enumerate(zip(paths, scales))]
+        self.mixer = Mixer(mix if mix is not None else [len(s.indices) for s in self.sources], seed)
+        self._last = self.sources[0]
+
+    # The first file's view, for callers that knew only one file.
+    @property
+    def path(self) -> Path:
+        return self.sources[0].path
+
+    @property
+    def data(self) -> StrokeDataset:
+        return self.sources[0].data
+
+    @property
+    def train_split(self):
+        return self.sources[0].train_split
+
+    @property
+    def val_split(self):
+        return self.sources[0].val_split
+
+    @property
+    def scale(self) -> float:
+        return self.sources[0].scale
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self.sources[0].indices
 
     # -- bookkeeping ------------------------------------------------------
     def config(self) -> dict:
         return self.cfg.to_dict()
 
     def meta(self) -> dict:
-        return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
-                "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
-                "init": self.init, "oversample": self._oversample_list(), "augment": self.augment}
+        ds = [s.data for s in self.sources]
+        out = {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
+               "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
+               "init": self.init, "oversample": self.sources[0]._oversample_list(), "augment": self.augment}
+        if len(self.sources) > 1:
+            out.update(data=" + ".join(s.path.name for s in self.sources),
+                       source=" + ".join(d.source for d in ds), terms=" ".join(dict.fromkeys(d.terms for d in ds)),
+                       files=[{"data": s.path.name, "source": s.data.source, "units": s.data.units,
+                               "resample": s.data.resample, "scale": s.scale} for s in self.sources],
+                       mix=self.mixer.shares.tolist())
+        return out
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"].get("kind") != self.cfg.kind:
@@ -66,24 +106,53 @@ class HandTask(LineStream):
             return "the model configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
         return None
 
+    def adapt_init(self, ckpt: dict) -> dict:
+        """A fine-tune's starting weights with the alphabet grown to this run's
+        (characters only the new data holds get fresh columns; see grow_alphabet)."""
+        old = HandwritingConfig.from_dict(ckpt["config"])
+        if old.kind != "synthesis" or old.alphabet == self.cfg.alphabet:
+            return ckpt
+        state = grow_alphabet(ckpt["model"], old, self.cfg, seed=self.seed)
+        return {**ckpt, "config": {**ckpt["config"], "alphabet": self.cfg.alphabet}, "model": state}
+
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "augment": self.augment}
+        if len(self.sources) == 1:
+            return {**self.sources[0].state_dict(), "augment": self.augment}
+        return {"sources": [s.state_dict() for s in self.sources], "draws": self.mixer.draws,
+                "mix": self.mixer.shares.tolist(), "augment": self.augment}
 
     def load_state_dict(self, st: dict) -> None:
         was = float(st.get("augment", 0.0))  # runs from before --augment had none
         if was != self.augment:
             raise GenseqError(f"cannot resume: --augment was {was:g}, now {self.augment:g}")
-        super().load_state_dict(st)
+        saved = st.get("sources", [st])
+        if len(saved) != len(self.sources):
+            raise GenseqError(f"cannot resume: the run read {len(saved)} stroke file(s), now {len(self.sources)}")
+        if "mix" in st and not np.allclose(st["mix"], self.mixer.shares):
+            raise GenseqError(f"cannot resume: --mix was {st['mix']}, now {self.mixer.shares.tolist()}")
+        for src, s in zip(self.sources, saved):
+            src.load_state_dict(s)
+        self.mixer.draws = int(st.get("draws", 0))
+
+    def shard(self, rank: int, world: int) -> None:
+        for s in self.sources:
+            s.shard(rank, world)
 
     # -- training -----------------------------------------------------------
+    def next_index(self) -> list[int]:
+        """The next batch's line numbers in the file that next_source() drew."""
+        self._last = self.sources[self.mixer.next() if len(self.sources) > 1 else 0]
+        return self._last.next_index()
+
     def next_maps(self, n: int) -> np.ndarray | None:
         """The random maps (n, 2, 2) of the lines next_index() just gave (augment_maps),
         None when --augment is 0."""
-        return augment_maps(self.batch_rng(), n, self.augment) if self.augment else None
+        return augment_maps(self._last.batch_rng(), n, self.augment) if self.augment else None
 
     def train_batch(self, device: torch.device):
         idx = self.next_index()
-        return make_batch(self.train_split, idx, self.cfg, self.scale, self.next_maps(len(idx))).to(device)
+        src = self._last
+        return make_batch(src.train_split, idx, self.cfg, src.scale, self.next_maps(len(idx))).to(device)
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         params, _, _ = self.model(b.x, b.text, b.text_mask)
@@ -92,12 +161,18 @@ class HandTask(LineStream):
         return nll.sum() / n, int(n)
 
     def evaluate(self, device: torch.device) -> dict[str, float]:
-        r = evaluate_split(self.model, self.val_split, device, scale=self.scale,
-                           max_sequences=self.eval_sequences)
-        # val_loss in the same normalised units as the training loss, for the curve.
-        log_std = math.log(self.cfg.norm_std[0]) + math.log(self.cfg.norm_std[1]) - 2 * math.log(self.scale)
-        return {"val_loss": r["nll_per_point"] - log_std, "nll_per_point": r["nll_per_point"],
-                "nll_per_sequence": r["nll_per_sequence"]}
+        out, total = {}, 0.0
+        for k, src in enumerate(self.sources):
+            r = evaluate_split(self.model, src.val_split, device, scale=src.scale,
+                               max_sequences=self.eval_sequences)
+            # val_loss in the same normalised units as the training loss, for the curve.
+            log_std = math.log(self.cfg.norm_std[0]) + math.log(self.cfg.norm_std[1]) - 2 * math.log(src.scale)
+            if len(self.sources) == 1:
+                return {"val_loss": r["nll_per_point"] - log_std, "nll_per_point": r["nll_per_point"],
+                        "nll_per_sequence": r["nll_per_sequence"]}
+            total += float(self.mixer.shares[k]) * (r["nll_per_point"] - log_std)
+            out[f"nll_per_point[{src.path.stem}]"] = r["nll_per_point"]
+        return {"val_loss": total, **out}
 
     # -- pictures ---------------------------------------------------------------
     def on_eval(self, out: Path, step: int) -> None:
@@ -134,22 +209,60 @@ class HandTask(LineStream):
             model.train(was_training)
 
 
-def config_from_data(data: str | Path, kind: str, **sizes) -> HandwritingConfig:
-    """A model config whose alphabet and normalisation come from the dataset."""
-    with StrokeDataset(data) as ds:
-        alphabet = ds.alphabet if kind == "synthesis" else ""
-        # Normalise by the std only: the mean drift (writing moves right) is part
-        # of what the model predicts, and dividing keeps offsets O(1).
-        return HandwritingConfig(kind=kind, alphabet=alphabet, norm_mean=(0.0, 0.0),
-                                 norm_std=tuple(float(s) for s in np.asarray(ds.norm_std)), **sizes)
+def _paths(data) -> list[Path]:
+    return [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
 
 
-def run_config(data: str | Path, kind: str, sizes: dict, *, init: Path | None = None,
-               resume: Path | None = None) -> tuple[HandwritingConfig, float, bool]:
-    """The model config and data scale of a training run: a resumed run's own
-    (the flags must agree with it unless it was fine-tuned), a fine-tuned
-    model's (`init`), or new from the data; and whether the run fine-tunes."""
+def data_alphabet(data) -> str:
+    """The characters of one stroke file, or the union of several, in order of first file first
+    (each file's own alphabet is sorted)."""
+    out: dict[str, None] = {}
+    for p in _paths(data):
+        with StrokeDataset(p) as ds:
+            out.update(dict.fromkeys(ds.alphabet))
+    return "".join(out)
+
+
+def config_from_data(data, kind: str, **sizes) -> HandwritingConfig:
+    """A model config whose alphabet comes from the dataset(s) and normalisation
+    from the first one (the others are brought to its units by data_scale)."""
+    paths = _paths(data)
+    with StrokeDataset(paths[0]) as ds:
+        std = tuple(float(s) for s in np.asarray(ds.norm_std))
+    alphabet = "".join(sorted(data_alphabet(paths))) if kind == "synthesis" else ""
+    # Normalise by the std only: the mean drift (writing moves right) is part
+    # of what the model predicts, and dividing keeps offsets O(1).
+    return HandwritingConfig(kind=kind, alphabet=alphabet, norm_mean=(0.0, 0.0), norm_std=std, **sizes)
+
+
+def grow_alphabet(state: dict, old: HandwritingConfig, new: HandwritingConfig, seed: int = 0) -> dict:
+    """A synthesis model's weights for a longer alphabet that starts with the old
+    one: every weight is kept bit for bit, and the one-hot window input of each
+    LSTM layer gets a fresh column per new character, drawn like nn.LSTM's own
+    initial weights (U(-1/sqrt(H), 1/sqrt(H))). The window vector w (V,) is the
+    last block of every layer's input (layer 1 [x, w], layer n [x, h, w])."""
+    if not new.alphabet.startswith(old.alphabet):
+        raise GenseqError("the new alphabet must extend the model's own")
+    extra = len(new.alphabet) - len(old.alphabet)
+    g = torch.Generator().manual_seed(seed)
+    out = dict(state)
+    bound = 1.0 / math.sqrt(old.hidden)
+    for n in range(old.layers):
+        key = f"lstms.{n}.weight_ih_l0"
+        w = state[key]  # (4H, in)
+        fresh = (torch.rand(w.shape[0], extra, generator=g, dtype=torch.float64) * 2 - 1) * bound
+        out[key] = torch.cat([w, fresh.to(w.dtype)], 1)
+    return out
+
+
+def run_config(data, kind: str, sizes: dict, *, init: Path | None = None,
+               resume: Path | None = None) -> tuple[HandwritingConfig, list[float], bool]:
+    """The model config and per-file data scales of a training run: a resumed
+    run's own (the flags must agree with it unless it was fine-tuned), a
+    fine-tuned model's (`init`; its alphabet grown by the characters only the
+    data holds), or new from the data; and whether the run fine-tunes."""
     from ..checkpoint import load_checkpoint
+    paths = _paths(data)
     if resume is not None and resume.exists():
         ck = load_checkpoint(resume, kind="handwriting")
         cfg = HandwritingConfig.from_dict(ck["config"])
@@ -158,9 +271,17 @@ def run_config(data: str | Path, kind: str, sizes: dict, *, init: Path | None = 
             differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in wanted.items() if getattr(cfg, k) != v]
             if differ:
                 raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        return cfg, float(ck["meta"].get("scale", 1.0)), bool(ck["meta"].get("init"))
+        files = ck["meta"].get("files") or [{"scale": ck["meta"].get("scale", 1.0)}]
+        if len(files) != len(paths):
+            raise GenseqError(f"cannot resume {resume}: the run read {len(files)} stroke file(s), now {len(paths)}")
+        return cfg, [float(f.get("scale", 1.0)) for f in files], bool(ck["meta"].get("init"))
     if init is not None:
         ck = load_checkpoint(init, kind="handwriting")
         cfg = HandwritingConfig.from_dict(ck["config"])
-        return cfg, data_scale(cfg, data, ck["meta"]), True
-    return config_from_data(data, kind, **sizes), 1.0, False
+        if cfg.kind == "synthesis":
+            new = "".join(sorted(set(data_alphabet(paths)) - set(cfg.alphabet)))
+            if new:
+                cfg = dataclasses.replace(cfg, alphabet=cfg.alphabet + new)
+        return cfg, [data_scale(cfg, p, ck["meta"]) for p in paths], True
+    cfg = config_from_data(paths, kind, **sizes)
+    return cfg, [1.0] + [data_scale(cfg, p) for p in paths[1:]], False

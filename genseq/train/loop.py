@@ -338,6 +338,8 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
             raise GenseqError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         if opts.init is not None:
             init = load_checkpoint(opts.init, kind=task.kind)
+            if hasattr(task, "adapt_init"):  # e.g. a handwriting model whose alphabet the data grows
+                init = task.adapt_init(init)
             why = task.compatible(_same_dropout(init, task.config()))
             if why:
                 raise GenseqError(f"cannot fine-tune from {opts.init}: {why}")
