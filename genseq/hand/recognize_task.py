@@ -140,16 +140,21 @@ def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
     unless it was fine-tuned), a fine-tuned model's (`init`), or new from the
     data; the data scale (data.data_scale: 1 unless a
     model is fine-tuned on strokes in other units); and whether the run fine-tunes."""
-    from ..checkpoint import load_checkpoint
+    from ..checkpoint import check_model, load_checkpoint
+
+    def checked(path: Path) -> dict:  # the file's config and weights agree: nothing huge gets built
+        ck = load_checkpoint(path, kind="recognizer")
+        check_model(path, ck, lambda c: Recognizer(RecognizerConfig.from_dict(c["config"])))
+        return ck
     if resume is not None and resume.exists():
-        ck = load_checkpoint(resume, kind="recognizer")
+        ck = checked(resume)
         cfg = RecognizerConfig.from_dict(ck["config"])
         differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in sizes.items() if getattr(cfg, k) != v]
         if differ and not ck["meta"].get("init"):
             raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
         return cfg, float(ck["meta"].get("scale", 1.0)), bool(ck["meta"].get("init"))
     if init is not None:
-        ck = load_checkpoint(init, kind="recognizer")
+        ck = checked(init)
         cfg = RecognizerConfig.from_dict(ck["config"])
         return cfg, data_scale(cfg, data, ck["meta"]), True
     return config_from_data(data, **sizes), 1.0, False

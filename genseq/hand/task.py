@@ -16,6 +16,8 @@ import torch
 
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
+from ..strokes.clean import Skip
+from ..strokes.normalise import ink_target, model_ink
 from .data import LineSource, Mixer, augment_maps, data_scale, make_batch, usable
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
@@ -37,7 +39,7 @@ class HandTask:
     def __init__(self, data: str | Path | list, cfg: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
-                 augment: float = 0.0, mix: list[float] | None = None) -> None:
+                 augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None) -> None:
         paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
         scales = list(scale) if isinstance(scale, (list, tuple)) else [scale] * len(paths)
         if len(scales) != len(paths):
@@ -56,6 +58,9 @@ class HandTask:
                         for k, (p, s) in enumerate(zip(paths, scales))]
         self.mixer = Mixer(mix if mix is not None else [len(s.indices) for s in self.sources], seed)
         self._last = self.sources[0]
+        stems = [p.name for p in paths]  # names in metrics and meta: the files' own, as given if two share one
+        self.labels = stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+        self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
 
     # The first file's view, for callers that knew only one file.
     @property
@@ -90,14 +95,25 @@ class HandTask:
         ds = [s.data for s in self.sources]
         out = {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
                "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
-               "init": self.init, "oversample": self.sources[0]._oversample_list(), "augment": self.augment}
+               "init": self.init, "oversample": self.sources[0]._oversample_list(), "augment": self.augment,
+               "ink": self._ink()}
         if len(self.sources) > 1:
-            out.update(data=" + ".join(s.path.name for s in self.sources),
+            out.update(data=" + ".join(self.labels),
                        source=" + ".join(d.source for d in ds), terms=" ".join(dict.fromkeys(d.terms for d in ds)),
-                       files=[{"data": s.path.name, "source": s.data.source, "units": s.data.units,
-                               "resample": s.data.resample, "scale": s.scale} for s in self.sources],
+                       files=[{"data": name, "source": s.data.source, "units": s.data.units,
+                               "resample": s.data.resample, "scale": s.scale} for name, s in zip(self.labels, self.sources)],
                        mix=self.mixer.shares.tolist())
         return out
+
+    def _ink(self) -> dict | None:
+        """The model's ink (genseq.strokes.normalise.InkTarget) as a dict: given
+        (a fine-tune keeps its model's), else measured once on the first file."""
+        if self.ink is None:
+            try:
+                self.ink = ink_target(self.train_split).to_dict()
+            except Skip:
+                self.ink = {}
+        return self.ink or None
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"].get("kind") != self.cfg.kind:
@@ -171,7 +187,7 @@ class HandTask:
                 return {"val_loss": r["nll_per_point"] - log_std, "nll_per_point": r["nll_per_point"],
                         "nll_per_sequence": r["nll_per_sequence"]}
             total += float(self.mixer.shares[k]) * (r["nll_per_point"] - log_std)
-            out[f"nll_per_point[{src.path.stem}]"] = r["nll_per_point"]
+            out[f"nll_per_point[{self.labels[k]}]"] = r["nll_per_point"]
         return {"val_loss": total, **out}
 
     # -- pictures ---------------------------------------------------------------
@@ -255,16 +271,34 @@ def grow_alphabet(state: dict, old: HandwritingConfig, new: HandwritingConfig, s
     return out
 
 
+def run_ink(init: Path | None = None, resume: Path | None = None) -> dict | None:
+    """The ink a run's model writes: a resumed run's, or the fine-tuned model's;
+    None (measure the data) for a new model."""
+    from ..checkpoint import load_checkpoint
+    if resume is not None and resume.exists():
+        ink = load_checkpoint(resume, kind="handwriting")["meta"].get("ink")
+        return ink if isinstance(ink, dict) else None
+    if init is not None:
+        t = model_ink(load_checkpoint(init, kind="handwriting")["meta"])
+        return None if t is None else t.to_dict()
+    return None
+
+
 def run_config(data, kind: str, sizes: dict, *, init: Path | None = None,
                resume: Path | None = None) -> tuple[HandwritingConfig, list[float], bool]:
     """The model config and per-file data scales of a training run: a resumed
     run's own (the flags must agree with it unless it was fine-tuned), a
     fine-tuned model's (`init`; its alphabet grown by the characters only the
     data holds), or new from the data; and whether the run fine-tunes."""
-    from ..checkpoint import load_checkpoint
+    from ..checkpoint import check_model, load_checkpoint
     paths = _paths(data)
+
+    def checked(path: Path) -> dict:  # the file's config and weights agree: nothing huge gets built
+        ck = load_checkpoint(path, kind="handwriting")
+        check_model(path, ck, lambda c: HandwritingModel(HandwritingConfig.from_dict(c["config"])))
+        return ck
     if resume is not None and resume.exists():
-        ck = load_checkpoint(resume, kind="handwriting")
+        ck = checked(resume)
         cfg = HandwritingConfig.from_dict(ck["config"])
         if not ck["meta"].get("init"):
             wanted = {"kind": kind, **sizes}
@@ -276,7 +310,7 @@ def run_config(data, kind: str, sizes: dict, *, init: Path | None = None,
             raise GenseqError(f"cannot resume {resume}: the run read {len(files)} stroke file(s), now {len(paths)}")
         return cfg, [float(f.get("scale", 1.0)) for f in files], bool(ck["meta"].get("init"))
     if init is not None:
-        ck = load_checkpoint(init, kind="handwriting")
+        ck = checked(init)
         cfg = HandwritingConfig.from_dict(ck["config"])
         if cfg.kind == "synthesis":
             new = "".join(sorted(set(data_alphabet(paths)) - set(cfg.alphabet)))

@@ -80,7 +80,8 @@ class UnipenOptions:
 
 @dataclass
 class _Segment:
-    index: str  # index file (relative path) -> never stored, only hashed
+    index: str  # "<category>/<contributor>", for the report
+    path: str  # the index file (relative path): never stored, only hashed into the id
     n: int  # segment number in its index file
     category: str
     level: str
@@ -257,13 +258,15 @@ def width_per_char(strokes: list[np.ndarray], text: str) -> float | None:
 
 
 @dataclass
-class _Piece:
+class Piece:
     group: str  # hashed writer
     contrib: str
     id: str
     text: str
     strokes: list  # (n, 2) in inches, y up, repeats dropped
     source_points: int
+    raw: list | None = None  # (n, 2) source units, every point (read_unipen(keep_raw=True))
+    header: dict | None = None  # the ink's header keywords (with keep_raw)
 
 
 def _writer_hash(contrib: str, writer: str) -> str:
@@ -272,7 +275,7 @@ def _writer_hash(contrib: str, writer: str) -> str:
 
 def _read_index(rel: str, data: bytes, cats: set, report: Report):
     """An index file (`<category>/<contributor>/...`) -> (category, contributor,
-    includes, [(n, level, range, quality, label)])."""
+    includes, [(n, level, range, quality, label)], its path)."""
     parts = PurePosixPath(rel).parts
     if len(parts) < 3 or parts[0] not in cats:
         return None
@@ -291,7 +294,7 @@ def _read_index(rel: str, data: bytes, cats: set, report: Report):
                 continue
             level, spec, quality, label = m.groups()
             segs.append((n, level.upper(), spec, (quality or "").upper(), unescape(label)))
-    return cat, contrib, includes, segs
+    return cat, contrib, includes, segs, rel
 
 
 def convert_unipen(path, out, opts: UnipenOptions = UnipenOptions()) -> Report:
@@ -301,13 +304,21 @@ def convert_unipen(path, out, opts: UnipenOptions = UnipenOptions()) -> Report:
     per inch made x and y inches: the ink is thinned in pen time (source
     points are evenly timed, `.POINTS_PER_SECOND`) to IAM-OnDB's points per
     character, and scaled so that its median width per character over the
-    writer's words and lines is IAM-OnDB's. Splits are by writer; writers are
+    writer's words and lines is the target's. Splits are by writer; writers are
     stored only as a hash."""
+    report = Report()
+    return _write(read_unipen(path, opts, report), out, opts, report)
+
+
+def read_unipen(path, opts: UnipenOptions = UnipenOptions(), report: Report | None = None,
+                keep_raw: bool = False) -> list[Piece]:
+    """The usable pieces of ink of a UNIPEN distribution (each counted once),
+    in inches; with keep_raw also the recorded points and header of each."""
     cats = set(opts.categories)
     unknown = cats - set(CATEGORIES)
     if unknown:
         raise GenseqError(f"unknown UNIPEN categories {sorted(unknown)}; choose from {', '.join(CATEGORIES)}")
-    report = Report()
+    report = report if report is not None else Report()
     # Pass 1: index files, and the header keywords of every include file.
     indexes, headers, ink_names = [], {}, set()
     for name, read in iter_files(path, ""):
@@ -328,7 +339,7 @@ def convert_unipen(path, out, opts: UnipenOptions = UnipenOptions()) -> Report:
                           f"files of categories {', '.join(sorted(cats))})")
     # Which segments each ink file serves, with the header keywords in force.
     want: dict[str, list[_Segment]] = defaultdict(list)
-    for cat, contrib, includes, segs in indexes:
+    for cat, contrib, includes, segs, ipath in indexes:
         header, ink, missing = {}, None, False
         for inc in includes:
             if inc not in headers:
@@ -362,9 +373,9 @@ def convert_unipen(path, out, opts: UnipenOptions = UnipenOptions()) -> Report:
             if any(ord(ch) < 32 or ord(ch) > 126 for ch in text):
                 report.skip(where, "label outside printable ASCII")
                 continue
-            want[ink].append(_Segment(where, n, cat, level, ranges, text, header))
+            want[ink].append(_Segment(where, ipath, n, cat, level, ranges, text, header))
     # Pass 2: the ink, each segment once.
-    pieces: list[_Piece] = []
+    pieces: list[Piece] = []
     with tqdm(total=len(want), unit="file", desc="unipen ink", disable=not opts.progress, leave=False) as bar:
         for name, read in iter_files(path, ".dat"):
             top, rel = _where(name)
@@ -372,13 +383,13 @@ def convert_unipen(path, out, opts: UnipenOptions = UnipenOptions()) -> Report:
             if not segs:
                 continue
             bar.update(1)
-            _cut(rel, read().decode("latin-1"), segs, pieces, report)
+            _cut(rel, read().decode("latin-1"), segs, pieces, report, keep_raw)
     for segs in want.values():
         report.skip(segs[0].index, "missing include file", len(segs))
-    return _write(pieces, out, opts, report)
+    return pieces
 
 
-def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report) -> None:
+def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report, keep_raw: bool = False) -> None:
     """Cut one ink file's segments, longest first, skipping ink already taken."""
     contrib = rel.split("/")[0]
     header = dict(segs[0].header)
@@ -421,9 +432,12 @@ def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report
             continue
         for c, lo, hi in spans:
             taken[c].append((lo, hi))
-        pieces.append(_Piece(_writer_hash(contrib, writer), contrib,
-                             f"{contrib}-{hashlib.sha256(f'{where}/{seg.n}'.encode()).hexdigest()[:12]}",
-                             seg.label, xy, n_src))
+        group = _writer_hash(contrib, writer)
+        pieces.append(Piece(group, contrib,
+                             f"{contrib}-{group[:8]}-{hashlib.sha256(f'{seg.path}/{seg.n}'.encode()).hexdigest()[:8]}",
+                             seg.label, xy, n_src,
+                             [st[:, [xi, yi]] for st in strokes] if keep_raw else None,
+                             header if keep_raw else None))
 
 
 def _spans(comps, ranges) -> list[tuple[int, int, int]]:
@@ -441,9 +455,9 @@ def _overlaps(spans: list[tuple[int, int]], lo: int, hi: int) -> bool:
     return any(a < hi and lo < b for a, b in spans)
 
 
-def _write(pieces: list[_Piece], out, opts: UnipenOptions, report: Report) -> Report:
+def _write(pieces: list[Piece], out, opts: UnipenOptions, report: Report) -> Report:
     """Size and density per writer, then the HDF5 file, split by writer."""
-    by_writer: dict[str, list[_Piece]] = defaultdict(list)
+    by_writer: dict[str, list[Piece]] = defaultdict(list)
     for pc in pieces:
         by_writer[pc.group].append(pc)
     contrib_wpc: dict[str, list[float]] = defaultdict(list)

@@ -3,12 +3,13 @@ section 2): embedding, stacked LSTM/GRU/RNN, linear decoder over the vocabulary.
 Pure nn.Module: no I/O, no device choice."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
-from ..errors import GenseqError
+from ..errors import GenseqError, shown
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -42,8 +43,23 @@ class CharRNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CharRNNConfig":
+        """A config from a model file's dict (unknown keys are ignored); a wrongly
+        typed value is a GenseqError naming it, not a TypeError later."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        d = {k: v for k, v in d.items() if k in names}
+        for key in ("vocab_size", "layers", "hidden", "embed"):
+            if key in d and (not isinstance(d[key], numbers.Integral) or isinstance(d[key], bool)):
+                raise GenseqError(f"text config {key} must be a whole number, not {shown(d[key])}")
+        if "cell" in d and not isinstance(d["cell"], str):
+            raise GenseqError(f"text config cell must be a string, not {shown(d['cell'])}")
+        if "dropout" in d and (not isinstance(d["dropout"], numbers.Real) or isinstance(d["dropout"], bool)):
+            raise GenseqError(f"text config dropout must be a number, not {shown(d['dropout'])}")
+        if "tie_weights" in d and not isinstance(d["tie_weights"], bool):
+            raise GenseqError(f"text config tie_weights must be true or false, not {shown(d['tie_weights'])}")
+        try:
+            return cls(**d)
+        except TypeError as err:  # vocab_size missing
+            raise GenseqError(f"text config: {err}") from None
 
 
 class CharRNN(nn.Module):
