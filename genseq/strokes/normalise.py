@@ -1,0 +1,195 @@
+"""Bring a writer's ink to a model's own size and point density.
+
+A tablet or a capture page records a different number of points per
+character than the ink a model was trained on (IAM-OnDB as `data iam-ondb
+--every 2` writes it: about 11 points per character; a capture page or a
+UNIPEN tablet: 30-40), in other units and at another letter size. A model
+primed with, or fine-tuned on, such ink sees a pen that moves three times
+slower than any it knows. `normalise_lines` maps all lines of one writer
+together, so their relative sizes and speeds stay the writer's own:
+
+1. baseline: each line is rotated so that a least-squares line through its
+   points is horizontal (at most ±20°);
+2. size: one scale for the writer, the geometric mean of two ratios of
+   medians over its lines: width per character (digits, capitals and
+   lowercase share it) and the spread of y between its quartiles (a letter
+   height that ascenders and descenders barely move);
+3. density: each stroke is resampled at a fixed step of pen time where the
+   points carry times, else of arc length, so that the writer's ink has the
+   target's points per character.
+
+No torch here: the importers and `write --style-file` use it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .clean import Skip, to_offsets
+
+MAX_DESKEW = math.radians(20.0)
+
+
+@dataclass(frozen=True)
+class InkTarget:
+    """What a model's training ink looks like, as medians over its lines:
+    points per character, width per character and the y spread between
+    quartiles, in the model's data units (`ink_target` measures a file)."""
+
+    points_per_char: float
+    width_per_char: float
+    height: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> "InkTarget | None":
+        try:
+            t = cls(float(d["points_per_char"]), float(d["width_per_char"]), float(d["height"]))
+        except (TypeError, KeyError, ValueError):
+            return None
+        return t if all(math.isfinite(v) and v > 0 for v in asdict(t).values()) else None
+
+    def describe(self) -> str:
+        return (f"normalised to {self.points_per_char:.4g} points per character, {self.width_per_char:.4g} "
+                f"units of width per character and {self.height:.4g} of letter height, baseline levelled")
+
+
+# Measured by `ink_target` on `data iam-ondb --every 2` (all 10,092 training lines):
+# the ink of the bundled handwriting model.
+IAM_TARGET = InkTarget(points_per_char=11.28, width_per_char=186.1, height=102.4)
+
+
+@dataclass
+class RawLine:
+    """One written line as recorded: absolute strokes (n, 2), y up, and per
+    stroke the pen times (n,) or None."""
+
+    text: str
+    strokes: list
+    times: list | None = None
+
+
+def deskew(strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """Rotate a line so that the least-squares line through its points is level."""
+    xy = np.concatenate(strokes)
+    if len(xy) < 3 or np.ptp(xy[:, 0]) <= 0:
+        return strokes
+    x, y = xy[:, 0] - xy[:, 0].mean(), xy[:, 1] - xy[:, 1].mean()
+    angle = float(np.clip(math.atan2((x * y).sum(), (x * x).sum()), -MAX_DESKEW, MAX_DESKEW))
+    c, s = math.cos(-angle), math.sin(-angle)
+    R = np.array([[c, -s], [s, c]])
+    centre = xy.mean(axis=0)
+    return [(a - centre) @ R.T + centre for a in strokes]
+
+
+def line_size(strokes: list[np.ndarray], text: str) -> tuple[float | None, float | None]:
+    """(width per character, y spread between quartiles) of one levelled line;
+    None where it cannot be measured (one character, no extent)."""
+    xy = np.concatenate(strokes)
+    n = len(text.strip())
+    width = float(np.ptp(xy[:, 0])) / n if n >= 2 else None
+    q1, q3 = np.percentile(xy[:, 1], [25, 75])
+    height = float(q3 - q1) if n >= 2 else None
+    return (width if width else None), (height if height else None)
+
+
+def writer_scale(lines: list[tuple[list[np.ndarray], str]], target: InkTarget) -> float:
+    """One scale for all of a writer's (levelled strokes, text) lines (see module docstring)."""
+    sizes = [line_size(s, t) for s, t in lines]
+    ratios = []
+    widths = [w for w, _ in sizes if w]
+    heights = [h for _, h in sizes if h]
+    if widths:
+        ratios.append(target.width_per_char / float(np.median(widths)))
+    if heights:
+        ratios.append(target.height / float(np.median(heights)))
+    if not ratios:  # single characters only: match the extent of a character
+        ext = [max(np.ptp(np.concatenate(s), axis=0).max(), 1e-9) for s, _ in lines]
+        ratios.append(target.height * 2 / float(np.median(ext)))
+    return float(np.exp(np.mean(np.log(ratios))))
+
+
+def _resample(a: np.ndarray, key: np.ndarray, step: float) -> np.ndarray:
+    """Points of one stroke (n, 2) at every `step` of `key` (n,) (time or arc
+    length, non-decreasing), the last point always kept."""
+    span = float(key[-1] - key[0])
+    if len(a) <= 1 or span <= 0:  # a dot, or points with no time between them: its ends
+        return a[:1] if len(a) <= 1 or np.all(a[0] == a[-1]) else a[[0, -1]]
+    at = np.arange(key[0], key[-1], step)
+    at = np.append(at, key[-1]) if at[-1] < key[-1] else at
+    k = np.maximum.accumulate(key)
+    # np.interp needs increasing keys: repeated times keep their first point's place
+    k = k + np.arange(len(k)) * 1e-9 * max(span, 1.0)
+    return np.stack([np.interp(at, k, a[:, j]) for j in range(2)], 1)
+
+
+def normalise_lines(lines: list[RawLine], target: InkTarget) -> list[np.ndarray]:
+    """All lines of one writer -> their (N, 3) offsets in the target's units and density."""
+    if not lines:
+        return []
+    levelled = []
+    for ln in lines:
+        strokes = [np.asarray(s, dtype=np.float64)[:, :2] for s in ln.strokes if len(s)]
+        if not strokes:
+            raise Skip("no points")
+        levelled.append(deskew(strokes))
+    scale = writer_scale([(s, ln.text) for s, ln in zip(levelled, lines)], target)
+    scaled = [[a * scale for a in s] for s in levelled]
+    chars = sum(len(ln.text) for ln in lines)
+    n_strokes = sum(len(s) for s in scaled)
+    wanted = max(target.points_per_char * chars - n_strokes, 1.0)  # each stroke also keeps its last point
+    timed = all(ln.times is not None and len(ln.times) == len(ln.strokes) for ln in lines)
+    keys = []
+    for ln, strokes in zip(lines, scaled):
+        if timed:
+            ts = [np.asarray(t, dtype=np.float64) for t, s in zip(ln.times, ln.strokes) if len(s)]
+            keys.append([t - t[0] for t in ts])
+        else:
+            keys.append([np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(a, axis=0).T))]) for a in strokes])
+    total = sum(float(k[-1]) for ks in keys for k in ks)
+    step = total / wanted if total > 0 else 1.0
+    out = []
+    for strokes, ks in zip(scaled, keys):
+        res = [_resample(a, k, step) for a, k in zip(strokes, ks)]
+        out.append(to_offsets([r for r in res if len(r)]))
+    return out
+
+
+def ink_target(split, max_lines: int = 2000) -> InkTarget:
+    """Measure a stroke file's split (genseq.strokes.h5.StrokeSplit): points per
+    character over the whole split, sizes as medians over up to `max_lines`
+    lines spread evenly over it."""
+    from .clean import to_strokes
+    chars = sum(len(t) for t in split.texts)
+    if not chars:
+        raise Skip("no text")
+    n = len(split)
+    idx = np.unique(np.linspace(0, n - 1, min(max_lines, n)).round().astype(np.int64))
+    widths, heights = [], []
+    for i in idx:
+        s = split[int(i)]
+        if len(s.points) < 3:
+            continue
+        w, h = line_size(deskew(to_strokes(s.points)), s.text)
+        if w:
+            widths.append(w)
+        if h:
+            heights.append(h)
+    if not widths or not heights:
+        raise Skip("no line to measure")
+    return InkTarget(float(split.lengths.sum()) / chars, float(np.median(widths)), float(np.median(heights)))
+
+
+def model_ink(meta: dict) -> InkTarget | None:
+    """The ink a model was trained on, from its file's meta: recorded by
+    `train handwriting` ("ink"), or IAM-OnDB's for a model trained on
+    `data iam-ondb --every 2` before models recorded it; None if unknown."""
+    from .iam import UNITS as IAM_UNITS
+    t = InkTarget.from_dict(meta.get("ink")) if isinstance(meta.get("ink"), dict) else None
+    if t is None and meta.get("units") == IAM_UNITS and "every 2th" in str(meta.get("resample", "")):
+        t = IAM_TARGET
+    return t
