@@ -1,6 +1,7 @@
 """Record your own handwriting in a browser: `genseq capture -o mine.jsonl`.
 
-A local web page (127.0.0.1 only) shows one prompt sentence at a time and
+A local web page (127.0.0.1 only, at an address holding a random key that
+every request must carry) shows one prompt sentence at a time and
 records pointer strokes (mouse, pen, finger); each finished line is appended
 to a JSON Lines file (datasets/jsonl/README.md) at once.
 """

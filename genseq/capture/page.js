@@ -3,6 +3,10 @@
 // appends it to the JSONL file. Points are [x, y, t] (CSS pixels from the
 // pad's top-left corner, y downwards; t seconds since the line's first touch),
 // plus pressure for pens and touch.
+//
+// The page lives at http://127.0.0.1:PORT/KEY/ (the address genseq capture
+// prints): every request goes below that path and also sends the key in the
+// X-Genseq-Token header; the server refuses requests without it.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +19,11 @@ let t0 = null;         // event timeStamp of the line's first point
 let busy = false;
 
 const round = (v, k) => Math.round(v * k) / k;
+
+const KEY = decodeURIComponent(location.pathname.split("/")[1] || "");
+const BASE = KEY ? "/" + encodeURIComponent(KEY) + "/" : "/";
+const api = (path, init = {}) =>
+  fetch(BASE + path, { ...init, headers: { ...(init.headers || {}), "X-Genseq-Token": KEY }, cache: "no-store" });
 
 function point(ev) {
   const r = pad.getBoundingClientRect();
@@ -134,7 +143,7 @@ function clearLine() { while (strokes.length) redoStack.push(strokes.pop()); ref
 async function post(path, body) {
   busy = true; refresh();
   try {
-    const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const r = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const answer = await r.json();
     if (r.ok) { show(answer); return true; }
     say(answer.error || `error ${r.status}`, true);
@@ -153,7 +162,7 @@ async function submitLine() {
   if (!strokes.length) { say("Nothing written yet: write the sentence above on the pad first.", true); return; }
   if (active !== null) return;
   const text = state.prompt.text;
-  if (await post("/api/submit", { index: state.prompt.index, text, strokes })) {
+  if (await post("api/submit", { index: state.prompt.index, text, strokes })) {
     strokes = []; redoStack = [];
     say(`Saved: “${text}”`);
     refresh();
@@ -163,7 +172,7 @@ async function submitLine() {
 async function skipPrompt() {
   if (busy || !state) return;
   const text = state.prompt.text;
-  if (await post("/api/skip", { index: state.prompt.index })) {
+  if (await post("api/skip", { index: state.prompt.index })) {
     strokes = []; redoStack = [];
     say(`Skipped: “${text}”`);
     refresh();
@@ -173,7 +182,7 @@ async function skipPrompt() {
 async function redoLine() {
   if (busy || !state || !state.last) return;
   const text = state.last.text;
-  if (await post("/api/undo", { id: state.last.id })) {
+  if (await post("api/undo", { id: state.last.id })) {
     strokes = []; redoStack = [];
     say(`Removed the previous line from the file; write “${text}” again.`);
     refresh();
@@ -199,7 +208,9 @@ window.addEventListener("beforeunload", (ev) => {
 });
 window.addEventListener("resize", refresh);
 
-fetch("/api/state").then((r) => r.json()).then((s) => {
+api("api/state").then(async (r) => {
+  const s = await r.json();
+  if (!r.ok) { say(s.error || `error ${r.status}`, true); return; }  // e.g. a wrong key: 403
   show(s);
   say("Write the sentence above, then Save line.");
   document.body.dataset.ready = "1";

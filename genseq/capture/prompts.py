@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import GenseqError
 
 MAX_PROMPT_CHARS = 300  # one line of handwriting, not a paragraph
+MAX_PROMPT_FILE = 4 * 1024 * 1024  # bytes: thousands of prompts; more is not a prompt list
 # What the default prompts must cover (tested), and what a user's list is checked against.
 REQUIRED_CHARS = string.ascii_lowercase + string.ascii_uppercase + string.digits + ".,;:!?'\"-()"
 
@@ -50,11 +51,17 @@ def load_prompts(path: str | os.PathLike | None = None) -> list[str]:
         return default_prompts()
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:  # a bounded read: --prompts /dev/zero must not fill the memory
+            data = fh.read(MAX_PROMPT_FILE + 1)
     except FileNotFoundError:
         raise GenseqError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise GenseqError(f"{path}: is a folder, expected a text file of prompts") from None
+    if len(data) > MAX_PROMPT_FILE:
+        raise GenseqError(f"{path}: larger than {MAX_PROMPT_FILE // (1024 * 1024)} MiB; "
+                          "expected a text file of prompts, one per line")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise GenseqError(f"{path}: not UTF-8 text") from None
     return parse_prompts(text, str(path))

@@ -2,24 +2,40 @@
 
 Every finished line is appended at once (one write, then fsync), so closing
 the browser or stopping the server loses at most the line being drawn. The
-file is only ever appended to, except by `undo`, which removes the line this
-session wrote last and rewrites the file atomically. No HTTP here (server.py).
+file is only ever appended to, except by `undo`, which cuts the line this
+session wrote last off the end of the file, in place. Appends and undo hold
+an exclusive lock on the file (fcntl.flock), and undo cuts only after it has
+checked, under that lock, that the file's last line is still the exact line
+it wrote: two servers (or any programs that take the same lock) on one file
+never lose each other's lines. The file stays where it is: a symlink stays a
+symlink and the permissions stay as they were. No HTTP here (server.py).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import math
 import os
 import secrets
+import stat
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from ..atomic import atomic_open
+from ..atomic import not_regular
 from ..errors import GenseqError
-from ..strokes.jsonl import jsonl_line
+from ..strokes.clean import Skip
+from ..strokes.jsonl import jsonl_line, parse_point
+
+# The longest line read back from the file (undo, counting texts at start);
+# a line the page saves is under 10 MB (server.MAX_BODY bounds what it gets).
+MAX_LINE_BYTES = 64 * 1024 * 1024
+_BLOCK = 1 << 16
 
 
 class BadLine(GenseqError):
@@ -39,9 +55,14 @@ class Limits:
     max_abs_coord: float = 1e6  # screen pixels
 
 
+_POINT_SHAPE = "bad point: expected [x, y], [x, y, t] or [x, y, t, pressure]"
+
+
 def check_strokes(strokes, limits: Limits = Limits()) -> list[list[list[float]]]:
     """Strokes as sent by the page -> list of strokes of [x, y(, t(, pressure))] floats.
-    Raises BadLine with a message for the user."""
+    Each point goes through the JSONL reader's own check (genseq.strokes.jsonl.parse_point);
+    the page is stricter on top: no empty stroke, every value finite, coordinates
+    within `limits`. Raises BadLine with a message for the user."""
     if not isinstance(strokes, list) or not strokes:
         raise BadLine("empty drawing: write the prompt on the pad, then submit")
     if len(strokes) > limits.max_strokes:
@@ -55,17 +76,32 @@ def check_strokes(strokes, limits: Limits = Limits()) -> list[list[list[float]]]
             raise BadLine(f"too many points (> {limits.max_points})")
         pts = []
         for p in stroke:
-            if not isinstance(p, list) or not 2 <= len(p) <= 4:
-                raise BadLine("bad point: expected [x, y], [x, y, t] or [x, y, t, pressure]")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p):
-                raise BadLine("bad point: non-numeric value")
-            if not all(math.isfinite(v) for v in p):
+            try:
+                q = parse_point(p)
+            except Skip as err:
+                raise BadLine(_POINT_SHAPE if str(err) == "bad point" else f"bad point: {err}") from None
+            if not all(math.isfinite(v) for v in q):
                 raise BadLine("bad point: non-finite value")
-            if abs(p[0]) > limits.max_abs_coord or abs(p[1]) > limits.max_abs_coord:
+            if abs(q[0]) > limits.max_abs_coord or abs(q[1]) > limits.max_abs_coord:
                 raise BadLine("bad point: coordinate out of range")
-            pts.append([float(v) for v in p])
+            pts.append(list(q))
         out.append(pts)
     return out
+
+
+def _read_lines(fh) -> Iterator[bytes]:
+    """The lines of binary file `fh`, each at most MAX_LINE_BYTES (a longer one is
+    yielded as its first MAX_LINE_BYTES bytes, the rest read and dropped)."""
+    while True:
+        line = fh.readline(MAX_LINE_BYTES)
+        if not line:
+            return
+        if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:  # drop the rest of an overlong line, a block at a time
+                rest = fh.readline(_BLOCK)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line
 
 
 def _texts(path: Path) -> tuple[Counter, int]:
@@ -73,16 +109,17 @@ def _texts(path: Path) -> tuple[Counter, int]:
     counts: Counter = Counter()
     n = 0
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open(path, "rb")
     except FileNotFoundError:
         return counts, 0
     with fh:
-        for line in fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH)  # not while another session appends or cuts
+        for line in _read_lines(fh):
             if not line.strip():
                 continue
             n += 1
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.decode("utf-8", errors="replace"))
             except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict) and isinstance(obj.get("text"), str):
@@ -90,9 +127,77 @@ def _texts(path: Path) -> tuple[Counter, int]:
     return counts, n
 
 
+def _open_regular(path: Path, flags: int) -> int:
+    """os.open(path, flags) that refuses anything but a regular file (a device,
+    a FIFO: O_NONBLOCK, so that a FIFO without a reader does not hang)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            raise not_regular(path, st.st_mode, "a regular .jsonl file")
+    fd = os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_regular(path, mode, "a regular .jsonl file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[int]:
+    """The file open for reading and appending (created if missing), under an
+    exclusive flock that every session takes around its appends and cuts."""
+    fd = _open_regular(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _last_line(fd: int, size: int) -> tuple[int, bytes] | None:
+    """(offset, bytes without the newline) of the last non-blank line of the
+    file, None if there is none or it is longer than MAX_LINE_BYTES."""
+    end = size
+    while end > 0:  # skip trailing blank space
+        n = min(_BLOCK, end)
+        chunk = os.pread(fd, n, end - n)
+        kept = chunk.rstrip(b" \t\r\n")
+        end -= n - len(kept)
+        if kept:
+            break
+    if end == 0:
+        return None
+    start, tail = end, b""
+    while start > 0:
+        n = min(_BLOCK, start)
+        chunk = os.pread(fd, n, start - n)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            start -= n - cut - 1
+            tail = chunk[cut + 1:] + tail
+            break
+        start -= n
+        tail = chunk + tail
+        if len(tail) > MAX_LINE_BYTES:
+            return None
+    return start, tail
+
+
+def _digest(line: bytes) -> bytes:
+    return hashlib.sha256(line.rstrip(b" \t\r\n")).digest()
+
+
 class CaptureSession:
-    """Prompts to write, the JSONL file `path` (appended to, never truncated),
-    and the lines written in this session (for "redo previous line").
+    """Prompts to write, the JSONL file `path` (appended to; only `undo` cuts off
+    the last line, if it is still the one this session wrote), and the lines
+    written in this session (for "redo previous line").
 
     The next prompt is the one written least often so far in the file (so a
     second session goes on where the first stopped), in list order; skipped
@@ -108,9 +213,11 @@ class CaptureSession:
         if not self.path.parent.is_dir():
             raise GenseqError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
         try:  # fail now, not at the first line; creates the file if missing, never truncates
-            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666))
+            os.close(_open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
         except PermissionError:
             raise GenseqError(f"no permission to write {self.path}") from None
+        except OSError as err:
+            raise GenseqError(f"cannot write {self.path}: {err.strerror or err}") from None
         self.prompts = list(prompts)
         self.limits = limits
         self._counts, self._file_lines = _texts(self.path)
@@ -170,28 +277,27 @@ class CaptureSession:
                 line = jsonl_line(text, pts, id=sid)
             except GenseqError as err:
                 raise BadLine(f"{err}; please write the line again") from None
-            self._append(line.encode("utf-8"))
+            data = line.encode("utf-8")
+            self._append(data)
             self._counts[text] += 1
             self._file_lines += 1
-            self._mine.append({"id": sid, "index": index, "text": text, "strokes": pts})
+            self._mine.append({"id": sid, "index": index, "text": text, "strokes": pts, "digest": _digest(data)})
             self._front = None
             self._skips.pop(index, None)
             return self._state()
 
     def _append(self, data: bytes) -> None:
-        # One O_APPEND write of the whole line: other appenders cannot interleave
-        # with it; a line left without its newline by a crash gets one first, so
+        # One O_APPEND write of the whole line, under the file's lock: other
+        # appenders cannot interleave with it, and an undo elsewhere cannot cut
+        # it. A line left without its newline by a crash gets one first, so
         # that only that broken line is lost (the reader skips it).
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
-        try:
+        with _locked(self.path) as fd:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data
             while data:
                 data = data[os.write(fd, data):]
             os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def skip(self, index: int) -> dict:
         """Put prompt `index` at the back of the queue."""
@@ -203,23 +309,18 @@ class CaptureSession:
 
     def undo(self, line_id: str) -> dict:
         """Remove the last line this session wrote (it must be `line_id` and still be the
-        file's last line) and show its prompt again."""
+        file's last line, byte for byte) and show its prompt again. The line is cut off
+        the end of the file in place, under the file's lock."""
         with self._lock:
             if not self._mine or self._mine[-1]["id"] != line_id:
                 raise Stale("that line is not the last one saved by this session; nothing was removed")
-            with open(self.path, "rb") as fh:
-                lines = fh.read().splitlines(keepends=True)
-            while lines and not lines[-1].strip():
-                lines.pop()
-            try:
-                last_id = json.loads(lines[-1]).get("id") if lines else None
-            except (ValueError, AttributeError):
-                last_id = None
-            if last_id != line_id:
-                raise Stale(f"the last line of {self.path.name} is not the one this page saved "
-                            "(changed by another program?); nothing was removed")
-            with atomic_open(self.path, "wb") as fh:
-                fh.write(b"".join(lines[:-1]))
+            with _locked(self.path) as fd:
+                last = _last_line(fd, os.fstat(fd).st_size)
+                if last is None or _digest(last[1]) != self._mine[-1]["digest"]:
+                    raise Stale(f"the last line of {self.path.name} is not the one this page saved "
+                                "(changed by another program?); nothing was removed")
+                os.ftruncate(fd, last[0])
+                os.fsync(fd)
             gone = self._mine.pop()
             self._counts[gone["text"]] -= 1
             self._file_lines -= 1

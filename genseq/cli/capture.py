@@ -20,7 +20,8 @@ def _has_display() -> bool:
 
 @main.command()
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
-              help="JSON Lines file to append the lines to (created if missing, never overwritten).")
+              help="JSON Lines file to append the lines to (created if missing, never overwritten; "
+                   "a symlink is followed; a device, FIFO or socket is refused).")
 @click.option("--prompts", type=click.Path(dir_okay=False), default=None,
               help="Text file of prompts, one per line (# starts a comment). Default: the bundled list "
                    "covering a-z, A-Z, 0-9 and common punctuation.")
@@ -30,8 +31,9 @@ def _has_display() -> bool:
 def capture(out: str, prompts: str | None, port: int, no_browser: bool) -> None:
     """Write prompt sentences with a mouse, pen or finger; each line is saved at once.
 
-    Serves a page on 127.0.0.1 only; stop with Ctrl-C. Turn the file into
-    training data with `genseq data jsonl FILE -o mine.h5`.
+    Serves a page on 127.0.0.1 only, at an address that holds a random key
+    (without it every request is refused: keep it to yourself); stop with
+    Ctrl-C. Turn the file into training data with `genseq data jsonl FILE -o mine.h5`.
     """
     server = open_capture(out, CaptureOptions(prompts=prompts, port=port))
     missing = missing_chars(server.session.prompts)

@@ -54,7 +54,7 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
     added to its alphabet with fresh weights.
     """
     from ..checkpoint import bundled_path
-    from ..hand.task import HandTask, run_config
+    from ..hand.task import HandTask, run_config, run_ink
     from ..hand.write import DEFAULT_MODEL
     from ..train import train as run
     init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
@@ -69,7 +69,8 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
     torch.manual_seed(opts.seed)  # the initial weights follow --seed
     task = HandTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
                     eval_sequences=eval_sequences, scale=scales, init=tuned,
-                    oversample=oversample, augment=augment, mix=shares)
+                    oversample=oversample, augment=augment, mix=shares,
+                    ink=run_ink(init, opts.out / "last.pt" if opts.resume else None))
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)
@@ -153,6 +154,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--no-style", "unprimed", is_flag=True, help="No priming: every line in a hand of its own.")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
+@click.option("--style-lines", type=click.IntRange(1, 5), default=_W.style_lines, show_default=True,
+              help="With --style-file: prime with this many of its longest lines, side by side.")
 @click.option("--seed", type=SEED, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
 @click.option("--max-chars", type=int, default=_W.max_chars, show_default=True, help="Wrap lines at this many characters.")
 @click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default="error", show_default=True,
@@ -166,8 +169,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--by-line", is_flag=True,
               help="Choose among the candidates by whole lines only (default: at every word's end).")
 @page_options
-def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, seed, max_chars, unknown, max_text,
-              candidates, recognizer, by_line, **page):
+def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, style_lines, seed, max_chars, unknown,
+              max_text, candidates, recognizer, by_line, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG."""
     from ..errors import GenseqError
     from ..hand.write import write_handwriting
@@ -178,12 +181,23 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
         if text_file is None:
             if sys.stdin.isatty():
                 raise GenseqError("no text: give it as an argument, with --file, or on stdin")
-            text = sys.stdin.read()
-        else:
-            text = text_file.read()
+            text_file = sys.stdin
+        # At most --max-text + 1 characters are kept (--file /dev/zero cannot fill the
+        # memory); past the limit the rest is only counted, up to 64 Mi, for the message.
+        text = text_file.read(max_text + 1)
+        if len(text) > max_text:
+            n, cap = len(text), 64 * 1024 * 1024
+            while n <= cap and (block := text_file.read(1 << 20)):
+                n += len(block)
+            raise GenseqError(f"the text has {f'more than {cap:,}' if n > cap else f'{n:,}'} characters; "
+                              f"the limit is {max_text:,} (--max-text raises it; writing takes about 25 ms "
+                              "per character on a CPU)")
     if not output.parent.is_dir():
         raise GenseqError(f"cannot write {output}: folder {output.parent} does not exist")
-    opts = WriteOptions(bias=bias, seed=seed, style=style, unprimed=unprimed, style_file=style_file, max_chars=max_chars,
+    from ..atomic import output_target
+    output_target(output)  # refuse a device, FIFO or folder now, not after minutes of writing
+    opts = WriteOptions(bias=bias, seed=seed, style=style, unprimed=unprimed, style_file=style_file,
+                        style_lines=style_lines, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, page=_page(**page))
     pages, lines = write_handwriting(text, model, opts)

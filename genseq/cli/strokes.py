@@ -86,17 +86,50 @@ def unipen(path, categories, val_frac, test_frac, points_per_char, width_per_cha
     _report(convert_unipen(path, out, opts), verbose, out)
 
 
+def own_ink_options(f):
+    """--like MODEL / --raw: the options of the importers of your own handwriting."""
+    f = click.option("--raw", is_flag=True,
+                     help="Keep the source units and every point (no normalisation).")(f)
+    return click.option("--like", default="default", show_default=True, metavar="MODEL",
+                        help="Bring the ink, as one writer's, to this model's size, points per character and "
+                             "level baseline ('default': the bundled model), ready to prime or fine-tune it.")(f)
+
+
+def ink_target_of(like: str, raw: bool):
+    """(InkTarget or None, the model's data units) for --like / --raw."""
+    from ..errors import GenseqError
+    from ..strokes.iam import UNITS as IAM_UNITS
+    from ..strokes.normalise import IAM_TARGET, model_ink
+    if raw:
+        return None, ""
+    if like == "default":
+        return IAM_TARGET, IAM_UNITS  # the bundled model's ink: IAM-OnDB, --every 2
+    from ..checkpoint import load_checkpoint
+    meta = load_checkpoint(like, kind="handwriting")["meta"]
+    target = model_ink(meta)
+    if target is None:
+        raise GenseqError(f"{like} records no ink size and density to normalise to; use --raw")
+    return target, str(meta.get("units", ""))
+
+
+def _import_options(val_frac, test_frac, seed, every, min_dist, max_jump_ratio, like, raw):
+    from ..strokes.build import ImportOptions
+    target, units = ink_target_of(like, raw)
+    return ImportOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, target=target, target_units=units,
+                         clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
+
+
 @data.command("jsonl")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--val-frac", type=float, default=None, help="Share of texts for val [default: 0.05 with >= 20 texts, else 0].")
 @click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")
+@own_ink_options
 @clean_options
-def jsonl(files, val_frac, test_frac, every, min_dist, max_jump_ratio, seed, out, verbose):
+def jsonl(files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out, verbose):
     """Convert your own handwriting, JSON Lines (datasets/jsonl/README.md)."""
-    from ..strokes.jsonl import JsonlOptions, convert_jsonl
+    from ..strokes.jsonl import convert_jsonl
 
-    opts = JsonlOptions(val_frac=val_frac, test_frac=test_frac, seed=seed,
-                        clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
+    opts = _import_options(val_frac, test_frac, seed, every, min_dist, max_jump_ratio, like, raw)
     _report(convert_jsonl(files, out, opts), verbose, out)
 
 
@@ -104,13 +137,13 @@ def jsonl(files, val_frac, test_frac, every, min_dist, max_jump_ratio, seed, out
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--val-frac", type=float, default=None, help="Share of texts for val [default: 0.05 with >= 20 texts, else 0].")
 @click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")
+@own_ink_options
 @clean_options
-def inkml(files, val_frac, test_frac, every, min_dist, max_jump_ratio, seed, out, verbose):
+def inkml(files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out, verbose):
     """Convert W3C InkML files (subset: datasets/inkml/README.md)."""
-    from ..strokes.inkml import InkmlOptions, convert_inkml
+    from ..strokes.inkml import convert_inkml
 
-    opts = InkmlOptions(val_frac=val_frac, test_frac=test_frac, seed=seed,
-                        clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
+    opts = _import_options(val_frac, test_frac, seed, every, min_dist, max_jump_ratio, like, raw)
     _report(convert_inkml(files, out, opts), verbose, out)
 
 

@@ -13,6 +13,7 @@ from .common import SEED, Finite, build_train_options, refuse_size_flags, train_
 from .groups import data, evaluate, main, train
 
 _S = TextSampleOptions()
+MAX_PRIME_CHARS = 100_000  # the longest --prime-file read; far more context than a model uses
 _C = CharRNNConfig(vocab_size=1)
 
 
@@ -66,8 +67,11 @@ def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch,
     opts = build_train_options(kw, init)
     sizes = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, tie_weights=tie_weights)
     if opts.init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
-        from ..checkpoint import load_checkpoint
-        model = {k: v for k, v in load_checkpoint(opts.init, kind="text")["config"].items() if k != "vocab_size"}
+        from ..checkpoint import check_model, load_checkpoint
+        from ..text.model import CharRNN, CharRNNConfig
+        ck = load_checkpoint(opts.init, kind="text")
+        check_model(opts.init, ck, lambda c: CharRNN(CharRNNConfig.from_dict(c["config"])))  # before building it
+        model = {k: v for k, v in ck["config"].items() if k != "vocab_size"}
         refuse_size_flags(opts.init, {k: v for k, v in sizes.items() if k != "dropout"}, model)
         sizes = {**model, "dropout": dropout} if typed("dropout") else model
     torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
@@ -117,7 +121,10 @@ def sample_cmd(model, prime, prime_file, length, temperature, top_k, top_p, argm
     if prime and prime_file:
         raise GenseqError("give --prime or --prime-file, not both")
     if prime_file is not None:
-        prime = prime_file.read()
+        prime = prime_file.read(MAX_PRIME_CHARS + 1)  # bounded: --prime-file /dev/zero
+        if len(prime) > MAX_PRIME_CHARS:
+            raise GenseqError(f"--prime-file: longer than {MAX_PRIME_CHARS:,} characters; "
+                              "a prime is the text to continue, not a corpus")
     tm = load_text_model(model)
     for i in range(num):
         opts = TextSampleOptions(length=length, prime=prime, temperature=temperature, top_k=top_k, top_p=top_p,

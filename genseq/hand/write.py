@@ -38,6 +38,7 @@ class WriteOptions:
     seed: int = 0                  # same seed, same handwriting
     style: int | None = None       # a bundled style (priming sample); None: the one the seed picks
     style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
+    style_lines: int = 1           # how many of the style file's longest writable lines prime, side by side
     unprimed: bool = False         # no priming at all: every line in a hand of its own
     max_chars: int = 40            # wrap lines at this many characters (IAM-OnDB lines: 95% <= 41)
     unknown: str = "error"         # characters outside the alphabet: error | drop | replace
@@ -63,6 +64,8 @@ class WriteOptions:
             raise GenseqError("--by-line chooses among candidates: give --candidates 2 or more")
         if self.recognizer is not None and self.candidates == 1:
             raise GenseqError("--recognizer chooses among candidates: give --candidates 2 or more")
+        if not 1 <= self.style_lines <= 5:
+            raise GenseqError("--style-lines must be between 1 and 5")
         if sum((self.style is not None, self.style_file is not None, self.unprimed)) > 1:
             raise GenseqError("give one of --style, --style-file and --no-style")
 
@@ -142,6 +145,7 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
     section 5.5). Without --style or --style-file the seed picks a bundled style.
     """
     from ..strokes.jsonl import read_jsonl
+    from ..strokes.normalise import model_ink
     cfg = hm.config
     if options.unprimed:
         return None
@@ -149,12 +153,19 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
         path = Path(options.style_file)
         if not path.is_file():
             raise GenseqError(f"no such style file: {path}")
-        sample = max(read_jsonl(path), key=lambda s: len(s.points))  # the longest line primes best
-        # A user's strokes (screen pixels) to the model's units: match the spread of the pen offsets.
-        spread = float(np.std(sample.points[:, :2], axis=0).mean())
-        if not np.isfinite(spread) or spread <= 0:
-            raise GenseqError("the style sample has no usable strokes")
-        scale = float(np.mean(cfg.norm_std)) / spread
+        target = model_ink(hm.meta)
+        if target is not None:
+            # The user's ink at the model's own size, points per character and level baseline.
+            sample = priming_sample(read_jsonl(path, target=target), cfg.alphabet, options.style_lines,
+                                    target.width_per_char)
+            scale = float(hm.meta.get("scale", 1.0))
+        else:
+            # A model that records no ink: match the spread of the pen offsets.
+            sample = max(read_jsonl(path), key=lambda s: len(s.points))
+            spread = float(np.std(sample.points[:, :2], axis=0).mean())
+            if not np.isfinite(spread) or spread <= 0:
+                raise GenseqError("the style sample has no usable strokes")
+            scale = float(np.mean(cfg.norm_std)) / spread
     else:
         styles = bundled_styles()
         if not styles:
@@ -171,6 +182,33 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
     if bad:
         raise GenseqError(f"the style sample's text has characters the model cannot write: {''.join(bad)!r}")
     return normalise(sample.points, cfg, scale), sample.text
+
+
+PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
+
+
+def priming_sample(samples: list, alphabet: str, n: int, space: float):
+    """The `n` lines the model can write (all lines if none can) nearest
+    PRIME_CHARS characters long, side by side on one baseline, a `space` (data
+    units) apart, as one Sample."""
+    from ..strokes.clean import to_offsets, to_strokes
+    from ..strokes.h5 import Sample
+    ok = [s for s in samples if set(s.text) <= set(alphabet)] or samples
+    chosen = sorted(ok, key=lambda s: (abs(len(s.text) - PRIME_CHARS), -len(s.text)))[:n]
+    if len(chosen) == 1:
+        return chosen[0]
+    strokes, texts, right, base = [], [], None, None
+    for s in chosen:
+        line = to_strokes(s.points)
+        xy = np.concatenate(line)
+        y_mid = float(np.median(xy[:, 1]))
+        dx = 0.0 if right is None else right + space - float(xy[:, 0].min())
+        dy = 0.0 if base is None else base - y_mid
+        base = y_mid + dy
+        strokes += [a + [dx, dy] for a in line]
+        right = float(xy[:, 0].max()) + dx
+        texts.append(s.text)
+    return Sample(chosen[0].id, " ".join(texts), to_offsets(strokes))
 
 
 def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[HandLine | None]:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import svgwrite
 
-from ..atomic import write_text
+from ..atomic import output_target, write_text
 from ..errors import GenseqError
 from .smooth import offsets_to_strokes, smooth_path
 
@@ -275,7 +275,9 @@ def _n(v: float) -> float:
 
 
 def save_pages(pages: Sequence[str], path: str | os.PathLike) -> list[Path]:
-    """Write SVG pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ..."""
+    """Write SVG pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ...
+    An existing name that is not a regular file is refused; a symlink's target
+    is replaced (genseq.atomic)."""
     path = Path(path)
     if len(pages) == 0:
         raise GenseqError("no pages to save")
@@ -284,6 +286,8 @@ def save_pages(pages: Sequence[str], path: str | os.PathLike) -> list[Path]:
     else:
         suffix = path.suffix or ".svg"
         targets = [path.with_name(f"{path.stem}-{i}{suffix}") for i in range(1, len(pages) + 1)]
+    for target in targets:  # a device, FIFO or folder among the names: refused before any page is written
+        output_target(target)
     for target, doc in zip(targets, pages):
         write_text(target, doc)
     return targets

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ..errors import GenseqError
 from .clean import CleanOptions
 from .h5 import SPLITS, Sample, StrokeWriter
+from .normalise import InkTarget, normalise_lines
 from .split import auto_val_frac, split_of
 
 
@@ -88,23 +89,36 @@ class Builder:
 @dataclass(frozen=True)
 class ImportOptions:
     """Options of the JSONL and InkML importers. val_frac None = 5% once there
-    are >= 20 distinct texts, else 0; terms None = the importer's default."""
+    are >= 20 distinct texts, else 0; terms None = the importer's default.
+    target: bring all lines, as one writer's, to a model's ink (size, density,
+    level baseline; genseq.strokes.normalise), whose data units are
+    `target_units`; None keeps the source units and points."""
 
     val_frac: float | None = None
     test_frac: float = 0.0
     seed: int = 0
     clean: CleanOptions = CleanOptions()
     terms: str | None = None
+    target: InkTarget | None = None
+    target_units: str = ""
 
 
 def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, source: str, units: str,
                   terms: str) -> Report:
-    """Write (group, sample, source points) items, split by group; the shared tail of the importers."""
-    val = opts.val_frac if opts.val_frac is not None else auto_val_frac(len({g for g, _, _ in items}))
+    """Write (group, sample, source points, raw line) items, split by group; the
+    shared tail of the importers. With opts.target the raw lines are normalised
+    together first."""
+    val = opts.val_frac if opts.val_frac is not None else auto_val_frac(len({it[0] for it in items}))
+    resample = opts.clean.describe()
+    if opts.target is not None and items:
+        points = normalise_lines([it[3] for it in items], opts.target)
+        items = [(g, Sample(s.id, s.text, p), n, raw) for (g, s, n, raw), p in zip(items, points)]
+        units = f"{opts.target_units} (the writer's ink {opts.target.describe()})"
+        resample = f"the writer's ink {opts.target.describe()}"
     builder = Builder(out, val_frac=val, test_frac=opts.test_frac, seed=opts.seed, source=source,
-                      terms=opts.terms or terms, units=units, resample=opts.clean.describe())
+                      terms=opts.terms or terms, units=units, resample=resample)
     builder.report = report
     with builder:
-        for group, sample, n in items:
+        for group, sample, n, _ in items:
             builder.add(group, sample, n)
     return report

@@ -6,9 +6,16 @@ the transcriptions (a few MB) and the kept sequences, not the XML.
 """
 from __future__ import annotations
 
+import bz2
+import contextlib
+import functools
+import gzip
+import lzma
 import os
 import re
+import stat
 import tarfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +24,8 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import GenseqError
+from ..atomic import file_kind
+from ..errors import GenseqError, first_line
 from .build import Builder, Report
 from .xmlsafe import parse_xml
 from .clean import CleanOptions, Skip, clean_strokes
@@ -50,32 +58,104 @@ def group_of(form: str) -> str:
     return m.group(1) if m else form
 
 
-def iter_files(path: str | os.PathLike, suffix: str) -> Iterator[tuple[str, Callable[[], bytes]]]:
+# The largest file or archive member read: far above any real one (IAM-OnDB's
+# stroke files are under 1 MB, UNIPEN's largest ink file about 4 MB in the
+# train release, 20 MB in the full one); a larger one is skipped as `too large`.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def iter_files(path: str | os.PathLike, suffix: str,
+               report: Report | None = None) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """Yield (relative path, read) for each file ending in `suffix`, from a
-    folder (sorted walk) or a tar archive (streamed, in archive order)."""
+    folder (sorted walk) or a tar archive (streamed, in archive order).
+
+    Only regular files are read (a symlink counts as what it points to): a
+    device, FIFO, socket or link member of a matching name is skipped as `not
+    a regular file`, one of more than MAX_FILE_BYTES as `too large` (without
+    reading it), counted in `report` when one is given. `read()` returns at
+    most MAX_FILE_BYTES bytes, so memory stays bounded whatever the input."""
     path = Path(path)
+
+    def skip(name: str, reason: str) -> None:
+        if report is not None:
+            report.skip(name, reason)
+
     if path.is_dir():
         for root, dirs, files in os.walk(path):
             dirs.sort()
             for name in sorted(files):
                 if name.endswith(suffix):
                     full = Path(root) / name
-                    yield full.relative_to(path).as_posix(), full.read_bytes
+                    rel = full.relative_to(path).as_posix()
+                    try:
+                        st = os.stat(full)  # follows a symlink: /dev/zero behind a link is a device
+                    except OSError:
+                        skip(rel, "unreadable")
+                        continue
+                    if not stat.S_ISREG(st.st_mode):
+                        skip(rel, "not a regular file")
+                    elif st.st_size > MAX_FILE_BYTES:
+                        skip(rel, "too large")
+                    else:
+                        yield rel, functools.partial(_read_regular, full)
         return
     if not path.exists():
         raise GenseqError(f"{path}: no such file or folder")
-    try:
-        tf = tarfile.open(path, "r|*")
-    except (tarfile.TarError, OSError, EOFError):
-        raise GenseqError(f"{path}: neither a folder nor a tar archive (.tar.gz)") from None
-    with tf:
+    with contextlib.ExitStack() as stack:
+        try:
+            tf = stack.enter_context(_open_tar(path, stack))
+        except _ARCHIVE_ERRORS:
+            raise GenseqError(f"{path}: neither a folder nor a tar archive (.tar.gz)") from None
         try:
             for member in tf:
-                if member.isfile() and member.name.endswith(suffix):
-                    fh = tf.extractfile(member)
-                    yield member.name, fh.read
-        except (tarfile.TarError, EOFError, OSError) as err:
-            raise GenseqError(f"{path}: damaged archive ({err})") from None
+                if not member.name.endswith(suffix) or member.isdir():
+                    continue
+                if not member.isfile():
+                    skip(member.name, "not a regular file")
+                elif member.size > MAX_FILE_BYTES:
+                    skip(member.name, "too large")  # skipped by reading through it, a block at a time
+                else:
+                    yield member.name, functools.partial(tf.extractfile(member).read, MAX_FILE_BYTES)
+        except _ARCHIVE_ERRORS as err:
+            raise GenseqError(f"{path}: damaged archive ({first_line(err)})") from None
+
+
+# What a damaged or foreign archive raises, from tarfile or a decompressor.
+_ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+def _open_tar(path: Path, stack: contextlib.ExitStack) -> tarfile.TarFile:
+    """A tar archive (plain, .gz, .bz2 or .xz), streamed. The decompressors of the
+    gzip, bz2 and lzma modules hand out at most what is asked for; tarfile's own
+    (mode "r|*") decompresses a whole read at once, so that a member of zeros,
+    which compresses 1000:1, would take hundreds of MB to skip."""
+    raw = stack.enter_context(open(path, "rb"))
+    magic = raw.peek(6)[:6]
+    if magic.startswith(b"\x1f\x8b"):
+        stream = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+    elif magic.startswith(b"BZh"):
+        stream = stack.enter_context(bz2.BZ2File(raw))
+    elif magic.startswith(b"\xfd7zXZ\x00"):
+        stream = stack.enter_context(lzma.LZMAFile(raw))
+    else:
+        stream = raw
+    return tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20)
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of `path`, which must (still) be a regular file of at most MAX_FILE_BYTES."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise GenseqError(f"{path}: no such file (removed while reading?)") from None
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise GenseqError(f"{path}: is {file_kind(mode)}, not a regular file")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise GenseqError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB (grew while reading?)")
+    return data
 
 
 def parse_csr(data: bytes) -> list[str] | None:

@@ -8,11 +8,14 @@ import os
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
+import numpy as np
+
 
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
 from .xmlsafe import parse_xml
 from .clean import Skip, clean_strokes
+from .normalise import RawLine
 from .h5 import Sample
 
 SOURCE = "InkML files"
@@ -67,45 +70,83 @@ def _trace_points(el: Element, xcol: int, ycol: int) -> list[tuple[float, float]
     return pts
 
 
+MAX_SAMPLE_POINTS = 100_000  # IAM-OnDB's longest line is about 12,000 points at full rate
+MAX_REUSE = 2  # the samples of one file together hold at most this many times its traces' points
+
+
+class Refused(list):
+    """The strokes of a sample that `parse_inkml` refuses (e.g. `too many points`):
+    reading them raises Skip(reason), so converters skip that sample alone."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+    def __iter__(self):
+        raise Skip(self.reason)
+
+
 def parse_inkml(data: bytes, name: str) -> list[tuple[str, str, list, bool]]:
-    """-> [(id, text, strokes, y_down)] per annotated group (or the whole file)."""
+    """-> [(id, text, strokes, y_down)] per annotated group (or the whole file).
+
+    Each trace is parsed once and used at most once per sample, however often
+    a group references it. A sample of more than MAX_SAMPLE_POINTS points, and
+    the samples beyond MAX_REUSE times the points of the file's traces, come
+    back as `Refused("too many points")`: memory stays in proportion to the
+    file's size. Raises Skip for a file that cannot be used."""
+    try:
+        return _parse_inkml(data, name)
+    except RecursionError:  # a parser of deep XML; the walk below is iterative
+        raise Skip("xml nested too deeply") from None
+
+
+def _parse_inkml(data: bytes, name: str) -> list[tuple[str, str, list, bool]]:
     root = parse_xml(data)
     if _local(root.tag) != "ink":
         raise Skip("not InkML (root is not <ink>)")
     xcol, ycol, y_down = _channels(root)
-    traces = {}
-    order = []
+    parsed: dict[Element, list] = {}  # every <trace>, parsed once, in document order
+    by_id: dict[str, Element] = {}
     for el in root.iter():
         if _local(el.tag) == "trace":
-            pts = _trace_points(el, xcol, ycol)
-            order.append(pts)
+            parsed[el] = _trace_points(el, xcol, ycol)
             if el.get("id") or el.get(_XML_ID):
-                traces[el.get(_XML_ID) or el.get("id")] = pts
+                by_id[el.get(_XML_ID) or el.get("id")] = el
+    budget = MAX_REUSE * sum(len(p) for p in parsed.values())
 
-    def group_strokes(g: Element) -> list:
-        out = []
+    def sample(sid: str, text: str, traces) -> tuple[str, str, list, bool]:
+        nonlocal budget
+        strokes, seen = [], set()
+        for el in traces:
+            if el is not None and el not in seen:
+                seen.add(el)
+                strokes.append(parsed[el])
+        n = sum(len(s) for s in strokes)
+        if n > MAX_SAMPLE_POINTS or n > budget:
+            return sid, text, Refused("too many points"), y_down
+        budget -= n
+        return sid, text, strokes, y_down
+
+    def group_traces(g: Element):
         for el in g.iter():
             tag = _local(el.tag)
             if tag == "trace":
-                out.append(_trace_points(el, xcol, ycol))
-            elif tag == "traceView" and el.get("traceDataRef") in traces:
-                out.append(traces[el.get("traceDataRef")])
-        return out
+                yield el
+            elif tag == "traceView":
+                yield by_id.get(el.get("traceDataRef"))
 
     text = _truth(root)
     if text is not None:
-        return [(name, text, order, y_down)]
+        return [sample(name, text, parsed)]
     samples = []
-
-    def walk(el: Element) -> None:
-        for g in _children(el, "traceGroup"):
-            t = _truth(g)
-            if t is not None:
-                samples.append((f"{name}:{len(samples)}", t, group_strokes(g), y_down))
-            else:
-                walk(g)
-
-    walk(root)
+    stack = list(reversed(_children(root, "traceGroup")))  # outermost annotated groups, in document order
+    while stack:
+        g = stack.pop()
+        t = _truth(g)
+        if t is not None:
+            samples.append(sample(f"{name}:{len(samples)}", t, group_traces(g)))
+        else:
+            stack.extend(reversed(_children(g, "traceGroup")))
     if not samples:
         raise Skip("no truth annotation")
     return samples
@@ -132,5 +173,7 @@ def convert_inkml(paths, out: str | os.PathLike, opts: InkmlOptions = InkmlOptio
             except Skip as err:
                 report.skip(f"{path.name} ({sid})", str(err))
                 continue
-            items.append((text.casefold(), Sample(sid, text, points), sum(len(s) for s in strokes)))
+            flip = -1.0 if y_down else 1.0
+            raw = RawLine(text, [np.asarray(s, dtype=np.float64).reshape(-1, 2) * [1.0, flip] for s in strokes if s])
+            items.append((text.casefold(), Sample(sid, text, points), sum(len(s) for s in strokes), raw))
     return write_grouped(items, out, opts, report, source=SOURCE, units=UNITS, terms=TERMS)

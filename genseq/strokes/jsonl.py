@@ -10,12 +10,15 @@ import json
 import math
 import os
 from pathlib import Path
+
+import numpy as np
 from typing import Iterator
 
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
 from .clean import CleanOptions, Skip, clean_strokes
 from .h5 import Sample
+from .normalise import InkTarget, RawLine, normalise_lines
 
 SOURCE = "genseq JSONL handwriting"
 UNITS = "source units of the JSONL file (screen pixels for the capture page), y flipped to grow upwards"
@@ -25,10 +28,36 @@ JsonlOptions = ImportOptions  # the shared importer options (genseq.strokes.buil
 TERMS = "the writer's own handwriting; terms set by the writer"
 
 
+def parse_point(p) -> tuple[float, ...]:
+    """One point of a line, as JSON gives it: [x, y], [x, y, t] or [x, y, t, pressure]
+    of numbers -> a tuple of floats. The one point check of the format: the
+    reader and the capture page (genseq.capture.session) both use it, so a line
+    the page saves is a line the reader accepts. Raises Skip: `bad point`,
+    `non-numeric coordinate`, `huge coordinate` (a number beyond a float, such
+    as a 400-digit integer), `non-finite coordinate` (x or y NaN or infinite;
+    a non-finite t only makes the line untimed)."""
+    if not isinstance(p, list) or not 2 <= len(p) <= 4:
+        raise Skip("bad point")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p):
+        raise Skip("non-numeric coordinate")
+    try:
+        q = tuple(float(v) for v in p)  # an int too large for a float raises OverflowError
+    except OverflowError:
+        raise Skip("huge coordinate") from None
+    if not (math.isfinite(q[0]) and math.isfinite(q[1])):
+        raise Skip("non-finite coordinate")
+    return q
+
+
 def _parse_line(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int]:
+    sample, n, _ = _parse_raw(line, where, opts)
+    return sample, n
+
+
+def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, RawLine]:
     try:
         obj = json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, and an integer of over 4,300 digits
         raise Skip("invalid JSON") from None
     if not isinstance(obj, dict):
         raise Skip("not a JSON object")
@@ -45,23 +74,24 @@ def _parse_line(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int]
     y_up = obj.get("y_up", False)
     if not isinstance(y_up, bool):
         raise Skip("y_up must be true or false")
-    xy = []
+    xy, times = [], []
     for stroke in strokes:
         if not isinstance(stroke, list):
             raise Skip("bad stroke")
-        pts = []
+        pts, ts = [], []
         for p in stroke:
-            if not isinstance(p, list) or not 2 <= len(p) <= 4:
-                raise Skip("bad point")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p):
-                raise Skip("non-numeric coordinate")
-            if not all(math.isfinite(v) for v in p[:2]):
-                raise Skip("non-finite coordinate")
-            pts.append((float(p[0]), float(p[1])))
+            q = parse_point(p)  # the one point check, shared with the capture page
+            pts.append(q[:2])
+            ts.append(q[2] if len(q) >= 3 and math.isfinite(q[2]) else None)
         xy.append(pts)
+        times.append(ts)
     # json.loads turns 1e999 into inf (caught above); huge finite values are caught in clean_strokes
     points = clean_strokes(xy, opts, y_down=not y_up)
-    return Sample(sid, text, points), sum(len(s) for s in xy)
+    flip = 1.0 if y_up else -1.0
+    timed = all(t is not None for ts in times for t in ts)
+    raw = RawLine(text, [np.asarray(s, dtype=np.float64).reshape(-1, 2) * [1.0, flip] for s in xy],
+                  [np.asarray(ts, dtype=np.float64) for ts in times] if timed else None)
+    return Sample(sid, text, points), sum(len(s) for s in xy), raw
 
 
 def _lines(fh) -> Iterator[bytes]:
@@ -93,27 +123,38 @@ def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
             if not line.strip():
                 continue
             try:
-                sample, n = _parse_line(line, where, opts)
+                sample, n, raw = _parse_raw(line, where, opts)
             except Skip as err:
                 report.skip(where, str(err))
                 continue
-            yield sample.text.strip().casefold(), sample, n
+            yield sample.text.strip().casefold(), sample, n, raw
 
 
-def read_jsonl(path: str | os.PathLike, opts: CleanOptions = CleanOptions()) -> list[Sample]:
+def read_jsonl(path: str | os.PathLike, opts: CleanOptions = CleanOptions(),
+               target: InkTarget | None = None) -> list[Sample]:
     """All usable samples of a JSONL file, cleaned (e.g. to prime a model with
-    a user's style). Raises GenseqError when none is usable."""
+    a user's style); with `target`, normalised together to that model's ink
+    (genseq.strokes.normalise). Raises GenseqError when none is usable."""
     report = Report()
-    samples = [s for _, s, _ in iter_jsonl(path, opts, report)]
-    if not samples:
+    items = list(iter_jsonl(path, opts, report))
+    if not items:
         raise GenseqError(f"{path}: no usable lines" + (f" ({report.summary()})" if report.skipped else ""))
-    return samples
+    if target is None:
+        return [s for _, s, _, _ in items]
+    try:
+        points = normalise_lines([raw for *_, raw in items], target)
+    except Skip as err:
+        raise GenseqError(f"{path}: cannot normalise the ink ({err})") from None
+    return [Sample(s.id, s.text, p) for (_, s, _, _), p in zip(items, points)]
 
 
 def jsonl_line(text: str, strokes, *, id: str | None = None, y_up: bool = False) -> str:
     """One JSONL line (with the newline) for `strokes`: list of strokes, each a
     list of [x, y] / [x, y, t] / [x, y, t, pressure]. Validates like the reader."""
-    obj = {"text": text, "strokes": [[[float(v) for v in p] for p in s] for s in strokes]}
+    try:
+        obj = {"text": text, "strokes": [[[float(v) for v in p] for p in s] for s in strokes]}
+    except OverflowError:  # an integer too large for a float; the line is then checked by the reader
+        raise GenseqError("unusable sample: huge coordinate") from None
     if id is not None:
         obj["id"] = id
     if y_up:
