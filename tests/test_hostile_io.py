@@ -561,3 +561,18 @@ def test_ctrl_c_with_a_dripping_client_exits_within_seconds(tmp_path):
             proc.kill()
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "stopped; 0 lines saved" in rest and took < capture_server.SHUTDOWN_GRACE + 5, took
+
+
+def test_jsonl_special_files_and_endless_lines_are_refused_or_skipped(tmp_path, monkeypatch):
+    from genseq.strokes import jsonl
+    from genseq.strokes.build import Report
+    from genseq.strokes.clean import CleanOptions
+    with pytest.raises(GenseqError, match="not a regular file"):
+        list(jsonl.iter_jsonl("/dev/zero", CleanOptions(), Report()))
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 1000)
+    f = tmp_path / "long.jsonl"
+    good = json.dumps({"text": "hi", "strokes": [[[0, 0], [1, 1]]]})
+    f.write_text(good + "\n" + "x" * 5000 + "\n" + good + "\n")
+    rep = Report()
+    got = list(jsonl.iter_jsonl(f, CleanOptions(), rep))
+    assert len(got) == 2 and rep.skipped == {"line longer than 0 MiB": 1}

@@ -221,7 +221,7 @@ def convert_iam(line_strokes: str | os.PathLike, ascii_path: str | os.PathLike, 
     report = builder.report
     with builder, tqdm(total=n_files, unit="line", desc="iam-ondb", disable=not opts.progress,
                        leave=False) as bar:
-        for name, read in iter_files(line_strokes, ".xml"):
+        for name, read in iter_files(line_strokes, ".xml", report):
             bar.update(1)
             m = _STROKE_NAME.match(Path(name).name)
             if not m:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -94,15 +95,30 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
     return Sample(sid, text, points), sum(len(s) for s in xy), raw
 
 
+MAX_LINE_BYTES = 32 * 2**20  # one JSONL line: far above a page of ink at a tablet's full rate
+TOO_LONG = b"\0too long"  # what _lines yields for a longer line (never valid JSON)
+
+
 def _lines(fh) -> Iterator[bytes]:
-    """The lines of a binary file, split at LF, CRLF or a lone CR (old Mac files)."""
-    for chunk in fh:  # up to each LF
+    """The lines of a binary file, split at LF, CRLF or a lone CR (old Mac files);
+    a line over MAX_LINE_BYTES is read past in pieces and yields TOO_LONG."""
+    while True:
+        chunk = fh.readline(MAX_LINE_BYTES + 1)  # up to each LF, bounded
+        if not chunk:
+            return
+        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+            while chunk and not chunk.endswith(b"\n"):
+                chunk = fh.readline(MAX_LINE_BYTES)
+            yield TOO_LONG
+            continue
         yield from chunk.splitlines() or [b""]
 
 
 def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
     """Yield (group, sample, source_points) per usable line; skips go to `report`."""
     path = Path(path)
+    if path.exists() and not path.is_dir() and not stat.S_ISREG(os.stat(path).st_mode):
+        raise GenseqError(f"{path}: not a regular file, expected a .jsonl file")
     try:
         fh = open(path, "rb")  # bytes, decoded line by line: the error names the right line
     except IsADirectoryError:
@@ -114,6 +130,9 @@ def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
         for raw in _lines(fh):
             lineno += 1
             where = f"{path.name}:{lineno}"
+            if raw is TOO_LONG:
+                report.skip(where, f"line longer than {MAX_LINE_BYTES // 2**20} MiB")
+                continue
             try:
                 line = raw.decode("utf-8", errors="strict")
             except UnicodeDecodeError:

@@ -321,7 +321,7 @@ def read_unipen(path, opts: UnipenOptions = UnipenOptions(), report: Report | No
     report = report if report is not None else Report()
     # Pass 1: index files, and the header keywords of every include file.
     indexes, headers, ink_names = [], {}, set()
-    for name, read in iter_files(path, ""):
+    for name, read in iter_files(path, "", report):
         top, rel = _where(name)
         if top == "data":
             r = _read_index(rel, read(), cats, report)
