@@ -67,13 +67,16 @@ def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, every, min_dist
               help="Scale each writer so that the median width of a character is this (IAM-OnDB's).")
 @click.option("--smooth", type=Finite(min=0, max=10), default=_U.smooth, show_default=True,
               help="Low-pass each stroke by a Gaussian of this x half the thinning step before thinning: "
-                   "it smooths the staircase ink of coarse tablets (0: off, staircases stay).")
+                   "coarse tablets' staircase ink is smoothed, not left out (0: off, staircases stay).")
+@click.option("--max-turning", type=Finite(min=0, max=180), default=_U.max_turning, show_default=True,
+              help="Leave out writers whose converted ink turns more than this many degrees per step "
+                   "(IAM-OnDB: 42; noisy sensors: 70 and more); 0 keeps all.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split assignment.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print one line per skipped segment.")
-def unipen(path, categories, val_frac, test_frac, points_per_char, width_per_char, smooth, seed, progress, out,
-           verbose):
+def unipen(path, categories, val_frac, test_frac, points_per_char, width_per_char, smooth, max_turning, seed,
+           progress, out, verbose):
     """Convert UNIPEN train_r01_v07: PATH is its archive (.tar.xz, .tar.gz) or
     unpacked folder, read without unpacking. Each writer's ink is brought to
     IAM-OnDB's size and points per character, so both corpora train one model;
@@ -82,7 +85,8 @@ def unipen(path, categories, val_frac, test_frac, points_per_char, width_per_cha
 
     cats = tuple(c.strip() for c in categories.split(",") if c.strip())
     opts = UnipenOptions(categories=cats, val_frac=val_frac, test_frac=test_frac, seed=seed, progress=progress,
-                         points_per_char=points_per_char, width_per_char=width_per_char, smooth=smooth)
+                         points_per_char=points_per_char, width_per_char=width_per_char, smooth=smooth,
+                         max_turning=max_turning)
     _report(convert_unipen(path, out, opts), verbose, out)
 
 
