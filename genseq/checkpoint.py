@@ -291,6 +291,14 @@ def load_model(path, kind: str, default: str, build):
     return model.eval(), ckpt
 
 
+def load_checked(path, kind: str, build) -> dict:
+    """`load_checkpoint`, then `check_model`: a file whose config and weights
+    agree, before anything builds its model for real (--init, --resume)."""
+    ckpt = load_checkpoint(path, kind=kind)
+    check_model(path, ckpt, build)
+    return ckpt
+
+
 def check_model(path, ckpt: dict, build) -> None:
     """Check a loaded file (`load_checkpoint`) against its own config, allocating
     no weights: call it before `build(ckpt)` builds the module for real.

@@ -67,10 +67,9 @@ def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch,
     opts = build_train_options(kw, init)
     sizes = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, tie_weights=tie_weights)
     if opts.init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
-        from ..checkpoint import check_model, load_checkpoint
+        from ..checkpoint import load_checked
         from ..text.model import CharRNN, CharRNNConfig
-        ck = load_checkpoint(opts.init, kind="text")
-        check_model(opts.init, ck, lambda c: CharRNN(CharRNNConfig.from_dict(c["config"])))  # before building it
+        ck = load_checked(opts.init, "text", lambda c: CharRNN(CharRNNConfig.from_dict(c["config"])))
         model = {k: v for k, v in ck["config"].items() if k != "vocab_size"}
         refuse_size_flags(opts.init, {k: v for k, v in sizes.items() if k != "dropout"}, model)
         sizes = {**model, "dropout": dropout} if typed("dropout") else model

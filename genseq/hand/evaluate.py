@@ -92,14 +92,14 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     return out
 
 
-def evaluate_file(hm, data, split: str = "val", by_class: bool = False) -> dict:
+def evaluate_file(hm, data, split: str = "val", by_class: bool = False, max_sequences: int | None = None) -> dict:
     """`genseq eval handwriting`: score a loaded model (write.HandModel) on a split of a stroke file."""
     from ..strokes import StrokeDataset
     from .data import data_scale
     scale = data_scale(hm.config, data, hm.meta)
     with StrokeDataset(data) as ds:
         r = evaluate_split(hm.model, ds.split(split), next(hm.model.parameters()).device, scale=scale,
-                           by_class=by_class)
+                           by_class=by_class, max_sequences=max_sequences)
     if r["sequences"] == 0:
         raise GenseqError(f"{data}: no {split} sequence the model can score")
     return r

@@ -140,12 +140,10 @@ def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
     unless it was fine-tuned), a fine-tuned model's (`init`), or new from the
     data; the data scale (data.data_scale: 1 unless a
     model is fine-tuned on strokes in other units); and whether the run fine-tunes."""
-    from ..checkpoint import check_model, load_checkpoint
+    from ..checkpoint import load_checked
 
-    def checked(path: Path) -> dict:  # the file's config and weights agree: nothing huge gets built
-        ck = load_checkpoint(path, kind="recognizer")
-        check_model(path, ck, lambda c: Recognizer(RecognizerConfig.from_dict(c["config"])))
-        return ck
+    def checked(path: Path) -> dict:
+        return load_checked(path, "recognizer", lambda c: Recognizer(RecognizerConfig.from_dict(c["config"])))
     if resume is not None and resume.exists():
         ck = checked(resume)
         cfg = RecognizerConfig.from_dict(ck["config"])

@@ -290,13 +290,11 @@ def run_config(data, kind: str, sizes: dict, *, init: Path | None = None,
     run's own (the flags must agree with it unless it was fine-tuned), a
     fine-tuned model's (`init`; its alphabet grown by the characters only the
     data holds), or new from the data; and whether the run fine-tunes."""
-    from ..checkpoint import check_model, load_checkpoint
+    from ..checkpoint import load_checked
     paths = _paths(data)
 
-    def checked(path: Path) -> dict:  # the file's config and weights agree: nothing huge gets built
-        ck = load_checkpoint(path, kind="handwriting")
-        check_model(path, ck, lambda c: HandwritingModel(HandwritingConfig.from_dict(c["config"])))
-        return ck
+    def checked(path: Path) -> dict:
+        return load_checked(path, "handwriting", lambda c: HandwritingModel(HandwritingConfig.from_dict(c["config"])))
     if resume is not None and resume.exists():
         ck = checked(resume)
         cfg = HandwritingConfig.from_dict(ck["config"])

@@ -1,0 +1,100 @@
+"""Fine-tuning on your own handwriting: JSONL or InkML straight into a run.
+
+`genseq train handwriting mine.jsonl --init default -o runs/mine` converts the
+files into the run folder, brought to the starting model's own ink (size,
+points per character, level baseline: genseq.strokes.normalise), with a share
+of the lines held out to choose the best step by; and, for flags left at their
+defaults, uses SMALL_SET: a short, gentle schedule for 20-40 lines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GenseqError
+
+OWN_SUFFIXES = (".jsonl", ".inkml")
+
+
+@dataclass(frozen=True)
+class SmallSet:
+    """Training flags for a few dozen lines of one writer (see the model card's
+    fine-tuning section for how they were chosen)."""
+
+    max_steps: int = 150
+    lr: float = 1e-4
+    warmup: int = 10
+    batch: int = 8
+    eval_every: int = 10
+    augment: float = 1.0  # a random slant, rotation and stretch per line: 16 lines are easy to memorise
+    precision: str = "bf16"
+    max_points: int = 2500  # long lines of a tablet writer are still lines to learn from
+    val_frac: float = 0.15  # of the writer's texts, at least min_val lines
+    min_val: int = 3
+
+
+SMALL_SET = SmallSet()
+
+
+def is_own(path: Path) -> bool:
+    return Path(path).suffix.lower() in OWN_SUFFIXES
+
+
+def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
+             small: SmallSet = SMALL_SET) -> list[Path]:
+    """The stroke files a run trains on: stroke HDF5 files as given; each JSONL or
+    InkML file converted once into `out` (`<name>.h5`; a resumed run reuses it),
+    normalised to the starting model's ink when it records one."""
+    from ..strokes.build import ImportOptions
+    from ..strokes.inkml import convert_inkml
+    from ..strokes.jsonl import convert_jsonl
+    from ..strokes.normalise import model_ink
+    target = model_ink(init_meta) if init_meta is not None else None
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for p in paths:
+        if not is_own(p):
+            done.append(p)
+            continue
+        h5 = out / f"{Path(p).stem}.h5"
+        if resume and h5.exists():
+            done.append(h5)
+            continue
+        if not Path(p).is_file():
+            raise GenseqError(f"{p}: no such file")
+        opts = ImportOptions(val_frac=small.val_frac, target=target,
+                             target_units=str((init_meta or {}).get("units", "")))
+        convert = convert_jsonl if Path(p).suffix.lower() == ".jsonl" else convert_inkml
+        report = convert([p], h5, _with_val(opts, p, small))
+        print(report.summary(), flush=True)
+        done.append(h5)
+    return done
+
+
+def _with_val(opts, path: Path, small: SmallSet):
+    """Hold out at least `small.min_val` texts when the file has enough (groups are texts)."""
+    from dataclasses import replace
+
+    from ..strokes.split import split_of
+    texts = _texts(path)
+    if len(texts) < 2 * small.min_val:
+        raise GenseqError(f"{path}: {len(texts)} distinct lines; fine-tuning needs at least "
+                          f"{2 * small.min_val} (a few held out to choose the best step)")
+    for seed in range(1000):  # the first split seed that holds out enough lines
+        if sum(split_of(t, small.val_frac, 0.0, seed) == "val" for t in texts) >= small.min_val:
+            return replace(opts, seed=seed)
+    return opts
+
+
+def _texts(path: Path) -> set[str]:
+    from ..strokes.build import Report
+    from ..strokes.clean import CleanOptions
+    if Path(path).suffix.lower() == ".jsonl":
+        from ..strokes.jsonl import iter_jsonl
+        return {g for g, *_ in iter_jsonl(path, CleanOptions(), Report())}
+    from ..strokes.clean import Skip
+    from ..strokes.inkml import parse_inkml
+    try:
+        return {t.casefold() for _, t, _, _ in parse_inkml(Path(path).read_bytes(), Path(path).stem) if t}
+    except Skip:  # the converter reports what is wrong with the file
+        return set()

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+""""Your own handwriting", measured on stand-in writers: `python samples/own_hand.py DIR ...`.
+
+DIR holds stand-in users' JSONL files (samples/standin_writers.py). For each
+`W-capture.jsonl` (or `--kind tablet`), the first --mine lines are the user's
+sample and the rest are held out as the writer's real hand. For 10 fixed
+phrases it writes:
+
+- default: the model's default style (what a user gets without a sample);
+- primed: `--style-file` with the sample, as `genseq write` does;
+- primed-raw: the same sample scaled only by the spread of its offsets (how
+  `write --style-file` primed before the ink was normalised);
+- fine-tuned: with each model given by `--tuned W=MODEL`.
+
+and reports, per writer and way: the bundled reader's character error rate
+(CER) on the phrases, and the style distance (genseq.strokes.style) of the
+written lines to the writer's held-out real lines, beside the distance of
+each bundled style. `--picture OUT.svg` draws, per writer, the held-out real
+lines, then the primed and fine-tuned ones (do not commit it: it shows
+UNIPEN ink). `--spread UNIPEN_ARCHIVE` prints the between-writer spread of
+the style features (genseq.strokes.style.SPREAD).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from genseq.hand.choose import read_lines  # noqa: E402
+from genseq.hand.recognize import edit_distance  # noqa: E402
+from genseq.hand.write import WriteOptions, bundled_styles, load_hand_model, load_recognizer  # noqa: E402
+from genseq.hand.write import write_handwriting  # noqa: E402
+from genseq.strokes.jsonl import read_jsonl  # noqa: E402
+from genseq.strokes.normalise import model_ink  # noqa: E402
+from genseq.strokes.style import FEATURES, hand_features, style_distance  # noqa: E402
+
+
+def spread(archive: str, writers: int = 200) -> dict:
+    """The between-writer standard deviation of each style feature: UNIPEN
+    training-split writers with 10+ lines or words, each normalised to the
+    bundled model's ink."""
+    from collections import defaultdict
+
+    from genseq.strokes.normalise import IAM_TARGET, RawLine, normalise_lines
+    from genseq.strokes.split import split_of
+    from genseq.strokes.unipen import UnipenOptions, read_unipen
+    by = defaultdict(list)
+    for p in read_unipen(archive, UnipenOptions(categories=("6", "8"), progress=False)):
+        if split_of(p.group, 0.05, 0.05, 0) == "train" and len(p.text) >= 4:
+            by[p.group].append(p)
+    feats = []
+    for group, ps in sorted(by.items())[:writers]:
+        if len(ps) < 10:
+            continue
+        pts = normalise_lines([RawLine(p.text, p.strokes) for p in ps], IAM_TARGET)
+        f = hand_features(list(zip(pts, [p.text for p in ps])))
+        if f:
+            feats.append(f)
+    return {k: float(np.std([f[k] for f in feats])) for k in FEATURES} | {"writers": len(feats)}
+
+PHRASES = [
+    "Meet me at the station at 7:45 tomorrow.",
+    "Dear Margaret, thank you for the lovely flowers!",
+    "Call Xavier on 555-0142 before Friday.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Flat 3B, 221 Baker Street, London",
+    "Buy milk, eggs (a dozen) and jam; pay 12.",
+    "Is it really true? Yes, quite true.",
+    "Zoe's birthday is on June 14th, 2027.",
+    "Keep calm and write on.",
+    "Joined the quiz team: six of us in total.",
+]
+
+
+def cer(texts: list[str], reads: list[str]) -> float:
+    return sum(edit_distance(t, r) for t, r in zip(texts, reads)) / sum(len(t) for t in texts)
+
+
+def written(hm, reader, opts: WriteOptions) -> tuple[list, float]:
+    """The 10 phrases written under `opts`: ((points, text) lines in data units, CER)."""
+    _, lines = write_handwriting("\n".join(PHRASES), hm, opts)
+    cfg = hm.config
+    reads = read_lines(reader, [ln.points for ln in lines], (cfg.norm_mean, cfg.norm_std))
+    data = [(ln.points[:, :2] * np.asarray(cfg.norm_std, np.float32), ln.text) for ln in lines]
+    data = [(np.concatenate([p, ln.points[:, 2:]], 1), t) for (p, t), ln in zip(data, lines)]
+    return data, cer([ln.text for ln in lines], reads)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dir", type=Path, nargs="?")
+    ap.add_argument("--spread", metavar="UNIPEN_ARCHIVE", help="only print the features' between-writer spread")
+    ap.add_argument("--kind", choices=["capture", "tablet"], default="capture")
+    ap.add_argument("--mine", type=int, default=20, help="lines of each writer used as the sample")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--tuned", action="append", default=[], metavar="W=MODEL")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--style-lines", type=int, default=WriteOptions().style_lines)
+    ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
+    ap.add_argument("--picture", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if args.spread:
+        print(json.dumps(spread(args.spread)))
+        return
+    import torch
+    torch.set_num_threads(1)
+    hm = load_hand_model(None if args.model == "default" else args.model)
+    reader = load_recognizer("default")
+    target = model_ink(hm.meta)
+    tuned = dict(t.split("=", 1) for t in args.tuned)
+    styles = [(s.points, s.text) for s in bundled_styles()]
+    style_feats = [hand_features([st]) for st in styles]
+    results, picture = {}, []
+    base = WriteOptions(seed=args.seed, candidates=args.candidates, max_chars=60)
+    default_lines, default_cer = written(hm, reader, base)
+    print(f"default style: CER {default_cer:.3f}")
+    for path in sorted(args.dir.glob(f"*-{args.kind}.jsonl")):
+        name = path.name.rsplit("-", 1)[0]
+        lines = path.read_text().splitlines()
+        mine = args.dir / f"_{name}-mine.jsonl"
+        mine.write_text("\n".join(lines[:args.mine]) + "\n")
+        rest = args.dir / f"_{name}-rest.jsonl"
+        rest.write_text("\n".join(lines[args.mine:]) + "\n")
+        real = [(s.points, s.text) for s in read_jsonl(rest, target=target)]
+        real_f = hand_features(real)
+        r = {"lines": len(lines), "real": real_f,
+             "bundled_styles": [style_distance(f, real_f) for f in style_feats],
+             "default": {"cer": default_cer, "style": style_distance(hand_features(default_lines), real_f)}}
+        ways = {"primed": (hm, WriteOptions(**{**base.__dict__, "style_file": mine, "style_lines": args.style_lines}))}
+        if name in tuned:
+            ways["fine-tuned"] = (load_hand_model(tuned[name]), base)
+        for way, (model, opts) in ways.items():
+            data, c = written(model, reader, opts)
+            r[way] = {"cer": c, "style": style_distance(hand_features(data), real_f), "features": hand_features(data)}
+            picture.append((name, way, data))
+        import genseq.strokes.normalise as nz
+        saved = nz.model_ink
+        nz.model_ink = lambda meta: None  # the old priming: offsets' spread only
+        try:
+            data, c = written(hm, reader, WriteOptions(**{**base.__dict__, "style_file": mine}))
+        finally:
+            nz.model_ink = saved
+        r["primed-raw"] = {"cer": c, "style": style_distance(hand_features(data), real_f)}
+        picture.insert(len(picture) - len(ways), (name, "real", real[:len(PHRASES)]))
+        results[name] = r
+        near = min(r["bundled_styles"])
+        print(f"{name}: real {json.dumps({k: round(v, 2) for k, v in real_f.items()})}")
+        print(name)
+        for way in ("default", "primed-raw", *ways):
+            print(f"  {way:11s} CER {r[way]['cer']:.3f} ({r[way]['cer'] / max(default_cer, 1e-9):.2f}x default)  "
+                  f"style distance {r[way]['style']:.2f}  (nearest bundled style {near:.2f})")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
+                                         "default_cer": default_cer, "results": results}, indent=1))
+    if args.picture:
+        from genseq.render import PageOptions, render_pages, save_pages
+        pts = [p for _, _, data in picture for p, _ in data]
+        labels = [f"{n} {w}: {t}" for n, w, data in picture for _, t in data]
+        save_pages(render_pages(pts, PageOptions(width=1400, background="white"), labels=labels)[:1], args.picture)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Fine-tuning on your own handwriting straight from JSONL (genseq.hand.own)."""
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from genseq.checkpoint import load_checkpoint
+from genseq.cli import main
+from genseq.hand.own import SMALL_SET
+from genseq.strokes import Sample, StrokeDataset, write_strokes
+
+TEXTS = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc.", "ba ca", "cc a", "a b c", "bb.a"]
+
+
+def _loops(text: str, rng, scale: float = 1.0):
+    """Absolute strokes of fake handwriting: one loop per character, a stroke per word."""
+    strokes, x = [], 0.0
+    for word in text.split(" "):
+        pts = []
+        for ch in word:
+            t = np.linspace(0, 2 * np.pi, 12)
+            r = 20 + 5 * "abc .".index(ch)
+            pts += list(zip(x + 30 + np.cos(t) * r + rng.normal(0, 1, 12), np.sin(t) * r + rng.normal(0, 1, 12)))
+            x += 60
+        strokes.append([[p[0] * scale, p[1] * scale] for p in pts])
+        x += 40
+    return strokes
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _base_model(tmp_path):
+    rng = np.random.default_rng(0)
+    from genseq.strokes.clean import to_offsets
+
+    def sample(i, t):
+        return Sample(f"s{i}", t, to_offsets([np.asarray(s) for s in _loops(t, rng)]))
+    splits = {s: [sample(i, t) for i, t in enumerate(TEXTS[:6])] for s in ("train", "val")}
+    data = tmp_path / "base.h5"
+    write_strokes(data, splits, source="test", terms="none", units="px")
+    run = tmp_path / "base"
+    r = _invoke("train", "handwriting", data, "-o", run, "--hidden", 8, "--layers", 1, "--mixtures", 2,
+                "--window", 2, "--batch", 3, "--max-steps", 2, "--eval-every", 2, "-q")
+    assert r.exit_code == 0, r.output
+    return run / "best.pt"
+
+
+def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_path):
+    base = _base_model(tmp_path)
+    rng = np.random.default_rng(1)
+    mine = tmp_path / "mine.jsonl"
+    with open(mine, "w") as fh:  # screen pixels, y down, 3x the base's size
+        for t in TEXTS:
+            strokes = [[[x, -y] for x, y in s] for s in _loops(t, rng, scale=3.0)]
+            fh.write(json.dumps({"text": t, "strokes": strokes}) + "\n")
+    run = tmp_path / "mine"
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 3, "-q")
+    assert r.exit_code == 0, r.output
+    ink = load_checkpoint(base, kind="handwriting")["meta"]["ink"]  # measured on its data when it was trained
+    with StrokeDataset(run / "mine.h5") as ds:
+        assert len(ds.split("val")) >= SMALL_SET.min_val and len(ds.split("train")) >= 3
+        assert ds.units.startswith("px (the writer's ink normalised")  # the base model's units and ink
+        pts = sum(len(s.points) for name in ("train", "val") for s in ds.split(name))
+        chars = sum(len(t) for name in ("train", "val") for t in ds.split(name).texts)
+    assert abs(pts / chars / ink["points_per_char"] - 1) < 0.15
+    ck = load_checkpoint(run / "last.pt", kind="handwriting")
+    assert ck["meta"]["ink"] == ink  # a fine-tune writes the ink of the model it started from
+    opts = ck["train"]["options"]
+    assert opts["lr"] == str(SMALL_SET.lr) and opts["max_steps"] == "3" and opts["precision"] == SMALL_SET.precision
+    assert ck["train"]["task"]["batch"] == SMALL_SET.batch and ck["meta"]["augment"] == SMALL_SET.augment
+    assert ck["meta"]["init"] is True
+    # resuming reuses the converted file
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 4, "-q", "--resume")
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(run / "last.pt")["train"]["step"] == 4
+
+
+def test_too_few_lines_to_hold_any_out_is_one_line(tmp_path):
+    base = _base_model(tmp_path)
+    mine = tmp_path / "few.jsonl"
+    rng = np.random.default_rng(2)
+    mine.write_text("".join(json.dumps({"text": t, "strokes": _loops(t, rng)}) + "\n" for t in TEXTS[:3]))
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", tmp_path / "few", "-q")
+    assert r.exit_code != 0 and "fine-tuning needs at least 6" in r.output and "Traceback" not in r.output

@@ -1,0 +1,156 @@
+"""Bringing a writer's ink to a model's size and density (genseq.strokes.normalise),
+and the style measure (genseq.strokes.style)."""
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genseq.cli import main
+from genseq.strokes import StrokeDataset
+from genseq.strokes.clean import to_strokes
+from genseq.strokes.normalise import IAM_TARGET, InkTarget, RawLine, deskew, ink_target, line_size, normalise_lines
+from genseq.strokes.style import hand_features, line_features, style_distance
+
+TARGET = InkTarget(points_per_char=10.0, width_per_char=100.0, height=60.0)
+
+
+def _pen(text: str, t: np.ndarray, size: float = 1.0, slant: float = 0.0, tilt: float = 0.0):
+    """A synthetic line: one loop per character, written at times t (s), as
+    (strokes (n, 2) y up, times): a pen lift every 3 characters."""
+    per = 1.0  # seconds per character
+    x = t / per + 0.25 * np.sin(2 * np.pi * t / per)
+    y = 0.5 + 0.5 * np.cos(2 * np.pi * t / per)
+    x, y = (x + slant * y) * size, y * size
+    c, s = math.cos(tilt), math.sin(tilt)
+    x, y = c * x - s * y, s * x + c * y
+    xy = np.stack([x, y], 1)
+    cut = np.searchsorted(t, np.arange(3, len(text), 3) * per)
+    return np.split(xy, cut), np.split(t, cut)
+
+
+def _line(text: str, rate: float, size: float, tilt: float = 0.0, jitter: float = 0.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, len(text), 1 / rate)
+    if jitter:
+        t = np.sort(t + rng.uniform(-jitter, jitter, len(t)) / rate)
+        t = t - t[0]
+    strokes, times = _pen(text, t, size, tilt=tilt)
+    return RawLine(text, strokes, times)
+
+
+def _dense(strokes):
+    """Each stroke's polyline at 20 points per segment: sizes measured on the
+    line drawn, not on where its points happen to fall."""
+    out = []
+    for s in strokes:
+        if len(s) < 2:
+            out.append(s)
+            continue
+        u = np.linspace(0, len(s) - 1, 20 * (len(s) - 1) + 1)
+        out.append(np.stack([np.interp(u, np.arange(len(s)), s[:, j]) for j in range(2)], 1))
+    return out
+
+
+def _measure(points: np.ndarray, text: str):
+    w, h = line_size(_dense(deskew(to_strokes(points))), text)
+    return w, h, len(points) / len(text)
+
+
+@pytest.mark.parametrize("timed", [True, False])
+def test_same_line_two_rates_and_sizes_normalise_alike(timed):
+    text = "hello there world"
+    a = _line(text, rate=40, size=1.0)
+    b = _line(text, rate=130, size=7.5, jitter=0.3, seed=1)  # another tablet: finer, faster, uneven
+    if not timed:
+        a, b = RawLine(a.text, a.strokes), RawLine(b.text, b.strokes)
+    (pa,), (pb,) = normalise_lines([a], TARGET), normalise_lines([b], TARGET)
+    wa, ha, da = _measure(pa, text)
+    wb, hb, db = _measure(pb, text)
+    assert da == pytest.approx(TARGET.points_per_char, rel=0.1) and db == pytest.approx(da, rel=0.05)
+    assert wa == pytest.approx(wb, rel=0.03) and ha == pytest.approx(hb, rel=0.03)
+    if timed:
+        # the size is the target's, measured as the target is (on points evenly timed):
+        # the geometric mean of the width and height ratios is 1
+        w, h = line_size(deskew(to_strokes(pb)), text)
+        assert math.sqrt(w / TARGET.width_per_char * h / TARGET.height) == pytest.approx(1.0, rel=0.05)
+
+
+def test_baseline_levelled_and_one_scale_per_writer():
+    text = "level this line"
+    tilted = _line(text, rate=60, size=2.0, tilt=math.radians(8))
+    flat = _line(text, rate=60, size=2.0)
+    (pt,), (pf,) = normalise_lines([tilted], TARGET), normalise_lines([flat], TARGET)
+    st, sf = to_strokes(pt), to_strokes(pf)
+    # after levelling, the tilted line's ink spans no more height than the flat one's
+    assert np.ptp(np.concatenate(st)[:, 1]) == pytest.approx(np.ptp(np.concatenate(sf)[:, 1]), rel=0.05)
+    # two lines of one writer, one written twice as large: one scale keeps that ratio
+    small, big = _line(text, 60, 1.0), _line(text, 60, 2.0)
+    ps, pb = normalise_lines([small, big], TARGET)
+    assert _measure(pb, text)[0] / _measure(ps, text)[0] == pytest.approx(2.0, rel=0.03)
+
+
+def test_ink_target_measures_a_stroke_file(tmp_path):
+    from genseq.strokes import Sample, write_strokes
+    text = "measure me"
+    lines = [Sample(f"s{i}", text, p) for i, p in enumerate(normalise_lines([_line(text, 50, 1.0)] * 3, TARGET))]
+    path = tmp_path / "s.h5"
+    write_strokes(path, {"train": lines}, source="t", terms="t", units="u")
+    with StrokeDataset(path) as ds:
+        got = ink_target(ds.split("train"))
+    assert got.points_per_char == pytest.approx(TARGET.points_per_char, rel=0.1)
+    assert math.sqrt(got.width_per_char / TARGET.width_per_char * got.height / TARGET.height) \
+        == pytest.approx(1.0, rel=0.03)
+
+
+def _jsonl(path, lines, y_up=False):
+    with open(path, "w") as fh:
+        for ln in lines:
+            strokes = [[[float(x), float(-y if not y_up else y), float(t)] for (x, y), t in zip(s, ts)]
+                       for s, ts in zip(ln.strokes, ln.times)]
+            fh.write(json.dumps({"text": ln.text, "strokes": strokes, **({"y_up": True} if y_up else {})}) + "\n")
+
+
+def test_data_jsonl_normalises_to_the_bundled_model_unless_raw(tmp_path):
+    texts = ["first line here", "and a second one", "third of them"]
+    f = tmp_path / "me.jsonl"
+    _jsonl(f, [_line(t, 120, 30.0, seed=i) for i, t in enumerate(texts)])  # screen pixels, y down, 120 Hz
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "n.h5")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "r.h5"), "--raw"])
+    assert r.exit_code == 0, r.output
+    with StrokeDataset(tmp_path / "n.h5") as n, StrokeDataset(tmp_path / "r.h5") as raw:
+        assert n.units.startswith("IAM-OnDB whiteboard tablet units") and "normalised" in n.units
+        assert raw.units.startswith("source units")
+        pn = sum(len(s.points) for s in n.split("train")) / sum(len(t) for t in texts)
+        pr = sum(len(s.points) for s in raw.split("train")) / sum(len(t) for t in texts)
+    assert pn == pytest.approx(IAM_TARGET.points_per_char, rel=0.1) and pr > 3 * pn
+
+
+def test_style_measure_tells_slant_apart():
+    text = "slanted writing"
+    upright = [(normalise_lines([RawLine(text, _pen(text, np.arange(0, 15, 0.02))[0])], TARGET)[0], text)]
+    leaning = [(normalise_lines([RawLine(text, _pen(text, np.arange(0, 15, 0.02), slant=0.5)[0])], TARGET)[0],
+                text)]
+    fu, fl = hand_features(upright), hand_features(leaning)
+    assert fl["slant"] > fu["slant"] + 10
+    # a 20-degree lean is nearly two typical between-writer spreads of slant (SPREAD)
+    assert style_distance(fu, fu) == 0.0 and style_distance(fu, fl) > 0.7
+    assert line_features(np.zeros((1, 3), np.float32), "a") is None
+
+
+def test_priming_sample_joins_lines_on_one_baseline():
+    from genseq.hand.write import priming_sample
+    from genseq.strokes import Sample
+    lines = [Sample(f"s{i}", t, p) for i, (t, p) in enumerate(
+        (t, normalise_lines([_line(t, 50, 1.0, seed=i)], TARGET)[0])
+        for i, t in enumerate(["a short one", "one near forty characters long, as wanted", "zzz $$"]))]
+    one = priming_sample(lines, "abcdefghijklmnopqrstuvwxyz ,.", 1, 100.0)
+    assert one.text == "one near forty characters long, as wanted"
+    two = priming_sample(lines, "abcdefghijklmnopqrstuvwxyz ,.", 2, 100.0)
+    assert two.text == "one near forty characters long, as wanted a short one"
+    a, b = (np.concatenate(to_strokes(s.points)) for s in lines[1::-1][::-1][:2][::-1])
+    both = np.concatenate(to_strokes(two.points))
+    assert len(both) == len(a) + len(b)
+    assert np.ptp(both[:, 0]) > np.ptp(a[:, 0]) + np.ptp(b[:, 0])  # side by side, a space apart
