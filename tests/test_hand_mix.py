@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from genseq.checkpoint import load_checkpoint, save_checkpoint
 from genseq.cli import main
 from genseq.errors import GenseqError
-from genseq.hand.data import Mixer, data_scale, normalise
+from genseq.hand.data import data_scale, normalise
+from genseq.hand.mixed import Mixer
 from genseq.hand.model import HandwritingConfig, HandwritingModel, encode_text
 from genseq.hand.task import HandTask, config_from_data, grow_alphabet, run_config
 from genseq.strokes import Sample, write_strokes
@@ -297,3 +298,42 @@ def test_per_file_scores_of_files_with_the_same_name(tmp_path):
     scores = HandTask([a, b], cfg, batch=2, scale=scales).evaluate(torch.device("cpu"))
     per_file = [k for k in scores if k.startswith("nll_per_point")]
     assert len(per_file) == 2, scores
+
+
+def test_recognizer_on_two_files_reports_each_and_grows_its_alphabet(tmp_path):
+    from genseq.hand.recognize import RecognizerConfig
+    from genseq.hand.recognize_task import grow_reader
+    a = _strokes(tmp_path / "a.h5", TEXTS_A)
+    b = _strokes(tmp_path / "b.h5", TEXTS_B, seed=1)
+    run = tmp_path / "reader"
+    base = ["train", "recognizer", a, b, "--mix", "0.5,0.5", "-o", run, "--hidden", 8, "--layers", 1,
+            "--batch", 3, "--eval-every", 2, "--warmup", 10, "--device", "cpu", "--precision", "fp32", "-q"]
+    r = CliRunner().invoke(main, [str(x) for x in base + ["--max-steps", 2]])
+    assert r.exit_code == 0, r.output
+    rec = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    ev = [x for x in rec if "val_loss" in x][-1]
+    assert "cer[a.h5]" in ev and "cer[b.h5]" in ev
+    ck = load_checkpoint(run / "last.pt", kind="recognizer")
+    assert ck["config"]["alphabet"] == " .abcde" and [f["data"] for f in ck["meta"]["files"]] == ["a.h5", "b.h5"]
+    # resumed exactly like an uninterrupted run
+    r = CliRunner().invoke(main, [str(x) for x in base + ["--max-steps", 4, "--resume"]])
+    assert r.exit_code == 0, r.output
+    whole = tmp_path / "whole"
+    r = CliRunner().invoke(main, [str(x) for x in base[:base.index("-o")] + ["-o", whole] + base[base.index("-o") + 2:]
+                                  + ["--max-steps", 4]])
+    assert r.exit_code == 0, r.output
+    got, want = (load_checkpoint(p / "last.pt", kind="recognizer")["model"] for p in (run, whole))
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    # a fine-tune on a file with new characters: old output rows kept bit for bit, one new row per character
+    c = _strokes(tmp_path / "c.h5", TEXTS_C, seed=2)
+    r = CliRunner().invoke(main, [str(x) for x in ["train", "recognizer", c, "--init", run / "last.pt", "-o",
+                                                   tmp_path / "ft", "--batch", 3, "--max-steps", 1, "-q"]])
+    assert r.exit_code == 0, r.output
+    old = RecognizerConfig.from_dict(ck["config"])
+    grown = grow_reader(want, old, RecognizerConfig.from_dict({**ck["config"], "alphabet": " .abcdexz"}))
+    assert grown["out.weight"].shape[0] == len(" .abcdexz") + 1
+    assert torch.equal(grown["out.weight"][: len(old.alphabet) + 1], want["out.weight"])
+    assert torch.equal(grown["out.bias"][: len(old.alphabet) + 1], want["out.bias"])
+    assert all(torch.equal(grown[k], want[k]) for k in want if not k.startswith("out."))
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt", kind="recognizer")
+    assert ft["config"]["alphabet"] == " .abcdexz"

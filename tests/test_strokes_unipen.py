@@ -482,3 +482,29 @@ def test_cli_converts_and_reports(tmp_path):
     assert "8/kp: marked BAD" in r.output
     with StrokeDataset(out) as ds:
         assert ds.source.startswith("UNIPEN") and "UNIPEN" in ds.terms and "per writer" in ds.resample
+
+
+def test_a_writer_with_jagged_ink_is_left_out(tmp_path):
+    """A noisy sensor (every point jittered by about a letter's size) turns far more per
+    step than handwriting; --max-turning leaves that writer out, 0 keeps it."""
+    rng = np.random.default_rng(0)
+    files = {}
+    for c, noise in (("calm", 0.0), ("noisy", 0.1)):
+        tab = Tablet()
+        ink = Ink(tab, f"{c} writer")
+        segs = []
+        for line in ["first line of ink", "second line here"]:
+            start = ink.n
+            for i, ch in enumerate(line):
+                if ch != " ":
+                    xy = letter(ch, i, tab) + tab.units(rng.normal(0, noise, (tab.points, 2)))
+                    ink.stroke(xy)
+            segs.append(seg("TEXT", f"{start}-{ink.n - 1}", line))
+        files.update({f"include/{c}/{c}.doc": tab.doc(), f"include/{c}/data/s.dat": ink.dump(),
+                      f"data/8/{c}/lines": index([f"{c}/{c}.doc", f"{c}/data/s.dat"], segs)})
+    top = write_tree(tmp_path / "unipen", files)
+    rep = convert_unipen(top, tmp_path / "o.h5", opts(val_frac=0, test_frac=0))
+    assert rep.kept == 2 and rep.skipped == {"jagged ink (noise or a coarse tablet)": 2}
+    assert all(k[0].startswith("calm-") for k in read_all(tmp_path / "o.h5"))
+    rep = convert_unipen(top, tmp_path / "all.h5", opts(val_frac=0, test_frac=0, max_turning=0))
+    assert rep.kept == 4

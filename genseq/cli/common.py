@@ -101,3 +101,27 @@ def refuse_size_flags(init: Path, given: dict, model: dict) -> None:
         flags = ", ".join(f"--{n.replace('_', '-')} {given[n]} (the model: {model.get(n)})" for n in names)
         raise GenseqError(f"--init {init} keeps that model's sizes; these flags disagree: {flags}. "
                           "Leave them out to fine-tune, or drop --init to train a new model")
+
+
+def mix_option(f):
+    """--mix A,B,...: the shares of several DATA files (the command gets the string; see parse_mix)."""
+    return click.option("--mix", default=None, metavar="A,B,...",
+                        help="With several DATA files: the share of batches drawn from each, e.g. 0.6,0.4 "
+                             "[default: in proportion to their training lines].")(f)
+
+
+def parse_mix(mix: str | None, n: int) -> list[float] | None:
+    """'0.6,0.4' -> [0.6, 0.4] for n files; None stays None."""
+    if mix is None:
+        return None
+    try:
+        shares = [float(v) for v in mix.split(",")]
+    except ValueError:
+        raise GenseqError(f"--mix {mix!r}: expected numbers separated by commas, e.g. 0.6,0.4") from None
+    if len(shares) != n:
+        raise GenseqError(f"--mix gives {len(shares)} share(s) for {n} stroke file(s)")
+    if not all(math.isfinite(v) and v >= 0 for v in shares) or sum(shares) <= 0:
+        raise GenseqError(f"--mix {mix!r}: shares must be non-negative numbers with a positive sum")
+    return shares
+
+

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
 from ..render import PageOptions
 from ..render.svg import MAX_PX
-from .common import SEED, Finite, build_train_options, oversample_options, refuse_size_flags, train_options, typed
+from .common import (SEED, Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
+                     train_options, typed)
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -23,9 +23,7 @@ _P = PageOptions()
 
 @train.command("handwriting")
 @click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--mix", default=None, metavar="A,B,...",
-              help="With several DATA files: the share of batches drawn from each, e.g. 0.6,0.4 "
-                   "[default: in proportion to their training lines].")
+@mix_option
 @click.option("--kind", type=click.Choice(["synthesis", "prediction"]), default="synthesis", show_default=True,
               help="synthesis writes given text (section 5); prediction scribbles freely (section 4).")
 @click.option("--layers", type=click.IntRange(min=1), default=_H.layers, show_default=True, help="LSTM layers.")
@@ -112,22 +110,6 @@ def eval_handwriting(model, data, split, by_class, sequences, as_json):
                f"over {r['sequences']:,} sequences ({r['points']:,} points)")
     for name, c in r.get("classes", {}).items():
         click.echo(f"  {name:5s} {c['nll_per_point']:.4f} nats/point over {c['points']:,} points")
-
-
-def parse_mix(mix: str | None, n: int) -> list[float] | None:
-    """'0.6,0.4' -> [0.6, 0.4] for n files; None stays None."""
-    from ..errors import GenseqError
-    if mix is None:
-        return None
-    try:
-        shares = [float(v) for v in mix.split(",")]
-    except ValueError:
-        raise GenseqError(f"--mix {mix!r}: expected numbers separated by commas, e.g. 0.6,0.4") from None
-    if len(shares) != n:
-        raise GenseqError(f"--mix gives {len(shares)} share(s) for {n} stroke file(s)")
-    if not all(math.isfinite(v) and v >= 0 for v in shares) or sum(shares) <= 0:
-        raise GenseqError(f"--mix {mix!r}: shares must be non-negative numbers with a positive sum")
-    return shares
 
 
 def page_options(f):

@@ -10,14 +10,16 @@ import click
 import torch
 
 from ..hand.recognize import RecognizerConfig
-from .common import Finite, build_train_options, oversample_options, refuse_size_flags, train_options, typed
+from .common import (Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
+                     train_options, typed)
 from .groups import evaluate, train
 
 _R = RecognizerConfig(alphabet="a")
 
 
 @train.command("recognizer")
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@mix_option
 @click.option("--layers", type=click.IntRange(min=1), default=_R.layers, show_default=True,
               help="Bidirectional LSTM layers.")
 @click.option("--hidden", type=click.IntRange(min=1), default=_R.hidden, show_default=True,
@@ -30,16 +32,18 @@ _R = RecognizerConfig(alphabet="a")
 @click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
               help="Skip training lines longer than this.")
 @click.option("--eval-sequences", type=click.IntRange(min=1), default=None,
-              help="Score only the first N validation lines at each evaluation (faster).")
+              help="Read only N validation lines, spread evenly over each file, at each evaluation (faster).")
 @click.option("--no-augment", is_flag=True, help="Train on the lines as they are (no random scale/slant).")
 @oversample_options
 @train_options
-def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, eval_sequences, no_augment,
+def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_points, eval_sequences, no_augment,
                      oversample, **kw):
     """Train the handwriting reader that `genseq write` uses to pick legible lines.
 
     A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes and
-    texts (from `genseq data iam-ondb|jsonl|inkml`).
+    texts: one or more stroke files (from `genseq data iam-ondb|unipen|jsonl|inkml`),
+    mixed by --mix as in `train handwriting`. With --init, characters only DATA
+    holds are added to the reader's alphabet with fresh output weights.
     """
     from ..hand.recognize_task import RecognizeTask, run_config
     from ..hand.write import DEFAULT_RECOGNIZER
@@ -49,15 +53,17 @@ def train_recognizer(data, layers, hidden, stride, dropout, batch, max_points, e
     kw.pop("init", None)
     opts = build_train_options({**kw, "init": None}, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
-    cfg, scale, tuned = run_config(data, sizes, init=init, resume=opts.out / "last.pt" if opts.resume else None)
+    shares = parse_mix(mix, len(data))
+    cfg, scales, tuned = run_config(list(data), sizes, init=init,
+                                    resume=opts.out / "last.pt" if opts.resume else None)
     if init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
         refuse_size_flags(init, {k: v for k, v in sizes.items() if k != "dropout"}, cfg.to_dict())
         if typed("dropout"):
             cfg = replace(cfg, dropout=dropout)
     torch.manual_seed(opts.seed)
-    task = RecognizeTask(data, cfg, batch=batch, max_points=max_points, seed=opts.seed,
+    task = RecognizeTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=not no_augment, init=tuned,
-                         oversample=oversample, scale=scale)
+                         oversample=oversample, scale=scales, mix=shares)
     result = run(task, opts)
     if result.stopped == "interrupted":
         sys.exit(130)

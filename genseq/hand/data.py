@@ -200,44 +200,6 @@ class LineStream:
         return np.random.default_rng([self.seed, self.epoch, self.position, self.rank] + ([salt] if salt else []))
 
 
-class LineSource(LineStream):
-    """One stroke file's training lines as a stream of its own: a run on several
-    files (`HandTask` with a mix) keeps one per file. `scale` brings the file's
-    offsets to the model's units (data_scale)."""
-
-    def __init__(self, path: str | Path, data: StrokeDataset, cfg: HandwritingConfig, *, batch: int,
-                 seed: int, max_points: int | None, scale: float, salt: int = 0,
-                 oversample: tuple[str, int] | None = None):
-        self.path, self.data, self.scale, self.salt = Path(path), data, scale, salt
-        self.train_split, self.val_split = data.split("train"), data.split("val")
-        self.batch, self.seed = batch, seed
-        self.indices = usable(self.train_split, cfg, max_points)
-        if len(self.indices) == 0:
-            raise GenseqError(f"{path}: no training sequence fits the model "
-                              f"(alphabet, length <= {max_points} points)")
-        if len(usable(self.val_split, cfg, None)) == 0:
-            raise GenseqError(f"{path} has no usable validation sequences; rebuild it with a val split")
-        self._start(oversample)
-
-
-class Mixer:
-    """Which file each batch of a mixed run comes from: file k with probability
-    shares[k], drawn from (seed, draw number) alone, so that a resumed run and
-    every process of a data-parallel run draw the same."""
-
-    def __init__(self, shares, seed: int):
-        s = np.asarray(shares, dtype=np.float64)
-        if s.ndim != 1 or len(s) == 0 or not np.all(np.isfinite(s)) or np.any(s < 0) or s.sum() <= 0:
-            raise GenseqError(f"--mix must be non-negative numbers with a positive sum, got {list(shares)}")
-        self.shares = s / s.sum()  # (F,)
-        self.seed, self.draws = seed, 0
-
-    def next(self) -> int:
-        u = np.random.default_rng([self.seed, 7919, self.draws]).random()
-        self.draws += 1
-        return int(min(np.searchsorted(np.cumsum(self.shares), u, side="right"), len(self.shares) - 1))
-
-
 def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarray:
     """Training lines with any of `chars` in their text `factor` times, the rest once.
 

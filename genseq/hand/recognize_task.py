@@ -19,7 +19,9 @@ import torch
 from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
-from .data import LineStream, affine, affine_maps, data_scale, eval_batches
+from .data import affine, affine_maps, data_scale, eval_batches
+from .mixed import MixedLines, data_alphabet, paths_of
+from .mixed import run_config as mixed_run_config
 from .model import pad_texts
 from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode, read_right
 
@@ -59,54 +61,81 @@ def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig
     return torch.from_numpy(x), torch.tensor([len(p) for p in points]), text, mask.sum(1).long()
 
 
-def config_from_data(data: str | Path, **sizes) -> RecognizerConfig:
-    with StrokeDataset(data) as ds:
-        return RecognizerConfig(alphabet=ds.alphabet, norm_std=tuple(float(s) for s in np.asarray(ds.norm_std)),
-                                **sizes)
+def config_from_data(data, **sizes) -> RecognizerConfig:
+    """The alphabet of the file(s), the normalisation of the first."""
+    paths = paths_of(data)
+    with StrokeDataset(paths[0]) as ds:
+        std = tuple(float(s) for s in np.asarray(ds.norm_std))
+    return RecognizerConfig(alphabet="".join(sorted(data_alphabet(paths))), norm_std=std, **sizes)
 
 
-class RecognizeTask(LineStream):
+def spread(indices: np.ndarray, n: int | None) -> np.ndarray:
+    """At most n of `indices`, evenly spread (all of them for None)."""
+    if n is None or len(indices) <= n:
+        return indices
+    return indices[np.unique(np.linspace(0, len(indices) - 1, n).round().astype(np.int64))]
+
+
+def grow_reader(state: dict, old: RecognizerConfig, new: RecognizerConfig, seed: int = 0) -> dict:
+    """A reader's weights for a longer alphabet that starts with the old one:
+    every weight kept bit for bit, and the output layer (one row per character
+    after the CTC blank) a fresh row per new character, drawn like nn.Linear's
+    own initial weights (U(-1/sqrt(in), 1/sqrt(in))); new biases 0."""
+    if not new.alphabet.startswith(old.alphabet):
+        raise GenseqError("the new alphabet must extend the reader's own")
+    extra = len(new.alphabet) - len(old.alphabet)
+    g = torch.Generator().manual_seed(seed)
+    w, b = state["out.weight"], state["out.bias"]  # (V + 1, 2H), (V + 1,): blank, then the alphabet
+    fresh = (torch.rand(extra, w.shape[1], generator=g, dtype=torch.float64) * 2 - 1) / w.shape[1] ** 0.5
+    return {**state, "out.weight": torch.cat([w, fresh.to(w.dtype)], 0), "out.bias": torch.cat([b, b.new_zeros(extra)])}
+
+
+class RecognizeTask(MixedLines):
+    """The reader's training on one stroke file or several mixed by shares
+    (hand.mixed): per-file CER at each evaluation, the mix-weighted CTC NLL
+    deciding best.pt."""
+
     kind = "recognizer"
     unit = "chars"
 
-    def __init__(self, data: str | Path, cfg: RecognizerConfig, *, batch: int = 32, max_points: int | None = 1200,
-                 seed: int = 0, eval_sequences: int | None = None, augment: bool = True, init: bool = False,
-                 oversample: tuple[str, int] | None = None, scale: float = 1.0) -> None:
-        self.path = Path(data)
-        self.data = StrokeDataset(data)
+    def __init__(self, data: str | Path | list, cfg: RecognizerConfig, *, batch: int = 32,
+                 max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
+                 augment: bool = True, init: bool = False, oversample: tuple[str, int] | None = None,
+                 scale: float | list = 1.0, mix: list[float] | None = None) -> None:
         self.cfg = cfg
         self.model = Recognizer(cfg)
-        self.train_split, self.val_split = self.data.split("train"), self.data.split("val")
-        self.indices = readable(self.train_split, cfg, max_points)
-        if len(self.indices) == 0:
-            raise GenseqError(f"{data}: no training line the recognizer can read (alphabet, length)")
-        self.val_indices = readable(self.val_split, cfg, None)[:eval_sequences]
-        if len(self.val_indices) == 0:
-            raise GenseqError(f"{data} has no usable validation lines; rebuild it with a val split")
-        self.batch, self.seed, self.augment = batch, seed, augment
-        self.scale = scale  # data units -> the model's (fine-tuning on strokes in other units)
+        self._open(data, lambda split, n: readable(split, cfg, n), scale=scale, mix=mix, batch=batch, seed=seed,
+                   max_points=max_points, oversample=oversample)
+        self.val_indices = [spread(readable(s.val_split, cfg, None), eval_sequences) for s in self.sources]
+        self.augment = augment
         self.init = init  # fine-tuned: the config came from another model, not from flags
-        self._start(oversample)
 
     def config(self) -> dict:
         return self.cfg.to_dict()
 
     def meta(self) -> dict:
-        return {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
-                "units": self.data.units, "resample": self.data.resample, "augment": self.augment,
-                "init": self.init, "oversample": self._oversample_list(), "scale": self.scale}
+        return {**self.files_meta(), "augment": self.augment, "init": self.init}
 
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["config"] != self.cfg.to_dict():
             return "the recognizer configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
         return None
 
+    def adapt_init(self, ckpt: dict) -> dict:
+        """A fine-tune's starting reader with the alphabet grown to this run's
+        (grow_reader: characters only the new data holds get fresh output rows)."""
+        old = RecognizerConfig.from_dict(ckpt["config"])
+        if old.alphabet == self.cfg.alphabet:
+            return ckpt
+        return {**ckpt, "config": {**ckpt["config"], "alphabet": self.cfg.alphabet},
+                "model": grow_reader(ckpt["model"], old, self.cfg, seed=self.seed)}
+
     def train_batch(self, device: torch.device):
         idx = self.next_index()
-        rng = self.batch_rng()
-        lines = [self.train_split[i] for i in idx]
+        src, rng = self.last, self.batch_rng()
+        lines = [src.train_split[i] for i in idx]
         pts = [distort(s.points, rng) if self.augment else s.points for s in lines]
-        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg, self.scale))
+        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg, src.scale))
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         x, n, text, u = b
@@ -118,12 +147,20 @@ class RecognizeTask(LineStream):
     def evaluate(self, device: torch.device) -> dict[str, float]:
         was_training = self.model.training
         self.model.eval()
+        out, total, pairs = {}, 0.0, []
         try:
-            r, self._last_pairs = read_split(self.model, self.val_split, self.val_indices, device,
-                                             scale=self.scale)
+            for k, src in enumerate(self.sources):
+                r, got = read_split(self.model, src.val_split, self.val_indices[k], device, scale=src.scale)
+                pairs += got[:20]
+                if len(self.sources) == 1:
+                    out = {"val_loss": r["nll_per_char"], "cer": r["cer"], "lines_exact": r["lines_exact"]}
+                    break
+                total += float(self.mixer.shares[k]) * r["nll_per_char"]
+                out[f"cer[{self.labels[k]}]"] = r["cer"]
         finally:
             self.model.train(was_training)
-        return {"val_loss": r["nll_per_char"], "cer": r["cer"], "lines_exact": r["lines_exact"]}
+        self._last_pairs = pairs
+        return out if len(self.sources) == 1 else {"val_loss": total, **out}
 
     def on_eval(self, out: Path, step: int) -> None:
         """What it reads: the first validation lines, reference then best path."""
@@ -134,28 +171,11 @@ class RecognizeTask(LineStream):
                 fh.write(f"{ref}\n{hyp}\n\n")
 
 
-def run_config(data: str | Path, sizes: dict, *, init: Path | None = None,
-               resume: Path | None = None) -> tuple[RecognizerConfig, float, bool]:
-    """The config of a training run: a resumed run's own (the flags must agree
-    unless it was fine-tuned), a fine-tuned model's (`init`), or new from the
-    data; the data scale (data.data_scale: 1 unless a
-    model is fine-tuned on strokes in other units); and whether the run fine-tunes."""
-    from ..checkpoint import load_checked
-
-    def checked(path: Path) -> dict:
-        return load_checked(path, "recognizer", lambda c: Recognizer(RecognizerConfig.from_dict(c["config"])))
-    if resume is not None and resume.exists():
-        ck = checked(resume)
-        cfg = RecognizerConfig.from_dict(ck["config"])
-        differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in sizes.items() if getattr(cfg, k) != v]
-        if differ and not ck["meta"].get("init"):
-            raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        return cfg, float(ck["meta"].get("scale", 1.0)), bool(ck["meta"].get("init"))
-    if init is not None:
-        ck = checked(init)
-        cfg = RecognizerConfig.from_dict(ck["config"])
-        return cfg, data_scale(cfg, data, ck["meta"]), True
-    return config_from_data(data, **sizes), 1.0, False
+def run_config(data, sizes: dict, *, init: Path | None = None,
+               resume: Path | None = None) -> tuple[RecognizerConfig, list[float], bool]:
+    """The reader's config, per-file data scales and whether the run fine-tunes (mixed.run_config)."""
+    return mixed_run_config(data, "recognizer", RecognizerConfig, Recognizer, sizes, init=init, resume=resume,
+                            new=lambda paths: config_from_data(paths, **sizes))
 
 
 def read_split(model: Recognizer, split, indices, device, chars: str = "",

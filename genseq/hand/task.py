@@ -7,7 +7,6 @@ draws samples of fixed phrases and the attention window as pictures.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -18,7 +17,9 @@ from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from ..strokes.clean import Skip
 from ..strokes.normalise import ink_target, model_ink
-from .data import LineSource, Mixer, augment_maps, data_scale, make_batch, usable
+from .data import augment_maps, make_batch, usable
+from .mixed import MixedLines, data_alphabet, paths_of
+from .mixed import run_config as mixed_run_config
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
 from .model import HandwritingConfig, HandwritingModel
@@ -27,7 +28,7 @@ PHRASES = ("genseq writes by hand", "The quick brown fox jumps over the lazy dog
            "Call 0123 456 789, now!")
 
 
-class HandTask:
+class HandTask(MixedLines):
     """Training on one stroke file, or on several mixed by shares (`mix`): each
     batch comes from one file (bucketed by its lengths), file k with
     probability mix[k]; each file has its own data position and scale, and the
@@ -40,70 +41,21 @@ class HandTask:
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
                  augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None) -> None:
-        paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
-        scales = list(scale) if isinstance(scale, (list, tuple)) else [scale] * len(paths)
-        if len(scales) != len(paths):
-            raise GenseqError(f"{len(paths)} files but {len(scales)} scales")
-        if len({p.resolve() for p in paths}) != len(paths):
-            raise GenseqError("the same stroke file is given twice; use --mix to weight it")
-        if mix is not None and len(mix) != len(paths):
-            raise GenseqError(f"--mix has {len(mix)} shares for {len(paths)} files")
         self.cfg = cfg
         self.model = HandwritingModel(cfg)
         self.init = init  # fine-tuned: the config came from another model, not from flags
-        self.batch, self.seed, self.eval_sequences = batch, seed, eval_sequences
+        self.eval_sequences = eval_sequences
         self.augment = float(augment)  # strength of the random map of each training line, 0: off
-        self.sources = [LineSource(p, StrokeDataset(p), cfg, batch=batch, seed=seed, max_points=max_points,
-                                   scale=s, salt=k, oversample=oversample)
-                        for k, (p, s) in enumerate(zip(paths, scales))]
-        self.mixer = Mixer(mix if mix is not None else [len(s.indices) for s in self.sources], seed)
-        self._last = self.sources[0]
-        stems = [p.name for p in paths]  # names in metrics and meta: the files' own, as given if two share one
-        self.labels = stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+        self._open(data, lambda split, n: usable(split, cfg, n), scale=scale, mix=mix, batch=batch, seed=seed,
+                   max_points=max_points, oversample=oversample)
         self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
-
-    # The first file's view, for callers that knew only one file.
-    @property
-    def path(self) -> Path:
-        return self.sources[0].path
-
-    @property
-    def data(self) -> StrokeDataset:
-        return self.sources[0].data
-
-    @property
-    def train_split(self):
-        return self.sources[0].train_split
-
-    @property
-    def val_split(self):
-        return self.sources[0].val_split
-
-    @property
-    def scale(self) -> float:
-        return self.sources[0].scale
-
-    @property
-    def indices(self) -> np.ndarray:
-        return self.sources[0].indices
 
     # -- bookkeeping ------------------------------------------------------
     def config(self) -> dict:
         return self.cfg.to_dict()
 
     def meta(self) -> dict:
-        ds = [s.data for s in self.sources]
-        out = {"data": self.path.name, "source": self.data.source, "terms": self.data.terms,
-               "units": self.data.units, "resample": self.data.resample, "scale": self.scale,
-               "init": self.init, "oversample": self.sources[0]._oversample_list(), "augment": self.augment,
-               "ink": self._ink()}
-        if len(self.sources) > 1:
-            out.update(data=" + ".join(self.labels),
-                       source=" + ".join(d.source for d in ds), terms=" ".join(dict.fromkeys(d.terms for d in ds)),
-                       files=[{"data": name, "source": s.data.source, "units": s.data.units,
-                               "resample": s.data.resample, "scale": s.scale} for name, s in zip(self.labels, self.sources)],
-                       mix=self.mixer.shares.tolist())
-        return out
+        return {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
 
     def _ink(self) -> dict | None:
         """The model's ink (genseq.strokes.normalise.InkTarget) as a dict: given
@@ -132,42 +84,23 @@ class HandTask:
         return {**ckpt, "config": {**ckpt["config"], "alphabet": self.cfg.alphabet}, "model": state}
 
     def state_dict(self) -> dict:
-        if len(self.sources) == 1:
-            return {**self.sources[0].state_dict(), "augment": self.augment}
-        return {"sources": [s.state_dict() for s in self.sources], "draws": self.mixer.draws,
-                "mix": self.mixer.shares.tolist(), "augment": self.augment}
+        return {**super().state_dict(), "augment": self.augment}
 
     def load_state_dict(self, st: dict) -> None:
         was = float(st.get("augment", 0.0))  # runs from before --augment had none
         if was != self.augment:
             raise GenseqError(f"cannot resume: --augment was {was:g}, now {self.augment:g}")
-        saved = st.get("sources", [st])
-        if len(saved) != len(self.sources):
-            raise GenseqError(f"cannot resume: the run read {len(saved)} stroke file(s), now {len(self.sources)}")
-        if "mix" in st and not np.allclose(st["mix"], self.mixer.shares):
-            raise GenseqError(f"cannot resume: --mix was {st['mix']}, now {self.mixer.shares.tolist()}")
-        for src, s in zip(self.sources, saved):
-            src.load_state_dict(s)
-        self.mixer.draws = int(st.get("draws", 0))
-
-    def shard(self, rank: int, world: int) -> None:
-        for s in self.sources:
-            s.shard(rank, world)
+        super().load_state_dict(st)
 
     # -- training -----------------------------------------------------------
-    def next_index(self) -> list[int]:
-        """The next batch's line numbers in the file that next_source() drew."""
-        self._last = self.sources[self.mixer.next() if len(self.sources) > 1 else 0]
-        return self._last.next_index()
-
     def next_maps(self, n: int) -> np.ndarray | None:
         """The random maps (n, 2, 2) of the lines next_index() just gave (augment_maps),
         None when --augment is 0."""
-        return augment_maps(self._last.batch_rng(), n, self.augment) if self.augment else None
+        return augment_maps(self.batch_rng(), n, self.augment) if self.augment else None
 
     def train_batch(self, device: torch.device):
         idx = self.next_index()
-        src = self._last
+        src = self.last
         return make_batch(src.train_split, idx, self.cfg, src.scale, self.next_maps(len(idx))).to(device)
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
@@ -225,24 +158,10 @@ class HandTask:
             model.train(was_training)
 
 
-def _paths(data) -> list[Path]:
-    return [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
-
-
-def data_alphabet(data) -> str:
-    """The characters of one stroke file, or the union of several, in order of first file first
-    (each file's own alphabet is sorted)."""
-    out: dict[str, None] = {}
-    for p in _paths(data):
-        with StrokeDataset(p) as ds:
-            out.update(dict.fromkeys(ds.alphabet))
-    return "".join(out)
-
-
 def config_from_data(data, kind: str, **sizes) -> HandwritingConfig:
     """A model config whose alphabet comes from the dataset(s) and normalisation
     from the first one (the others are brought to its units by data_scale)."""
-    paths = _paths(data)
+    paths = paths_of(data)
     with StrokeDataset(paths[0]) as ds:
         std = tuple(float(s) for s in np.asarray(ds.norm_std))
     alphabet = "".join(sorted(data_alphabet(paths))) if kind == "synthesis" else ""
@@ -286,34 +205,6 @@ def run_ink(init: Path | None = None, resume: Path | None = None) -> dict | None
 
 def run_config(data, kind: str, sizes: dict, *, init: Path | None = None,
                resume: Path | None = None) -> tuple[HandwritingConfig, list[float], bool]:
-    """The model config and per-file data scales of a training run: a resumed
-    run's own (the flags must agree with it unless it was fine-tuned), a
-    fine-tuned model's (`init`; its alphabet grown by the characters only the
-    data holds), or new from the data; and whether the run fine-tunes."""
-    from ..checkpoint import load_checked
-    paths = _paths(data)
-
-    def checked(path: Path) -> dict:
-        return load_checked(path, "handwriting", lambda c: HandwritingModel(HandwritingConfig.from_dict(c["config"])))
-    if resume is not None and resume.exists():
-        ck = checked(resume)
-        cfg = HandwritingConfig.from_dict(ck["config"])
-        if not ck["meta"].get("init"):
-            wanted = {"kind": kind, **sizes}
-            differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in wanted.items() if getattr(cfg, k) != v]
-            if differ:
-                raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        files = ck["meta"].get("files") or [{"scale": ck["meta"].get("scale", 1.0)}]
-        if len(files) != len(paths):
-            raise GenseqError(f"cannot resume {resume}: the run read {len(files)} stroke file(s), now {len(paths)}")
-        return cfg, [float(f.get("scale", 1.0)) for f in files], bool(ck["meta"].get("init"))
-    if init is not None:
-        ck = checked(init)
-        cfg = HandwritingConfig.from_dict(ck["config"])
-        if cfg.kind == "synthesis":
-            new = "".join(sorted(set(data_alphabet(paths)) - set(cfg.alphabet)))
-            if new:
-                cfg = dataclasses.replace(cfg, alphabet=cfg.alphabet + new)
-        return cfg, [data_scale(cfg, p, ck["meta"]) for p in paths], True
-    cfg = config_from_data(paths, kind, **sizes)
-    return cfg, [1.0] + [data_scale(cfg, p) for p in paths[1:]], False
+    """The model config, per-file data scales and whether the run fine-tunes (mixed.run_config)."""
+    return mixed_run_config(data, "handwriting", HandwritingConfig, HandwritingModel, {"kind": kind, **sizes},
+                            init=init, resume=resume, new=lambda paths: config_from_data(paths, kind, **sizes))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -68,7 +68,8 @@ class UnipenOptions:
     thinning step, in source points), which also removes the staircase of
     coarse tablets; 0 is off. max_turning: leave out a writer whose converted
     ink turns more than this many degrees per step (median over its pieces of
-    `mean_turning`); 0 keeps all.
+    `mean_turning`, at IAM-OnDB's points per character; in proportion at
+    another density); 0 keeps all.
 
     Measured on the converted lines and words (median over pieces of the mean
     turning angle per pen-down step): IAM-OnDB 42 degrees; UNIPEN's
@@ -496,7 +497,9 @@ def _write(pieces: list[Piece], out, opts: UnipenOptions, report: Report) -> Rep
             done = [to_offsets([_smooth_thin(s, step, opts.smooth * step / 2) * scale for s in p.strokes])
                     for p in ps]
             turns = [t for t in (mean_turning(d) for d in done) if t is not None]
-            if opts.max_turning and turns and float(np.median(turns)) > opts.max_turning:
+            # fewer points per character turn more per step: the limit is for IAM-OnDB's density
+            limit = opts.max_turning * IAM_POINTS_PER_CHAR / opts.points_per_char
+            if opts.max_turning and turns and float(np.median(turns)) > limit:
                 report.skip(ps[0].contrib, "jagged ink (noise or a coarse tablet)", len(ps))
                 continue
             for p, d in zip(ps, done):
