@@ -5,7 +5,7 @@ never needs torch) stays light.
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = {
     "sample_text": "genseq.text.api",

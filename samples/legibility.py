@@ -13,10 +13,11 @@ o, nor a capital Z from a small one by shape alone). The
 texts are fixed (TEXT_SEED), so models and seeds compare on the same lines.
 
 This is a proxy, not a judge: the reader has its own blind spots, and with
-`--candidates` above 1 it also chose the lines. In session 8 it scored a
-fine-tune 3.7 points better on rare characters (0.537 against 0.500, 5
-seeds) that was no better by eye (47 of 60 lines against 48). Use it to
-screen models or settings on many lines; judge the pictures by eye.
+`--candidates` above 1 it also chose the lines. It scored an `--augment 1
+--oversample` fine-tune of the bundled model 3.7 points better on rare
+characters (0.537 against 0.500, 5 seeds) that was no better by eye (47 of
+60 lines against 48; genseq/models/handwriting.md). Use it to screen models
+or settings on many lines; judge the pictures by eye.
 """
 from __future__ import annotations
 

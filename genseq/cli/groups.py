@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from .. import __version__
 from ..errors import GenseqError
 
 
@@ -36,7 +37,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="genseq")
+@click.version_option(version=__version__, prog_name="genseq")
 def main() -> None:
     """genseq: generate text and handwriting with recurrent networks."""
 
