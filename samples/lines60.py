@@ -5,7 +5,7 @@
 Writes them with the default options of `genseq write` (seed 1), one line per
 text, labelled with a number, and prints what the bundled reader reads in each
 (a hint for the judge, not the judge: the lines are judged by eye, letter by
-letter; see samples/README.md).
+letter; see docs/writing.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The README's "Bad input and failure" table, row by row, through the CLI:
+"""The bad-input table of docs/reliability.md, row by row, through the CLI:
 each bad input gives one `Error: ...` line and a non-zero exit (or the
 documented behaviour), never a traceback."""
 import shutil
