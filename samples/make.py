@@ -93,6 +93,20 @@ def main() -> None:
                for ln, r, r1, r2 in zip(lines, reads, first_reads, whole_reads)]
     report.append("")
 
+    hello = ("genseq writes any text you like,\nin a hand of its own or in yours:\n"
+             "Meet me at 7:45 on 14 March, Flat 3B.\nCall Xavier on 0161 496 0732!")
+    pages, _ = write_handwriting(hello, hm, WriteOptions(seed=args.seed, page=page))
+    save_pages(pages, out / "handwriting-hello.svg")
+    letter = ("14 March 2027\n\nDear Margaret,\nThank you for the lovely flowers! They arrived at 9:30 on "
+              "Tuesday and still look wonderful. Do come for tea on Sunday at 4 pm: we are now at Flat 3B, "
+              "221 Baker Street, London NW1 6XE. Call me on 0161 496 0732 if the bus is late (the 65 or the "
+              "129).\n\nWith love,\nJoe")
+    pages, _ = write_handwriting(letter, hm, WriteOptions(seed=args.seed, page=page))
+    save_pages(pages, out / "handwriting-letter.svg")
+    report += ["## A few lines (the README's picture)", "", "![hello](handwriting-hello.svg)", "",
+               "## A letter: a date, an address and a phone number in one hand", "",
+               "![letter](handwriting-letter.svg)", ""]
+
     sweep = ["Bias 0: the raw model", "Bias 0.75: the default", "Bias 2: very neat"]
     for bias, text in zip((0.0, 0.75, 2.0), sweep):
         pages, _ = write_handwriting(text, hm, WriteOptions(bias=bias, seed=args.seed, page=page))

@@ -188,15 +188,15 @@ def test_denormalise():
 
 def test_own_start_drops_strokes_that_finish_the_priming_text():
     import numpy as np
-    from genseq.hand.sample import _own_start
+    from genseq.hand.lines import own_start
     # positions 0-1 are the priming text (P = 2), 2-3 the line's own characters
     phi = np.array([[0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], float)
     pts = np.zeros((5, 3))
     pts[1, 2] = 1.0  # a stroke ends at point 1; point 2 starts the stroke that reaches position 2
-    assert _own_start(phi, pts, P=2) == 2
+    assert own_start(phi, pts, P=2) == 2
     pts[1, 2] = 0.0  # one stroke from the start: nothing can be dropped
-    assert _own_start(phi, pts, P=2) == 0
-    assert _own_start(phi[:, :2], pts, P=2) == 0  # never reached: keep everything
+    assert own_start(phi, pts, P=2) == 0
+    assert own_start(phi[:, :2], pts, P=2) == 0  # never reached: keep everything
 
 
 def _strokes(*specs):
@@ -214,62 +214,62 @@ DOT = [(0.6, 0.0), (0.05, 0.02)]  # a pen-up move, then a dot
 
 
 def test_a_second_dot_after_a_period_is_dropped_and_later_strokes_stay_put():
-    from genseq.hand.sample import _extra_dots, _without
+    from genseq.hand.lines import extra_dots, without
     # "ab. c": a (0), b (1), '.' (2), ' ' (3), c (4); priming text of P = 2 before it.
     pts, top = _strokes((2, LETTER), (3, LETTER), (4, DOT), (4, DOT), (5, DOT), (6, LETTER))
-    drop = _extra_dots(pts, top, "ab. c", P=2)  # three dots in a row: the rightmost stays
+    drop = extra_dots(pts, top, "ab. c", P=2)  # three dots in a row: the rightmost stays
     assert drop.tolist() == [False] * 8 + [True] * 4 + [False] * 6
-    kept = _without(pts, drop)
+    kept = without(pts, drop)
     ends = np.cumsum(pts[:, :2], 0)
     # every kept point is where it was: the first point after the dropped dots carries their offsets
     np.testing.assert_allclose(np.cumsum(kept[:, :2], 0), ends[~drop], atol=1e-6)
     np.testing.assert_array_equal(kept[:, 2], pts[~drop, 2])
     # strokes that are not dot-sized stay; no period, nothing dropped
-    assert not _extra_dots(pts, top, "ab, c", P=2).any()
+    assert not extra_dots(pts, top, "ab, c", P=2).any()
     line_end, top_end = _strokes((0, LETTER), (1, LETTER), (2, DOT), (3, DOT))  # "ab." then the end position
-    assert _extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
+    assert extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
     line_end[-1, 2] = 0.0  # the last dot still open when the line ended: a stroke all the same
-    assert _extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
+    assert extra_dots(line_end, top_end, "ab.", P=0).tolist() == [False] * 8 + [True, True, False, False]
     # "hi.": the dot of the i, begun while the window is on the '.', before the period or after
     # it, is kept (it is left of the period and higher); a stray dot up and right is not
     high_dot, period = [(0.1, 2.0), (0.05, 0.02)], [(0.3, -2.0), (0.05, 0.02)]
     hi, top_hi = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (2, high_dot), (2, period))
-    assert not _extra_dots(hi, top_hi, "hi.", P=0).any()
+    assert not extra_dots(hi, top_hi, "hi.", P=0).any()
     period, left_high_dot = [(0.4, -0.1), (0.05, 0.02)], [(-0.6, 2.0), (0.05, 0.02)]
     hi, top_hi = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (2, period), (2, left_high_dot))
-    assert not _extra_dots(hi, top_hi, "hi.", P=0).any()
+    assert not extra_dots(hi, top_hi, "hi.", P=0).any()
     stray = [(0.8, 2.0), (0.02, 0.0)]
     late, top_late = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, period), (3, stray))
-    assert _extra_dots(late, top_late, "abc.", P=0).tolist() == [False] * 14 + [True, True]
+    assert extra_dots(late, top_late, "abc.", P=0).tolist() == [False] * 14 + [True, True]
     quote, top_q = _strokes((0, LETTER), (1, LETTER), (2, period), (2, stray))  # 'ab."': a closing mark
-    assert not _extra_dots(quote, top_q, 'ab."', P=0).any()
+    assert not extra_dots(quote, top_q, 'ab."', P=0).any()
     lagging, top_lag = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, LETTER), (4, DOT), (4, DOT), (5, DOT))
-    assert not _extra_dots(lagging, top_lag, "abcd... e", P=0).any()  # "...": dots may lag the window
+    assert not extra_dots(lagging, top_lag, "abcd... e", P=0).any()  # "...": dots may lag the window
     dash = [(0.5, 0.0), (0.3, 0.1)]  # "ab." written as a dot, then a short dash: the dot stays
     dotdash, top_dd = _strokes((0, LETTER), (1, LETTER), (2, DOT), (3, dash))
-    assert _extra_dots(dotdash, top_dd, "ab.", P=0).tolist() == [False] * 10 + [True, True]
+    assert extra_dots(dotdash, top_dd, "ab.", P=0).tolist() == [False] * 10 + [True, True]
     # "(ab).": the period begun while the window is still on ')', then a second dot on '.'
     bracket, top_br = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, LETTER), (3, DOT), (4, DOT))
-    assert _extra_dots(bracket, top_br, "(ab).", P=0).tolist() == [False] * 16 + [True, True, False, False]
+    assert extra_dots(bracket, top_br, "(ab).", P=0).tolist() == [False] * 16 + [True, True, False, False]
     ellipsis, top_ell = _strokes((0, LETTER), (1, LETTER), (2, LETTER), (3, DOT), (4, DOT), (5, DOT))
-    assert not _extra_dots(ellipsis, top_ell, "abc...", P=0).any()  # one dot per '.': all kept
+    assert not extra_dots(ellipsis, top_ell, "abc...", P=0).any()  # one dot per '.': all kept
 
 
 def test_steps_with_no_attention_keep_the_previous_position():
     # φ is exactly zero everywhere when every window Gaussian sits between
     # characters (exponents floored, recurrent.window_exp): such a step must not
     # count as attending position 0, or a good line reads as "skipped".
-    from genseq.hand.sample import _attended, _status
+    from genseq.hand.lines import attended, line_status as status
     phi = np.zeros((9, 4), np.float32)
     for t, pos in enumerate([0, 0, -1, 1, -1, -1, 2, 3, 3]):
         if pos >= 0:
             phi[t, pos] = 1.0
-    assert _attended(phi).tolist() == [0, 0, 0, 1, 1, 1, 2, 3, 3]
-    assert _status(phi, 0, 3, True, stall_steps=5) == "ok"
-    assert _attended(np.zeros((3, 2), np.float32)).tolist() == [0, 0, 0]
+    assert attended(phi).tolist() == [0, 0, 0, 1, 1, 1, 2, 3, 3]
+    assert status(phi, 0, 3, True, stall_steps=5) == "ok"
+    assert attended(np.zeros((3, 2), np.float32)).tolist() == [0, 0, 0]
     lead = np.zeros((3, 2), np.float32)
     lead[2, 1] = 1.0
-    assert _attended(lead).tolist() == [1, 1, 1]
+    assert attended(lead).tolist() == [1, 1, 1]
 
 
 def test_word_starts():
@@ -376,12 +376,12 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
 
 
 def test_word_choice_prefers_healthy_attention():
-    from genseq.hand.sample import _attention_ok
+    from genseq.hand.lines import attention_ok
     phi = np.eye(5)[[0, 0, 1, 2, 3, 4]].astype(np.float32)
-    assert _attention_ok(phi, 0, 4, stall_steps=5)
-    assert not _attention_ok(phi[[0, 1, 3, 4, 5]], 0, 4, stall_steps=5)  # position 1 skipped
-    assert not _attention_ok(phi[[0, 0, 0, 0, 0, 1, 2, 3]], 0, 3, stall_steps=5)  # held 5 steps
-    assert not _attention_ok(phi[:0], 0, 1, stall_steps=5)
+    assert attention_ok(phi, 0, 4, stall_steps=5)
+    assert not attention_ok(phi[[0, 1, 3, 4, 5]], 0, 4, stall_steps=5)  # position 1 skipped
+    assert not attention_ok(phi[[0, 0, 0, 0, 0, 1, 2, 3]], 0, 3, stall_steps=5)  # held 5 steps
+    assert not attention_ok(phi[:0], 0, 1, stall_steps=5)
 
 
 def test_word_choice_after_priming_scores_the_line_own_strokes():
@@ -441,27 +441,27 @@ def test_a_word_no_candidate_wrote_is_written_again():
 
 
 def test_a_stray_dot_after_an_exclamation_or_question_mark_is_dropped():
-    from genseq.hand.sample import _extra_dots
+    from genseq.hand.lines import extra_dots
     ab = [(0, LETTER), (0, LETTER), (1, LETTER), (1, LETTER)]  # 16 points
     bar = [(0.3, 0.5), (0.1, 2.0)]  # a '!' bar, letter-tall: not dot-sized
     mark_dot, stray = [(-0.1, -2.6), (0.02, 0.0)], [(1.5, 1.2), (0.02, 0.0)]
     # "ab!" then the end: bar and dot on '!', a stray dot up and to the right on the end position
     line, top = _strokes(*ab, (2, bar), (2, mark_dot), (3, stray))
-    assert _extra_dots(line, top, "ab!", P=0).tolist() == [False] * 20 + [True, True]
-    assert _extra_dots(line, top, "ab?", P=0).tolist() == [False] * 20 + [True, True]
-    assert not _extra_dots(line, top, "abc", P=0).any()  # no mark: nothing dropped
+    assert extra_dots(line, top, "ab!", P=0).tolist() == [False] * 20 + [True, True]
+    assert extra_dots(line, top, "ab?", P=0).tolist() == [False] * 20 + [True, True]
+    assert not extra_dots(line, top, "abc", P=0).any()  # no mark: nothing dropped
     # a space and a word after it: the same (the stray begun while the window is on the '!')
     line2, top2 = _strokes(*ab, (2, bar), (2, mark_dot), (2, stray), (4, LETTER))
-    assert _extra_dots(line2, top2, "ab! c", P=0).tolist() == [False] * 20 + [True, True] + [False] * 4
-    assert not _extra_dots(line2, top2, "ab!c", P=0).any()  # a letter follows: the stray may be its start
+    assert extra_dots(line2, top2, "ab! c", P=0).tolist() == [False] * 20 + [True, True] + [False] * 4
+    assert not extra_dots(line2, top2, "ab!c", P=0).any()  # a letter follows: the stray may be its start
     # a blip at the foot of the last letter, begun on the '!', before the bar: nothing goes
     blip = [(0.1, -1.0), (0.02, 0.0)]
     line3, top3 = _strokes(*ab, (2, blip), (2, bar), (2, mark_dot))
-    assert not _extra_dots(line3, top3, "ab!", P=0).any()
+    assert not extra_dots(line3, top3, "ab!", P=0).any()
     # a dot-sized bar: nothing to go by, nothing dropped
     short = [(0.3, 0.3), (0.05, 0.4)]
     line4, top4 = _strokes(*ab, (2, short), (2, mark_dot), (3, stray))
-    assert not _extra_dots(line4, top4, "ab!", P=0).any()
+    assert not extra_dots(line4, top4, "ab!", P=0).any()
     # "ab!!": the window may lag on the first mark while the second is written
     line5, top5 = _strokes(*ab, (2, bar), (2, mark_dot), (2, bar), (2, mark_dot))
-    assert not _extra_dots(line5, top5, "ab!!", P=0).any()
+    assert not extra_dots(line5, top5, "ab!!", P=0).any()

@@ -25,10 +25,10 @@ few more points, and the network then puts a second dot ("late..",
 "genseq..": 3 of 10 first drawings of lines ending in '.' at seed 0). The
 one kept is the rightmost of the roundest at the lowest dots' height; higher dots
 to its left (an i's dot or a t's cross put in late) stay, and so do the dots
-of "..." (`_extra_dots`).
+of "..." (`extra_dots`).
 Dots begun there spanned under 0.25 of the line's median stroke (the second
 mark of the quick start's "genseq.." at seed 2: 0.25) and letters over 0.35
-(22 lines, three seeds), hence DOT_EXTENT = 0.3. A line that has not
+(22 lines, three seeds), hence lines.DOT_EXTENT = 0.3. A line that has not
 ended after `max_steps_per_char * len(text)` steps is cut there. Finished
 lines stay in the batch (cheaper than reshaping it) but their points are
 discarded; the loop stops when every line has finished or hit its limit.
@@ -65,11 +65,11 @@ import torch
 from ..errors import GenseqError
 from . import npstep
 from .mdn import mdn_sample
+from .lines import attended, extra_dots, line_status, own_start, without
 from .model import HandState, HandwritingModel, pad_texts
 from .words import Scorer, WordChoice
 
 STATUSES = ("ok", "ran_on", "stalled", "skipped")
-DOT_EXTENT = 0.3  # a period's stroke spans under this fraction of the line's median stroke
 
 
 @dataclass(frozen=True)
@@ -287,13 +287,13 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
     for b, text_b in enumerate(texts):
         n = int(length[b])
         phi_all = phis_np[b, :n]
-        status = _status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)  # on the whole history
-        drop = _extra_dots(points_np[b, :n], _attended(phi_all), text_b, P)
-        pts_b, phi_all = _without(points_np[b, :n], drop), phi_all[~drop]
+        status = line_status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)  # on the whole history
+        drop = extra_dots(points_np[b, :n], attended(phi_all), text_b, P)
+        pts_b, phi_all = without(points_np[b, :n], drop), phi_all[~drop]
         if len(pts_b):
             pts_b[-1, 2] = 1.0  # close the last stroke
         if P:  # primed: drop the strokes that still finish the priming text
-            start = _own_start(phi_all, pts_b, P)
+            start = own_start(phi_all, pts_b, P)
             pts_b, phi_all = pts_b[start:], phi_all[start:]
         out.append(HandLine(text_b, pts_b, phi_all[:, P : P + len(text_b)].copy(), status))
     return out
@@ -324,135 +324,3 @@ def _primed(model, pts, ids, full) -> tuple[HandState, torch.Tensor]:
     return state, pts[-1].expand(len(full), -1)
 
 
-def _attended(phi: np.ndarray) -> np.ndarray:
-    """Most attended position per step, (N,) int; a step where φ is zero everywhere
-    (the window between characters, every Gaussian's weight floored to exactly 0,
-    see recurrent.window_exp) keeps the previous step's position."""
-    live = phi.max(1) > 0
-    if not live.any():
-        return np.zeros(len(phi), int)
-    # Index of the last live step at or before each step (steps before any live one use the first).
-    last = np.maximum.accumulate(np.where(live, np.arange(len(phi)), -1))
-    return phi.argmax(1)[np.where(last >= 0, last, np.argmax(live))]
-
-
-def _extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.ndarray:
-    """Points (N,) bool of the extra dots after each '.' of `text`, to drop.
-
-    The window often stays on a '.' (and on the space after it) for a few more
-    points, and the network then puts a second dot. For each '.', of the
-    dot-sized strokes begun while the window is on it (or on the space or end
-    just after it, or a closing bracket just before it), one is the period;
-    the others are extra. After '!' and '?' followed by a space or the end,
-    dot-sized strokes clearly to the right of the mark (its bar or hook and
-    its own dot) are extra. points (N, 3) normalised (y up); top (N,) the most
-    attended position per step (the text starts at position P). A stroke's
-    size is the width plus the height of its pen-down path, against the
-    median over the line's strokes.
-    """
-    drop = np.zeros(len(points), dtype=bool)
-    if not set(".!?") & set(text) or len(points) == 0:
-        return drop
-    # Stroke ends; the points after the last lift are a stroke too (the line's end closes it).
-    lifts = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
-    starts = np.concatenate(([0], lifts[:-1] + 1))
-    xy = np.cumsum(points[:, :2], 0)  # pen positions
-    size = np.array([np.ptp(xy[s : e + 1], 0).sum() for s, e in zip(starts, lifts)])
-    scale = np.median(size)
-    where = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, lifts)])  # (strokes, 2) x, y
-    dot = size < DOT_EXTENT * scale
-    for j, ch in enumerate(text):
-        if ch not in ".!?" or set(".!?") & set(text[j - 1 : j] + text[j + 1 : j + 2]):
-            continue  # not in "...", "!!", "?!" (the window may lag there, dots belong to the next mark)
-        ends = j + 1 == len(text) or text[j + 1] == " "  # nothing but a space or the end after it
-        # The window may still be on a closing bracket before the '.' (no dots of its own).
-        near = [P + j] + ([P + j + 1] if ends else []) + ([P + j - 1] if text[j - 1 : j] in (")", "]") else [])
-        here = np.flatnonzero(dot & np.isin(top[starts], near))
-        if len(here) < 2:
-            continue
-        if ch != ".":
-            # '!' or '?': only stray dots clearly right of the mark go, when nothing but a
-            # space follows. The mark is its bar or hook (the strokes begun on it that are
-            # not dot-sized) and its own dot, the dot nearest under it; without a bar or
-            # hook to go by (a dot-sized one), nothing is dropped.
-            body = np.flatnonzero(~dot & (top[starts] == P + j))
-            if not ends or len(body) == 0:
-                continue
-            bar_x = where[body, 0].max()
-            own = here[np.argmin(np.abs(where[here, 0] - bar_x))]
-            right_edge = max(bar_x, where[own, 0]) + DOT_EXTENT * scale
-            for k in here[where[here, 0] > right_edge]:
-                drop[starts[k] : lifts[k] + 1] = True
-            continue
-        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
-        # The period: of the dots at the lowest dots' height, the rightmost of the
-        # roundest (under a third of DOT_EXTENT: a second mark is often a short
-        # dash, and a first dot sometimes a blip at the end of the last letter).
-        # The others at that height go, and higher ones to its right if nothing
-        # but a space follows (higher ones to its left are an i's dot or a t's
-        # cross put in late).
-        pool = here[low]
-        roundest = size[pool] < DOT_EXTENT / 3 * scale
-        if roundest.any():
-            pool = pool[roundest]
-        period = pool[np.argmax(where[pool, 0])]
-        right = where[here, 0] > where[period, 0]
-        for k in here[(low | (right & ends)) & (here != period)]:
-            drop[starts[k] : lifts[k] + 1] = True
-    return drop
-
-
-def _without(points: np.ndarray, drop: np.ndarray) -> np.ndarray:
-    """points (N, 3) without the rows in drop; the next kept point carries their
-    offsets, so every later stroke stays where it was."""
-    keep = ~drop
-    out = points[keep].copy()
-    if drop.any():
-        dropped = np.cumsum(np.where(drop[:, None], points[:, :2], 0.0), 0)  # (N, 2) float64
-        out[:, :2] += np.diff(dropped[keep], axis=0, prepend=np.zeros((1, 2)))
-    return out
-
-
-def _own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
-    """First point of the stroke in which the window first reaches the line's own text.
-
-    After priming, the window starts inside the priming text (positions < P)
-    and the network may first finish its last letters; those strokes belong
-    to the style sample, not to the line.
-    """
-    own = np.flatnonzero(_attended(phi) >= P) if len(phi) else np.zeros(0, int)
-    if len(own) == 0:
-        return 0
-    ends = np.flatnonzero(points[: own[0], 2] > 0.5)  # pen lifts before that point
-    return int(ends[-1]) + 1 if len(ends) else 0
-
-
-def _longest_run(top: np.ndarray) -> int:
-    """Most steps in a row on one position, top: (N,) attended positions."""
-    change = np.flatnonzero(np.diff(top)) + 1
-    return int(np.diff(np.concatenate(([0], change, [len(top)]))).max())
-
-
-def _attention_ok(phi: np.ndarray, lo: int, hi: int, stall_steps: int) -> bool:
-    """A history up to position hi (φ: (N, ≥ hi + 1)): every position lo .. hi - 1
-    was the most attended one at some step, and none held it stall_steps steps."""
-    if len(phi) == 0:
-        return False
-    top = _attended(phi[:, : hi + 1])
-    return _longest_run(top) < stall_steps and bool(np.isin(np.arange(lo, hi), top).all())
-
-
-def _status(phi: np.ndarray, P: int, U: int, ended: bool, stall_steps: int) -> str:
-    # phi: (N, U+1...) φ history of one line over all positions of its full text.
-    if len(phi) == 0:
-        return "ok" if ended else "ran_on"
-    top = _attended(phi[:, : P + U + 1])  # most attended position per step (end position included)
-    if _longest_run(top) >= stall_steps:
-        return "stalled"
-    if not ended:
-        return "ran_on"
-    seen = np.zeros(P + U + 1, dtype=bool)
-    seen[top] = True
-    if not seen[P : P + U].all():
-        return "skipped"
-    return "ok"

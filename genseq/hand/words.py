@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .lines import attention_ok, own_start
 from .model import HandState
 
 # (points: list of (N, 3) float32 normalised offsets, texts: list of str) -> (B,) scores, higher better
@@ -126,14 +127,13 @@ class WordChoice:
         pts (t1, 3), phi (t1, U+1), live (t1,): its history; crossed: the step it
         paused at; the piece ends at the last pen lift up to that step (the
         pause's own, unless the window ran on); lo..hi-1: positions to check."""
-        from .sample import _attention_ok, _own_start
         keep = np.flatnonzero(live[: crossed + 1])
         pts, phi = pts[keep], phi[keep]
         lifts = np.flatnonzero(pts[:, 2] > 0.5)
         stop = int(lifts[-1]) + 1 if len(lifts) else len(pts)
-        start = _own_start(phi[:stop], pts[:stop], self.P) if self.P else 0
+        start = own_start(phi[:stop], pts[:stop], self.P) if self.P else 0
         piece = pts[start:stop] if stop > start else pts[:1]
-        return piece, _attention_ok(phi, lo, hi, self.patience)
+        return piece, attention_ok(phi, lo, hi, self.patience)
 
     def _choose(self, groups, crossed, t1, points, phis, state, x, finished) -> None:
         rows = [g * self.k + j for g in groups for j in range(self.k) if crossed[g * self.k + j] >= 0]
