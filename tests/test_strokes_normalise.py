@@ -71,10 +71,9 @@ def test_same_line_two_rates_and_sizes_normalise_alike(timed):
     assert da == pytest.approx(TARGET.points_per_char, rel=0.1) and db == pytest.approx(da, rel=0.05)
     assert wa == pytest.approx(wb, rel=0.03) and ha == pytest.approx(hb, rel=0.03)
     if timed:
-        # the size is the target's, measured as the target is (on points evenly timed):
-        # the geometric mean of the width and height ratios is 1
+        # the letter height is the target's, measured as the target is (on points evenly timed)
         w, h = line_size(deskew(to_strokes(pb)), text)
-        assert math.sqrt(w / TARGET.width_per_char * h / TARGET.height) == pytest.approx(1.0, rel=0.05)
+        assert h == pytest.approx(TARGET.height, rel=0.05)
 
 
 def test_baseline_levelled_and_one_scale_per_writer():
@@ -100,8 +99,7 @@ def test_ink_target_measures_a_stroke_file(tmp_path):
     with StrokeDataset(path) as ds:
         got = ink_target(ds.split("train"))
     assert got.points_per_char == pytest.approx(TARGET.points_per_char, rel=0.1)
-    assert math.sqrt(got.width_per_char / TARGET.width_per_char * got.height / TARGET.height) \
-        == pytest.approx(1.0, rel=0.03)
+    assert got.height == pytest.approx(TARGET.height, rel=0.05)
 
 
 def _jsonl(path, lines, y_up=False):
