@@ -33,11 +33,13 @@ def main() -> None:
     ap.add_argument("model", nargs="?", default="default")
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--recognizer", type=Path, default=None, help="the reader that chooses (default: bundled)")
     args = ap.parse_args()
     texts = lines60()
     hm = load_hand_model(None if args.model == "default" else args.model)
     t0 = time.perf_counter()
-    _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=args.seed, max_chars=60))
+    _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=args.seed, max_chars=60,
+                                                                                 recognizer=args.recognizer))
     took = time.perf_counter() - t0
     cfg = hm.config
     reads = read_lines(load_recognizer("default"), [w.points for w in written], (cfg.norm_mean, cfg.norm_std))

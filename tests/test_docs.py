@@ -224,7 +224,7 @@ def test_relative_links_resolve(doc):
 
 def test_links_are_found():
     found = links(ROOT / "README.md")
-    assert "docs/writing.md" in found and "samples/handwriting-phrases.svg" in found
+    assert "docs/writing.md" in found and "samples/handwriting-hello.svg" in found
 
 
 # -- wording -----------------------------------------------------------------------------------------
