@@ -410,3 +410,34 @@ def test_hostile_files_stay_within_memory_bound(good, tmp_path):
         assert INVALID in msg and expected[name] in msg, (name, msg)
         assert grew < 100 << 20, f"{name}: peak memory grew by {grew / 2**20:.0f} MB"
     assert not (d / "x.pt").exists() and not (d / "y.pt").exists()
+
+
+def test_init_and_resume_check_a_file_before_building_its_model(good, tmp_path):
+    """--init and --resume build a model from the file's own config: it is checked first."""
+    import numpy as np
+
+    from genseq.strokes import Sample, write_strokes
+    rng = np.random.default_rng(0)
+
+    def line(t):
+        p = rng.normal(0, 5, (4 * len(t), 3)).astype(np.float32)
+        p[:, 2] = 0
+        p[-1, 2] = 1
+        return Sample(t, t, p)
+    data = tmp_path / "s.h5"
+    write_strokes(data, {s: [line(t) for t in ("ab", "ba", "a b")] for s in ("train", "val")},
+                  source="t", terms="t", units="u")
+
+    def big_and_empty(ck):
+        ck["config"]["hidden"] = 600
+        ck["model"] = {}
+    p = edit(good["hand"], tmp_path / "h.pt", big_and_empty)
+    one_line_error(run("train", "handwriting", data, "--init", p, "-o", tmp_path / "ft", "--max-steps", 1, "-q"),
+                   INVALID, "missing")
+    run_dir = tmp_path / "run"
+    r = run("train", "handwriting", data, "-o", run_dir, "--hidden", 8, "--layers", 1, "--mixtures", 2,
+            "--window", 2, "--batch", 3, "--max-steps", 1, "-q")
+    assert r.exit_code == 0, r.output
+    edit(run_dir / "last.pt", run_dir / "last.pt", big_and_empty)
+    one_line_error(run("train", "handwriting", data, "-o", run_dir, "--hidden", 8, "--layers", 1, "--mixtures", 2,
+                       "--window", 2, "--batch", 3, "--max-steps", 2, "--resume", "-q"), INVALID, "missing")
