@@ -19,7 +19,7 @@ bf16 autocast unless --precision fp32. Reported:
 - the port (bench/train_handwriting.py's `Port`) on the first --port-batches
   batches of the same pass, same precision, and the ratio on those batches;
 - on a GPU, genseq again on those batches with CUDA graphs off (the window
-  loop step by step, genseq/hand/cudagraph.py), and the graphs' ratio;
+  loop step by step, genseq/hand/fast/cudagraph.py), and the graphs' ratio;
 - peak memory: the CUDA allocator's high-water mark (GPU) or VmHWM (CPU),
   the batches of the run (built beforehand) included.
 """
@@ -62,7 +62,7 @@ def main() -> None:
     args = p.parse_args()
     C.set_threads(args.threads)
     import torch
-    from genseq.hand import cudagraph
+    from genseq.hand.fast import cudagraph
     from genseq.hand.data import epoch_batches, make_batch, usable
     from genseq.hand.mdn import mdn_nll
     from genseq.hand.model import HandwritingModel

@@ -31,7 +31,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=8)
     args = p.parse_args()
     C.set_threads(args.threads)
-    from genseq.hand import recurrent
+    from genseq.hand.fast import recurrent
 
     S = sizes(args.quick)
     rounds = 2 if args.quick else args.rounds

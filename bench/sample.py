@@ -95,7 +95,7 @@ def main() -> None:
     args = p.parse_args()
     C.set_threads(args.threads)
     import torch
-    from genseq.hand import npstep, packed
+    from genseq.hand.fast import npstep, packed
     from genseq.hand.sample import HandSampleOptions, sample_synthesis
     from genseq.hand.write import HandModel, WriteOptions, write_handwriting
     from genseq.text.corpus import Vocab

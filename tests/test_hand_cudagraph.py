@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genseq.hand import HandState, HandwritingConfig, HandwritingModel, mdn_nll, pad_texts
-from genseq.hand import cudagraph, recurrent
+from genseq.hand.fast import cudagraph, recurrent
 
 ALPHABET = "abc de"
 

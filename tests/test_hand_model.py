@@ -8,7 +8,7 @@ from genseq.errors import GenseqError
 from genseq.hand import (
     HandState, HandwritingConfig, HandwritingModel, encode_text, mdn_nll, mdn_params, pad_texts,
 )
-from genseq.hand import recurrent
+from genseq.hand.fast import recurrent
 from genseq.hand.mdn import MDNParams
 
 ALPHABET = "abc de"

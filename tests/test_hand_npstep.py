@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genseq.hand import HandSampleOptions, HandwritingConfig, HandwritingModel, mdn_params, sample_synthesis
-from genseq.hand import npstep
+from genseq.hand.fast import npstep
 from genseq.hand.mdn import mdn_draw
 from genseq.hand.model import pad_texts
 

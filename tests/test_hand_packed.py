@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from genseq.hand import mdn_params, mdn_sample
-from genseq.hand.packed import FusedLinear
+from genseq.hand.fast.packed import FusedLinear
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])

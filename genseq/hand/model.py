@@ -9,7 +9,7 @@ layers 2..L at step t (eqs. 46-53).
 Two implementations that the tests hold equal:
 - `step`: one time step through all layers (sampling; the naive reference).
 - `forward`: training speed. Each layer's input projection is one matmul over
-  the whole sequence; the recurrences run in `recurrent.py` with hand-written
+  the whole sequence; the recurrences run in `fast/recurrent.py` with hand-written
   backward passes (on a GPU, layers that do not feed back run as cuDNN
   `nn.LSTM`). Layers 2..L never feed back into layer 1, so only layer 1 and
   the window loop together.
@@ -33,8 +33,8 @@ from torch import nn
 
 from ..errors import GenseqError, shown
 from .mdn import MDNParams, MixtureOutput
-from .packed import FusedLinear
-from .recurrent import lstm_layer, window_exp, window_layer
+from .fast.packed import FusedLinear
+from .fast.recurrent import lstm_layer, window_exp, window_layer
 
 KINDS = ("prediction", "synthesis")
 
@@ -214,7 +214,7 @@ class HandwritingModel(nn.Module):
 
         One matmul per layer and step instead of two; with dtype=torch.bfloat16
         the step streams half the bytes (sampling a few lines is bound by
-        reading weights), prepacked for oneDNN on CPU (packed.py). Recompute
+        reading weights), prepacked for oneDNN on CPU (fast/packed.py). Recompute
         after changing the parameters.
         """
         out = []
@@ -285,7 +285,7 @@ class HandwritingModel(nn.Module):
         if self.synthesis and text_ids is None:
             raise GenseqError("the synthesis model needs text")
         mm = self._mm_dtype(x)
-        xf = x.permute(2, 1, 0)  # (3, T, B): sequences run feature-major (see recurrent.py)
+        xf = x.permute(2, 1, 0)  # (3, T, B): sequences run feature-major (see fast/recurrent.py)
         hs, cn, side, extras, kappa_t, w_t = [], [], (), {}, None, None
         if self.synthesis:
             # Layer 1 + window, step by step (w_{t-1} feeds h¹_t: no way round the loop).
@@ -325,6 +325,6 @@ class HandwritingModel(nn.Module):
             out, (_, c) = lstm(inp, (h0.unsqueeze(0), c0.unsqueeze(0)))
             return out.permute(2, 1, 0), c[0]
         # On CPU: the input projection as one large matmul per piece, then the
-        # recurrence with its hand-written backward (see recurrent.py).
+        # recurrence with its hand-written backward (see fast/recurrent.py).
         return lstm_layer(parts, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0,
                           h0, c0, mm)

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from ..errors import GenseqError
-from . import npstep
+from .fast import npstep
 from .mdn import mdn_sample
 from .lines import attended, extra_dots, line_status, own_start, without
 from .model import HandState, HandwritingModel, pad_texts
@@ -110,7 +110,7 @@ def _start_point(model: HandwritingModel, batch: int) -> torch.Tensor:
 
 
 def _generator(model: HandwritingModel, seed: int) -> np.random.Generator | torch.Generator:
-    # The CPU steps in numpy (npstep.py) and draws from numpy; elsewhere torch steps and draws.
+    # The CPU steps in numpy (fast/npstep.py) and draws from numpy; elsewhere torch steps and draws.
     if npstep.usable(model):
         return np.random.default_rng(seed)
     return torch.Generator(device=model.lstms[0].weight_ih_l0.device).manual_seed(seed)

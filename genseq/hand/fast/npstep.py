@@ -26,8 +26,8 @@ import os
 import numpy as np
 import torch
 
-from .mdn import MIN_LOG_SIGMA, RHO_EPS
-from .model import HandState, HandwritingModel
+from ..mdn import MIN_LOG_SIGMA, RHO_EPS
+from ..model import HandState, HandwritingModel
 from .packed import FusedLinear
 from .recurrent import EXP_FLOOR
 
