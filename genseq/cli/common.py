@@ -75,17 +75,37 @@ def oversample_options(f):
                              "(rare letters, digits).")(wrapped)
 
 
+def resolve_init(kw: dict, default: str) -> Path | None:
+    """Pop --init from a command's kwargs: a model file, 'default' (the bundled
+    file `default`), or None."""
+    init = kw.pop("init", None)
+    if init == "default":
+        from ..checkpoint import bundled_path
+        return bundled_path(default)
+    return Path(init) if init else None
+
+
 def build_train_options(kw: dict, init: Path | None = None) -> TrainOptions:
-    """Pop the train flags from a command's kwargs into a TrainOptions."""
+    """Pop the train flags from a command's kwargs into a TrainOptions (--init
+    already resolved by resolve_init)."""
     max_time = kw.pop("max_time")
     return TrainOptions(out=kw.pop("out"), max_steps=kw.pop("max_steps"),
                         max_time=None if max_time is None else max_time * 60, lr=kw.pop("lr"),
                         warmup=kw.pop("warmup"), weight_decay=kw.pop("weight_decay"), clip=kw.pop("clip"),
                         eval_every=kw.pop("eval_every"), save_every=kw.pop("save_every") * 60,
                         device=kw.pop("device"), precision=kw.pop("precision"), threads=kw.pop("threads"),
-                        seed=kw.pop("seed"), resume=kw.pop("resume"),
-                        init=init if init is not None else (Path(kw["init"]) if kw.get("init") else None),
+                        seed=kw.pop("seed"), resume=kw.pop("resume"), init=init,
                         progress=not kw.pop("quiet"))
+
+
+def run_training(task, opts: TrainOptions) -> None:
+    """Train `task` under `opts`; exit 130 when a signal stopped it (the run
+    resumes with --resume)."""
+    import sys
+
+    from ..train import train
+    if train(task, opts).stopped == "interrupted":
+        sys.exit(130)
 
 
 def typed(name: str) -> bool:

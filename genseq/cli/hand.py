@@ -13,7 +13,7 @@ from ..hand.write import WriteOptions
 from ..render import PageOptions
 from ..render.svg import MAX_PX
 from .common import (SEED, Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
-                     train_options, typed)
+                     resolve_init, run_training, train_options, typed)
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -54,13 +54,11 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
     folder, a few lines held out, and flags left at their defaults take a short
     schedule for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1).
     """
-    from ..checkpoint import bundled_path, load_checkpoint
+    from ..checkpoint import load_checkpoint
     from ..hand.own import SMALL_SET, is_own, own_data
     from ..hand.task import HandTask, run_config, run_ink
     from ..hand.write import DEFAULT_MODEL
-    from ..train import train as run
-    init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
-    kw.pop("init", None)
+    init = resolve_init(kw, DEFAULT_MODEL)
     if any(is_own(p) for p in data):
         if init is not None and all(is_own(p) for p in data):  # a few dozen lines: the small-set recipe
             for name in ("max_steps", "lr", "warmup", "eval_every", "precision"):
@@ -71,7 +69,7 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
             max_points = max_points if typed("max_points") else SMALL_SET.max_points
         data = own_data(list(data), kw["out"], load_checkpoint(init, kind="handwriting")["meta"] if init else None,
                         resume=kw["resume"])
-    opts = build_train_options({**kw, "init": None}, init)
+    opts = build_train_options(kw, init)
     sizes = dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window)
     shares = parse_mix(mix, len(data))
     cfg, scales, tuned = run_config(list(data), kind, sizes, init=init,
@@ -83,9 +81,7 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
                     eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, augment=augment, mix=shares,
                     ink=run_ink(init, opts.out / "last.pt" if opts.resume else None))
-    result = run(task, opts)
-    if result.stopped == "interrupted":
-        sys.exit(130)
+    run_training(task, opts)
 
 
 @evaluate.command("handwriting")

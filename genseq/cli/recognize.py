@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 
 from ..hand.recognize import RecognizerConfig
 from .common import (Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
-                     train_options, typed)
+                     resolve_init, run_training, train_options, typed)
 from .groups import evaluate, train
 
 _R = RecognizerConfig(alphabet="a")
@@ -47,11 +46,8 @@ def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_poin
     """
     from ..hand.recognize_task import RecognizeTask, run_config
     from ..hand.write import DEFAULT_RECOGNIZER
-    from ..checkpoint import bundled_path
-    from ..train import train as run
-    init = bundled_path(DEFAULT_RECOGNIZER) if kw.get("init") == "default" else (Path(kw["init"]) if kw.get("init") else None)
-    kw.pop("init", None)
-    opts = build_train_options({**kw, "init": None}, init)
+    init = resolve_init(kw, DEFAULT_RECOGNIZER)
+    opts = build_train_options(kw, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
     shares = parse_mix(mix, len(data))
     cfg, scales, tuned = run_config(list(data), sizes, init=init,
@@ -64,9 +60,7 @@ def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_poin
     task = RecognizeTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=not no_augment, init=tuned,
                          oversample=oversample, scale=scales, mix=shares)
-    result = run(task, opts)
-    if result.stopped == "interrupted":
-        sys.exit(130)
+    run_training(task, opts)
 
 
 @evaluate.command("recognizer")

@@ -9,7 +9,7 @@ import click
 
 from ..text.model import CharRNNConfig
 from ..text.sample import TextSampleOptions
-from .common import SEED, Finite, build_train_options, refuse_size_flags, train_options, typed
+from .common import SEED, Finite, build_train_options, refuse_size_flags, resolve_init, run_training, train_options, typed
 from .groups import data, evaluate, main, train
 
 _S = TextSampleOptions()
@@ -58,13 +58,10 @@ def data_text(files, out, encoding, newlines, val_frac, test_frac, vocab_from, s
 @train_options
 def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch, seq_len, **kw):
     """Train a character-level language model on CORPUS (from `genseq data text`)."""
-    from ..checkpoint import bundled_path
     from ..text.api import DEFAULT_MODEL
     from ..text.task import TextTask
-    from ..train import train as run
     import torch
-    init = bundled_path(DEFAULT_MODEL) if kw.get("init") == "default" else None
-    opts = build_train_options(kw, init)
+    opts = build_train_options(kw, resolve_init(kw, DEFAULT_MODEL))
     sizes = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, tie_weights=tie_weights)
     if opts.init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
         from ..checkpoint import load_checked
@@ -75,9 +72,7 @@ def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch,
         sizes = {**model, "dropout": dropout} if typed("dropout") else model
     torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
     task = TextTask(corpus, sizes, batch=batch, steps=seq_len)
-    result = run(task, opts)
-    if result.stopped == "interrupted":
-        sys.exit(130)
+    run_training(task, opts)
 
 
 @evaluate.command("text")
