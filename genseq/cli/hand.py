@@ -59,6 +59,7 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
     from ..hand.task import HandTask, run_config, run_ink
     from ..hand.write import DEFAULT_MODEL
     init = resolve_init(kw, DEFAULT_MODEL)
+    init_meta = load_checkpoint(init, kind="handwriting")["meta"] if init is not None else None
     if any(is_own(p) for p in data):
         if init is not None and all(is_own(p) for p in data):  # a few dozen lines: the small-set recipe
             for name in ("max_steps", "lr", "warmup", "eval_every", "precision"):
@@ -67,8 +68,7 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
             batch = batch if typed("batch") else SMALL_SET.batch
             augment = augment if typed("augment") else SMALL_SET.augment
             max_points = max_points if typed("max_points") else SMALL_SET.max_points
-        data = own_data(list(data), kw["out"], load_checkpoint(init, kind="handwriting")["meta"] if init else None,
-                        resume=kw["resume"])
+        data = own_data(list(data), kw["out"], init_meta, resume=kw["resume"])
     opts = build_train_options(kw, init)
     sizes = dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window)
     shares = parse_mix(mix, len(data))
@@ -80,7 +80,7 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
     task = HandTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
                     eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, augment=augment, mix=shares,
-                    ink=run_ink(init, opts.out / "last.pt" if opts.resume else None))
+                    ink=run_ink(init_meta, opts.out / "last.pt" if opts.resume else None))
     run_training(task, opts)
 
 
@@ -149,7 +149,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
 @click.option("--style-lines", type=click.IntRange(1, 5), default=_W.style_lines, show_default=True,
-              help="With --style-file: prime with this many of its longest lines, side by side.")
+              help="With --style-file: prime with this many of its lines (those nearest 40 characters), side by side.")
 @click.option("--seed", type=SEED, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
 @click.option("--max-chars", type=int, default=_W.max_chars, show_default=True, help="Wrap lines at this many characters.")
 @click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default="error", show_default=True,

@@ -70,7 +70,7 @@ def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, every, min_dist
                    "coarse tablets' staircase ink is smoothed, not left out (0: off, staircases stay).")
 @click.option("--max-turning", type=Finite(min=0, max=180), default=_U.max_turning, show_default=True,
               help="Leave out writers whose converted ink turns more than this many degrees per step "
-                   "(IAM-OnDB: 42; noisy sensors: 70 and more); 0 keeps all.")
+                   "(IAM-OnDB: 37; noisy sensors: 70 and more); 0 keeps all.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split assignment.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file.")

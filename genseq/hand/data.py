@@ -131,6 +131,7 @@ class LineStream:
     and call `_start(oversample)`; `next_index()` gives each step's line numbers."""
 
     oversample: tuple[str, int] | None = None
+    salt: int = 0  # a file's number in a mix (hand.mixed.LineSource): its own random numbers
 
     def _start(self, oversample: tuple[str, int] | None = None) -> None:
         """oversample: (characters, factor), lines with any of them read factor times per pass."""
@@ -196,8 +197,8 @@ class LineStream:
         """Random numbers for the batch next_index() just gave: a function of
         (seed, epoch, position, rank) and, past the first file of a mix, the
         file's number, so a resumed run draws the same."""
-        salt = getattr(self, "salt", 0)
-        return np.random.default_rng([self.seed, self.epoch, self.position, self.rank] + ([salt] if salt else []))
+        return np.random.default_rng([self.seed, self.epoch, self.position, self.rank]
+                                     + ([self.salt] if self.salt else []))
 
 
 def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarray:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import torch
 
 from ..errors import GenseqError
+from ..strokes.split import spread
 from .data import eval_batches, make_batch, usable
 from .mdn import mdn_nll
 from .model import HandwritingModel
@@ -57,10 +56,7 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     cfg = model.config
     if by_class and cfg.kind != "synthesis":
         raise GenseqError("--by-class needs a synthesis model (it reads the attention window)")
-    idx = usable(split, cfg, None)
-    if max_sequences is not None and len(idx) > max_sequences:
-        # Evenly spread over the split, so that a file ordered by writer gives every writer a share.
-        idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_sequences).round().astype(np.int64))]
+    idx = spread(usable(split, cfg, None), max_sequences)  # a file ordered by writer: every writer a share
     log_std = math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(scale)
     total, points = 0.0, 0
     # (V + 1,) character id -> class index; id 0 (padding) is never attended

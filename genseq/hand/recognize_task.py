@@ -19,6 +19,7 @@ import torch
 from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
+from ..strokes.split import spread
 from .data import affine, affine_maps, data_scale, eval_batches
 from .mixed import MixedLines, data_alphabet, paths_of
 from .mixed import run_config as mixed_run_config
@@ -67,13 +68,6 @@ def config_from_data(data, **sizes) -> RecognizerConfig:
     with StrokeDataset(paths[0]) as ds:
         std = tuple(float(s) for s in np.asarray(ds.norm_std))
     return RecognizerConfig(alphabet="".join(sorted(data_alphabet(paths))), norm_std=std, **sizes)
-
-
-def spread(indices: np.ndarray, n: int | None) -> np.ndarray:
-    """At most n of `indices`, evenly spread (all of them for None)."""
-    if n is None or len(indices) <= n:
-        return indices
-    return indices[np.unique(np.linspace(0, len(indices) - 1, n).round().astype(np.int64))]
 
 
 def grow_reader(state: dict, old: RecognizerConfig, new: RecognizerConfig, seed: int = 0) -> dict:

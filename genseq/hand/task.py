@@ -110,18 +110,16 @@ class HandTask(MixedLines):
         return nll.sum() / n, int(n)
 
     def evaluate(self, device: torch.device) -> dict[str, float]:
-        out, total = {}, 0.0
-        for k, src in enumerate(self.sources):
-            r = evaluate_split(self.model, src.val_split, device, scale=src.scale,
-                               max_sequences=self.eval_sequences)
-            # val_loss in the same normalised units as the training loss, for the curve.
-            log_std = math.log(self.cfg.norm_std[0]) + math.log(self.cfg.norm_std[1]) - 2 * math.log(src.scale)
-            if len(self.sources) == 1:
-                return {"val_loss": r["nll_per_point"] - log_std, "nll_per_point": r["nll_per_point"],
-                        "nll_per_sequence": r["nll_per_sequence"]}
-            total += float(self.mixer.shares[k]) * (r["nll_per_point"] - log_std)
-            out[f"nll_per_point[{self.labels[k]}]"] = r["nll_per_point"]
-        return {"val_loss": total, **out}
+        rs = [evaluate_split(self.model, src.val_split, device, scale=src.scale, max_sequences=self.eval_sequences)
+              for src in self.sources]
+        # val_loss in the same normalised units as the training loss, for the curve.
+        log_std = math.log(self.cfg.norm_std[0]) + math.log(self.cfg.norm_std[1])
+        losses = [r["nll_per_point"] - log_std + 2 * math.log(src.scale) for r, src in zip(rs, self.sources)]
+        if len(rs) == 1:
+            return {"val_loss": losses[0], "nll_per_point": rs[0]["nll_per_point"],
+                    "nll_per_sequence": rs[0]["nll_per_sequence"]}
+        return {"val_loss": float(np.dot(self.mixer.shares, losses)),
+                **{f"nll_per_point[{name}]": r["nll_per_point"] for name, r in zip(self.labels, rs)}}
 
     # -- pictures ---------------------------------------------------------------
     def on_eval(self, out: Path, step: int) -> None:
@@ -190,15 +188,15 @@ def grow_alphabet(state: dict, old: HandwritingConfig, new: HandwritingConfig, s
     return out
 
 
-def run_ink(init: Path | None = None, resume: Path | None = None) -> dict | None:
-    """The ink a run's model writes: a resumed run's, or the fine-tuned model's;
-    None (measure the data) for a new model."""
+def run_ink(init_meta: dict | None = None, resume: Path | None = None) -> dict | None:
+    """The ink a run's model writes: a resumed run's, or that of the model it
+    fine-tunes (`init_meta`, its file's meta); None (measure the data) for a new model."""
     from ..checkpoint import load_checkpoint
     if resume is not None and resume.exists():
         ink = load_checkpoint(resume, kind="handwriting")["meta"].get("ink")
         return ink if isinstance(ink, dict) else None
-    if init is not None:
-        t = model_ink(load_checkpoint(init, kind="handwriting")["meta"])
+    if init_meta is not None:
+        t = model_ink(init_meta)
         return None if t is None else t.to_dict()
     return None
 

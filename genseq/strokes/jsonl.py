@@ -11,9 +11,9 @@ import math
 import os
 import stat
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from typing import Iterator
 
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped

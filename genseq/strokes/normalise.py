@@ -165,13 +165,12 @@ def ink_target(split, max_lines: int = 2000) -> InkTarget:
     character over the whole split, sizes as medians over up to `max_lines`
     lines spread evenly over it."""
     from .clean import to_strokes
+    from .split import spread
     chars = sum(len(t) for t in split.texts)
     if not chars:
         raise Skip("no text")
-    n = len(split)
-    idx = np.unique(np.linspace(0, n - 1, min(max_lines, n)).round().astype(np.int64))
     widths, heights = [], []
-    for i in idx:
+    for i in spread(np.arange(len(split)), max_lines):
         s = split[int(i)]
         if len(s.points) < 3:
             continue

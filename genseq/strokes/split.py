@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 from ..errors import GenseqError
 
 
@@ -35,3 +37,12 @@ def auto_val_frac(n_groups: int) -> float:
     """Default val fraction for small personal collections (JSONL, InkML):
     5% once there are at least 20 groups, else everything is train."""
     return 0.05 if n_groups >= 20 else 0.0
+
+
+def spread(indices, n: int | None) -> np.ndarray:
+    """At most n of `indices`, evenly spread over them (all of them for None): a
+    sample of a split that gives every part of it (say every writer) a share."""
+    indices = np.asarray(indices)
+    if n is None or len(indices) <= n:
+        return indices
+    return indices[np.unique(np.linspace(0, len(indices) - 1, n).round().astype(np.int64))]

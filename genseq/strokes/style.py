@@ -49,18 +49,26 @@ def line_features(points: np.ndarray, text: str) -> dict | None:
     d = d[np.hypot(d[:, 0], d[:, 1]) > 0]
     vert = d[np.abs(d[:, 1]) > np.abs(d[:, 0])]
     slant = np.degrees(np.arctan2(vert[:, 0] * np.sign(vert[:, 1]), np.abs(vert[:, 1]))) if len(vert) else []
-    turns = []
-    for s in steps:
-        s = s[np.hypot(s[:, 0], s[:, 1]) > 0]
-        if len(s) > 1:
-            a = np.arctan2(s[:, 1], s[:, 0])
-            turns.append(np.abs((np.diff(a) + math.pi) % (2 * math.pi) - math.pi))
+    turns = turning_angles(strokes)
     n = len(text.strip())
     return {"slant": float(np.median(slant)) if len(slant) else 0.0,
             "aspect": width / height,
-            "turning": float(np.degrees(np.median(np.concatenate(turns)))) if turns else 0.0,
+            "turning": float(np.degrees(np.median(turns))) if len(turns) else 0.0,
             "lifts": len(strokes) / n,
             "dots": float(np.mean([len(s) <= 2 for s in strokes]))}
+
+
+def turning_angles(strokes: list[np.ndarray]) -> np.ndarray:
+    """The absolute turning angle (radians, 0..pi) between each two successive
+    pen-down steps inside a stroke, steps of length 0 left out: (A,)."""
+    out = []
+    for s in strokes:
+        d = np.diff(np.asarray(s, dtype=np.float64)[:, :2], axis=0)
+        d = d[np.hypot(d[:, 0], d[:, 1]) > 0]
+        if len(d) > 1:
+            a = np.arctan2(d[:, 1], d[:, 0])
+            out.append(np.abs((np.diff(a) + math.pi) % (2 * math.pi) - math.pi))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def hand_features(lines: list[tuple[np.ndarray, str]]) -> dict:

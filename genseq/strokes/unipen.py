@@ -26,9 +26,10 @@ from tqdm import tqdm
 
 from ..errors import GenseqError
 from .build import Builder, Report
-from .clean import MAX_ABS_COORD, Skip, to_offsets
+from .clean import MAX_ABS_COORD, Skip, to_offsets, to_strokes
 from .h5 import Sample
 from .iam import iter_files
+from .style import turning_angles
 
 SOURCE = "UNIPEN train_r01_v07 (International Unipen Foundation)"
 TERMS = ("UNIPEN data is for research; it may not be distributed for commercial purposes. Cite I. Guyon, "
@@ -72,11 +73,11 @@ class UnipenOptions:
     another density); 0 keeps all.
 
     Measured on the converted lines and words (median over pieces of the mean
-    turning angle per pen-down step): IAM-OnDB 42 degrees; UNIPEN's
-    contributors 33-64 with the low-pass (36-64 without: it lowers every one by
-    1-5 degrees, the coarse tablets apa, app, pcl, lou, anj and hpb included,
-    which then lie within IAM-OnDB's range), and one noisy contributor at 73
-    (99 without), which max_turning leaves out."""
+    turning angle per pen-down step, inside strokes): IAM-OnDB 37 degrees;
+    the low-pass lowers every UNIPEN contributor but one by 1-5 degrees, putting the
+    coarse tablets (apa, app, pcl, lou, anj, hpb, ibm) at 27-51 and the others
+    at 29-61; one noisy contributor stays at 70 (101 without), which
+    max_turning leaves out."""
 
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     val_frac: float = 0.05
@@ -132,10 +133,6 @@ def parse_range(spec: str) -> list[tuple[int, int | None, int, int | None]]:
             raise Skip("bad range")
         out.append((c0, p0, c1, p1))
     return out
-
-
-def _resolve(path: str, base: str) -> str:
-    return str(PurePosixPath(base) / path)
 
 
 def _keywords(text: str) -> dict:
@@ -204,20 +201,9 @@ def _number(header: dict, key: str) -> float | None:
     return v if v > 0 and np.isfinite(v) else None
 
 
-def _pieces(comps, ranges) -> tuple[list[np.ndarray], int]:
-    """The pen-down strokes (n, 2) a segment names, and its source point count."""
-    strokes = []
-    for c0, p0, c1, p1 in ranges:
-        if c1 >= len(comps):
-            raise Skip("range past the ink")
-        for c in range(c0, c1 + 1):
-            kind, a = comps[c]
-            if a is None:
-                raise Skip("non-numeric points")
-            lo = p0 if (c == c0 and p0 is not None) else 0
-            hi = p1 + 1 if (c == c1 and p1 is not None) else len(a)
-            if kind == ".PEN_DOWN" and hi > lo:
-                strokes.append(a[lo:hi])
+def _pieces(comps, spans) -> tuple[list[np.ndarray], int]:
+    """The pen-down strokes (n, 2) in a segment's spans (_spans), and its source point count."""
+    strokes = [comps[c][1][lo:hi] for c, lo, hi in spans if comps[c][0] == ".PEN_DOWN" and hi > lo]
     return strokes, sum(len(s) for s in strokes)
 
 
@@ -420,8 +406,8 @@ def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report
     for seg in order:
         where = seg.index
         try:
-            strokes, n_src = _pieces(comps, seg.ranges)
             spans = _spans(comps, seg.ranges)
+            strokes, n_src = _pieces(comps, spans)
             if any(_overlaps(taken[c], lo, hi) for c, lo, hi in spans):
                 raise Skip("ink counted in another segment")
             if not strokes:
@@ -452,12 +438,17 @@ def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report
 
 
 def _spans(comps, ranges) -> list[tuple[int, int, int]]:
+    """A segment's ranges as (component, first point, end point) spans; Skip for a
+    range past the ink or a component whose points are not numbers."""
     out = []
     for c0, p0, c1, p1 in ranges:
+        if c1 >= len(comps):
+            raise Skip("range past the ink")
         for c in range(c0, c1 + 1):
-            n = len(comps[c][1]) if comps[c][1] is not None else 0
+            if comps[c][1] is None:
+                raise Skip("non-numeric points")
             lo = p0 if (c == c0 and p0 is not None) else 0
-            hi = p1 + 1 if (c == c1 and p1 is not None) else n
+            hi = p1 + 1 if (c == c1 and p1 is not None) else len(comps[c][1])
             out.append((c, lo, hi))
     return out
 
@@ -471,11 +462,11 @@ def _write(pieces: list[Piece], out, opts: UnipenOptions, report: Report) -> Rep
     by_writer: dict[str, list[Piece]] = defaultdict(list)
     for pc in pieces:
         by_writer[pc.group].append(pc)
+    wpc = {id(pc): width_per_char(pc.strokes, pc.text) for pc in pieces}  # None for one character
     contrib_wpc: dict[str, list[float]] = defaultdict(list)
     for pc in pieces:
-        w = width_per_char(pc.strokes, pc.text)
-        if w is not None and w > 0:
-            contrib_wpc[pc.contrib].append(w)
+        if wpc[id(pc)]:
+            contrib_wpc[pc.contrib].append(wpc[id(pc)])
     builder = Builder(out, val_frac=opts.val_frac, test_frac=opts.test_frac, seed=opts.seed, source=SOURCE,
                       terms=TERMS, units=UNITS,
                       resample=(f"per writer: thinned in pen time to {opts.points_per_char:g} points per "
@@ -484,7 +475,7 @@ def _write(pieces: list[Piece], out, opts: UnipenOptions, report: Report) -> Rep
     builder.report = report
     with builder:
         for group, ps in by_writer.items():
-            wpcs = [w for w in (width_per_char(p.strokes, p.text) for p in ps) if w]
+            wpcs = [wpc[id(p)] for p in ps if wpc[id(p)]]
             chars = sum(len(p.text) for p in ps if len(p.text) > 1)
             if chars < MIN_CHARS_FOR_SIZE or not wpcs:
                 wpcs = contrib_wpc.get(ps[0].contrib, [])
@@ -509,12 +500,7 @@ def _write(pieces: list[Piece], out, opts: UnipenOptions, report: Report) -> Rep
 
 def mean_turning(points: np.ndarray) -> float | None:
     """The mean turning angle in degrees between successive pen-down steps of
-    (N, 3) offsets: about 42 on IAM-OnDB; a staircase or a noisy sensor turns
-    far more; None with fewer than 3 steps."""
-    ok = np.r_[False, points[:-1, 2] < 0.5]  # steps that stay inside a stroke
-    d = points[ok, :2].astype(np.float64)
-    d = d[np.hypot(d[:, 0], d[:, 1]) > 0]
-    if len(d) < 3:
-        return None
-    a = np.arctan2(d[:, 1], d[:, 0])
-    return float(np.degrees(np.mean(np.abs((np.diff(a) + np.pi) % (2 * np.pi) - np.pi))))
+    (N, 3) offsets, inside each stroke (style.turning_angles): a staircase or a
+    noisy sensor turns far more than handwriting; None with fewer than 2 angles."""
+    turns = turning_angles(to_strokes(points))
+    return float(np.degrees(np.mean(turns))) if len(turns) > 1 else None
