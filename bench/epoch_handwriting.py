@@ -63,11 +63,12 @@ def main() -> None:
     C.set_threads(args.threads)
     import torch
     from genseq.hand.fast import cudagraph
-    from genseq.hand.data import epoch_batches, make_batch, usable
+    from genseq.hand.data import make_batch, usable
     from genseq.hand.mdn import mdn_nll
     from genseq.hand.model import HandwritingModel
     from genseq.hand.task import config_from_data
     from genseq.strokes import StrokeDataset
+    from genseq.strokes.batches import epoch_batches
     from genseq.train.loop import autocast
 
     device = torch.device(args.device)

@@ -63,8 +63,8 @@ def recognizer(quick: bool):
     import torch
     from genseq.checkpoint import bundled_path, save_checkpoint
     from genseq.errors import GenseqError
-    from genseq.hand.recognize import Recognizer, RecognizerConfig
-    from genseq.hand.write import DEFAULT_RECOGNIZER
+    from genseq.reader.model import Recognizer, RecognizerConfig
+    from genseq.reader.load import DEFAULT_RECOGNIZER
     if not quick:
         try:
             return bundled_path(DEFAULT_RECOGNIZER)

@@ -13,6 +13,7 @@ _API = {
     "load_text_model": "genseq.text.api",
     "TextSampleOptions": "genseq.text.sample",
     "write_handwriting": "genseq.hand.write",
+    "write_drawing": "genseq.hand.write",
     "WriteOptions": "genseq.hand.write",
     "load_hand_model": "genseq.hand.write",
     "GenseqError": "genseq.errors",

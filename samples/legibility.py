@@ -7,7 +7,7 @@ Writes random lines of two kinds and lets the bundled recognizer read them
   the letters IAM-OnDB has least of;
 - common: 5-8 common English words and a final mark.
 It prints the lines read exactly and the characters read right (minimal edit
-alignment, `recognize.read_right`); for the rare lines only the digits 1-9,
+alignment, `reader.evaluate.read_right`); for the rare lines only the digits 1-9,
 x and z count, with case and 0/o folded (the reader cannot tell a 0 from an
 o, nor a capital Z from a small one by shape alone). The
 texts are fixed (TEXT_SEED), so models and seeds compare on the same lines.
@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
-from genseq.hand.recognize import read_right  # noqa: E402
+from genseq.reader.evaluate import read_right  # noqa: E402
 from genseq.hand.write import WriteOptions, load_hand_model, load_recognizer, write_handwriting  # noqa: E402
 
 TEXT_SEED = 1234

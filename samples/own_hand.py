@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
-from genseq.hand.recognize import edit_distance  # noqa: E402
+from genseq.reader.evaluate import edit_distance  # noqa: E402
 from genseq.hand.write import WriteOptions, bundled_styles, load_hand_model, load_recognizer  # noqa: E402
 from genseq.hand.write import write_handwriting  # noqa: E402
 from genseq.strokes.jsonl import read_jsonl  # noqa: E402

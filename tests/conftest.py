@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,3 +25,43 @@ def corpus(tmp_path, text_file):
     out = tmp_path / "tiny.h5"
     build_corpus([text_file], out, val_frac=0.1, test_frac=0.05)
     return out
+
+
+def _loop_line(text: str, rng) -> np.ndarray:
+    """Fake handwriting in the alphabet "abc .": one loop per character, pen up after each."""
+    pts = []
+    for ch in text:
+        n = 6
+        t = np.linspace(0, 2 * np.pi, n)
+        r = 20 + 5 * "abc .".index(ch)
+        seg = np.stack([np.cos(t) * r + rng.normal(0, 1, n) + 30, np.sin(t) * r + rng.normal(0, 1, n)], 1)
+        off = np.zeros((n, 3), np.float32)
+        off[:, :2] = np.diff(np.vstack([[0, 0], seg]), axis=0)
+        off[-1, 2] = 1.0
+        pts.append(off)
+    return np.concatenate(pts).astype(np.float32)
+
+
+@pytest.fixture
+def strokes_h5(tmp_path):
+    """A tiny stroke file: six lines of _loop_line ink per split (test_recognize.py has its own)."""
+    from genseq.strokes import Sample, write_strokes
+    rng = np.random.default_rng(0)
+    texts = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc."]
+    splits = {s: [Sample(f"{s}{i}", t, _loop_line(t, rng)) for i, t in enumerate(texts)]
+              for s in ("train", "val", "test")}
+    out = tmp_path / "s.h5"
+    write_strokes(out, splits, source="test", terms="none", units="px")
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for every browser test (tests/chromium.py)."""
+    from chromium import launch, needs_browser, sync_playwright
+    if sync_playwright is None or needs_browser.args[0]:
+        pytest.skip(needs_browser.kwargs["reason"])
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()

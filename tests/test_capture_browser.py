@@ -6,39 +6,15 @@ GENSEQ_REQUIRE_BROWSER=1 (CI after .ci/browser), where that is a failure.
 Never runs `playwright install`: it uses the system Chromium.
 """
 import json
-import os
-import shutil
 import threading
 
 import pytest
 
+from chromium import needs_browser
 from genseq.capture import CaptureOptions, open_capture
 
-CHROMIUM = shutil.which(os.environ.get("GENSEQ_CHROMIUM") or "chromium") or shutil.which("chromium-browser")
-REQUIRED = os.environ.get("GENSEQ_REQUIRE_BROWSER") == "1"
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    sync_playwright = None
-
-_missing = ("Chromium not found (apt-get install chromium, or set GENSEQ_CHROMIUM)" if not CHROMIUM else
-            "the playwright Python package is missing (pip install playwright)" if sync_playwright is None else None)
-if _missing and REQUIRED:
-    raise RuntimeError(f"GENSEQ_REQUIRE_BROWSER=1 but {_missing}; run .ci/browser")
-pytestmark = pytest.mark.skipif(_missing is not None, reason=f"browser test: {_missing}")
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = [needs_browser, pytest.mark.slow]  # a real Chromium per test
 PROMPTS = ["first prompt", "second prompt", "third prompt"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright gives every launch a fresh temporary profile (--user-data-dir).
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ def _undoer(path, seconds, out):
     out.put(("undo", kept, undone, stale))
 
 
+@pytest.mark.slow
 def test_concurrent_submit_and_undo_in_two_processes_lose_nothing(tmp_path):
     path = tmp_path / "mine.jsonl"
     ctx = multiprocessing.get_context("fork")
@@ -75,6 +76,7 @@ def test_concurrent_submit_and_undo_in_two_processes_lose_nothing(tmp_path):
     assert len(read_jsonl(path)) == len(in_file)  # and every line is whole
 
 
+@pytest.mark.slow
 def test_two_servers_on_one_file(tmp_path):
     path = tmp_path / "mine.jsonl"
     servers = [open_capture(path, CaptureOptions()) for _ in range(2)]

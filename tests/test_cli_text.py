@@ -36,7 +36,8 @@ def test_end_to_end_data_train_sample_eval(tmp_path, text_file):
 
 def _one_line_error(r, *needles):
     assert r.exit_code != 0
-    assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+    assert "Traceback" not in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     lines = [l for l in r.output.strip().splitlines() if l.startswith("Error")]
     assert len(lines) == 1, r.output
     for n in needles:

@@ -13,6 +13,8 @@ from genseq.text.task import TextTask
 from genseq.train import TrainOptions, train
 from genseq.train.dist import weights_digest
 
+pytestmark = pytest.mark.slow  # torchrun: two processes per run
+
 TINY = dict(layers=1, hidden=16, dropout=0.1)
 STEPS = 20
 

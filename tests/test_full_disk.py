@@ -180,6 +180,7 @@ def _jsonl_input(folder: Path, lines: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, size", [("text", 4), ("text", 2048), ("jsonl", 3), ("jsonl", 300)])
 def test_dataset_on_a_full_disk_is_one_line_no_crash_and_keeps_the_old_file(tmp_path, kind, size):
     src = _text_input(tmp_path, size) if kind == "text" else _jsonl_input(tmp_path, size)
@@ -213,6 +214,7 @@ except GenseqError as err:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["body", "close"])
 def test_atomic_h5_abandons_a_file_whose_write_failed(tmp_path, where):
     out = tmp_path / "x.h5"

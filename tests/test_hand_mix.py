@@ -11,11 +11,12 @@ from click.testing import CliRunner
 from genseq.checkpoint import load_checkpoint, save_checkpoint
 from genseq.cli import main
 from genseq.errors import GenseqError
-from genseq.hand.data import data_scale, normalise
-from genseq.hand.mixed import Mixer
+from genseq.hand.data import normalise
 from genseq.hand.model import HandwritingConfig, HandwritingModel, encode_text
 from genseq.hand.task import HandTask, config_from_data, grow_alphabet, run_config
 from genseq.strokes import Sample, write_strokes
+from genseq.strokes.batches import data_scale
+from genseq.strokes.mixed import Mixer
 
 TINY = dict(hidden=8, layers=1, mixtures=2, window=2)
 TEXTS_A = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc."]  # alphabet " .abc"
@@ -301,8 +302,8 @@ def test_per_file_scores_of_files_with_the_same_name(tmp_path):
 
 
 def test_recognizer_on_two_files_reports_each_and_grows_its_alphabet(tmp_path):
-    from genseq.hand.recognize import RecognizerConfig
-    from genseq.hand.recognize_task import grow_reader
+    from genseq.reader.model import RecognizerConfig
+    from genseq.reader.task import grow_reader
     a = _strokes(tmp_path / "a.h5", TEXTS_A)
     b = _strokes(tmp_path / "b.h5", TEXTS_B, seed=1)
     run = tmp_path / "reader"

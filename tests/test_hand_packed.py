@@ -14,7 +14,7 @@ def test_fused_linear_matches_f_linear_at_any_batch(dtype, batch):
     w = (torch.randn(96, 50, generator=g) * 0.1).to(dtype)
     b = torch.randn(96, generator=g).to(dtype)
     x = torch.randn(batch, 50, generator=g).to(dtype)
-    lin = FusedLinear(w, b, batch_hint=8)  # packed for one batch size, called with others
+    lin = FusedLinear(w, b)  # packed for one batch size (BATCH_HINT), called with others
     if dtype == torch.float32:
         assert lin._packed is None  # fp32 stays with F.linear
     got, want = lin(x), F.linear(x, w, b)

@@ -7,34 +7,8 @@ from click.testing import CliRunner
 
 from genseq.checkpoint import load_checkpoint
 from genseq.cli import main
-from genseq.strokes import Sample, write_strokes
 
-ALPHA = "abc ."
-
-
-def _line(text: str, rng) -> np.ndarray:
-    """Fake handwriting: one loop per character, pen up between words."""
-    pts = []
-    for ch in text:
-        n = 6
-        t = np.linspace(0, 2 * np.pi, n)
-        r = 20 + 5 * "abc .".index(ch)
-        seg = np.stack([np.cos(t) * r + rng.normal(0, 1, n) + 30, np.sin(t) * r + rng.normal(0, 1, n)], 1)
-        off = np.zeros((n, 3), np.float32)
-        off[:, :2] = np.diff(np.vstack([[0, 0], seg]), axis=0)
-        off[-1, 2] = 1.0
-        pts.append(off)
-    return np.concatenate(pts).astype(np.float32)
-
-
-@pytest.fixture
-def strokes_h5(tmp_path):
-    rng = np.random.default_rng(0)
-    texts = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc."]
-    splits = {s: [Sample(f"{s}{i}", t, _line(t, rng)) for i, t in enumerate(texts)] for s in ("train", "val", "test")}
-    out = tmp_path / "s.h5"
-    write_strokes(out, splits, source="test", terms="none", units="px")
-    return out
+ALPHA = "abc ."  # the alphabet of the strokes_h5 fixture (conftest.py)
 
 
 def _invoke(*args):
@@ -128,7 +102,7 @@ def test_write_api_wraps_and_errors(tmp_path):
 
 
 def test_oversampling_rare_characters(tmp_path, strokes_h5):
-    from genseq.hand.data import oversampled
+    from genseq.strokes.batches import oversampled
     texts = ["abc", "c.b", "aa", "x."]
     np.testing.assert_array_equal(oversampled(np.array([0, 1, 2]), texts, ".", 3), [0, 1, 2, 1, 1])
     np.testing.assert_array_equal(oversampled(np.array([0, 2]), texts, ".", 3), [0, 2])  # none: unchanged

@@ -29,7 +29,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import genseq.capture.server as capture_server
+from genseq import web
 import genseq.cli.capture  # noqa: F401  (registers the command)
 from genseq.atomic import output_target, write_text
 from genseq.capture import CaptureOptions, CaptureSession, open_capture
@@ -45,7 +45,7 @@ from genseq.strokes.h5 import Sample, write_strokes
 from genseq.strokes.iam import MAX_FILE_BYTES, iter_files
 from genseq.strokes.inkml import MAX_SAMPLE_POINTS, Refused, convert_inkml, parse_inkml
 from genseq.strokes.jsonl import _parse_line, parse_point, read_jsonl
-from test_strokes_fixtures import LINE, ascii_txt, stroke_xml
+from strokes_fixtures import LINE, ascii_txt, stroke_xml
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="mknod needs root")
@@ -203,6 +203,7 @@ def test_a_dangling_symlink_creates_its_target_and_a_link_to_a_fifo_is_refused(t
         write_text(loop, "x")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fifo", "chardev"])
 def test_cli_outputs_refuse_special_files(tmp_path, model, kind):
     node = make_special(kind, tmp_path / "node")
@@ -227,18 +228,21 @@ def test_cli_write_through_a_symlink(tmp_path, model):
 
 
 # -- 4d. endless inputs: bounded reads, refused non-regular files --------------------------------------
+@pytest.mark.slow
 def test_write_from_dev_zero_is_refused_in_bounded_memory():
     code, out, peak = genseq("write", "-f", "/dev/zero", "-o", "/nonexistent-folder/x.svg")
     one_line_error(out, code, "more than 67,108,864 characters", "--max-text")
     assert peak < MEMORY_MB
 
 
+@pytest.mark.slow
 def test_sample_prime_file_from_dev_zero_is_refused():
     code, out, peak = genseq("sample", "--prime-file", "/dev/zero", "-n", "1")
     one_line_error(out, code, "--prime-file", "100,000 characters")
     assert peak < MEMORY_MB
 
 
+@pytest.mark.slow
 def test_capture_refuses_endless_prompts_and_a_device_output(tmp_path):
     code, out, _ = genseq("capture", "-o", tmp_path / "m.jsonl", "--prompts", "/dev/zero", "--no-browser", timeout=60)
     one_line_error(out, code, "/dev/zero", "larger than 4 MiB")
@@ -309,6 +313,7 @@ def _big_trace(n=8000):
     return ", ".join(f"{i} {i % 7}" for i in range(n))
 
 
+@pytest.mark.slow
 def test_inkml_trace_referenced_8000_times_in_one_group(tmp_path):
     doc = ('<ink><traceGroup><annotation type="truth">ab</annotation>' f'<trace xml:id="t0">{_big_trace()}</trace>'
            + '<traceView traceDataRef="t0"/>' * 8000 + "</traceGroup></ink>")
@@ -321,6 +326,7 @@ def test_inkml_trace_referenced_8000_times_in_one_group(tmp_path):
     assert peak < MEMORY_MB
 
 
+@pytest.mark.slow
 def test_inkml_8000_groups_on_one_trace_are_skipped_beyond_the_files_points(tmp_path):
     doc = (f'<ink><trace xml:id="t0">{_big_trace()}</trace>'
            + '<traceGroup><annotation type="truth">ab</annotation><traceView traceDataRef="t0"/></traceGroup>' * 8000
@@ -379,6 +385,7 @@ def test_iter_files_reads_only_regular_files(tmp_path):
     assert [n for n, _ in iter_files(ls, ".xml")] == ["a01/a01-000/a01-000u-01.xml"]  # no report: silently
 
 
+@pytest.mark.slow
 def test_iam_ondb_with_a_dev_zero_link_and_a_fifo_neither_hangs_nor_fills_memory(tmp_path):
     ls, asc = _iam_folder(tmp_path)
     code, out, peak = genseq("data", "iam-ondb", ls, asc, "-o", tmp_path / "o.h5", timeout=120)
@@ -400,6 +407,7 @@ class _Zeros(io.RawIOBase):
         return k
 
 
+@pytest.mark.slow
 def test_a_huge_archive_member_is_skipped_in_bounded_memory(tmp_path):
     archive = tmp_path / "bomb.tar.gz"
     size = MAX_FILE_BYTES * 4  # 256 MB of zeros: about 250 KB compressed
@@ -511,7 +519,7 @@ def _drip(port, stop: threading.Event, every=0.3):
 
 
 def test_a_dripping_client_is_cut_off_at_the_request_deadline(tmp_path, serve, monkeypatch):
-    monkeypatch.setattr(capture_server, "REQUEST_DEADLINE", 1.0)
+    monkeypatch.setattr(web, "REQUEST_DEADLINE", 1.0)
     srv = serve(tmp_path / "m.jsonl")
     stop, result = threading.Event(), []
     t0 = time.monotonic()
@@ -536,9 +544,10 @@ def test_shutdown_does_not_wait_for_a_dripping_client(tmp_path):
     runner.join(30)
     took = time.monotonic() - t0
     stop.set()
-    assert not runner.is_alive() and took < capture_server.SHUTDOWN_GRACE + 3, took
+    assert not runner.is_alive() and took < web.SHUTDOWN_GRACE + 3, took
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_a_dripping_client_exits_within_seconds(tmp_path):
     code = "import genseq.cli.capture; from genseq.cli import main; main()"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
@@ -560,7 +569,7 @@ def test_ctrl_c_with_a_dripping_client_exits_within_seconds(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0 and "Traceback" not in err, err
-    assert "stopped; 0 lines saved" in rest and took < capture_server.SHUTDOWN_GRACE + 5, took
+    assert "stopped; 0 lines saved" in rest and took < web.SHUTDOWN_GRACE + 5, took
 
 
 def test_jsonl_special_files_and_endless_lines_are_refused_or_skipped(tmp_path, monkeypatch):

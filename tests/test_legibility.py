@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "samples" / "legibility.py"
 
 
@@ -29,6 +31,7 @@ def test_score_counts_rare_characters_with_case_and_zero_folded():
     assert all(set("xz0123456789") & set(t.lower()) for t in leg.rare_lines(20))
 
 
+@pytest.mark.slow
 def test_script_reads_the_bundled_model(tmp_path):
     out = tmp_path / "leg.json"
     r = subprocess.run([sys.executable, str(SCRIPT), "default", "--seeds", "1", "--lines", "2", "--threads", "1",

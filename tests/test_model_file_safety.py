@@ -368,6 +368,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads peak RSS from /proc")
 def test_hostile_files_stay_within_memory_bound(good, tmp_path):
     """Each hostile file costs under 100 MB above the process's baseline (torch and

@@ -73,6 +73,7 @@ def term_run(tmp_path_factory, shared_corpus):
     proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_random_moment_then_resume_equals_uninterrupted(tmp_path, shared_corpus, term_run):
     steps = 300  # long enough that a kill 0-0.3 s after the first checkpoint lands mid-run
     part, _ = _start(_train_cmd(shared_corpus, tmp_path / "part", steps), tmp_path, "part")
@@ -100,6 +101,7 @@ def test_sigkill_at_a_random_moment_then_resume_equals_uninterrupted(tmp_path, s
         assert torch.equal(a[k], b[k]), f"{k} differs after kill -9 at step {killed_at} (+{delay:.2f} s)"
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_says_how_to_resume(term_run):
     proc, out, err = term_run
     _wait_for(out / "last.pt", proc)
@@ -113,6 +115,7 @@ def test_sigterm_saves_and_says_how_to_resume(term_run):
     assert not list(out.glob(".*.tmp"))  # the clean exit leaves no half-written file
 
 
+@pytest.mark.slow
 def test_kill_during_atomic_writes_leaves_old_or_new_file(tmp_path):
     # A writer rewrites the file as fast as it can with alternating 2 MB contents;
     # whenever kill -9 lands, the file is one complete version.

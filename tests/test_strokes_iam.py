@@ -7,7 +7,7 @@ from genseq.errors import GenseqError
 from genseq.strokes import CleanOptions, StrokeDataset
 from genseq.strokes.iam import IamOptions, convert_iam, group_of, parse_csr
 from genseq.strokes.split import split_of
-from test_strokes_fixtures import LINE, make_iam, stroke_xml, tar_of
+from strokes_fixtures import LINE, make_iam, stroke_xml, tar_of
 
 BOMB = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
         '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'

@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from genseq.errors import GenseqError
 from genseq.text.corpus import Vocab
 from genseq.text.model import CharRNN, CharRNNConfig
 from genseq.text.sample import TextSampleOptions, filter_logits, generate
@@ -37,6 +39,15 @@ def test_gru_and_rnn_cells_train():
 def test_tied_weights_share_storage():
     m = CharRNN(CharRNNConfig(vocab_size=10, hidden=16, tie_weights=True))
     assert m.decoder.weight.data_ptr() == m.embed.weight.data_ptr()
+
+
+def test_config_round_trips_and_refuses_unknown_keys():
+    cfg = CharRNNConfig(vocab_size=10, cell="gru", layers=2, hidden=16, tie_weights=True)
+    assert CharRNNConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(GenseqError, match=r"unknown text config keys: \['bogus'\]"):
+        CharRNNConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(GenseqError, match="hidden must be a whole number"):
+        CharRNNConfig.from_dict({**cfg.to_dict(), "hidden": 1.5})
 
 
 def test_sampling_is_deterministic_per_seed_and_stops():

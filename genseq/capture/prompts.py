@@ -67,7 +67,7 @@ def load_prompts(path: str | os.PathLike | None = None) -> list[str]:
     return parse_prompts(text, str(path))
 
 
-def missing_chars(prompts: list[str], required: str = REQUIRED_CHARS) -> str:
-    """The characters of `required` that no prompt uses, in `required`'s order."""
+def missing_chars(prompts: list[str]) -> str:
+    """The characters of REQUIRED_CHARS that no prompt uses, in its order."""
     used = set("".join(prompts))
-    return "".join(c for c in required if c not in used)
+    return "".join(c for c in REQUIRED_CHARS if c not in used)

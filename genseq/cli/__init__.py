@@ -6,5 +6,6 @@ from . import hand as _hand  # noqa: F401
 from . import show as _show  # noqa: F401
 from . import capture as _capture  # noqa: F401
 from . import recognize as _recognize  # noqa: F401
+from . import studio as _studio  # noqa: F401
 
 __all__ = ["main"]

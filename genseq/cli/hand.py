@@ -137,7 +137,9 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @main.command("write")
 @click.argument("text", required=False)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("handwriting.svg"),
-              show_default=True, help="SVG file to write (more pages: NAME-1.svg, NAME-2.svg, ...).")
+              show_default=True, help="File to write: .svg, .png or .pdf (PNG and PDF need matplotlib: "
+                                      "pip install 'genseq[export]'). More pages: NAME-1.svg, NAME-2.svg, ...; "
+                                      "a PDF holds them all.")
 @click.option("--file", "-f", "text_file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the text from a file ('-' for stdin).")
 @click.option("--model", "-m", default=None, help="Synthesis model file (default: the bundled one).")
@@ -162,13 +164,26 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Recognizer file that picks among the candidates (default: the bundled one).")
 @click.option("--by-line", is_flag=True,
               help="Choose among the candidates by whole lines only (default: at every word's end).")
+@click.option("--animate", is_flag=True,
+              help="An SVG that draws itself stroke by stroke at the pen's pace (CSS, no script; "
+                   "still for readers who ask for reduced motion).")
+@click.option("--speed", type=Finite(min=0, min_open=True, max=100), default=1.0, show_default=True,
+              help="With --animate: how much faster than the recorded pen.")
+@click.option("--plotter", is_flag=True,
+              help="An SVG for pen plotters: one path per stroke in writing order, no fill, no background, "
+                   "a layer per line.")
+@click.option("--dpi", type=Finite(min=1, max=2400), default=96.0, show_default=True,
+              help="Pixels per inch of a PNG (-o page.png); 96 is one pixel per px of the page.")
 @page_options
 def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, style_lines, seed, max_chars, unknown,
-              max_text, candidates, recognizer, by_line, **page):
-    """Handwrite TEXT (or --file, or stdin) into an SVG."""
+              max_text, candidates, recognizer, by_line, animate, speed, plotter, dpi, **page):
+    """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
-    from ..hand.write import write_handwriting
-    from ..render import save_pages
+    from ..hand.write import write_drawing
+    from ..render import save_drawing
+    if animate and plotter:
+        raise GenseqError("give --animate or --plotter, not both")
+    flavour = "animated" if animate else "plotter" if plotter else "static"
     if text is not None and text_file is not None:
         raise GenseqError("give the text as an argument or with --file, not both")
     if text is None:
@@ -194,9 +209,14 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
                         style_lines=style_lines, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, page=_page(**page))
-    pages, lines = write_handwriting(text, model, opts)
+    if output.suffix.lower() in (".png", ".pdf"):
+        if flavour != "static":
+            raise GenseqError(f"--{'animate' if animate else 'plotter'} makes an SVG: give -o a .svg name")
+        from ..render.raster import matplotlib_classes
+        matplotlib_classes()  # missing: the one-line error now, not after minutes of writing
+    drawing, lines = write_drawing(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
-    for path in save_pages(pages, output):
+    for path in save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi):
         click.echo(str(path))
     if bad:
         click.echo(f"warning: {len(bad)} line(s) still looked wrong after re-sampling: "

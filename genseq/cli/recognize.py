@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import torch
 
-from ..hand.recognize import RecognizerConfig
+from ..reader.model import RecognizerConfig
 from .common import (Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
                      resolve_init, run_training, train_options, typed)
 from .groups import evaluate, train
@@ -44,8 +44,8 @@ def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_poin
     mixed by --mix as in `train handwriting`. With --init, characters only DATA
     holds are added to the reader's alphabet with fresh output weights.
     """
-    from ..hand.recognize_task import RecognizeTask, run_config
-    from ..hand.write import DEFAULT_RECOGNIZER
+    from ..reader.load import DEFAULT_RECOGNIZER
+    from ..reader.task import RecognizeTask, run_config
     init = resolve_init(kw, DEFAULT_RECOGNIZER)
     opts = build_train_options(kw, init)
     sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
@@ -72,8 +72,8 @@ def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_poin
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_recognizer(model, data, split, chars, as_json):
     """Character error rate and CTC NLL of MODEL (checkpoint or 'default') on DATA."""
-    from ..hand.recognize_task import evaluate_file
-    from ..hand.write import load_recognizer_file
+    from ..reader.evaluate import evaluate_file
+    from ..reader.load import load_recognizer_file
     reader, meta = load_recognizer_file(model)
     r = evaluate_file(reader, data, split, chars, meta)
     if as_json:

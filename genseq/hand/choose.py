@@ -3,7 +3,7 @@
 The synthesis network writes the right letters most of the time, but not
 always (a 'y' that reads as 'p', a missing 'x'). The attention checks of
 sample.py catch a window that stalls, skips or runs on, not a letter drawn
-wrong. A recognizer (recognize.py) scores each candidate by
+wrong. A recognizer (genseq.reader) scores each candidate by
 log p(text | strokes); the candidate with the highest score is kept. Lines
 that passed the attention checks come first, whatever their score.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .recognize import Recognizer
+from ..reader.model import Recognizer, encode_texts, frames, greedy_decode
 from .sample import HandLine
 
 
@@ -36,11 +36,10 @@ def _inputs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[tor
 
 def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
     """log p(text | strokes) per line (B,), nats; -inf where the text cannot align."""
-    from .model import pad_texts
     x, n = _inputs(recognizer, points, norm)
-    ids, mask = pad_texts(texts, recognizer.config.alphabet)  # (B, U)
+    ids, lengths = encode_texts(texts, recognizer.config.alphabet)  # (B, U), (B,)
     with torch.no_grad():
-        nll = recognizer.nll(x, n, ids.to(x.device), mask.sum(1).long().to(x.device))
+        nll = recognizer.nll(x, n, ids.to(x.device), lengths.to(x.device))
     return np.nan_to_num((-nll).float().cpu().numpy(), nan=-np.inf)
 
 
@@ -59,7 +58,6 @@ def scorer(recognizer: Recognizer, norm=None):
 
 def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> list[str]:
     """What the recognizer reads in written lines (best path)."""
-    from .recognize import frames, greedy_decode
     x, n = _inputs(recognizer, points, norm)
     with torch.no_grad():
         logp = recognizer(x, n)

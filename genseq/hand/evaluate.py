@@ -18,8 +18,9 @@ import math
 import torch
 
 from ..errors import GenseqError
+from ..strokes.batches import eval_batches
 from ..strokes.split import spread
-from .data import eval_batches, make_batch, usable
+from .data import make_batch, usable
 from .mdn import mdn_nll
 from .model import HandwritingModel
 
@@ -91,7 +92,7 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
 def evaluate_file(hm, data, split: str = "val", by_class: bool = False, max_sequences: int | None = None) -> dict:
     """`genseq eval handwriting`: score a loaded model (write.HandModel) on a split of a stroke file."""
     from ..strokes import StrokeDataset
-    from .data import data_scale
+    from ..strokes.batches import data_scale
     scale = data_scale(hm.config, data, hm.meta)
     with StrokeDataset(data) as ds:
         r = evaluate_split(hm.model, ds.split(split), next(hm.model.parameters()).device, scale=scale,

@@ -58,6 +58,7 @@ for the line's own characters only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -70,6 +71,11 @@ from .model import HandState, HandwritingModel, pad_texts
 from .words import Scorer, WordChoice
 
 STATUSES = ("ok", "ran_on", "stalled", "skipped")
+# progress(line, points): the line so far, (N, 3) normalised, while it is being written (a page
+# that shows it live). It may be called many times per line, each time with the whole line so
+# far; the finished line (what sample_synthesis returns) can still differ at its end.
+Progress = Callable[[int, np.ndarray], None]
+PROGRESS_EVERY = 16  # steps between progress calls of a line written alone (about 1.4 characters)
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,7 @@ def sample_synthesis(
     options: HandSampleOptions = HandSampleOptions(),
     prime: tuple[np.ndarray | torch.Tensor, str] | None = None,
     words: tuple[int, Scorer] | None = None,
+    progress: Progress | None = None,
 ) -> list[HandLine]:
     """Write each text as a line (one batch); see the module docstring for stopping and statuses.
 
@@ -168,6 +175,10 @@ def sample_synthesis(
     the K are pruned to the best at every word's end (words.py). Bad lines are
     then not written again here (a line's K rows would be split): the caller
     decides, as write._candidates does.
+    progress: called with (index of the text, its points so far) as lines
+    grow: every PROGRESS_EVERY steps, or with `words` at every chosen word
+    (the index is then the line's group, text index // K). It draws no random
+    numbers: the lines are the same with or without it.
     """
     if not model.synthesis:
         raise GenseqError("this is a prediction model; it cannot write given text")
@@ -175,19 +186,20 @@ def sample_synthesis(
         raise GenseqError("give at least one line, and no empty lines")
     gen = _generator(model, options.seed)
     fused = _fused(model, options.precision)
-    lines = _write(model, fused, texts, options, prime, gen, words)
+    lines = _write(model, fused, texts, options, prime, gen, words, progress)
     for attempt in range(0 if words else options.resample_bad):
         bad = [i for i, line in enumerate(lines) if line.status != "ok"]
         if not bad:
             break
-        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen, words)
+        shown = None if progress is None else (lambda b, pts, bad=bad: progress(bad[b], pts))
+        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen, words, shown)
         for i, line in zip(bad, redo):
             line.tries = lines[i].tries + 1
             lines[i] = line
     return lines
 
 
-def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLine]:
+def _write(model, fused, texts, options, prime, gen, words=None, progress=None) -> list[HandLine]:
     B = len(texts)
     alphabet = model.config.alphabet
     sep = " " if " " in alphabet else ""
@@ -223,7 +235,8 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
         chooser = None
         if words is not None:
             counts = pos.unsqueeze(0) <= (lens + 1).unsqueeze(1)  # (B, U+1) characters and the end position
-            chooser = WordChoice(texts, words[0], P, counts, T_max, words[1], options.stall_steps, (state, x))
+            chooser = WordChoice(texts, words[0], P, counts, T_max, words[1], options.stall_steps, (state, x),
+                                 on_word=progress)
 
         def past_end(t0: int, t1: int) -> torch.Tensor:
             # (B, t1 - t0) bool, Graves 2013 section 5: φ one position past the
@@ -251,6 +264,8 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
                 if chooser is not None:
                     chooser.check(t + 1, points, phis, state, x, finished)
                 finished |= past_end(t - t % 8, t + 1).any(1) | (caps <= t + 1)
+                if progress is not None and chooser is None and (t + 1) % PROGRESS_EVERY == 0:
+                    _show(progress, points, phis, finished, t + 1, P)
                 if bool(finished.all()):
                     # finish_stroke more points let the last line that ended finish its stroke (below).
                     stop = min(T_max, t + 1 + options.finish_stroke)
@@ -297,6 +312,21 @@ def _write(model, fused, texts, options, prime, gen, words=None) -> list[HandLin
             pts_b, phi_all = pts_b[start:], phi_all[start:]
         out.append(HandLine(text_b, pts_b, phi_all[:, P : P + len(text_b)].copy(), status))
     return out
+
+
+def _show(progress: Progress, points: torch.Tensor, phis: torch.Tensor, finished: torch.Tensor, t1: int,
+          P: int) -> None:
+    """progress(b, line b so far) for every row still writing; a primed row only once its
+    window has reached its own text, from the stroke where it did (lines.own_start)."""
+    for b in torch.nonzero(~finished).flatten().tolist():
+        pts = points[b, :t1].float().cpu().numpy()
+        if P:
+            phi = phis[b, :t1].cpu().numpy()
+            if not (attended(phi) >= P).any():
+                continue
+            pts = pts[own_start(phi, pts, P):]
+        if len(pts):
+            progress(b, pts)
 
 
 def _finite(points: np.ndarray) -> np.ndarray:

@@ -16,10 +16,10 @@ import torch
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from ..strokes.clean import Skip
+from ..strokes.mixed import MixedLines, data_alphabet, paths_of
+from ..strokes.mixed import run_config as mixed_run_config
 from ..strokes.normalise import ink_target, model_ink
 from .data import augment_maps, make_batch, usable
-from .mixed import MixedLines, data_alphabet, paths_of
-from .mixed import run_config as mixed_run_config
 from .evaluate import evaluate_split
 from .mdn import mdn_nll
 from .model import HandwritingConfig, HandwritingModel

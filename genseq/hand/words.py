@@ -65,7 +65,7 @@ class WordChoice:
 
     def __init__(self, texts: list[str], k: int, P: int, counts: torch.Tensor, T: int,
                  score: Scorer, patience: int, start: tuple[HandState, torch.Tensor],
-                 redos: int = 3, redo_below: float = 6.0):
+                 redos: int = 3, redo_below: float = 6.0, on_word: Callable[[int, np.ndarray], None] | None = None):
         if len(texts) % k or any(len(set(texts[g:g + k])) > 1 for g in range(0, len(texts), k)):
             raise ValueError("rows must come in groups of k copies of one text")
         device = counts.device
@@ -80,6 +80,7 @@ class WordChoice:
         self.crossed = torch.full((len(texts),), -1, dtype=torch.long, device=device)  # (B,) step it paused at
         self.live = torch.zeros(len(texts), T, dtype=torch.bool, device=device)  # (B, T) steps a row took
         self.redos, self.redo_below = redos, redo_below
+        self.on_word = on_word  # (line g, its strokes up to the word just chosen): for a page that shows it live
         self.redos_left = np.full(len(self.texts), redos)  # (G,) words that may still be written again
         self.base = np.zeros(len(self.texts))  # (G,) the reader's score of the line so far
         # g -> (its row of the state and x, step) where the line's current word began
@@ -140,12 +141,13 @@ class WordChoice:
         pts = points[rows, :t1].float().cpu().numpy()  # (R, t1, 3)
         phi = phis[rows, :t1].cpu().numpy()  # (R, t1, U+1)
         live = self.live[rows, :t1].cpu().numpy()
-        pieces, texts, healthy = [], [], []
+        pieces, texts, healthy, piece_of = [], [], [], {}
         for n, b in enumerate(rows):
             g = b // self.k
             nxt = self.starts[g][self.seg[g]]
             piece, ok = self._piece(pts[n], phi[n], live[n], int(crossed[b]), self.P, self.P + nxt - 1)
             pieces.append(piece)
+            piece_of[b] = piece
             healthy.append(ok)
             texts.append(self.texts[g][:nxt].rstrip())
         scores = np.asarray(self.score(pieces, texts), dtype=np.float64)  # (R,)
@@ -173,6 +175,8 @@ class WordChoice:
             self.seg[g] += 1
             self.target[dst] = self._target(g)
             self.snap[g] = (row, t1)
+            if self.on_word is not None:
+                self.on_word(g, piece_of[src])
 
     @staticmethod
     def _row(state: HandState, x: torch.Tensor, b: int) -> tuple:

@@ -13,19 +13,19 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..checkpoint import bundled_path, load_model
 from ..errors import GenseqError
+from ..reader import DEFAULT_RECOGNIZER, load_recognizer, load_recognizer_file  # noqa: F401 (re-exported)
 from ..render import PageOptions, render_pages
 from .data import normalise
 from .model import HandwritingConfig, HandwritingModel
-from .recognize import Recognizer, RecognizerConfig
-from .sample import HandLine, HandSampleOptions, denormalise, sample_synthesis, sample_unconditional
+from .sample import HandLine, HandSampleOptions, Progress, denormalise, sample_synthesis, sample_unconditional
 
 DEFAULT_MODEL = "handwriting.pt"
-DEFAULT_RECOGNIZER = "recognizer.pt"
 STYLES = "styles.jsonl"
 MAX_TEXT = 20_000   # characters per call; see WriteOptions.max_text
 BATCH_LINES = 32    # lines written together (with one candidate each)
@@ -85,18 +85,6 @@ def load_hand_model(path: str | os.PathLike | None = None, device: str = "cpu") 
     model, ckpt = load_model(path, "handwriting", DEFAULT_MODEL,
                              lambda ck: HandwritingModel(HandwritingConfig.from_dict(ck["config"])))
     return HandModel(model.to(device).eval(), ckpt["meta"])
-
-
-def load_recognizer(path: str | os.PathLike | None = None, device: str = "cpu") -> Recognizer:
-    """Load a recognizer (`None` or "default": the bundled one)."""
-    return load_recognizer_file(path, device)[0]
-
-
-def load_recognizer_file(path: str | os.PathLike | None = None, device: str = "cpu") -> tuple[Recognizer, dict]:
-    """A recognizer and its file's meta (data, units, scale)."""
-    model, ckpt = load_model(path, "recognizer", DEFAULT_RECOGNIZER,
-                             lambda ck: Recognizer(RecognizerConfig.from_dict(ck["config"])))
-    return model.to(device).eval(), ckpt["meta"]
 
 
 def clean_text(text: str, alphabet: str, unknown: str = "error", replacement: str = " ") -> str:
@@ -211,9 +199,14 @@ def priming_sample(samples: list, alphabet: str, n: int, space: float):
     return Sample(chosen[0].id, " ".join(texts), to_offsets(strokes))
 
 
-def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[HandLine | None]:
+def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress: Progress | None = None,
+                on_line: Callable[[int, HandLine], None] | None = None) -> list[HandLine | None]:
     """Write each non-empty line (batches of BATCH_LINES lines, or of BATCH_SEQUENCES
-    candidates); None for blank lines."""
+    candidates); None for blank lines.
+
+    For a page that shows lines as they grow: progress(i, points so far) for
+    line i while its batch is written (sample.Progress), on_line(i, line)
+    once it is final. Neither changes what is written."""
     from .choose import choose, scorer
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
     prime = load_style(hm, options)
@@ -230,32 +223,36 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions) -> list[
             idx = todo[k:k + per_batch]
             # One priming sample for every batch keeps one hand; offsetting the seed avoids repeats.
             batch_opts = HandSampleOptions(**{**sopts.__dict__, "seed": options.seed + k})
+            shown = None if progress is None else (lambda b, pts, idx=idx: progress(idx[b], pts))
             if reader is None:
-                written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime)
+                written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime, progress=shown)
             else:
                 score = scorer(reader, norm) if options.by_word else None
-                drawn = _candidates([lines[i] for i in idx], K, hm, batch_opts, prime, score)
+                drawn = _candidates([lines[i] for i in idx], K, hm, batch_opts, prime, score, shown)
                 written = choose(drawn, K, reader, norm)
             for i, line in zip(idx, written):
                 out[i] = line
+                if on_line is not None:
+                    on_line(i, line)
             bar.update(len(idx))
     return out
 
 
 def _candidates(texts: list[str], K: int, hm: HandModel, opts: HandSampleOptions, prime,
-                score=None) -> list[HandLine]:
+                score=None, progress: Progress | None = None) -> list[HandLine]:
     """K versions of each text, grouped by text; with `score` (a words.Scorer) the K
     are pruned to the best at every word's end. A line is re-drawn (all K again,
     up to opts.resample_bad times) only when none of its K passed the attention checks."""
     words = (K, score) if score is not None else None
     drawn = sample_synthesis(hm.model, [t for t in texts for _ in range(K)], replace(opts, resample_bad=0),
-                             prime, words)
+                             prime, words, _per_text(progress, K, words, range(len(texts))))
     for attempt in range(1, opts.resample_bad + 1):
         redo = [g for g in range(len(texts)) if all(c.status != "ok" for c in drawn[g * K:(g + 1) * K])]
         if not redo:
             break
         again = sample_synthesis(hm.model, [texts[g] for g in redo for _ in range(K)],
-                                 replace(opts, resample_bad=0, seed=opts.seed + 7919 * attempt), prime, words)
+                                 replace(opts, resample_bad=0, seed=opts.seed + 7919 * attempt), prime, words,
+                                 _per_text(progress, K, words, redo))
         for n, g in enumerate(redo):
             for j in range(K):
                 again[n * K + j].tries = attempt + 1
@@ -263,9 +260,28 @@ def _candidates(texts: list[str], K: int, hm: HandModel, opts: HandSampleOptions
     return drawn
 
 
+def _per_text(progress: Progress | None, K: int, words, texts) -> Progress | None:
+    """progress as sample_synthesis calls it for K candidates of each of `texts` (indices
+    into the caller's texts): with `words` it reports per line already; without, the
+    rows are candidates and the first of each line is shown."""
+    if progress is None:
+        return None
+    if words:
+        return lambda g, pts: progress(texts[g], pts)
+    return lambda b, pts: progress(texts[b // K], pts) if b % K == 0 else None
+
+
 def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = None,
                       options: WriteOptions = WriteOptions()) -> tuple[list[str], list[HandLine | None]]:
     """Handwrite `text`: returns (SVG pages, the written lines)."""
+    lines, written = write_drawing(text, model, options)
+    return render_pages(lines, options.page), written
+
+
+def write_drawing(text: str, model: str | os.PathLike | HandModel | None = None,
+                  options: WriteOptions = WriteOptions()) -> tuple[list[np.ndarray | None], list[HandLine | None]]:
+    """Handwrite `text`: returns (every line's (N, 3) offsets in data units, None for a blank
+    line: what the renderers of genseq.render lay out; the written lines)."""
     options.check()
     hm = model if isinstance(model, HandModel) else load_hand_model(model)
     if hm.config.kind != "synthesis":
@@ -279,8 +295,7 @@ def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = N
         raise GenseqError("nothing to write: the text is empty or only spaces")
     written = write_lines(lines, hm, options)
     cfg = hm.config
-    pts = [None if w is None else denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written]
-    return render_pages(pts, options.page), written
+    return [None if w is None else denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written], written
 
 
 def scribble(model: str | os.PathLike | HandModel | None, lines: int = 3, steps: int = 400,

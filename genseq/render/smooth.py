@@ -122,3 +122,40 @@ def smooth_path(stroke: np.ndarray, digits: int = 2) -> str:
     segs = np.concatenate([c1, c2, p[1:]], axis=1)
     parts.append(" ".join(" ".join(f(v) for v in row) for row in segs))
     return "".join(parts)
+
+
+MAX_PIECES = 1000  # most pieces one Bézier segment is cut into by `bezier_polyline`
+
+
+def bezier_polyline(stroke: np.ndarray, max_step: float) -> np.ndarray:
+    """The curve `smooth_path` draws for `stroke`, as a (n, 2) polyline.
+
+    Each cubic segment of `bezier_controls` is cut at even steps of its
+    parameter into enough pieces (at most MAX_PIECES) that none is longer
+    than `max_step`: the curve's speed is at most 3 times its control
+    polygon's longest leg. Every input point is kept exactly. As in
+    `smooth_path`, non-finite and repeated points are dropped, one point
+    becomes a segment DOT_LENGTH long (plotter software skips a lone point)
+    and two stay a straight line; an empty stroke gives (0, 2).
+    """
+    if not max_step > 0:
+        raise ValueError(f"max_step must be positive, not {max_step}")
+    p = np.asarray(stroke, dtype=np.float64).reshape(-1, 2)
+    p = _dedupe(p[np.isfinite(p).all(axis=1)])
+    if len(p) == 1:
+        return np.concatenate([p, p + [DOT_LENGTH, 0.0]])
+    if len(p) <= 2:
+        return p
+    c1, c2 = bezier_controls(p)
+    p0, p3 = p[:-1], p[1:]
+    with np.errstate(over="ignore", invalid="ignore"):
+        leg = np.max([np.hypot(*(b - a).T) for a, b in ((p0, c1), (c1, c2), (c2, p3))], axis=0)
+        n = np.ceil(np.nan_to_num(3 * leg / max_step, nan=1.0, posinf=MAX_PIECES))
+    n = np.clip(n, 1, MAX_PIECES).astype(np.int64)  # (k-1,) pieces per segment
+    seg = np.repeat(np.arange(len(n)), n)
+    t = ((np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + 1) / np.repeat(n, n))[:, None]
+    s = 1.0 - t  # t = 1 ends each segment exactly on its input point
+    with np.errstate(over="ignore", invalid="ignore"):
+        pts = s**3 * p0[seg] + 3 * s * s * t * c1[seg] + 3 * s * t * t * c2[seg] + t**3 * p3[seg]
+    pts = np.concatenate([p[:1], pts])
+    return pts[np.isfinite(pts).all(axis=1)]  # absurd coordinates can overflow between kept points

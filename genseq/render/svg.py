@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import svgwrite
 
-from ..atomic import output_target, write_text
+from ..atomic import atomic_open, output_target, write_text
 from ..errors import GenseqError
 from .smooth import offsets_to_strokes, smooth_path
 
@@ -220,6 +220,65 @@ def layout(lines: Sequence[np.ndarray | None], options: PageOptions = PageOption
     return placements, page_heights, page + 1
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of laid-out ink, shared by every SVG flavour.
+
+    width, height: the page size in px, rounded as written in the SVG.
+    lines: this page's placements in writing order, each with its strokes in
+        page px (a list of (k, 2) arrays, possibly empty for a labelled blank).
+    """
+
+    width: float
+    height: float
+    lines: list[tuple[Placement, list[np.ndarray]]]
+
+
+def paginate(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),
+          labels: Sequence[str] | None = None) -> list[Page]:
+    """Lay out `lines` (see `render_pages`) and group the ink by page.
+
+    Raises GenseqError when `lines` itself is empty (there is nothing to lay
+    out, which is almost always a caller's mistake) or labels do not match.
+    """
+    if len(lines) == 0:
+        raise GenseqError("nothing to render: the list of lines is empty")
+    if labels is not None and len(labels) != len(lines):
+        raise GenseqError(f"got {len(labels)} labels for {len(lines)} lines")
+    placements, page_heights, n_pages = layout(lines, options, labels)
+    out = [Page(_n(options.width), _n(math.ceil(page_heights[i] * 100) / 100), []) for i in range(n_pages)]
+    for p in placements:
+        out[p.page].lines.append((p, [p.to_page(s) for s in offsets_to_strokes(lines[p.line])]))
+    return out
+
+
+def drawing(page: Page, background: str | None) -> svgwrite.Drawing:
+    """An empty SVG document of the page's size (px, with a matching viewBox)."""
+    dwg = svgwrite.Drawing(size=(page.width, page.height), profile="full", debug=False)
+    dwg.viewbox(0, 0, page.width, page.height)
+    if background is not None:
+        dwg.add(dwg.rect((0, 0), (page.width, page.height), fill=background))
+    return dwg
+
+
+def ink_group(dwg: svgwrite.Drawing, options: PageOptions) -> svgwrite.container.Group:
+    """The group every ink path goes in: the pen's colour and width, round ends."""
+    return dwg.g(fill="none", stroke=options.color, stroke_width=options.stroke_width,
+                 stroke_linecap="round", stroke_linejoin="round", class_="ink")
+
+
+def label_group(dwg: svgwrite.Drawing, page: Page, options: PageOptions,
+                labels: Sequence[str]) -> svgwrite.container.Group:
+    """The transcriptions of the page's lines, small and grey under each line."""
+    text = dwg.g(fill=options.label_color, font_size=options.label_size,
+                 font_family="sans-serif", class_="labels",
+                 text_anchor={"left": "start", "center": "middle", "right": "end"}[options.align])
+    for p, _ in page.lines:
+        if labels[p.line]:
+            text.add(dwg.text(labels[p.line], insert=(_n(p.label_x), _n(p.label_y))))
+    return text
+
+
 def render_pages(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),
                  labels: Sequence[str] | None = None) -> list[str]:
     """One SVG document (a string) per page of handwriting.
@@ -233,39 +292,17 @@ def render_pages(lines: Sequence[np.ndarray | None], options: PageOptions = Page
     Raises GenseqError when `lines` itself is empty (there is nothing to lay
     out, which is almost always a caller's mistake) or labels do not match.
     """
-    if len(lines) == 0:
-        raise GenseqError("nothing to render: the list of lines is empty")
-    if labels is not None and len(labels) != len(lines):
-        raise GenseqError(f"got {len(labels)} labels for {len(lines)} lines")
-    placements, page_heights, n_pages = layout(lines, options, labels)
-    strokes = {}
-    for p in placements:
-        strokes[p.line] = offsets_to_strokes(lines[p.line])
-
     docs = []
-    for page in range(n_pages):
-        w, h = _n(options.width), _n(math.ceil(page_heights[page] * 100) / 100)
-        dwg = svgwrite.Drawing(size=(w, h), profile="full", debug=False)
-        dwg.viewbox(0, 0, w, h)
-        if options.background is not None:
-            dwg.add(dwg.rect((0, 0), (w, h), fill=options.background))
-        ink = dwg.g(fill="none", stroke=options.color, stroke_width=options.stroke_width,
-                    stroke_linecap="round", stroke_linejoin="round", class_="ink")
-        text = dwg.g(fill=options.label_color, font_size=options.label_size,
-                     font_family="sans-serif", class_="labels",
-                     text_anchor={"left": "start", "center": "middle", "right": "end"}[options.align])
-        for p in placements:
-            if p.page != page:
-                continue
-            paths = [smooth_path(p.to_page(s), options.digits) for s in strokes[p.line]]
-            d = "".join(paths)
+    for page in paginate(lines, options, labels):
+        dwg = drawing(page, options.background)
+        ink = ink_group(dwg, options)
+        for _, strokes in page.lines:
+            d = "".join(smooth_path(s, options.digits) for s in strokes)  # one path per line
             if d:
                 ink.add(dwg.path(d=d))
-            if labels is not None and labels[p.line]:
-                text.add(dwg.text(labels[p.line], insert=(_n(p.label_x), _n(p.label_y))))
         dwg.add(ink)
         if labels is not None:
-            dwg.add(text)
+            dwg.add(label_group(dwg, page, options, labels))
         docs.append(dwg.tostring())
     return docs
 
@@ -274,10 +311,11 @@ def _n(v: float) -> float:
     return round(float(v), 2)
 
 
-def save_pages(pages: Sequence[str], path: str | os.PathLike) -> list[Path]:
-    """Write SVG pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ...
-    An existing name that is not a regular file is refused; a symlink's target
-    is replaced (genseq.atomic)."""
+def save_pages(pages: Sequence[str | bytes], path: str | os.PathLike) -> list[Path]:
+    """Write pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ...
+    (the suffix is the path's own; .svg if it has none). Pages are text (SVG)
+    or bytes (PNG). An existing name that is not a regular file is refused
+    before any page is written; a symlink's target is replaced (genseq.atomic)."""
     path = Path(path)
     if len(pages) == 0:
         raise GenseqError("no pages to save")
@@ -289,5 +327,9 @@ def save_pages(pages: Sequence[str], path: str | os.PathLike) -> list[Path]:
     for target in targets:  # a device, FIFO or folder among the names: refused before any page is written
         output_target(target)
     for target, doc in zip(targets, pages):
-        write_text(target, doc)
+        if isinstance(doc, bytes):
+            with atomic_open(target, "wb") as fh:
+                fh.write(doc)
+        else:
+            write_text(target, doc)
     return targets

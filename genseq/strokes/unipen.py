@@ -36,7 +36,7 @@ TERMS = ("UNIPEN data is for research; it may not be distributed for commercial 
          "L. Schomaker, R. Plamondon, M. Liberman, S. Janet, 'UNIPEN project of on-line data exchange and "
          "recognizer benchmarks', ICPR 1994. Models trained on it must name the data and these terms.")
 # IAM-OnDB's units (genseq.strokes.iam.UNITS) followed by how UNIPEN ink got there: a
-# model trained on IAM-OnDB reads this file at scale 1 (genseq.hand.data.data_scale).
+# model trained on IAM-OnDB reads this file at scale 1 (genseq.strokes.batches.data_scale).
 UNITS = ("IAM-OnDB whiteboard tablet units, y flipped to grow upwards (UNIPEN ink scaled per writer to "
          "the letter size of IAM-OnDB)")
 

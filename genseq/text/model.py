@@ -43,10 +43,12 @@ class CharRNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CharRNNConfig":
-        """A config from a model file's dict (unknown keys are ignored); a wrongly
-        typed value is a GenseqError naming it, not a TypeError later."""
+        """A config from a model file's dict; an unknown key or a wrongly typed
+        value is a GenseqError naming it, not a TypeError later."""
         names = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
+        unknown = set(d) - names
+        if unknown:
+            raise GenseqError(f"unknown text config keys: {sorted(unknown)}")
         for key in ("vocab_size", "layers", "hidden", "embed"):
             if key in d and (not isinstance(d[key], numbers.Integral) or isinstance(d[key], bool)):
                 raise GenseqError(f"text config {key} must be a whole number, not {shown(d[key])}")

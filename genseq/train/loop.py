@@ -32,7 +32,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,7 +107,6 @@ class TrainResult:
     step: int
     best_val: float | None
     stopped: str                       # "max_steps" | "max_time" | "interrupted"
-    metrics: dict = field(default_factory=dict)
 
 
 def pick_device(name: str) -> torch.device:

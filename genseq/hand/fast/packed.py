@@ -13,14 +13,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+BATCH_HINT = 8  # the rows oneDNN lays W out for; other batch sizes use the same layout
+
 
 class FusedLinear:
     """A frozen linear map: weight (out, in), bias (out,); call with x (B, in) of weight's dtype."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, batch_hint: int = 8):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
         self.weight, self.bias = weight, bias
         self.dtype = weight.dtype
-        self._packed = _pack(weight, bias, batch_hint)
+        self._packed = _pack(weight, bias)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         # x (B, in) -> (B, out)
@@ -29,12 +31,12 @@ class FusedLinear:
         return F.linear(x, self.weight, self.bias)
 
 
-def _pack(weight: torch.Tensor, bias: torch.Tensor, batch_hint: int) -> torch.Tensor | None:
+def _pack(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor | None:
     """The oneDNN layout of a bf16 CPU weight, or None where it is not available or disagrees."""
     if weight.device.type != "cpu" or weight.dtype != torch.bfloat16 or not torch.backends.mkldnn.is_available():
         return None
     try:
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch_hint)
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, BATCH_HINT)
         probe = torch.linspace(-1.0, 1.0, 2 * weight.shape[1]).view(2, -1).to(weight.dtype)  # (2, in)
         got = torch.ops.mkldnn._linear_pointwise(probe, packed, bias, "none", [], "")
     except (RuntimeError, AttributeError):  # a build without these private ops

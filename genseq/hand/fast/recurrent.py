@@ -87,7 +87,7 @@ class _CellWork:
     hundreds of steps); so does `h`, which the window reads.
     """
 
-    def __init__(self, c0, mm):
+    def __init__(self, c0):
         H, B = c0.shape
         dtype, device = c0.dtype, c0.device
         self.z = torch.empty(4 * H, B, dtype=dtype, device=device)
@@ -359,7 +359,7 @@ class _LSTMLayer(torch.autograd.Function):
         acts = _kept("acts", (T, 4 * H, B), _acts_dtype(mm, dtype), xp.device)
         h = h0_f = h0.detach().t().to(mm)  # (H, B)
         c0_f = c0.detach().t().contiguous()
-        work = _CellWork(c0_f, mm)
+        work = _CellWork(c0_f)
         acts_t, cs_t = acts.unbind(0), cs.unbind(0)
         for s, e in _blocks(T, reverse=False):
             xb, hb = _step_major(xp, s, e, "blk"), _scratch("h", (e - s, H, B), mm, xp.device)
@@ -426,7 +426,7 @@ class _WindowRun:
         z = functools.partial(torch.zeros, device=device)
         acts = _acts_dtype(mm, dtype)
         self.M = M
-        self.work = _CellWork(z(H, B, dtype=dtype), mm)
+        self.work = _CellWork(z(H, B, dtype=dtype))
         self.wh = z(V + H, B, dtype=mm)  # [w_{t-1}; h_{t-1}] in the matmul dtype
         self.wh_w, self.wh_h = self.wh[:V], self.wh[V:]
         self.kappa = z(B, M, dtype=dtype)  # κ_{t-1}

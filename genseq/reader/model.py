@@ -15,7 +15,7 @@ the LSTMs run S times fewer steps; IAM-OnDB at `--every 2` has about 11
 points per character, about 2.8 frames per character at S = 4 (the default), enough for CTC's
 blank-separated repeats.
 Output: log-probabilities (B, T/S, V+1), index 0 the CTC blank, index i the
-alphabet's character i (the same ids as `encode_text`, whose 0 is padding).
+alphabet's character i (`encode_texts`).
 """
 from __future__ import annotations
 
@@ -67,6 +67,19 @@ class RecognizerConfig:
 def frames(lengths: torch.Tensor, stride: int) -> torch.Tensor:
     """Output frames for inputs of `lengths` points (the stride rounds up)."""
     return (lengths + stride - 1) // stride
+
+
+def encode_texts(texts: list[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """CTC targets: ids (B, U) long, alphabet[i] -> i + 1, right-padded with 0 (the
+    blank, never a target), and the text lengths (B,)."""
+    index = {ch: i + 1 for i, ch in enumerate(alphabet)}
+    missing = sorted({ch for t in texts for ch in t if ch not in index})
+    if missing:
+        raise GenseqError(f"characters not in the reader's alphabet: {''.join(missing)!r}")
+    out = torch.zeros(len(texts), max((len(t) for t in texts), default=0), dtype=torch.long)
+    for b, t in enumerate(texts):
+        out[b, : len(t)] = torch.tensor([index[ch] for ch in t], dtype=torch.long)
+    return out, torch.tensor([len(t) for t in texts], dtype=torch.long)
 
 
 class Recognizer(nn.Module):
@@ -125,41 +138,3 @@ def greedy_decode(logp: torch.Tensor, n_frames: torch.Tensor, alphabet: str) -> 
             prev = i
         out.append("".join(chars))
     return out
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (for character error rates)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def read_right(ref: str, hyp: str) -> list[bool]:
-    """Per character of ref: read as itself in hyp, on a minimal edit alignment
-    (Levenshtein; of the minimal ones, one with the most matches), where
-    substitutions and deletions count as misread."""
-    n, m = len(ref), len(hyp)
-    # D[i][j] = (edits, -matches) aligning ref[:i] with hyp[:j], compared as tuples
-    D = [[(i + j, 0) if i * j == 0 else (0, 0) for j in range(m + 1)] for i in range(n + 1)]
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            same = ref[i - 1] == hyp[j - 1]
-            e, k = D[i - 1][j - 1]
-            D[i][j] = min((e + (not same), k - same), (D[i - 1][j][0] + 1, D[i - 1][j][1]),
-                          (D[i][j - 1][0] + 1, D[i][j - 1][1]))
-    right, i, j = [False] * n, n, m
-    while i > 0 and j > 0:  # walk back along that alignment
-        same = ref[i - 1] == hyp[j - 1]
-        e, k = D[i - 1][j - 1]
-        if D[i][j] == (e + (not same), k - same):
-            right[i - 1] = same
-            i, j = i - 1, j - 1
-        elif D[i][j] == (D[i - 1][j][0] + 1, D[i - 1][j][1]):
-            i -= 1
-        else:
-            j -= 1
-    return right

@@ -1,4 +1,4 @@
-"""The recognizer (recognize.py) as a training `Task` for genseq.train.
+"""The reader (model.py) as a training `Task` for genseq.train.
 
 Same stroke files, the same length-bucketed batches as the handwriting
 networks. Each training line is distorted by a random affine map of its
@@ -19,47 +19,12 @@ import torch
 from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
+from ..strokes.mixed import MixedLines, data_alphabet, paths_of
+from ..strokes.mixed import run_config as mixed_run_config
 from ..strokes.split import spread
-from .data import affine, affine_maps, data_scale, eval_batches
-from .mixed import MixedLines, data_alphabet, paths_of
-from .mixed import run_config as mixed_run_config
-from .model import pad_texts
-from .recognize import Recognizer, RecognizerConfig, ctc_nll, edit_distance, frames, greedy_decode, read_right
-
-
-def ctc_fits(n_points: int, text: str, stride: int) -> bool:
-    """CTC needs a frame per character plus one blank between equal neighbours."""
-    repeats = sum(a == b for a, b in zip(text, text[1:]))
-    return len(text) > 0 and int(frames(torch.tensor(n_points), stride)) >= len(text) + repeats
-
-
-def readable(split, cfg: RecognizerConfig, max_points: int | None) -> np.ndarray:
-    """Indices of lines the recognizer can learn from: text in its alphabet, alignable, not too long."""
-    allowed = set(cfg.alphabet)
-    keep = [i for i, (n, text) in enumerate(zip(split.lengths, split.texts))
-            if (not max_points or n <= max_points) and set(text) <= allowed and ctc_fits(int(n), text, cfg.stride)]
-    return np.asarray(keep, dtype=np.int64)
-
-
-def distort(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N, 3) offsets -> the same strokes under a random scale, slant and rotation."""
-    sx = np.exp(rng.uniform(-0.15, 0.15))
-    sy = sx * np.exp(rng.uniform(-0.1, 0.1))
-    slant, angle = rng.uniform(-0.3, 0.3), rng.uniform(-0.05, 0.05)
-    return affine(points, affine_maps(sx, sy, slant, angle))
-
-
-def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig, scale: float = 1.0):
-    """Data-unit lines -> x (B, T, 3) normalised, lengths (B,), ids (B, U), text lengths (B,).
-    scale: data units -> the model's units (data.data_scale)."""
-    B, T = len(points), max(len(p) for p in points)
-    x = np.zeros((B, T, 3), np.float32)
-    std = np.asarray(cfg.norm_std, np.float32) / np.float32(scale)
-    for b, p in enumerate(points):
-        x[b, : len(p), :2] = p[:, :2] / std
-        x[b, : len(p), 2] = p[:, 2]
-    text, mask = pad_texts(texts, cfg.alphabet)  # (B, U)
-    return torch.from_numpy(x), torch.tensor([len(p) for p in points]), text, mask.sum(1).long()
+from .data import distort, line_batch, readable
+from .evaluate import read_split
+from .model import Recognizer, RecognizerConfig, ctc_nll, frames
 
 
 def config_from_data(data, **sizes) -> RecognizerConfig:
@@ -86,7 +51,7 @@ def grow_reader(state: dict, old: RecognizerConfig, new: RecognizerConfig, seed:
 
 class RecognizeTask(MixedLines):
     """The reader's training on one stroke file or several mixed by shares
-    (hand.mixed): per-file CER at each evaluation, the mix-weighted CTC NLL
+    (strokes.mixed): per-file CER at each evaluation, the mix-weighted CTC NLL
     deciding best.pt."""
 
     kind = "recognizer"
@@ -170,44 +135,3 @@ def run_config(data, sizes: dict, *, init: Path | None = None,
     """The reader's config, per-file data scales and whether the run fine-tunes (mixed.run_config)."""
     return mixed_run_config(data, "recognizer", RecognizerConfig, Recognizer, sizes, init=init, resume=resume,
                             new=lambda paths: config_from_data(paths, **sizes))
-
-
-def read_split(model: Recognizer, split, indices, device, chars: str = "",
-               scale: float = 1.0) -> tuple[dict, list[tuple[str, str]]]:
-    """Read lines `indices` of a stroke split: CTC NLL per character, best-path
-    error rate and exact lines, and the (reference, best path) pairs; with
-    `chars`, also how many of those characters in the references were read
-    right (chars_read / chars_seen, see recognize.read_right)."""
-    total, pairs = 0.0, []
-    with torch.no_grad():
-        for chunk in eval_batches(split.lengths, np.asarray(indices), 32):
-            lines = [split[int(i)] for i in chunk]
-            x, n, text, u = (t.to(device) for t in line_batch([s.points for s in lines],
-                                                             [s.text for s in lines], model.config, scale))
-            logp = model(x, n)
-            f = frames(n, model.config.stride)
-            total += float(ctc_nll(logp, f, text, u, reduction="sum"))
-            pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, model.config.alphabet)))
-    n = sum(len(r) for r, _ in pairs)
-    out = {"cer": sum(edit_distance(r, h) for r, h in pairs) / n,
-           "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
-           "nll_per_char": total / n, "chars": n, "lines": len(pairs)}
-    if chars:
-        hits = [ok for r, h in pairs if set(r) & set(chars) for c, ok in zip(r, read_right(r, h)) if c in chars]
-        out.update(chars_seen=len(hits), chars_read=sum(hits),
-                   chars_recall=sum(hits) / len(hits) if hits else None)
-    return out, pairs
-
-
-def evaluate_file(model: Recognizer, data: str | Path, split: str = "val", chars: str = "",
-                  meta: dict | None = None) -> dict:
-    """`genseq eval recognizer`: CTC NLL per character and best-path error rate on a
-    split, and with `chars` the share of those characters read right. meta: the
-    model file's, for the data scale (data.data_scale)."""
-    scale = data_scale(model.config, data, meta)
-    with StrokeDataset(data) as ds:
-        lines = ds.split(split)
-        idx = readable(lines, model.config, None)
-        if len(idx) == 0:
-            raise GenseqError(f"{data}: no {split} line the recognizer can read")
-        return read_split(model, lines, idx, next(model.parameters()).device, chars, scale)[0]

@@ -1,5 +1,5 @@
 """Training lines from one stroke file or several mixed by shares: the data
-side of the handwriting and reader tasks.
+side of the handwriting and reader tasks (hand.task, reader.task).
 
 Each file keeps its own data position (a LineSource: epoch, position), its
 scale to the model's units, and its own validation split; a Mixer draws the
@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import GenseqError
-from ..strokes import StrokeDataset
-from .data import LineStream
+from .batches import LineStream
+from .h5 import StrokeDataset
 
 # pick(split, max_points) -> indices of the lines a model can learn from
 Pick = Callable[..., np.ndarray]
@@ -23,7 +23,7 @@ Pick = Callable[..., np.ndarray]
 
 class LineSource(LineStream):
     """One stroke file's training lines as a stream of its own. `scale` brings
-    the file's offsets to the model's units (data.data_scale); `salt` (the
+    the file's offsets to the model's units (batches.data_scale); `salt` (the
     file's number) makes its random numbers differ from the other files'."""
 
     def __init__(self, path: str | Path, data: StrokeDataset, pick: Pick, *, batch: int, seed: int,
@@ -170,8 +170,8 @@ def run_config(data, kind: str, config_cls, build, sizes: dict, *, init: Path | 
     flags (name -> value) that a config must agree with."""
     import dataclasses
 
-    from ..checkpoint import load_checked
-    from .data import data_scale
+    from ..checkpoint import load_checked  # torch, only here
+    from .batches import data_scale
     paths = paths_of(data)
 
     def checked(path: Path) -> dict:

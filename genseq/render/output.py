@@ -1,0 +1,38 @@
+"""Laid-out lines to files, the format chosen by the file's suffix.
+
+.png: raster pages (matplotlib, `dpi`); .pdf: one vector PDF with a page per
+page (matplotlib); anything else: SVG in the named flavour (static, animated
+or plotter; see render_svg). Several pages become NAME-1.EXT, NAME-2.EXT, ...
+(a PDF keeps them in one file). Every name is checked before anything is
+written, and every file is written atomically.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import GenseqError
+from .svg import PageOptions, save_pages
+
+RASTER = (".png", ".pdf")
+
+
+def save_drawing(lines: Sequence[np.ndarray | None], path: str | os.PathLike, options: PageOptions = PageOptions(),
+                 labels: Sequence[str] | None = None, flavour: str = "static", speed: float = 1.0,
+                 dpi: float = 96.0) -> list[Path]:
+    """Render `lines` (data-unit offsets, see render_pages) into `path`; returns the files written."""
+    from . import render_svg
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in RASTER and flavour != "static":
+        raise GenseqError(f"a {flavour} drawing is an SVG: write it to a .svg file, not {suffix}")
+    if suffix == ".png":
+        from .raster import render_png
+        return save_pages(render_png(lines, options, labels, dpi=dpi), path)
+    if suffix == ".pdf":
+        from .raster import render_pdf, save_pdf
+        return [save_pdf(render_pdf(lines, options, labels), path)]
+    return save_pages(render_svg(lines, options, labels, flavour=flavour, speed=speed), path)

@@ -1,0 +1,142 @@
+"""The studio's server: `genseq.web.LocalServer` (127.0.0.1, a key in the
+address, Host and Origin checks) with the studio's routes.
+
+Routes, below the key:
+- GET / (the page), /studio.js, /studio.css;
+- GET /api/info: styles (SVG previews), defaults, limits, text models;
+- POST /api/write {text, style, bias, seed, quality, color, width, page_width, align}:
+  NDJSON messages as the lines are written (session.py);
+- POST /api/mine {name, jsonl}: use the user's own lines (JSONL text) as the style "mine";
+- POST /api/sample {model, prime, temperature, length, seed}: NDJSON text pieces;
+- GET /api/download?job=ID&kind=svg|animated|plotter|png|pdf: a finished drawing.
+A streamed answer that fails after it started ends with {"type": "error", ...};
+before that, errors are JSON {"error": message} with 400 (a request the CLI
+would refuse, worded as the CLI words it) or 404.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from ..errors import GenseqError, first_line
+from ..web import LocalHandler, LocalServer
+from .session import Stopped, StudioSession, message
+
+_STATIC = {"/": ("page.html", "text/html; charset=utf-8"),
+           "/studio.js": ("studio.js", "text/javascript; charset=utf-8"),
+           "/studio.css": ("studio.css", "text/css; charset=utf-8")}
+_STREAMS = ("/api/write", "/api/sample")
+
+
+@dataclass(frozen=True)
+class StudioOptions:
+    """Options of `open_studio`: model None = the bundled one; port 0 = any free port."""
+
+    model: str | None = None
+    style_file: str | None = None
+    text_models: tuple = ()
+    port: int = 0
+    max_text: int = 2_000
+
+
+class StudioServer(LocalServer):
+    """The HTTP server of one studio. `serve()` serves until Ctrl-C."""
+
+    def __init__(self, session: StudioSession, port: int = 0):
+        self.session = session
+        super().__init__(_Handler, port, "studio", __package__, _STATIC)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.session.close()
+
+
+def open_studio(opts: StudioOptions = StudioOptions()) -> StudioServer:
+    """A studio server on 127.0.0.1 (models loaded); call `.serve()`. Its address is `.url`."""
+    session = StudioSession(opts.model, opts.style_file, opts.text_models, opts.max_text)
+    return StudioServer(session, opts.port)
+
+
+class _Handler(LocalHandler):
+    server: StudioServer
+    server_version = "genseq-studio"
+
+    def do_GET(self) -> None:
+        route = self._get_route()
+        if route is None:
+            return
+        path, params = route
+        if path == "/api/info":
+            self._json(200, self.server.session.info())
+        elif path == "/api/download":
+            try:
+                body, ctype, name = self.server.session.download(params.get("job", ""), params.get("kind", ""))
+            except GenseqError as err:
+                self._error(404, str(err))
+                return
+            self._send(200, body, ctype, {"Content-Disposition": f'attachment; filename="{name}"'})
+        elif path in _STREAMS or path == "/api/mine":
+            self._error(405, "use POST")
+        else:
+            self._error(404, "not found")
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:
+        route = self._post_route()
+        if route is None:
+            return
+        path = route[0]
+        if path not in _STREAMS and path != "/api/mine":
+            self._error(404, "not found")
+            return
+        obj = self._body()
+        if obj is None:
+            return
+        session = self.server.session
+        if path == "/api/mine":
+            data, name = obj.get("jsonl"), obj.get("name", "mine.jsonl")
+            if not isinstance(data, str) or not isinstance(name, str):
+                self._error(400, "send {name, jsonl}: the file's name and its text")
+                return
+            try:
+                self._json(200, session.set_mine(data.encode("utf-8"), name))
+            except GenseqError as err:
+                self._error(400, str(err))
+            return
+        self._stream(session.write if path == "/api/write" else session.sample, obj)
+
+    def _stream(self, work, obj: dict) -> None:
+        """Answer with NDJSON as `work(obj, emit, stopped)` produces it; the HTTP/1.0 answer
+        ends when the connection closes, so no length is needed up front."""
+        self.server.answering(self.request)
+        self.close_connection = True
+        started = False
+
+        def emit(msg: dict) -> None:
+            nonlocal started
+            if not started:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson; charset=utf-8")
+                self._common_headers()
+                started = True
+            self.wfile.write(message(msg))  # a page that went away: OSError ends the work
+
+        try:
+            work(obj, emit, self.server.stopping.is_set)
+        except Stopped:
+            pass
+        except GenseqError as err:
+            if started:
+                emit({"type": "error", "error": str(err)})
+            else:
+                self._error(400, str(err))
+        except OSError:
+            pass  # the page closed the connection
+        except Exception as err:  # noqa: BLE001  a bug: the page still gets an answer, the log one line
+            print(f"genseq studio: {type(err).__name__}: {first_line(err)}", file=sys.stderr)
+            text = f"internal error ({type(err).__name__}); see the terminal running genseq studio"
+            if started:
+                emit({"type": "error", "error": text})
+            else:
+                self._error(500, text)

@@ -1,0 +1,61 @@
+"""Behaviour-unchanged checks: the bundled models write and sample exactly
+what they did when these hashes were taken.
+
+A refactoring that moves code must leave these alone. A change that means to
+change the output (a new bundled model, another sampling rule) updates the
+hashes in the same commit: run this file, read the new values off the failure.
+
+The written lines are hashed (text, attention status, points rounded to 1e-3
+in the model's normalised units), not the SVG, so that rendering can change
+without touching these. Floating point may differ between CPU kinds; the
+hashes were taken on x86-64 with one torch thread (tests/conftest.py).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+WRITTEN = {
+    # (text, seed, candidates): sha256 of the written lines
+    ("Golden 12:45", 3, 1): "4eca910ffbff8ec2ea82af6816e63850e59b67635ee9bf48161e36d5e38f2d0a",
+    ("xyz", 5, 1): "87349b3ebe5aa65f1a6d4fa836e06b4e468e466decc37944aea3c578e35dd3dd",
+    ("Golden 12:45", 3, 2): "ac2511bdbfa301a844f613f2d27cc3e48c5ed5ac8f397211e277079adae3f4ac",
+}
+POINTS = {("Golden 12:45", 3, 1): 164, ("xyz", 5, 1): 48, ("Golden 12:45", 3, 2): 174}
+TEXT = "5f21ecd828cef54b3906a01cbb4ffbc1d8cbc707ab06eba75e91ca8fd96ae059"  # "ROMEO:", 200 chars, T 0.8, seed 1
+
+
+def lines_hash(written) -> str:
+    d = hashlib.sha256()
+    for w in written:
+        if w is None:
+            d.update(b"-")
+            continue
+        d.update(w.text.encode())
+        d.update(w.status.encode())
+        d.update(np.round(w.points.astype(np.float64), 3).tobytes())
+    return d.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def hand_model():
+    from genseq.hand.write import load_hand_model
+    return load_hand_model()
+
+
+@pytest.mark.parametrize("text,seed,candidates", list(WRITTEN))
+def test_bundled_model_writes_as_before(hand_model, text, seed, candidates):
+    from genseq.hand.write import WriteOptions, write_handwriting
+    pages, written = write_handwriting(text, hand_model, WriteOptions(seed=seed, candidates=candidates))
+    assert len(pages) == 1 and [w.text for w in written] == [text]
+    assert [len(w.points) for w in written] == [POINTS[text, seed, candidates]]
+    assert lines_hash(written) == WRITTEN[text, seed, candidates]
+
+
+def test_bundled_text_model_samples_as_before():
+    from genseq.text.api import sample_text
+    out = sample_text("ROMEO:", length=200, temperature=0.8, seed=1)
+    assert out.startswith("ROMEO:") and len(out) == 206
+    assert hashlib.sha256(out.encode()).hexdigest() == TEXT

@@ -1,0 +1,250 @@
+"""The studio without a browser: the session's messages and downloads, and the
+server's guards (key, Host, Origin), streaming and prompt shutdown."""
+import http.client
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from genseq.errors import GenseqError
+from genseq.hand.write import WriteOptions, load_hand_model, write_lines, wrap_lines
+from genseq.render import PageOptions, render_pages
+from genseq.studio import StudioOptions, StudioServer, StudioSession
+from genseq.studio.session import render_file
+
+TEXT = "Two lines,\nsecond 12:45"
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = StudioSession()
+    yield s
+    s.close()
+
+
+def _write(session, **req):
+    msgs = []
+    job = session.write({"text": TEXT, "quality": "fast", "seed": 3, **req}, msgs.append)
+    return job, msgs
+
+
+def _lines_from(msgs, n):
+    """Rebuild every line from the stream's deltas."""
+    lines = [np.zeros((0, 3))] * n
+    final = [False] * n
+    for m in msgs:
+        if m["type"] == "line":
+            lines[m["line"]] = np.concatenate([lines[m["line"]][: m["from"]], np.asarray(m["points"]).reshape(-1, 3)])
+            final[m["line"]] = m["final"]
+    return lines, final
+
+
+def test_write_streams_growing_lines_that_end_as_the_cli_writes_them(session):
+    job, msgs = _write(session)
+    assert msgs[0] == {"type": "start", "job": job, "lines": ["Two lines,", "second 12:45"]}
+    assert msgs[-1]["type"] == "done" and msgs[-1]["job"] == job
+    grows = [m for m in msgs if m["type"] == "line" and not m["final"]]
+    assert len(grows) >= 4, "lines are shown while they are written, not only when finished"
+    # Line 0 has ink before line 1 is finished.
+    first_ink = next(k for k, m in enumerate(msgs) if m["type"] == "line" and m["line"] == 0 and m["points"])
+    last_final = max(k for k, m in enumerate(msgs) if m["type"] == "line" and m["final"] and m["line"] == 1)
+    assert first_ink < last_final
+    lines, final = _lines_from(msgs, 2)
+    assert all(final)
+    # The same lines as `genseq write` (one batch, same seed): showing them draws no random numbers.
+    hm = session.hm
+    expect = write_lines(wrap_lines(TEXT, 40), hm, WriteOptions(seed=3, candidates=1))
+    cfg = hm.config
+    for got, want in zip(lines, expect):
+        want_pts = want.points * np.r_[cfg.norm_std, 1] + np.r_[cfg.norm_mean, 0]
+        np.testing.assert_allclose(got, want_pts, atol=0.006)
+    # The layout streamed last is the download's own.
+    layout = [m for m in msgs if m["type"] == "line"][-1]["layout"]
+    svg = session.download(job, "svg")[0].decode()
+    assert f'height="{layout["height"]}"' in svg
+
+
+def test_best_quality_streams_word_by_word(session):
+    msgs = []
+    session.write({"text": "one two three", "quality": "best", "seed": 1}, msgs.append)
+    grows = [m for m in msgs if m["type"] == "line" and not m["final"]]
+    assert len(grows) >= 1 and msgs[-1]["type"] == "done"
+
+
+def test_downloads_are_the_same_drawing_in_every_format(session):
+    job, _ = _write(session)
+    svg, ctype, name = session.download(job, "svg")
+    assert ctype == "image/svg+xml" and name == "handwriting.svg"
+    root = ET.fromstring(svg)
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) == 2  # one path per line
+    assert session.download(job, "png")[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert session.download(job, "pdf")[0][:5] == b"%PDF-"
+    anim = session.download(job, "animated")[0].decode()
+    assert "@keyframes" in anim and "prefers-reduced-motion" in anim
+    plot = session.download(job, "plotter")[0].decode()
+    assert "<rect" not in plot and "<text" not in plot
+    with pytest.raises(GenseqError, match="no longer kept"):
+        session.download("nope", "svg")
+    with pytest.raises(GenseqError, match="unknown download"):
+        session.download(job, "exe")
+
+
+def test_requests_the_cli_would_refuse_are_refused_in_its_words(session):
+    with pytest.raises(GenseqError, match=r"cannot write 1 character\(s\): 'é'"):
+        session.write({"text": "café", "quality": "fast"}, lambda m: None)
+    with pytest.raises(GenseqError, match="the limit is 2,000"):
+        session.write({"text": "a" * 2001}, lambda m: None)
+    with pytest.raises(GenseqError, match="bias must be between"):
+        session.write({"text": "a", "bias": 99}, lambda m: None)
+    with pytest.raises(GenseqError, match="quality must be one of"):
+        session.write({"text": "a", "quality": "ultra"}, lambda m: None)
+    with pytest.raises(GenseqError, match="style must be"):
+        session.write({"text": "a", "style": 999}, lambda m: None)
+    with pytest.raises(GenseqError, match="no handwriting of yours"):
+        session.options({"style": "mine"})
+    with pytest.raises(GenseqError, match="not an SVG colour"):
+        session.write({"text": "a", "color": "url(#x)"}, lambda m: None)
+
+
+def test_my_handwriting_from_a_jsonl_file(tmp_path):
+    s = StudioSession()
+    try:
+        # Two tiny synthetic lines, y down as a capture page writes them.
+        lines = []
+        for text in ("on", "no"):
+            strokes = [[[x * 4.0 + 10 * i, 20 + 6 * np.sin(x / 2.0), x * 8.0] for x in range(30)] for i in range(2)]
+            lines.append(json.dumps({"text": text, "strokes": strokes}))
+        info = s.set_mine(("\n".join(lines) + "\n").encode(), "my/hand.jsonl")
+        assert info["name"] == "hand.jsonl" and info["preview"].startswith("<svg")
+        assert s.info()["mine"]["name"] == "hand.jsonl"
+        msgs = []
+        s.write({"text": "no", "style": "mine", "quality": "fast"}, msgs.append)
+        assert msgs[-1]["type"] == "done"
+        with pytest.raises(GenseqError, match="bad.jsonl"):
+            s.set_mine(b"not json\n", "bad.jsonl")
+    finally:
+        s.close()
+
+
+def test_text_samples_stream_piece_by_piece(session):
+    msgs = []
+    session.sample({"prime": "ROMEO:", "length": 30, "seed": 2}, msgs.append)
+    texts = [m["text"] for m in msgs if m["type"] == "text"]
+    assert len(texts) == 31 and "".join(texts).startswith("ROMEO:") and msgs[-1] == {"type": "done"}
+    with pytest.raises(GenseqError, match="unknown text model"):
+        session.sample({"model": "x.pt"}, msgs.append)
+
+
+def test_render_file_matches_render_pages():
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.normal(0, 5, (40, 2)), (np.arange(40) % 10 == 9)].astype(np.float32)
+    page = PageOptions(background="white")
+    assert render_file([pts], page, "svg").decode() == render_pages([pts], page)[0]
+
+
+# -- the server ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(session):
+    srv = StudioServer(session, 0)
+    th = threading.Thread(target=srv.serve, daemon=True)
+    th.start()
+    yield srv
+    srv.shutdown()
+    th.join(10)
+
+
+def _request(srv, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    hdrs = {"Host": f"127.0.0.1:{srv.port}", **(headers or {})}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    out = resp.status, resp.read()
+    conn.close()
+    return out
+
+
+def test_server_streams_ndjson_and_serves_downloads(server):
+    key = server.token
+    status, body = _request(server, "POST", f"/{key}/api/write", {"text": "hi there", "quality": "fast"})
+    assert status == 200
+    msgs = [json.loads(line) for line in body.decode().splitlines()]
+    assert msgs[0]["type"] == "start" and msgs[-1]["type"] == "done"
+    status, png = _request(server, "GET", f"/{key}/api/download?job={msgs[-1]['job']}&kind=png")
+    assert status == 200 and png[:4] == b"\x89PNG"
+    status, body = _request(server, "POST", f"/{key}/api/write", {"text": "ü"})
+    assert status == 400 and "cannot write" in json.loads(body)["error"]
+    status, body = _request(server, "GET", f"/{key}/api/info")
+    assert status == 200 and len(json.loads(body)["styles"]) >= 1
+
+
+@pytest.mark.parametrize("case", ["no key", "wrong key", "foreign host", "foreign origin"])
+def test_server_refuses_requests_without_the_key_or_from_elsewhere(server, case):
+    key = server.token
+    path = {"no key": "/api/write", "wrong key": "/x" + key[1:] + "/api/write"}.get(case, f"/{key}/api/write")
+    headers = {"foreign host": {"Host": "evil.example:80"},
+               "foreign origin": {"Origin": "http://evil.example"}}.get(case, {})
+    status, body = _request(server, "POST", path, {"text": "hi", "quality": "fast"}, headers)
+    assert status == 403, body
+    assert "error" in json.loads(body)
+
+
+def test_shutdown_stops_a_long_write_promptly(session):
+    srv = StudioServer(session, 0)
+    th = threading.Thread(target=srv.serve, daemon=True)
+    th.start()
+    got = []
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        conn.request("POST", f"/{srv.token}/api/write", body=json.dumps({"text": "a long line " * 100, "quality": "fast"}),
+                     headers={"Host": f"127.0.0.1:{srv.port}", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        try:
+            got.append(resp.readline())
+            resp.read()
+        except (OSError, http.client.HTTPException):
+            pass
+
+    c = threading.Thread(target=client, daemon=True)
+    c.start()
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got and b'"start"' in got[0]
+    t = time.monotonic()
+    srv.shutdown()
+    th.join(15)
+    assert not th.is_alive() and time.monotonic() - t < 5
+
+
+def test_a_long_write_does_not_block_another_tab(server):
+    """While one request writes a long text, another tab's requests are answered."""
+    started = threading.Event()
+    done = []
+
+    def long_write():
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        conn.request("POST", f"/{server.token}/api/write", body=json.dumps({"text": "slow words " * 60, "quality": "fast"}),
+                     headers={"Host": f"127.0.0.1:{server.port}", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.readline()
+        started.set()
+        resp.read()
+        done.append(time.monotonic())
+
+    th = threading.Thread(target=long_write, daemon=True)
+    th.start()
+    assert started.wait(60)
+    status, _ = _request(server, "GET", f"/{server.token}/api/info")
+    status2, body = _request(server, "POST", f"/{server.token}/api/write", {"text": "quick", "quality": "fast"})
+    answered = time.monotonic()
+    assert status == 200 and status2 == 200 and b'"done"' in body
+    th.join(120)
+    assert done and answered < done[0]  # the short write finished while the long one was still writing
