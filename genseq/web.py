@@ -139,11 +139,41 @@ class LocalServer(ThreadingHTTPServer):
 
 
 class LocalHandler(BaseHTTPRequestHandler):
-    """Answers with keys, Host and Origin checked; subclasses add do_GET/do_POST routes."""
+    """Answers with keys, Host and Origin checked. Subclasses name their routes:
+    GETS maps a route to the method answering it, called with the query (a
+    dict); POSTS maps a route to the method called with (route, the JSON body)."""
 
     server: LocalServer
     timeout = REQUEST_TIMEOUT  # per read; REQUEST_DEADLINE bounds the whole request
     sys_version = ""
+    GETS: dict[str, str] = {}
+    POSTS: dict[str, str] = {}
+
+    def do_GET(self) -> None:
+        route = self._get_route()
+        if route is None:
+            return
+        path, params = route
+        if path in self.GETS:
+            getattr(self, self.GETS[path])(params)
+        elif path in self.POSTS:
+            self._error(405, "use POST")
+        else:
+            self._error(404, "not found")
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:
+        route = self._post_route()
+        if route is None:
+            return
+        path = route[0]
+        if path not in self.POSTS:
+            self._error(404, "not found")
+            return
+        obj = self._body()
+        if obj is not None:
+            getattr(self, self.POSTS[path])(path, obj)
 
     def log_message(self, format, *args):  # noqa: A002  (the base class's name)
         pass  # the terminal shows the URL and the summary, not every request

@@ -65,3 +65,17 @@ def browser():
         b = launch(pw)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def studio_server():
+    """A studio server with the bundled models, serving in a thread."""
+    import threading
+
+    from genseq.studio import StudioServer, StudioSession
+    srv = StudioServer(StudioSession(), 0, owns_session=True)
+    th = threading.Thread(target=srv.serve, daemon=True)
+    th.start()
+    yield srv
+    srv.shutdown()
+    th.join(10)

@@ -1,8 +1,10 @@
-"""Tiny IAM-OnDB-shaped fixtures written by the tests (never real data)."""
+"""Tiny IAM-OnDB-shaped fixtures and synthetic lines written by the tests (never real data)."""
 from __future__ import annotations
 
 import tarfile
 from pathlib import Path
+
+import numpy as np
 
 
 def stroke_xml(strokes) -> str:
@@ -54,3 +56,18 @@ def tar_of(folder: Path, out: Path) -> Path:
             if p.is_file():
                 tf.add(p, arcname=p.relative_to(folder.parent).as_posix())
     return out
+
+
+def stroke_line(sizes: list[int], x0: float = 0.0, wave=np.sin) -> np.ndarray:
+    """Offsets (N, 3) of one synthetic line: strokes of the given point counts, left to
+    right, each a wave; pen_up = 1 on every stroke's last point."""
+    rows = []
+    for k in sizes:
+        t = np.arange(k, dtype=float)
+        s = np.column_stack([x0 + t, wave(t / 2), np.zeros(k)])
+        s[-1, 2] = 1
+        rows.append(s)
+        x0 += k + 2
+    a = np.concatenate(rows)
+    a[1:, :2] = np.diff(a[:, :2], axis=0)
+    return a

@@ -17,22 +17,14 @@ from genseq.errors import GenseqError
 from genseq.render import (POINTS_PER_SECOND, PageOptions, offsets_to_strokes, render_animated, render_pages,
                            render_svg)
 
-NS = "{http://www.w3.org/2000/svg}"
 from chromium import needs_browser
+from strokes_fixtures import stroke_line
+
+NS = "{http://www.w3.org/2000/svg}"
 
 
 def line(sizes: list[int], x0: float = 0.0) -> np.ndarray:
-    """Offsets of one line: strokes of the given point counts, left to right."""
-    rows = []
-    for k in sizes:
-        t = np.arange(k, dtype=float)
-        s = np.column_stack([x0 + t, np.sin(t / 2), np.zeros(k)])
-        s[-1, 2] = 1
-        rows.append(s)
-        x0 += k + 2
-    a = np.concatenate(rows)
-    a[1:, :2] = np.diff(a[:, :2], axis=0)
-    return a
+    return stroke_line(sizes, x0, np.sin)
 
 
 LINES = [line([10, 1, 6]), None, line([8, 12])]  # a dot, a blank line between

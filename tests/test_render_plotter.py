@@ -9,22 +9,14 @@ import pytest
 
 from genseq.render import PageOptions, layout, offsets_to_strokes, render_pages, render_plotter, render_svg
 
+from strokes_fixtures import stroke_line
+
 NS = "{http://www.w3.org/2000/svg}"
 INK = "{http://www.inkscape.org/namespaces/inkscape}"
 
 
-def line(sizes: list[int]) -> np.ndarray:
-    """Offsets of one line: strokes of the given point counts, left to right."""
-    rows, x0 = [], 0.0
-    for k in sizes:
-        t = np.arange(k, dtype=float)
-        s = np.column_stack([x0 + t, np.cos(t / 2), np.zeros(k)])
-        s[-1, 2] = 1
-        rows.append(s)
-        x0 += k + 2
-    a = np.concatenate(rows)
-    a[1:, :2] = np.diff(a[:, :2], axis=0)
-    return a
+def line(sizes: list[int], x0: float = 0.0) -> np.ndarray:
+    return stroke_line(sizes, x0, np.cos)
 
 
 LINES = [line([10, 1, 6]), None, line([8, 12])]

@@ -10,19 +10,17 @@ import numpy as np
 import pytest
 
 from genseq.errors import GenseqError
-from genseq.hand.write import WriteOptions, load_hand_model, write_lines, wrap_lines
+from genseq.hand.write import WriteOptions, write_lines, wrap_lines
 from genseq.render import PageOptions, render_pages
-from genseq.studio import StudioOptions, StudioServer, StudioSession
+from genseq.studio import StudioServer, StudioSession
 from genseq.studio.session import render_file
 
 TEXT = "Two lines,\nsecond 12:45"
 
 
 @pytest.fixture(scope="module")
-def session():
-    s = StudioSession()
-    yield s
-    s.close()
+def session(studio_server):
+    return studio_server.session
 
 
 def _write(session, **req):
@@ -147,13 +145,16 @@ def test_render_file_matches_render_pages():
 
 # -- the server ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def server(session):
-    srv = StudioServer(session, 0)
-    th = threading.Thread(target=srv.serve, daemon=True)
-    th.start()
-    yield srv
-    srv.shutdown()
-    th.join(10)
+def server(studio_server):
+    return studio_server
+
+
+def _open_write(srv, body: dict) -> http.client.HTTPResponse:
+    """A write request whose streamed answer is read by the caller."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+    conn.request("POST", f"/{srv.token}/api/write", body=json.dumps(body),
+                 headers={"Host": f"127.0.0.1:{srv.port}", "Content-Type": "application/json"})
+    return conn.getresponse()
 
 
 def _request(srv, method, path, body=None, headers=None):
@@ -202,10 +203,7 @@ def test_shutdown_stops_a_long_write_promptly(session):
     got = []
 
     def client():
-        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-        conn.request("POST", f"/{srv.token}/api/write", body=json.dumps({"text": "a long line " * 100, "quality": "fast"}),
-                     headers={"Host": f"127.0.0.1:{srv.port}", "Content-Type": "application/json"})
-        resp = conn.getresponse()
+        resp = _open_write(srv, {"text": "a long line " * 100, "quality": "fast"})
         try:
             got.append(resp.readline())
             resp.read()
@@ -230,10 +228,7 @@ def test_a_long_write_does_not_block_another_tab(server):
     done = []
 
     def long_write():
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-        conn.request("POST", f"/{server.token}/api/write", body=json.dumps({"text": "slow words " * 60, "quality": "fast"}),
-                     headers={"Host": f"127.0.0.1:{server.port}", "Content-Type": "application/json"})
-        resp = conn.getresponse()
+        resp = _open_write(server, {"text": "slow words " * 60, "quality": "fast"})
         resp.readline()
         started.set()
         resp.read()

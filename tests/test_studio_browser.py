@@ -2,38 +2,25 @@
 first drawn before the second is finished, download the SVG, switch styles,
 see an error on the page, stream text from the Text tab, use it by keyboard."""
 import re
-import threading
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from chromium import needs_browser
-from genseq.studio import StudioServer, StudioSession
 
 pytestmark = needs_browser
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(scope="module")
-def studio():
-    session = StudioSession()
-    srv = StudioServer(session, 0)
-    th = threading.Thread(target=srv.serve, daemon=True)
-    th.start()
-    yield srv
-    srv.shutdown()
-    th.join(10)
-
-
 @pytest.fixture
-def page(browser, studio):
+def page(browser, studio_server):
     # The page's CSP forbids eval; Playwright's wait_for_function needs it, so the test bypasses it.
     ctx = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True, bypass_csp=True)
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(studio.url)
+    pg.goto(studio_server.url)
     pg.wait_for_selector("body[data-ready='1']")
     yield pg
     ctx.close()

@@ -20,7 +20,6 @@ from .session import BadLine, CaptureSession, Limits, Stale
 
 _STATIC = {"/": ("page.html", "text/html; charset=utf-8"),
            "/page.js": ("page.js", "text/javascript; charset=utf-8")}
-_POSTS = ("/api/submit", "/api/skip", "/api/undo")
 
 
 @dataclass(frozen=True)
@@ -55,32 +54,13 @@ def open_capture(path: str | os.PathLike, opts: CaptureOptions = CaptureOptions(
 class _Handler(LocalHandler):
     server: CaptureServer
     server_version = "genseq-capture"
+    GETS = {"/api/state": "_state"}
+    POSTS = {route: "_change" for route in ("/api/submit", "/api/skip", "/api/undo")}
 
-    def do_GET(self) -> None:
-        route = self._get_route()
-        if route is None:
-            return
-        path = route[0]
-        if path == "/api/state":
-            self._json(200, self.server.session.state())
-        elif path in _POSTS:
-            self._error(405, "use POST")
-        else:
-            self._error(404, "not found")
+    def _state(self, params: dict) -> None:
+        self._json(200, self.server.session.state())
 
-    do_HEAD = do_GET
-
-    def do_POST(self) -> None:
-        route = self._post_route()
-        if route is None:
-            return
-        path = route[0]
-        if path not in _POSTS:
-            self._error(404, "not found")
-            return
-        obj = self._body()
-        if obj is None:
-            return
+    def _change(self, path: str, obj: dict) -> None:
         session = self.server.session
         try:
             if path == "/api/submit":

@@ -18,6 +18,16 @@ def _has_display() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def open_page(url: str, no_browser: bool) -> None:
+    """Open a local page's address in the browser, if there is a display and one is wanted."""
+    if no_browser:
+        return
+    if _has_display():
+        webbrowser.open(url)
+    else:
+        click.echo("no display found: open the address above in a browser on this machine", err=True)
+
+
 @main.command()
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="JSON Lines file to append the lines to (created if missing, never overwritten; "
@@ -40,10 +50,6 @@ def capture(out: str, prompts: str | None, port: int, no_browser: bool) -> None:
     if prompts is not None and missing:
         click.echo(f"note: no prompt uses {' '.join(missing)}", err=True)
     click.echo(f"capture page: {server.url}  (saving to {out}; Ctrl-C to stop)")
-    if not no_browser:
-        if _has_display():
-            webbrowser.open(server.url)
-        else:
-            click.echo("no display found: open the address above in a browser on this machine", err=True)
+    open_page(server.url, no_browser)
     saved = server.run()
     click.echo(f"stopped; {saved} line{'s' if saved != 1 else ''} saved to {out} this session")

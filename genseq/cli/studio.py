@@ -1,12 +1,10 @@
 """`genseq studio`: write handwriting and text in a local web page."""
 from __future__ import annotations
 
-import webbrowser
-
 import click
 
 from ..studio import StudioOptions, open_studio
-from .capture import _has_display
+from .capture import open_page
 from .groups import main
 
 _D = StudioOptions()
@@ -34,10 +32,6 @@ def studio(model, style_file, text_models, port, max_text, no_browser) -> None:
     server = open_studio(StudioOptions(model=model, style_file=style_file, text_models=tuple(text_models),
                                        port=port, max_text=max_text))
     click.echo(f"studio: {server.url}  (Ctrl-C to stop)")
-    if not no_browser:
-        if _has_display():
-            webbrowser.open(server.url)
-        else:
-            click.echo("no display found: open the address above in a browser on this machine", err=True)
+    open_page(server.url, no_browser)
     server.serve()
     click.echo("stopped")

@@ -25,7 +25,6 @@ from .session import Stopped, StudioSession, message
 _STATIC = {"/": ("page.html", "text/html; charset=utf-8"),
            "/studio.js": ("studio.js", "text/javascript; charset=utf-8"),
            "/studio.css": ("studio.css", "text/css; charset=utf-8")}
-_STREAMS = ("/api/write", "/api/sample")
 
 
 @dataclass(frozen=True)
@@ -42,73 +41,54 @@ class StudioOptions:
 class StudioServer(LocalServer):
     """The HTTP server of one studio. `serve()` serves until Ctrl-C."""
 
-    def __init__(self, session: StudioSession, port: int = 0):
-        self.session = session
+    def __init__(self, session: StudioSession, port: int = 0, owns_session: bool = False):
+        self.session, self.owns_session = session, owns_session
         super().__init__(_Handler, port, "studio", __package__, _STATIC)
 
     def server_close(self) -> None:
         super().server_close()
-        self.session.close()
+        if self.owns_session:
+            self.session.close()
 
 
 def open_studio(opts: StudioOptions = StudioOptions()) -> StudioServer:
     """A studio server on 127.0.0.1 (models loaded); call `.serve()`. Its address is `.url`."""
     session = StudioSession(opts.model, opts.style_file, opts.text_models, opts.max_text)
-    return StudioServer(session, opts.port)
+    return StudioServer(session, opts.port, owns_session=True)
 
 
 class _Handler(LocalHandler):
     server: StudioServer
     server_version = "genseq-studio"
+    GETS = {"/api/info": "_info", "/api/download": "_download"}
+    POSTS = {"/api/write": "_stream", "/api/sample": "_stream", "/api/mine": "_mine"}
 
-    def do_GET(self) -> None:
-        route = self._get_route()
-        if route is None:
-            return
-        path, params = route
-        if path == "/api/info":
-            self._json(200, self.server.session.info())
-        elif path == "/api/download":
-            try:
-                body, ctype, name = self.server.session.download(params.get("job", ""), params.get("kind", ""))
-            except GenseqError as err:
-                self._error(404, str(err))
-                return
-            self._send(200, body, ctype, {"Content-Disposition": f'attachment; filename="{name}"'})
-        elif path in _STREAMS or path == "/api/mine":
-            self._error(405, "use POST")
-        else:
-            self._error(404, "not found")
+    def _info(self, params: dict) -> None:
+        self._json(200, self.server.session.info())
 
-    do_HEAD = do_GET
+    def _download(self, params: dict) -> None:
+        try:
+            body, ctype, name = self.server.session.download(params.get("job", ""), params.get("kind", ""))
+        except GenseqError as err:
+            self._error(404, str(err))
+            return
+        self._send(200, body, ctype, {"Content-Disposition": f'attachment; filename="{name}"'})
 
-    def do_POST(self) -> None:
-        route = self._post_route()
-        if route is None:
+    def _mine(self, path: str, obj: dict) -> None:
+        data, name = obj.get("jsonl"), obj.get("name", "mine.jsonl")
+        if not isinstance(data, str) or not isinstance(name, str):
+            self._error(400, "send {name, jsonl}: the file's name and its text")
             return
-        path = route[0]
-        if path not in _STREAMS and path != "/api/mine":
-            self._error(404, "not found")
-            return
-        obj = self._body()
-        if obj is None:
-            return
+        try:
+            self._json(200, self.server.session.set_mine(data.encode("utf-8"), name))
+        except GenseqError as err:
+            self._error(400, str(err))
+
+    def _stream(self, path: str, obj: dict) -> None:
+        """Answer with NDJSON as the session writes or samples (`work(obj, emit, stopped)`);
+        the HTTP/1.0 answer ends when the connection closes, so no length is needed up front."""
         session = self.server.session
-        if path == "/api/mine":
-            data, name = obj.get("jsonl"), obj.get("name", "mine.jsonl")
-            if not isinstance(data, str) or not isinstance(name, str):
-                self._error(400, "send {name, jsonl}: the file's name and its text")
-                return
-            try:
-                self._json(200, session.set_mine(data.encode("utf-8"), name))
-            except GenseqError as err:
-                self._error(400, str(err))
-            return
-        self._stream(session.write if path == "/api/write" else session.sample, obj)
-
-    def _stream(self, work, obj: dict) -> None:
-        """Answer with NDJSON as `work(obj, emit, stopped)` produces it; the HTTP/1.0 answer
-        ends when the connection closes, so no length is needed up front."""
+        work = session.write if path == "/api/write" else session.sample
         self.server.answering(self.request)
         self.close_connection = True
         started = False
