@@ -16,6 +16,9 @@ _API = {
     "write_drawing": "genseq.hand.write",
     "WriteOptions": "genseq.hand.write",
     "load_hand_model": "genseq.hand.write",
+    "train_text": "genseq.text.train",
+    "train_handwriting": "genseq.hand.train",
+    "train_reader": "genseq.reader.train",
     "GenseqError": "genseq.errors",
 }
 

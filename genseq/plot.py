@@ -38,16 +38,11 @@ def handwriting_lines(text: str, model: str | os.PathLike | None = None, options
     `options` None means WriteOptions(); its `page` lays the lines out as `genseq write` would. `max_step` (px) is the
     longest piece of a flattened curve (None: QUANTIZATION).
     """
-    from .hand.sample import denormalise
-    from .hand.write import WriteOptions, load_hand_model, write_handwriting
+    from .hand.write import WriteOptions, write_drawing
     options = WriteOptions() if options is None else options
     max_step = vp.convert_length(QUANTIZATION) if max_step is None else max_step
-    hm = load_hand_model(model)
-    # The SVG pages are dropped: one call keeps the checks, cleaning and
-    # wrapping (so the same seed writes the same strokes) in write.py alone.
-    _, written = write_handwriting(text, hm, options)
-    cfg = hm.config
-    pts = [None if w is None else denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written]
+    # write.py's own checks, cleaning and wrapping: the same seed writes the same strokes as `genseq write`.
+    pts, written = write_drawing(text, model, options)
     lc = vp.LineCollection()
     for p in layout(pts, options.page)[0]:
         for stroke in offsets_to_strokes(pts[p.line]):

@@ -10,7 +10,9 @@ phrases it writes:
 - primed: `--style-file` with the sample, as `genseq write` does;
 - primed-raw: the same sample scaled only by the spread of its offsets (how
   `write --style-file` primed before the ink was normalised);
-- fine-tuned: with each model given by `--tuned W=MODEL`.
+- fine-tuned: with each model given by `--tuned W=MODEL`, in the model's
+  default style;
+- tuned+primed: the fine-tuned model primed with the sample.
 
 and reports, per writer and way: the bundled reader's character error rate
 (CER) on the phrases, and the style distance (genseq.strokes.style) of the
@@ -135,7 +137,9 @@ def main() -> None:
              "default": {"cer": default_cer, "style": style_distance(hand_features(default_lines), real_f)}}
         ways = {"primed": (hm, WriteOptions(**{**base.__dict__, "style_file": mine, "style_lines": args.style_lines}))}
         if name in tuned:
-            ways["fine-tuned"] = (load_hand_model(tuned[name]), base)
+            mine_model = load_hand_model(tuned[name])
+            ways["fine-tuned"] = (mine_model, base)
+            ways["tuned+primed"] = (mine_model, ways["primed"][1])
         for way, (model, opts) in ways.items():
             data, c = written(model, reader, opts)
             r[way] = {"cer": c, "style": style_distance(hand_features(data), real_f), "features": hand_features(data)}

@@ -16,8 +16,8 @@ ALPHABET = "abc de"
 
 def model_and_batches(dtype, device="cpu", hidden=6):
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind="synthesis", alphabet=ALPHABET, hidden=hidden, layers=2, mixtures=2, window=2)
-    model = HandwritingModel(cfg).to(dtype).to(device)
+    config = HandwritingConfig(kind="synthesis", alphabet=ALPHABET, hidden=hidden, layers=2, mixtures=2, window=2)
+    model = HandwritingModel(config).to(dtype).to(device)
     batches = []
     for T, texts in ((10, ["ab d", "ca", "eee"]), (7, ["d", "abcde", "b"])):  # 10 = 4 + 4 + 2: a partial block
         x = torch.randn(3, T, 3, dtype=dtype)
@@ -77,7 +77,7 @@ def test_graph_path_is_checked_by_this_test(fake_graphs, monkeypatch):
 
     def late(self, k):
         real(self, k)
-        self.hb[1:k] = self.hb[: k - 1].clone()
+        self.h[1:k] = self.h[: k - 1].clone()
 
     monkeypatch.setattr(recurrent._WindowRun, "forward_block", late)
     broken = run(model, batches)
@@ -121,10 +121,10 @@ def test_graph_path_with_state_gradients_shorter_text_and_new_weights(monkeypatc
     # graph reads the addresses it was recorded with, so no buffer may be rebound.
     monkeypatch.setattr(recurrent, "BLOCK", 4)
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind="synthesis", alphabet=ALPHABET, hidden=6, layers=2, mixtures=2, window=2)
-    plain = scenario(HandwritingModel(cfg).to(torch.float64))
+    config = HandwritingConfig(kind="synthesis", alphabet=ALPHABET, hidden=6, layers=2, mixtures=2, window=2)
+    plain = scenario(HandwritingModel(config).to(torch.float64))
     torch.manual_seed(0)
-    model = HandwritingModel(cfg).to(torch.float64)
+    model = HandwritingModel(config).to(torch.float64)
     monkeypatch.setattr(recurrent, "_RUNS", cudagraph.Cache())
 
     def capture(fn, device):
@@ -136,7 +136,10 @@ def test_graph_path_with_state_gradients_shorter_text_and_new_weights(monkeypatc
     monkeypatch.setattr(cudagraph, "wanted", lambda device: True)
     # A real graph reads the addresses it was recorded with: no tensor attribute may be rebound.
     init, fwd, back = recurrent._WindowRun.__init__, recurrent._WindowRun.forward_block, recurrent._WindowRun.backward_block
-    ptrs = lambda r: {k: v.data_ptr() for k, v in vars(r).items() if torch.is_tensor(v)}  # noqa: E731
+
+    def ptrs(r):  # every tensor attribute, and every tensor of a tuple attribute (a block's buffers)
+        return {(k, i): t.data_ptr() for k, v in vars(r).items()
+                for i, t in enumerate(v if isinstance(v, tuple) else (v,)) if torch.is_tensor(t)}
 
     def init2(self, *a, **k):
         init(self, *a, **k)

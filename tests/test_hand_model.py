@@ -173,9 +173,9 @@ def test_bf16_autocast_runs_and_loss_is_fp32(kind):
 
 
 def test_config_round_trips_through_json():
-    cfg = HandwritingConfig(kind="synthesis", alphabet="ab", norm_mean=(1.0, 2.0), norm_std=(3.0, 4.0))
-    d = json.loads(json.dumps(cfg.to_dict()))
-    assert HandwritingConfig.from_dict(d) == cfg
+    config = HandwritingConfig(kind="synthesis", alphabet="ab", norm_mean=(1.0, 2.0), norm_std=(3.0, 4.0))
+    d = json.loads(json.dumps(config.to_dict()))
+    assert HandwritingConfig.from_dict(d) == config
     with pytest.raises(GenseqError):
         HandwritingConfig.from_dict({**d, "bogus": 1})
     with pytest.raises(GenseqError):
@@ -256,7 +256,8 @@ def test_recurrent_layers_gradcheck_inputs_weights_and_initial_state(monkeypatch
     kappa0, w0 = (0.5 * torch.rand(B, M, generator=g, dtype=f64)).requires_grad_(), r(B, V)
 
     def window(*a):
-        hs, ws, _, _, c = recurrent.window_layer(*a[:6], text, *a[6:], f64)
+        x, weights, start = a[0], recurrent.WindowWeights(*a[1:6]), recurrent.WindowState(*a[6:])
+        hs, ws, _, _, c = recurrent.window_layer(x, weights, text, start, f64)
         return hs, ws, c
 
     assert torch.autograd.gradcheck(window, (x, w1, b, w_hh, win_w, win_b, h0, c0, kappa0, w0))

@@ -287,13 +287,13 @@ def test_candidates_carry_on_from_the_best_at_every_word_end():
         calls.append((list(texts), [p.copy() for p in pieces], s))
         return s
 
-    K, texts = 3, ["ab cd ef", "fed"]
+    C, texts = 3, ["ab cd ef", "fed"]
     opts = HandSampleOptions(**{**OPTS.__dict__, "seed": 5})
-    lines = sample_synthesis(m, [t for t in texts for _ in range(K)], opts, words=(K, score))
-    # One choice per word end, each among the K candidates of the line, scored on the line so far.
-    assert [c[0] for c in calls] == [["ab"] * K, ["ab cd"] * K]
+    lines = sample_synthesis(m, [t for t in texts for _ in range(C)], opts, words=(C, score))
+    # One choice per word end, each among the C candidates of the line, scored on the line so far.
+    assert [c[0] for c in calls] == [["ab"] * C, ["ab cd"] * C]
     best = [c[1][int(np.argmax(c[2]))] for c in calls]
-    for ln in lines[:K]:
+    for ln in lines[:C]:
         for piece, space in zip(best, (2, 5)):  # every candidate goes on from the best piece of each word
             np.testing.assert_array_equal(ln.points[: len(piece)], piece)
             # The piece ends at the first pen lift once the window reached the space after the word,
@@ -306,10 +306,10 @@ def test_candidates_carry_on_from_the_best_at_every_word_end():
             assert len(piece) == expect
     assert len(best[1]) > len(best[0]) > 0
     # ... and writes the rest with draws of its own
-    assert not all(np.array_equal(lines[0].points, ln.points) for ln in lines[1:K])
+    assert not all(np.array_equal(lines[0].points, ln.points) for ln in lines[1:C])
     assert all(ln.status == "ok" for ln in lines)
     # Without word choice the same seed gives independent lines that differ in the first word.
-    free = sample_synthesis(m, [t for t in texts for _ in range(K)], opts)
+    free = sample_synthesis(m, [t for t in texts for _ in range(C)], opts)
     assert not np.array_equal(free[0].points[: len(best[0])], free[1].points[: len(best[0])])
     with pytest.raises(ValueError):
         sample_synthesis(m, ["ab cd"] * 2, OPTS, words=(3, score))
@@ -348,8 +348,8 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
         state, x = wc.advance(t, state, new, x, x_new, phi)
         if t == 4:
             wc.check(5, points, phis, state, x, finished)  # paused at its lift (step 3), within patience: waits
-            assert got == [] and wc.paused.tolist() == [True, False, False, False]
-    assert wc.crossed.tolist() == [3, -1, -1, -1]
+            assert got == [] and wc.rows.paused.tolist() == [True, False, False, False]
+    assert wc.rows.crossed.tolist() == [3, -1, -1, -1]
     assert torch.equal(state.h[:, 0], news[3].h[:, 0])  # row 0 stood still from step 3 ...
     assert torch.equal(state.h[:, 1], news[T - 1].h[:, 1])  # ... the others went on
     wc.check(T, points, phis, state, x, finished)
@@ -358,13 +358,13 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
     for t, t3 in ((state.h, news[3].h), (state.c, news[3].c)):  # row 0's state at its step 3, twice
         assert torch.equal(t[:, 0], t3[:, 0]) and torch.equal(t[:, 1], t3[:, 0])
         assert not torch.equal(t[:, 2], t[:, 3])  # line 1 untouched
-    for t in (state.kappa, state.window, x, points, phis, wc.live):
+    for t in (state.kappa, state.window, x, points, phis, wc.rows.live):
         assert torch.equal(t[0], t[1])
     for t in (state.kappa, state.window, x, points):
         assert not torch.equal(t[2], t[3])
-    assert wc.live[0].tolist() == [True] * 4 + [False] * (T - 4)  # the paused steps are not part of its line
-    assert wc.seg.tolist() == [1, 0] and wc.target.tolist() == [NEVER, NEVER, 2, 2]
-    assert wc.paused.tolist() == [False] * 4 and wc.spaced.tolist() == [False] * 4
+    assert wc.rows.live[0].tolist() == [True] * 4 + [False] * (T - 4)  # the paused steps are not part of its line
+    assert [ln.chosen for ln in wc.lines] == [1, 0] and wc.rows.target.tolist() == [NEVER, NEVER, 2, 2]
+    assert wc.rows.paused.tolist() == [False] * 4 and wc.rows.spaced.tolist() == [False] * 4
     # A window two positions past the space pauses a row even without a pen lift.
     two = HandState(*(t[:, :2] if t.dim() == 3 else t[:2] for t in state))
     wc2 = WordChoice(["ab cd"] * 2, 2, 0, counts[:2], T, score, patience=4, start=(two, x[:2]))
@@ -372,7 +372,7 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
     phi[:, 4] = 1.0
     lifted = torch.zeros(2, 3)
     wc2.advance(0, two, two, x[:2], lifted, phi)
-    assert wc2.paused.tolist() == [True, True]
+    assert wc2.rows.paused.tolist() == [True, True]
 
 
 def test_word_choice_prefers_healthy_attention():
@@ -416,7 +416,7 @@ def test_a_word_no_candidate_wrote_is_written_again():
     g = torch.Generator().manual_seed(0)
     shapes = ((1, B, 4), (1, B, 4), (B, 2), (B, 5))
     state = HandState(*(torch.randn(*s, generator=g) for s in shapes))
-    state.h[:, 1], x = state.h[:, 0], torch.randn(B, 3, generator=g)  # the K rows of a line start equal
+    state.h[:, 1], x = state.h[:, 0], torch.randn(B, 3, generator=g)  # the C rows of a line start equal
     x[1] = x[0]
     wc = WordChoice(["ab cd"] * 2, 2, 0, torch.ones(B, U1, dtype=torch.bool), T, score, patience=4,
                     start=(state, x), redos=1)
@@ -432,12 +432,12 @@ def test_a_word_no_candidate_wrote_is_written_again():
         state, x = wc.advance(t, state, HandState(*(torch.randn(*s, generator=g) for s in shapes)), x, x_new, phi)
         if t == 4:
             wc.check(5, points, phis, state, x, finished)  # both paused at step 3, all read badly: again
-            assert calls == [2] and wc.seg.tolist() == [0] and wc.redos_left.tolist() == [0]
+            assert calls == [2] and [(ln.chosen, ln.redos_left) for ln in wc.lines] == [(0, 0)]
             assert torch.equal(state.h[:, 0], start[0]) and torch.equal(state.h[:, 1], start[0])
-            assert torch.equal(x[1], start[1]) and not wc.live[:, :5].any()  # steps 0-4 are not the line's
+            assert torch.equal(x[1], start[1]) and not wc.rows.live[:, :5].any()  # steps 0-4 are not the line's
     wc.check(T, points, phis, state, x, finished)  # paused again at step 7; no redo left: the best is kept
-    assert calls == [2, 2] and wc.seg.tolist() == [1] and wc.base.tolist() == [-10.0]
-    assert wc.live[0].tolist() == [False] * 5 + [True] * 3 + [False] * 2
+    assert calls == [2, 2] and [(ln.chosen, ln.score) for ln in wc.lines] == [(1, -10.0)]
+    assert wc.rows.live[0].tolist() == [False] * 5 + [True] * 3 + [False] * 2
 
 
 def test_a_stray_dot_after_an_exclamation_or_question_mark_is_dropped():

@@ -1,4 +1,4 @@
-"""The recognizer (BiLSTM + CTC) and best-of-K line choice in `genseq write`."""
+"""The recognizer (BiLSTM + CTC) and best-of-C line choice (C candidates) in `genseq write`."""
 import json
 from dataclasses import replace
 from types import SimpleNamespace

@@ -92,8 +92,8 @@ def test_cell_stack_equals_forward_for_every_cell_and_int8_is_close():
         m = CharRNN(CharRNNConfig(vocab_size=7, cell=cell, layers=2, hidden=8)).eval()
         ids = torch.randint(0, 7, (3, 5))
         full, _ = m(ids)
-        state = m.init_state(3)
-        q_state = m.init_state(3)
+        state = m.initial_state(3)
+        q_state = m.initial_state(3)
         quant = _stepper(m, quantize=True)
         for t in range(5):
             logits, state = CellStack(m)(ids[:, t], state)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -75,52 +76,31 @@ def oversample_options(f):
                              "(rare letters, digits).")(wrapped)
 
 
-def resolve_init(kw: dict, default: str) -> Path | None:
-    """Pop --init from a command's kwargs: a model file, 'default' (the bundled
-    file `default`), or None."""
-    init = kw.pop("init", None)
-    if init == "default":
-        from ..checkpoint import bundled_path
-        return bundled_path(default)
-    return Path(init) if init else None
-
-
-def build_train_options(kw: dict, init: Path | None = None) -> TrainOptions:
-    """Pop the train flags from a command's kwargs into a TrainOptions (--init
-    already resolved by resolve_init)."""
-    max_time = kw.pop("max_time")
-    return TrainOptions(out=kw.pop("out"), max_steps=kw.pop("max_steps"),
-                        max_time=None if max_time is None else max_time * 60, lr=kw.pop("lr"),
-                        warmup=kw.pop("warmup"), weight_decay=kw.pop("weight_decay"), clip=kw.pop("clip"),
-                        eval_every=kw.pop("eval_every"), save_every=kw.pop("save_every") * 60,
-                        device=kw.pop("device"), precision=kw.pop("precision"), threads=kw.pop("threads"),
-                        seed=kw.pop("seed"), resume=kw.pop("resume"), init=init,
-                        progress=not kw.pop("quiet"))
-
-
-def run_training(task, opts: TrainOptions) -> None:
-    """Train `task` under `opts`; exit 130 when a signal stopped it (the run
-    resumes with --resume)."""
-    import sys
-
-    from ..train import train
-    if train(task, opts).stopped == "interrupted":
-        sys.exit(130)
-
-
 def typed(name: str) -> bool:
     """Whether option `name` was given on the command line (not its default)."""
     return click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
 
 
-def refuse_size_flags(init: Path, given: dict, model: dict) -> None:
-    """Fine-tuning keeps the model file's sizes: a size flag typed on the command
-    line that disagrees with them is an error, not silently ignored."""
-    names = [n for n, v in given.items() if typed(n) and model.get(n) != v]
-    if names:
-        flags = ", ".join(f"--{n.replace('_', '-')} {given[n]} (the model: {model.get(n)})" for n in names)
-        raise GenseqError(f"--init {init} keeps that model's sizes; these flags disagree: {flags}. "
-                          "Leave them out to fine-tune, or drop --init to train a new model")
+def typed_options(kw: dict) -> dict:
+    """The options of `kw` typed on the command line, as the library's keyword
+    arguments (--max-time and --save-every in seconds, --quiet as progress=False).
+    Those left out take the library's defaults: the ones --help shows, or what it
+    chooses by context (a fine-tune keeps its model's sizes; a few lines of your
+    own handwriting take a short schedule)."""
+    given = {k: v for k, v in kw.items() if typed(k)}
+    for minutes in ("max_time", "save_every"):
+        if given.get(minutes) is not None:
+            given[minutes] *= 60
+    if given.pop("quiet", False):
+        given["progress"] = False
+    return given
+
+
+def run_training(train_fn, *args, **kwargs) -> None:
+    """Call a library train function (genseq.text.train.train_text, ...); exit 130
+    when a signal stopped the run (it resumes with --resume)."""
+    if train_fn(*args, **kwargs).stopped == "interrupted":
+        sys.exit(130)
 
 
 def mix_option(f):

@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 
 import click
-import torch
 
 from ..hand.model import HandwritingConfig
 from ..hand.write import WriteOptions
 from ..render import PageOptions
 from ..render.svg import MAX_PX
-from .common import (SEED, Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
-                     resolve_init, run_training, train_options, typed)
+from .common import (SEED, Finite, mix_option, oversample_options, parse_mix, run_training, train_options,
+                     typed_options)
 from .groups import evaluate, main, train
 
 _H = HandwritingConfig(alphabet="a")
@@ -40,8 +39,7 @@ _P = PageOptions()
                    "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
 @oversample_options
 @train_options
-def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, max_points, eval_sequences,
-                      augment, oversample, **kw):
+def train_handwriting_cmd(data, mix, **kw):
     """Train Graves' handwriting network on DATA: one or more stroke files (from
     `genseq data iam-ondb|unipen|jsonl|inkml`). With several, the alphabet is the
     union of theirs, each batch comes from one file (--mix), and the held-out
@@ -54,34 +52,8 @@ def train_handwriting(data, mix, kind, layers, hidden, mixtures, window, batch, 
     folder, a few lines held out, and flags left at their defaults take a short
     schedule for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1).
     """
-    from ..checkpoint import load_checkpoint
-    from ..hand.own import SMALL_SET, is_own, own_data
-    from ..hand.task import HandTask, run_config, run_ink
-    from ..hand.write import DEFAULT_MODEL
-    init = resolve_init(kw, DEFAULT_MODEL)
-    init_meta = load_checkpoint(init, kind="handwriting")["meta"] if init is not None else None
-    if any(is_own(p) for p in data):
-        if init is not None and all(is_own(p) for p in data):  # a few dozen lines: the small-set recipe
-            for name in ("max_steps", "lr", "warmup", "eval_every", "precision"):
-                if not typed(name):
-                    kw[name] = getattr(SMALL_SET, name)
-            batch = batch if typed("batch") else SMALL_SET.batch
-            augment = augment if typed("augment") else SMALL_SET.augment
-            max_points = max_points if typed("max_points") else SMALL_SET.max_points
-        data = own_data(list(data), kw["out"], init_meta, resume=kw["resume"])
-    opts = build_train_options(kw, init)
-    sizes = dict(hidden=hidden, layers=layers, mixtures=mixtures, window=window)
-    shares = parse_mix(mix, len(data))
-    cfg, scales, tuned = run_config(list(data), kind, sizes, init=init,
-                                    resume=opts.out / "last.pt" if opts.resume else None)
-    if init is not None:
-        refuse_size_flags(init, {"kind": kind, **sizes}, cfg.to_dict())
-    torch.manual_seed(opts.seed)  # the initial weights follow --seed
-    task = HandTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                    eval_sequences=eval_sequences, scale=scales, init=tuned,
-                    oversample=oversample, augment=augment, mix=shares,
-                    ink=run_ink(init_meta, opts.out / "last.pt" if opts.resume else None))
-    run_training(task, opts)
+    from ..hand.train import train_handwriting
+    run_training(train_handwriting, list(data), mix=parse_mix(mix, len(data)), **typed_options(kw))
 
 
 @evaluate.command("handwriting")

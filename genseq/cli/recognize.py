@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import click
-import torch
 
 from ..reader.model import RecognizerConfig
-from .common import (Finite, build_train_options, mix_option, oversample_options, parse_mix, refuse_size_flags,
-                     resolve_init, run_training, train_options, typed)
+from .common import Finite, mix_option, oversample_options, parse_mix, run_training, train_options, typed_options
 from .groups import evaluate, train
 
 _R = RecognizerConfig(alphabet="a")
@@ -35,8 +32,7 @@ _R = RecognizerConfig(alphabet="a")
 @click.option("--no-augment", is_flag=True, help="Train on the lines as they are (no random scale/slant).")
 @oversample_options
 @train_options
-def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_points, eval_sequences, no_augment,
-                     oversample, **kw):
+def train_recognizer(data, mix, no_augment, **kw):
     """Train the handwriting reader that `genseq write` uses to pick legible lines.
 
     A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes and
@@ -44,23 +40,9 @@ def train_recognizer(data, mix, layers, hidden, stride, dropout, batch, max_poin
     mixed by --mix as in `train handwriting`. With --init, characters only DATA
     holds are added to the reader's alphabet with fresh output weights.
     """
-    from ..reader.load import DEFAULT_RECOGNIZER
-    from ..reader.task import RecognizeTask, run_config
-    init = resolve_init(kw, DEFAULT_RECOGNIZER)
-    opts = build_train_options(kw, init)
-    sizes = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
-    shares = parse_mix(mix, len(data))
-    cfg, scales, tuned = run_config(list(data), sizes, init=init,
-                                    resume=opts.out / "last.pt" if opts.resume else None)
-    if init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
-        refuse_size_flags(init, {k: v for k, v in sizes.items() if k != "dropout"}, cfg.to_dict())
-        if typed("dropout"):
-            cfg = replace(cfg, dropout=dropout)
-    torch.manual_seed(opts.seed)
-    task = RecognizeTask(list(data), cfg, batch=batch, max_points=max_points, seed=opts.seed,
-                         eval_sequences=eval_sequences, augment=not no_augment, init=tuned,
-                         oversample=oversample, scale=scales, mix=shares)
-    run_training(task, opts)
+    from ..reader.train import train_reader
+    run_training(train_reader, list(data), mix=parse_mix(mix, len(data)), augment=not no_augment,
+                 **typed_options(kw))
 
 
 @evaluate.command("recognizer")

@@ -91,12 +91,17 @@ def unipen(path, categories, val_frac, test_frac, points_per_char, width_per_cha
 
 
 def own_ink_options(f):
-    """--like MODEL / --raw: the options of the importers of your own handwriting."""
+    """FILES and the options of the importers of your own handwriting (jsonl, inkml)."""
+    f = clean_options(f)
     f = click.option("--raw", is_flag=True,
                      help="Keep the source units and every point (no normalisation).")(f)
-    return click.option("--like", default="default", show_default=True, metavar="MODEL",
-                        help="Bring the ink, as one writer's, to this model's size, points per character and "
-                             "level baseline ('default': the bundled model), ready to prime or fine-tune it.")(f)
+    f = click.option("--like", default="default", show_default=True, metavar="MODEL",
+                     help="Bring the ink, as one writer's, to this model's size, points per character and "
+                          "level baseline ('default': the bundled model), ready to prime or fine-tune it.")(f)
+    f = click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")(f)
+    f = click.option("--val-frac", type=float, default=None,
+                     help="Share of texts for val [default: 0.05 with >= 20 texts, else 0].")(f)
+    return click.argument("files", nargs=-1, required=True, type=click.Path())(f)
 
 
 def ink_target_of(like: str, raw: bool):
@@ -116,39 +121,30 @@ def ink_target_of(like: str, raw: bool):
     return target, str(meta.get("units", ""))
 
 
-def _import_options(val_frac, test_frac, seed, every, min_dist, max_jump_ratio, like, raw):
+def _import_own(convert, files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out,
+                verbose) -> None:
+    """Run `convert` (convert_jsonl, convert_inkml) on FILES with the options of own_ink_options."""
     from ..strokes.build import ImportOptions
     target, units = ink_target_of(like, raw)
-    return ImportOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, target=target, target_units=units,
+    opts = ImportOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, target=target, target_units=units,
                          clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
+    _report(convert(files, out, opts), verbose, out)
 
 
 @data.command("jsonl")
-@click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--val-frac", type=float, default=None, help="Share of texts for val [default: 0.05 with >= 20 texts, else 0].")
-@click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")
 @own_ink_options
-@clean_options
-def jsonl(files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out, verbose):
+def jsonl(files, **kw):
     """Convert your own handwriting, JSON Lines (datasets/jsonl/README.md)."""
     from ..strokes.jsonl import convert_jsonl
-
-    opts = _import_options(val_frac, test_frac, seed, every, min_dist, max_jump_ratio, like, raw)
-    _report(convert_jsonl(files, out, opts), verbose, out)
+    _import_own(convert_jsonl, files, **kw)
 
 
 @data.command("inkml")
-@click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--val-frac", type=float, default=None, help="Share of texts for val [default: 0.05 with >= 20 texts, else 0].")
-@click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")
 @own_ink_options
-@clean_options
-def inkml(files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out, verbose):
+def inkml(files, **kw):
     """Convert W3C InkML files (subset: datasets/inkml/README.md)."""
     from ..strokes.inkml import convert_inkml
-
-    opts = _import_options(val_frac, test_frac, seed, every, min_dist, max_jump_ratio, like, raw)
-    _report(convert_inkml(files, out, opts), verbose, out)
+    _import_own(convert_inkml, files, **kw)
 
 
 @data.command("stats")

@@ -9,7 +9,7 @@ import click
 
 from ..text.model import CharRNNConfig
 from ..text.sample import TextSampleOptions
-from .common import SEED, Finite, build_train_options, refuse_size_flags, resolve_init, run_training, train_options, typed
+from .common import SEED, Finite, run_training, train_options, typed_options
 from .groups import data, evaluate, main, train
 
 _S = TextSampleOptions()
@@ -56,23 +56,10 @@ def data_text(files, out, encoding, newlines, val_frac, test_frac, vocab_from, s
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Parallel streams per batch (per process under torchrun).")
 @click.option("--seq-len", type=click.IntRange(min=1), default=128, show_default=True, help="Characters per TBPTT chunk.")
 @train_options
-def train_text(corpus, cell, layers, hidden, embed, dropout, tie_weights, batch, seq_len, **kw):
+def train_text_cmd(corpus, **kw):
     """Train a character-level language model on CORPUS (from `genseq data text`)."""
-    from ..text.api import DEFAULT_MODEL
-    from ..text.task import TextTask
-    import torch
-    opts = build_train_options(kw, resolve_init(kw, DEFAULT_MODEL))
-    sizes = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, tie_weights=tie_weights)
-    if opts.init is not None:  # fine-tuning keeps the model file's sizes; --dropout may change
-        from ..checkpoint import load_checked
-        from ..text.model import CharRNN, CharRNNConfig
-        ck = load_checked(opts.init, "text", lambda c: CharRNN(CharRNNConfig.from_dict(c["config"])))
-        model = {k: v for k, v in ck["config"].items() if k != "vocab_size"}
-        refuse_size_flags(opts.init, {k: v for k, v in sizes.items() if k != "dropout"}, model)
-        sizes = {**model, "dropout": dropout} if typed("dropout") else model
-    torch.manual_seed(opts.seed)  # the model's initial weights: same seed, same run
-    task = TextTask(corpus, sizes, batch=batch, steps=seq_len)
-    run_training(task, opts)
+    from ..text.train import train_text
+    run_training(train_text, corpus, **typed_options(kw))
 
 
 @evaluate.command("text")

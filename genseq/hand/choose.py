@@ -1,4 +1,4 @@
-"""Best of K: write each line K times and keep the version a reader reads best.
+"""Best of C: write each line C times (its candidates) and keep the version a reader reads best.
 
 The synthesis network writes the right letters most of the time, but not
 always (a 'y' that reads as 'p', a missing 'x'). The attention checks of
@@ -64,8 +64,8 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
     return greedy_decode(logp, frames(n, recognizer.config.stride), recognizer.config.alphabet)
 
 
-def choose(candidates: list[HandLine], k: int, recognizer: Recognizer, norm=None) -> list[HandLine]:
-    """candidates: k versions of each line, grouped (line 0's k, then line 1's, ...) -> one per line.
+def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None) -> list[HandLine]:
+    """candidates: C versions of each line, grouped (line 0's C, then line 1's, ...) -> one per line.
     norm: the synthesis model's (mean, std), see `_inputs`."""
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
@@ -73,8 +73,8 @@ def choose(candidates: list[HandLine], k: int, recognizer: Recognizer, norm=None
         scores[drawn] = scorer(recognizer, norm)([candidates[i].points for i in drawn],
                                                  [candidates[i].text for i in drawn])
     out = []
-    for start in range(0, len(candidates), k):
-        group = range(start, start + k)
+    for start in range(0, len(candidates), C):
+        group = range(start, start + C)
         best = max(group, key=lambda i: (candidates[i].status == "ok", scores[i]))
         out.append(candidates[best])
     return out

@@ -8,9 +8,12 @@ the window moved past the end.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-DOT_EXTENT = 0.3  # a period's stroke spans under this fraction of the line's median stroke (sample.py)
+DOT_EXTENT = 0.3  # a period's stroke spans under this fraction of the line's median stroke, a letter's over it
+
 
 def attended(phi: np.ndarray) -> np.ndarray:
     """Most attended position per step, (N,) int; a step where φ is zero everywhere
@@ -22,6 +25,8 @@ def attended(phi: np.ndarray) -> np.ndarray:
     # Index of the last live step at or before each step (steps before any live one use the first).
     last = np.maximum.accumulate(np.where(live, np.arange(len(phi)), -1))
     return phi.argmax(1)[np.where(last >= 0, last, np.argmax(live))]
+
+
 def extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.ndarray:
     """Points (N,) bool of the extra dots after each '.' of `text`, to drop.
 
@@ -29,63 +34,106 @@ def extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nda
     points, and the network then puts a second dot. For each '.', of the
     dot-sized strokes begun while the window is on it (or on the space or end
     just after it, or a closing bracket just before it), one is the period;
-    the others are extra. After '!' and '?' followed by a space or the end,
-    dot-sized strokes clearly to the right of the mark (its bar or hook and
-    its own dot) are extra. points (N, 3) normalised (y up); top (N,) the most
-    attended position per step (the text starts at position P). A stroke's
-    size is the width plus the height of its pen-down path, against the
-    median over the line's strokes.
+    the others are extra (`_extra_periods`). After '!' and '?' followed by a
+    space or the end, dot-sized strokes clearly to the right of the mark (its
+    bar or hook and its own dot) are extra (`_stray_dots`). points (N, 3)
+    normalised (y up); top (N,) the most attended position per step (the text
+    starts at position P). A stroke's size is the width plus the height of its
+    pen-down path, against the median over the line's strokes.
     """
     drop = np.zeros(len(points), dtype=bool)
     if not set(".!?") & set(text) or len(points) == 0:
         return drop
-    # Stroke ends; the points after the last lift are a stroke too (the line's end closes it).
-    lifts = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
-    starts = np.concatenate(([0], lifts[:-1] + 1))
-    xy = np.cumsum(points[:, :2], 0)  # pen positions
-    size = np.array([np.ptp(xy[s : e + 1], 0).sum() for s, e in zip(starts, lifts)])
-    scale = np.median(size)
-    where = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, lifts)])  # (strokes, 2) x, y
-    dot = size < DOT_EXTENT * scale
-    for j, ch in enumerate(text):
-        if ch not in ".!?" or set(".!?") & set(text[j - 1 : j] + text[j + 1 : j + 2]):
-            continue  # not in "...", "!!", "?!" (the window may lag there, dots belong to the next mark)
+    strokes = _strokes(points)
+    scale = np.median(strokes.size)
+    dot = strokes.size < DOT_EXTENT * scale  # (S,)
+    begun_on = top[strokes.starts]  # (S,) the attended position at each stroke's first point
+    for j, ch in _lone_marks(text):
         ends = j + 1 == len(text) or text[j + 1] == " "  # nothing but a space or the end after it
-        # The window may still be on a closing bracket before the '.' (no dots of its own).
-        near = [P + j] + ([P + j + 1] if ends else []) + ([P + j - 1] if text[j - 1 : j] in (")", "]") else [])
-        here = np.flatnonzero(dot & np.isin(top[starts], near))
+        here = np.flatnonzero(dot & np.isin(begun_on, _mark_positions(text, j, P, ends)))
         if len(here) < 2:
             continue
-        if ch != ".":
-            # '!' or '?': only stray dots clearly right of the mark go, when nothing but a
-            # space follows. The mark is its bar or hook (the strokes begun on it that are
-            # not dot-sized) and its own dot, the dot nearest under it; without a bar or
-            # hook to go by (a dot-sized one), nothing is dropped.
-            body = np.flatnonzero(~dot & (top[starts] == P + j))
-            if not ends or len(body) == 0:
-                continue
-            bar_x = where[body, 0].max()
-            own = here[np.argmin(np.abs(where[here, 0] - bar_x))]
-            right_edge = max(bar_x, where[own, 0]) + DOT_EXTENT * scale
-            for k in here[where[here, 0] > right_edge]:
-                drop[starts[k] : lifts[k] + 1] = True
-            continue
-        low = where[here, 1] - where[here, 1].min() < DOT_EXTENT * scale
-        # The period: of the dots at the lowest dots' height, the rightmost of the
-        # roundest (under a third of DOT_EXTENT: a second mark is often a short
-        # dash, and a first dot sometimes a blip at the end of the last letter).
-        # The others at that height go, and higher ones to its right if nothing
-        # but a space follows (higher ones to its left are an i's dot or a t's
-        # cross put in late).
-        pool = here[low]
-        roundest = size[pool] < DOT_EXTENT / 3 * scale
-        if roundest.any():
-            pool = pool[roundest]
-        period = pool[np.argmax(where[pool, 0])]
-        right = where[here, 0] > where[period, 0]
-        for k in here[(low | (right & ends)) & (here != period)]:
-            drop[starts[k] : lifts[k] + 1] = True
+        if ch == ".":
+            extra = _extra_periods(strokes, here, scale, ends)
+        else:
+            extra = _stray_dots(strokes, here, np.flatnonzero(~dot & (begun_on == P + j)), scale, ends)
+        for k in extra:
+            drop[strokes.starts[k] : strokes.ends[k] + 1] = True
     return drop
+
+
+class _Strokes(NamedTuple):
+    """A line's S strokes: stroke k is points starts[k] .. ends[k]."""
+
+    starts: np.ndarray  # (S,) first point
+    ends: np.ndarray  # (S,) last point: a pen lift, or the line's last point
+    size: np.ndarray  # (S,) width + height of its pen-down path
+    centre: np.ndarray  # (S, 2) mean pen position (x, y)
+
+
+def _strokes(points: np.ndarray) -> _Strokes:
+    # The points after the last lift are a stroke too (the line's end closes it).
+    ends = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    xy = np.cumsum(points[:, :2], 0)  # pen positions
+    size = np.array([np.ptp(xy[s : e + 1], 0).sum() for s, e in zip(starts, ends)])
+    centre = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, ends)])
+    return _Strokes(starts, ends, size, centre)
+
+
+def _lone_marks(text: str):
+    """(index, mark) of each '.', '!' and '?' not in "...", "!!", "?!": the window may
+    lag inside such a run, and dots begun on one mark belong to the next."""
+    for j, ch in enumerate(text):
+        if ch in ".!?" and not set(".!?") & set(text[j - 1 : j] + text[j + 1 : j + 2]):
+            yield j, ch
+
+
+def _mark_positions(text: str, j: int, P: int, ends: bool) -> list[int]:
+    """Window positions on which the dots of the mark text[j] are begun: the mark, the
+    space or end after it (when `ends`), and a closing bracket before it (the window
+    may still be there; a bracket has no dots of its own)."""
+    after = [P + j + 1] if ends else []
+    before = [P + j - 1] if text[j - 1 : j] in (")", "]") else []
+    return [P + j] + after + before
+
+
+def _extra_periods(strokes: _Strokes, here: np.ndarray, scale: float, ends: bool) -> np.ndarray:
+    """Of the dot-sized strokes `here` (indices, two or more) begun on a '.', the extra ones.
+
+    The period: of the dots at the lowest dots' height, the rightmost of the
+    roundest (under a third of DOT_EXTENT: a second mark is often a short
+    dash, and a first dot sometimes a blip at the end of the last letter).
+    The others at that height go, and higher ones to its right if nothing but
+    a space follows (higher ones to its left are an i's dot or a t's cross
+    put in late)."""
+    x, y = strokes.centre[here, 0], strokes.centre[here, 1]
+    low = y - y.min() < DOT_EXTENT * scale
+    pool = here[low]
+    roundest = strokes.size[pool] < DOT_EXTENT / 3 * scale
+    if roundest.any():
+        pool = pool[roundest]
+    period = pool[np.argmax(strokes.centre[pool, 0])]
+    right = x > strokes.centre[period, 0]
+    return here[(low | (right & ends)) & (here != period)]
+
+
+def _stray_dots(strokes: _Strokes, here: np.ndarray, body: np.ndarray, scale: float, ends: bool) -> np.ndarray:
+    """Of the dot-sized strokes `here` begun on a '!' or '?', the stray ones: those
+    clearly right of the mark, when nothing but a space follows.
+
+    The mark is its bar or hook (`body`: the strokes begun on it that are not
+    dot-sized) and its own dot, the dot nearest under it; without a bar or
+    hook to go by (a dot-sized one), nothing is dropped."""
+    if not ends or len(body) == 0:
+        return here[:0]
+    x = strokes.centre[here, 0]
+    bar_x = strokes.centre[body, 0].max()
+    own = here[np.argmin(np.abs(x - bar_x))]
+    right_edge = max(bar_x, strokes.centre[own, 0]) + DOT_EXTENT * scale
+    return here[x > right_edge]
+
+
 def without(points: np.ndarray, drop: np.ndarray) -> np.ndarray:
     """points (N, 3) without the rows in drop; the next kept point carries their
     offsets, so every later stroke stays where it was."""
@@ -95,6 +143,8 @@ def without(points: np.ndarray, drop: np.ndarray) -> np.ndarray:
         dropped = np.cumsum(np.where(drop[:, None], points[:, :2], 0.0), 0)  # (N, 2) float64
         out[:, :2] += np.diff(dropped[keep], axis=0, prepend=np.zeros((1, 2)))
     return out
+
+
 def own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
     """First point of the stroke in which the window first reaches the line's own text.
 
@@ -107,10 +157,14 @@ def own_start(phi: np.ndarray, points: np.ndarray, P: int) -> int:
         return 0
     ends = np.flatnonzero(points[: own[0], 2] > 0.5)  # pen lifts before that point
     return int(ends[-1]) + 1 if len(ends) else 0
+
+
 def longest_run(top: np.ndarray) -> int:
     """Most steps in a row on one position, top: (N,) attended positions."""
     change = np.flatnonzero(np.diff(top)) + 1
     return int(np.diff(np.concatenate(([0], change, [len(top)]))).max())
+
+
 def attention_ok(phi: np.ndarray, lo: int, hi: int, stall_steps: int) -> bool:
     """A history up to position hi (φ: (N, ≥ hi + 1)): every position lo .. hi - 1
     was the most attended one at some step, and none held it stall_steps steps."""
@@ -118,6 +172,8 @@ def attention_ok(phi: np.ndarray, lo: int, hi: int, stall_steps: int) -> bool:
         return False
     top = attended(phi[:, : hi + 1])
     return longest_run(top) < stall_steps and bool(np.isin(np.arange(lo, hi), top).all())
+
+
 def line_status(phi: np.ndarray, P: int, U: int, ended: bool, stall_steps: int) -> str:
     # phi: (N, U+1...) φ history of one line over all positions of its full text.
     if len(phi) == 0:

@@ -34,7 +34,7 @@ from torch import nn
 from ..errors import GenseqError, shown
 from .mdn import MDNParams, MixtureOutput
 from .fast.packed import FusedLinear
-from .fast.recurrent import lstm_layer, window_exp, window_layer
+from .fast.recurrent import WindowState, WindowWeights, lstm_layer, window_exp, window_layer
 
 KINDS = ("prediction", "synthesis")
 
@@ -290,10 +290,10 @@ class HandwritingModel(nn.Module):
         if self.synthesis:
             # Layer 1 + window, step by step (w_{t-1} feeds h¹_t: no way round the loop).
             lstm, win = self.lstms[0], self.window_layer
-            h1, w_seq, phi, kappa, c1 = window_layer(
-                xf, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0,
-                win.weight, win.bias, self.one_hot(text_ids), state.h[0], state.c[0],
-                state.kappa, state.window, mm)
+            weights = WindowWeights(lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0,
+                                    win.weight, win.bias)
+            start = WindowState(state.h[0], state.c[0], state.kappa, state.window)
+            h1, w_seq, phi, kappa, c1 = window_layer(xf, weights, self.one_hot(text_ids), start, mm)
             hs, cn, side = [h1], [c1], (w_seq,)
             phi = phi.transpose(0, 1)  # (B, T, U)
             if text_mask is not None:

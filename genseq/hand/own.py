@@ -34,6 +34,14 @@ class SmallSet:
     val_frac: float = 0.15  # of the writer's texts, at least min_val lines
     min_val: int = 3
 
+    def schedule(self) -> dict:
+        """The genseq.train.TrainOptions values of the recipe."""
+        return {k: getattr(self, k) for k in ("max_steps", "lr", "warmup", "eval_every", "precision")}
+
+    def lines(self) -> dict:
+        """The recipe's training lines: batch, max_points, augment (HandTask's)."""
+        return {k: getattr(self, k) for k in ("batch", "max_points", "augment")}
+
 
 SMALL_SET = SmallSet()
 

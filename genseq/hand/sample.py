@@ -10,28 +10,22 @@ window attends past its last character more than to any character:
 φ is evaluated at one extra, empty position past the end). The point of that
 step is dropped and the last kept point gets pen_up = 1. The window runs
 ahead of the pen, so at that step the pen is sometimes still inside the last
-letter (the bundled model, 40 phrases, two seeds: 27 of 80 lines had a pen
-lift within 12 more points). `finish_stroke=N` keeps such a line's points up
-to that lift (on by default, N = 12) when the line ends in a letter or digit:
-after a closing '.', ')' or '!' the stroke in progress is nearly always a
-new, stray one (a '|' after "o'clock."). Judged by eye on the 20 sample phrases
-at seeds 1 and 2, written with 8 candidates chosen word by word, it finished
-the cut last letters of "Smith" and "Networks" (29 -> 31 of 40 lines exactly
-right) and added no stray marks there; an earlier test with lines chosen
-whole saw no change in the recognizer's count (26 of 40 either way).
+letter. `finish_stroke=N` keeps such a line's points up to that lift (on by
+default, N = 12) when the line ends in a letter or digit: after a closing
+'.', ')' or '!' the stroke in progress is nearly always a new, stray one (a
+'|' after "o'clock.").
 After a '.', one dot-sized stroke begun while the window is on it (or on
 the space or end just after it) is kept: the window often stays there for a
 few more points, and the network then puts a second dot ("late..",
-"genseq..": 3 of 10 first drawings of lines ending in '.' at seed 0). The
-one kept is the rightmost of the roundest at the lowest dots' height; higher dots
-to its left (an i's dot or a t's cross put in late) stay, and so do the dots
-of "..." (`extra_dots`).
-Dots begun there spanned under 0.25 of the line's median stroke (the second
-mark of the quick start's "genseq.." at seed 2: 0.25) and letters over 0.35
-(22 lines, three seeds), hence lines.DOT_EXTENT = 0.3. A line that has not
-ended after `max_steps_per_char * len(text)` steps is cut there. Finished
-lines stay in the batch (cheaper than reshaping it) but their points are
-discarded; the loop stops when every line has finished or hit its limit.
+"genseq.."). The one kept is the rightmost of the roundest at the lowest
+dots' height; higher dots to its left (an i's dot or a t's cross put in
+late) stay, and so do the dots of "..." (`lines.extra_dots`; what counts as
+dot-sized is lines.DOT_EXTENT). The measurements behind finish_stroke and
+DOT_EXTENT are in bench/README.md ("How lines end").
+A line that has not ended after `max_steps_per_char * len(text)` steps is
+cut there. Finished lines stay in the batch (cheaper than reshaping it) but
+their points are discarded; the loop stops when every line has finished or
+hit its limit.
 
 Afterwards each line gets a status from its φ history:
 - "ok";
@@ -42,7 +36,7 @@ Afterwards each line gets a status from its φ history:
 Bad lines are written again (with fresh random draws) up to `resample_bad` times.
 
 The steps: on a CPU `npstep.NumpyStep` (numpy around the torch matmuls,
-1.3x-1.4x faster, drawing from a numpy Generator); on a GPU, for float64
+faster, see bench/README.md; drawing from a numpy Generator); on a GPU, for float64
 models or with GENSEQ_NUMPY_STEP=0, `model.step` and `mdn_sample` with a
 torch Generator. The two compute the same step and draw from the same
 distributions, from other random numbers: same seed, same model and same
@@ -171,13 +165,13 @@ def sample_synthesis(
     """Write each text as a line (one batch); see the module docstring for stopping and statuses.
 
     prime: optional (points (T, 3) normalised, their text) to write in that style.
-    words: (K, scorer): the texts come in groups of K copies of a line, and
-    the K are pruned to the best at every word's end (words.py). Bad lines are
-    then not written again here (a line's K rows would be split): the caller
-    decides, as write._candidates does.
+    words: (C, scorer): the texts come in groups of C copies of a line (its
+    candidates), and the C are pruned to the best at every word's end
+    (words.py). Bad lines are then not written again here (a line's C rows
+    would be split): the caller decides, as write._candidates does.
     progress: called with (index of the text, its points so far) as lines
     grow: every PROGRESS_EVERY steps, or with `words` at every chosen word
-    (the index is then the line's group, text index // K). It draws no random
+    (the index is then the line's group, text index // C). It draws no random
     numbers: the lines are the same with or without it.
     """
     if not model.synthesis:
@@ -200,118 +194,193 @@ def sample_synthesis(
 
 
 def _write(model, fused, texts, options, prime, gen, words=None, progress=None) -> list[HandLine]:
-    B = len(texts)
+    """One draw of every text, all as one batch: set the batch up, prime it or
+    start it, step until every row has ended, then cut each row's line."""
+    with torch.inference_mode():
+        batch = _batch(model, texts, options, prime)
+        text = model.one_hot(batch.ids)  # (B, U+1, V)
+        start = _start(model, batch, prime, text.dtype)
+        chooser = None
+        if words is not None:
+            C, score = words
+            chooser = WordChoice(texts, C, batch.P, batch.reachable, batch.T, score, options.stall_steps, start,
+                                 on_word=progress)
+        step = _stepper(model, fused, text, options.bias, gen)
+        points, phis, t1 = _run(step, batch, start, options.finish_stroke, chooser, progress)
+        if chooser is None:
+            taken = torch.full((len(texts),), t1, device=points.device)  # (B,) steps each row took
+        else:
+            taken = _compact(points, phis, chooser.rows.live[:, :t1])
+        length, ended = _lengths(batch, points, phis, t1, taken, options.finish_stroke)
+        points_np = _finite(points.float().cpu().numpy())
+        phis_np = phis.cpu().numpy()
+    return [_line(text_b, points_np[b, :n], phis_np[b, :n], batch.P, ended_b, options.stall_steps)
+            for b, (text_b, n, ended_b) in enumerate(zip(texts, length.tolist(), ended.tolist()))]
+
+
+@dataclass
+class _Batch:
+    """The rows of one batch and their limits, on the model's device.
+
+    Row b writes texts[b]; its window reads full[b]: the priming text and a
+    space (if any), then texts[b], at positions 1 .. U_b. One extra, empty
+    position past the longest text is where φ tests "past the end" (Graves
+    2013 section 5).
+    """
+
+    texts: list[str]  # (B,) each row's own text
+    full: list[str]  # (B,) the texts the window reads: priming text first
+    P: int  # characters before every row's own text: those are positions P+1 .. P+len(text)
+    ids: torch.Tensor  # (B, U+1) character ids of `full`, zero-padded
+    caps: torch.Tensor  # (B,) steps a row may take before it is cut
+    real: torch.Tensor  # (B, U+1) bool: the row's characters
+    reachable: torch.Tensor  # (B, U+1) bool: its characters and the position past its end
+    end_index: torch.Tensor  # (B, 1) zero-based index of position U_b + 1
+    steps: torch.Tensor  # (T,) 0 .. T-1, T the largest cap
+
+    @property
+    def T(self) -> int:
+        return len(self.steps)
+
+
+def _batch(model: HandwritingModel, texts: list[str], options: HandSampleOptions, prime) -> _Batch:
     alphabet = model.config.alphabet
     sep = " " if " " in alphabet else ""
     prime_text = (prime[1] + sep) if prime is not None else ""
     full = [prime_text + t for t in texts]
-    P = len(prime_text)  # the line's own characters are positions P+1 .. P+len(text)
-    # One extra empty position past the longest text: φ there is the "past the end" test.
     ids, _ = pad_texts(full, alphabet, extra=1)  # (B, U + 1)
     device = model.lstms[0].weight_ih_l0.device
     ids = ids.to(device)
-    lens = torch.tensor([len(f) for f in full], device=device)  # (B,) U_b
+    lens = torch.tensor([len(f) for f in full], device=device).unsqueeze(1)  # (B, 1) U_b
     caps = torch.tensor([options.max_steps_per_char * len(t) for t in texts], device=device)
-    T_max = int(caps.max())
-    U1 = ids.shape[1]
-    pos = torch.arange(1, U1 + 1, device=device)
-    real = (pos.unsqueeze(0) <= lens.unsqueeze(1))  # (B, U+1) the line's characters
-    end_index = lens.unsqueeze(1)  # (B, 1) zero-based index of position U_b + 1
+    pos = torch.arange(1, ids.shape[1] + 1, device=device).unsqueeze(0)  # (1, U+1)
+    return _Batch(texts, full, len(prime_text), ids, caps, real=pos <= lens, reachable=pos <= lens + 1,
+                  end_index=lens, steps=torch.arange(int(caps.max()), device=device))
 
-    with torch.inference_mode():
-        text = model.one_hot(ids)  # (B, U+1, V)
-        if prime is not None:
-            pts = torch.as_tensor(prime[0]).to(device=device, dtype=text.dtype)
-            if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 1:
-                raise GenseqError("priming strokes must be an (N, 3) array of points")
-            state, x = _primed(model, pts, ids, full)
+
+def _start(model: HandwritingModel, batch: _Batch, prime, dtype: torch.dtype) -> tuple[HandState, torch.Tensor]:
+    """The state before the first step and the first input (B, 3): after the
+    priming strokes (Graves 2013 section 5.5), or as in training."""
+    B = len(batch.texts)
+    if prime is None:
+        return model.initial_state(B), _start_point(model, B)
+    pts = torch.as_tensor(prime[0]).to(device=batch.ids.device, dtype=dtype)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 1:
+        raise GenseqError("priming strokes must be an (N, 3) array of points")
+    return _primed(model, pts, batch.ids, batch.full)
+
+
+CHECK_EVERY = 8  # steps between the stopping checks: they wait on the device, the steps need not
+
+
+def _run(step, batch: _Batch, start: tuple[HandState, torch.Tensor], finish_stroke: int,
+         chooser: WordChoice | None, progress: Progress | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The step loop: points (B, T, 3), φ (B, T, U+1) and t1, the steps taken.
+
+    Every CHECK_EVERY steps the rows are checked against the stopping rule
+    (`_past_end`) and their caps; once all have ended, finish_stroke more
+    steps let the last one finish its stroke (`_lengths`). With a chooser,
+    rows pause at word ends and their histories have gaps (`_compact`).
+    """
+    state, x = start
+    B, T = len(batch.texts), batch.T
+    points = x.new_zeros(B, T, 3)  # (B, T, 3)
+    phis = torch.zeros(B, T, batch.ids.shape[1], device=x.device)  # (B, T, U+1)
+    finished = torch.zeros(B, dtype=torch.bool, device=x.device)
+    stop = T
+    for t in range(T):
+        x_new, new, phi = step(x, state)
+        points[:, t] = x_new
+        phis[:, t] = phi
+        if chooser is None:
+            state, x = new, x_new
         else:
-            state = model.initial_state(B)
-            x = _start_point(model, B)
-        points = x.new_zeros(B, T_max, 3)  # (B, T, 3)
-        phis = torch.zeros(B, T_max, U1, device=device)  # (B, T, U+1)
-        steps = torch.arange(T_max, device=device)  # (T,)
+            state, x = chooser.advance(t, state, new, x, x_new, phi)
+        if t + 1 >= stop:
+            break
+        if stop == T and (t % CHECK_EVERY == CHECK_EVERY - 1 or t == T - 1):
+            if chooser is not None:
+                chooser.check(t + 1, points, phis, state, x, finished)
+            live = None if chooser is None else chooser.rows.live
+            finished |= _past_end(batch, phis, t - t % CHECK_EVERY, t + 1, live).any(1) | (batch.caps <= t + 1)
+            if progress is not None and chooser is None and (t + 1) % PROGRESS_EVERY == 0:
+                _show(progress, points, phis, finished, t + 1, batch.P)
+            if bool(finished.all()):
+                stop = min(T, t + 1 + finish_stroke)
+                if stop == t + 1:
+                    break
+    return points, phis, t + 1
 
-        chooser = None
-        if words is not None:
-            counts = pos.unsqueeze(0) <= (lens + 1).unsqueeze(1)  # (B, U+1) characters and the end position
-            chooser = WordChoice(texts, words[0], P, counts, T_max, words[1], options.stall_steps, (state, x),
-                                 on_word=progress)
 
-        def past_end(t0: int, t1: int) -> torch.Tensor:
-            # (B, t1 - t0) bool, Graves 2013 section 5: φ one position past the
-            # end beats φ at every real character (and the step is within the cap).
-            blk = phis[:, t0:t1]
-            end = blk.gather(2, end_index.unsqueeze(1).expand(-1, t1 - t0, 1)).squeeze(2)
-            real_max = torch.where(real.unsqueeze(1), blk, -1.0).amax(2)
-            out = (end > real_max) & (steps[t0:t1] < caps.unsqueeze(1))
-            return out if chooser is None else out & chooser.live[:, t0:t1]  # steps a paused row did not take
+def _past_end(batch: _Batch, phis: torch.Tensor, t0: int, t1: int, live: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, t1 - t0) bool, Graves 2013 section 5's stopping rule at steps t0 .. t1-1: φ one
+    position past the end beats φ at every real character (and the step is within the cap).
+    live (B, T): the steps a row took (word choice pauses rows), or None for all."""
+    blk = phis[:, t0:t1]
+    end = blk.gather(2, batch.end_index.unsqueeze(1).expand(-1, t1 - t0, 1)).squeeze(2)
+    real_max = torch.where(batch.real.unsqueeze(1), blk, -1.0).amax(2)
+    out = (end > real_max) & (batch.steps[t0:t1] < batch.caps.unsqueeze(1))
+    return out if live is None else out & live[:, t0:t1]
 
-        finished = torch.zeros(B, dtype=torch.bool, device=device)
-        stop = T_max
-        step = _stepper(model, fused, text, options.bias, gen)
-        for t in range(T_max):
-            x_new, new, phi = step(x, state)
-            points[:, t] = x_new
-            phis[:, t] = phi
-            if chooser is None:
-                state, x = new, x_new
-            else:
-                state, x = chooser.advance(t, state, new, x, x_new, phi)
-            if t + 1 >= stop:
-                break
-            if stop == T_max and (t % 8 == 7 or t == T_max - 1):  # check in blocks: keeps the step lean
-                if chooser is not None:
-                    chooser.check(t + 1, points, phis, state, x, finished)
-                finished |= past_end(t - t % 8, t + 1).any(1) | (caps <= t + 1)
-                if progress is not None and chooser is None and (t + 1) % PROGRESS_EVERY == 0:
-                    _show(progress, points, phis, finished, t + 1, P)
-                if bool(finished.all()):
-                    # finish_stroke more points let the last line that ended finish its stroke (below).
-                    stop = min(T_max, t + 1 + options.finish_stroke)
-                    if stop == t + 1:
-                        break
-        taken = torch.full((B,), t + 1, device=device)  # (B,) steps each row took
-        if chooser is not None:  # drop the steps paused rows did not take: each row's history in order
-            live = chooser.live[:, : t + 1]
-            taken = live.sum(1)
-            order = torch.sort((~live).to(torch.uint8), dim=1, stable=True).indices  # (B, T) live steps first
-            kept = (steps[: t + 1].unsqueeze(0) < taken.unsqueeze(1)).unsqueeze(2)
-            points[:, : t + 1] = points[:, : t + 1].gather(1, order.unsqueeze(2).expand(-1, -1, 3)) * kept
-            phis[:, : t + 1] = phis[:, : t + 1].gather(1, order.unsqueeze(2).expand(-1, -1, U1)) * kept
-            chooser = None  # the history is compact now: past_end reads every step
-        past = past_end(0, t + 1)  # (B, T)
-        ended = past.any(1)
-        end_step = past.to(torch.uint8).argmax(1)  # (B,) first step attending past the end
-        length = torch.where(ended, end_step, torch.minimum(caps, taken))
-        # The window leaves the text while the pen is sometimes still in its last letter:
-        # keep the points up to the first pen lift within finish_stroke steps, if any;
-        # otherwise drop the point written while attending past the end.
-        lifts = points[:, : t + 1, 2] > 0.5  # (B, T)
-        after = torch.arange(t + 1, device=device).unsqueeze(0)  # (1, T)
-        window = (after >= end_step.unsqueeze(1)) & (after < (end_step + options.finish_stroke).unsqueeze(1))
-        # A pen already lifted at the step before has nothing to finish (a new stroke would be a stray mark).
-        mid_stroke = ~lifts.gather(1, (end_step - 1).clamp(min=0).unsqueeze(1)).squeeze(1) & (end_step > 0)
-        # After a closing mark ('.', ')', '!') the stroke in progress is nearly always a new, stray one.
-        letter_end = torch.tensor([s[-1:].isalnum() for s in texts], device=device)
-        lift = lifts & window & (ended & mid_stroke & letter_end).unsqueeze(1)
-        length = torch.where(lift.any(1), lift.to(torch.uint8).argmax(1) + 1, length)
-        points_np = _finite(points.float().cpu().numpy())
-        phis_np = phis.cpu().numpy()
-    out = []
-    for b, text_b in enumerate(texts):
-        n = int(length[b])
-        phi_all = phis_np[b, :n]
-        status = line_status(phi_all, P, len(text_b), bool(ended[b]), options.stall_steps)  # on the whole history
-        drop = extra_dots(points_np[b, :n], attended(phi_all), text_b, P)
-        pts_b, phi_all = without(points_np[b, :n], drop), phi_all[~drop]
-        if len(pts_b):
-            pts_b[-1, 2] = 1.0  # close the last stroke
-        if P:  # primed: drop the strokes that still finish the priming text
-            start = own_start(phi_all, pts_b, P)
-            pts_b, phi_all = pts_b[start:], phi_all[start:]
-        out.append(HandLine(text_b, pts_b, phi_all[:, P : P + len(text_b)].copy(), status))
-    return out
+
+def _compact(points: torch.Tensor, phis: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """Drop the steps that paused rows did not take: in place, each row's own steps
+    come first, in order, then zeros. points (B, T, 3), φ (B, T, U+1); live (B, t1)
+    bool, the steps each row took. Returns (B,) how many."""
+    t1 = live.shape[1]
+    taken = live.sum(1)
+    order = torch.sort((~live).to(torch.uint8), dim=1, stable=True).indices  # (B, t1) live steps first
+    kept = (torch.arange(t1, device=live.device).unsqueeze(0) < taken.unsqueeze(1)).unsqueeze(2)
+    points[:, :t1] = points[:, :t1].gather(1, order.unsqueeze(2).expand(-1, -1, 3)) * kept
+    phis[:, :t1] = phis[:, :t1].gather(1, order.unsqueeze(2).expand(-1, -1, phis.shape[2])) * kept
+    return taken
+
+
+def _lengths(batch: _Batch, points: torch.Tensor, phis: torch.Tensor, t1: int, taken: torch.Tensor,
+             finish_stroke: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) points each row keeps, and (B,) bool whether it ended by the stopping rule.
+
+    A row that ended keeps the points before its first step past the end, or,
+    when its pen was still in its last letter then, up to the first pen lift
+    within finish_stroke steps (`_finishing_lifts`); the others keep what they
+    wrote up to their cap."""
+    past = _past_end(batch, phis, 0, t1)  # (B, t1)
+    ended = past.any(1)
+    end_step = past.to(torch.uint8).argmax(1)  # (B,) first step attending past the end
+    length = torch.where(ended, end_step, torch.minimum(batch.caps, taken))
+    lift = _finishing_lifts(batch.texts, points[:, :t1, 2] > 0.5, end_step, ended, finish_stroke)
+    return torch.where(lift.any(1), lift.to(torch.uint8).argmax(1) + 1, length), ended
+
+
+def _finishing_lifts(texts: list[str], lifts: torch.Tensor, end_step: torch.Tensor, ended: torch.Tensor,
+                     finish_stroke: int) -> torch.Tensor:
+    """(B, t1) bool: the pen lifts (lifts (B, t1)) that may end a row's last stroke.
+
+    The window leaves the text while the pen is sometimes still in its last
+    letter: a lift within finish_stroke steps of the row's end step ends that
+    letter. Not when the pen had already lifted at the step before (a new
+    stroke would be a stray mark), nor after a closing mark ('.', ')', '!'),
+    where the stroke in progress is nearly always a new, stray one."""
+    after = torch.arange(lifts.shape[1], device=lifts.device).unsqueeze(0)  # (1, t1)
+    window = (after >= end_step.unsqueeze(1)) & (after < (end_step + finish_stroke).unsqueeze(1))
+    mid_stroke = ~lifts.gather(1, (end_step - 1).clamp(min=0).unsqueeze(1)).squeeze(1) & (end_step > 0)
+    letter_end = torch.tensor([s[-1:].isalnum() for s in texts], device=lifts.device)
+    return lifts & window & (ended & mid_stroke & letter_end).unsqueeze(1)
+
+
+def _line(text: str, points: np.ndarray, phi: np.ndarray, P: int, ended: bool, stall_steps: int) -> HandLine:
+    """One row's line from its kept points (N, 3) and φ (N, U+1): its status
+    (judged on the whole history), without extra dots, its last stroke closed,
+    and, when primed, without the strokes that still finish the priming text."""
+    status = line_status(phi, P, len(text), ended, stall_steps)
+    drop = extra_dots(points, attended(phi), text, P)
+    points, phi = without(points, drop), phi[~drop]
+    if len(points):
+        points[-1, 2] = 1.0
+    if P:
+        start = own_start(phi, points, P)
+        points, phi = points[start:], phi[start:]
+    return HandLine(text, points, phi[:, P : P + len(text)].copy(), status)
 
 
 def _show(progress: Progress, points: torch.Tensor, phis: torch.Tensor, finished: torch.Tensor, t1: int,

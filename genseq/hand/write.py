@@ -210,13 +210,13 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     from .choose import choose, scorer
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
     prime = load_style(hm, options)
-    K = options.candidates
+    C = options.candidates
     device = next(hm.model.parameters()).device
-    reader = load_recognizer(options.recognizer, device=str(device)) if K > 1 else None
+    reader = load_recognizer(options.recognizer, device=str(device)) if C > 1 else None
     norm = (hm.config.norm_mean, hm.config.norm_std)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
-    per_batch = BATCH_LINES if K == 1 else max(1, BATCH_SEQUENCES // K)
+    per_batch = BATCH_LINES if C == 1 else max(1, BATCH_SEQUENCES // C)
     from tqdm import tqdm
     with tqdm(total=len(todo), unit="line", desc="writing", disable=len(todo) <= per_batch) as bar:
         for k in range(0, len(todo), per_batch):
@@ -228,8 +228,8 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
                 written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime, progress=shown)
             else:
                 score = scorer(reader, norm) if options.by_word else None
-                drawn = _candidates([lines[i] for i in idx], K, hm, batch_opts, prime, score, shown)
-                written = choose(drawn, K, reader, norm)
+                drawn = _candidates([lines[i] for i in idx], C, hm, batch_opts, prime, score, shown)
+                written = choose(drawn, C, reader, norm)
             for i, line in zip(idx, written):
                 out[i] = line
                 if on_line is not None:
@@ -238,37 +238,37 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     return out
 
 
-def _candidates(texts: list[str], K: int, hm: HandModel, opts: HandSampleOptions, prime,
+def _candidates(texts: list[str], C: int, hm: HandModel, opts: HandSampleOptions, prime,
                 score=None, progress: Progress | None = None) -> list[HandLine]:
-    """K versions of each text, grouped by text; with `score` (a words.Scorer) the K
-    are pruned to the best at every word's end. A line is re-drawn (all K again,
-    up to opts.resample_bad times) only when none of its K passed the attention checks."""
-    words = (K, score) if score is not None else None
-    drawn = sample_synthesis(hm.model, [t for t in texts for _ in range(K)], replace(opts, resample_bad=0),
-                             prime, words, _per_text(progress, K, words, range(len(texts))))
+    """C versions of each text, grouped by text; with `score` (a words.Scorer) the C
+    are pruned to the best at every word's end. A line is re-drawn (all C again,
+    up to opts.resample_bad times) only when none of its C passed the attention checks."""
+    words = (C, score) if score is not None else None
+    drawn = sample_synthesis(hm.model, [t for t in texts for _ in range(C)], replace(opts, resample_bad=0),
+                             prime, words, _per_text(progress, C, words, range(len(texts))))
     for attempt in range(1, opts.resample_bad + 1):
-        redo = [g for g in range(len(texts)) if all(c.status != "ok" for c in drawn[g * K:(g + 1) * K])]
+        redo = [g for g in range(len(texts)) if all(c.status != "ok" for c in drawn[g * C:(g + 1) * C])]
         if not redo:
             break
-        again = sample_synthesis(hm.model, [texts[g] for g in redo for _ in range(K)],
+        again = sample_synthesis(hm.model, [texts[g] for g in redo for _ in range(C)],
                                  replace(opts, resample_bad=0, seed=opts.seed + 7919 * attempt), prime, words,
-                                 _per_text(progress, K, words, redo))
+                                 _per_text(progress, C, words, redo))
         for n, g in enumerate(redo):
-            for j in range(K):
-                again[n * K + j].tries = attempt + 1
-                drawn[g * K + j] = again[n * K + j]
+            for j in range(C):
+                again[n * C + j].tries = attempt + 1
+                drawn[g * C + j] = again[n * C + j]
     return drawn
 
 
-def _per_text(progress: Progress | None, K: int, words, texts) -> Progress | None:
-    """progress as sample_synthesis calls it for K candidates of each of `texts` (indices
+def _per_text(progress: Progress | None, C: int, words, texts) -> Progress | None:
+    """progress as sample_synthesis calls it for C candidates of each of `texts` (indices
     into the caller's texts): with `words` it reports per line already; without, the
     rows are candidates and the first of each line is shown."""
     if progress is None:
         return None
     if words:
         return lambda g, pts: progress(texts[g], pts)
-    return lambda b, pts: progress(texts[b // K], pts) if b % K == 0 else None
+    return lambda b, pts: progress(texts[b // C], pts) if b % C == 0 else None
 
 
 def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = None,

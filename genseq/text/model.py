@@ -83,7 +83,7 @@ class CharRNN(nn.Module):
         h, state = self.rnn(x, state)         # (B, T, H)
         return self.decoder(self.drop(h)), state
 
-    def init_state(self, batch: int, device=None):
+    def initial_state(self, batch: int, device=None):
         z = torch.zeros(self.cfg.layers, batch, self.cfg.hidden, device=device)
         return (z, z.clone()) if self.cfg.cell == "lstm" else z
 

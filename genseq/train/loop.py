@@ -275,13 +275,13 @@ def _describe(task: Task, opts: TrainOptions, world: dist.World) -> str:
             f"{opts.max_steps} steps")
 
 
-
 def _same_dropout(ckpt: dict, config: dict) -> dict:
     """`ckpt` with the run's dropout: a fine-tune may change it (it has no weights);
     everything else in the configuration must match the model file's."""
     if "dropout" in config and "dropout" in ckpt["config"]:
         return {**ckpt, "config": {**ckpt["config"], "dropout": config["dropout"]}}
     return ckpt
+
 
 def train(task: Task, opts: TrainOptions) -> TrainResult:
     """Train `task.model` under `opts`; see the module docstring."""
@@ -299,26 +299,47 @@ def train(task: Task, opts: TrainOptions) -> TrainResult:
 
 
 def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
-    from tqdm import tqdm
+    run = _Run(task, opts, world)                      # run folder, device, seeds, this rank's data
+    ckpt = run.start(world.from_main(run.read_start))  # new, --init weights, or resumed from last.pt
+    run.announce(ckpt)
+    run.model.train()
+    with _Signals(grace=5.0 if world.distributed else 0.0) as signals:
+        stopped = "max_steps"
+        while run.step < opts.max_steps:
+            stop = run.train_step(signals)  # evaluates and checkpoints when due
+            if stop is not None and run.step < opts.max_steps:  # a signal or --max-time, all ranks at once
+                stopped = stop
+                break
+    return run.finish(stopped, signals)
 
-    out = Path(opts.out)
-    main = world.main
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    device = world.device
-    precision = resolve_precision(opts.precision, device)
-    if world.distributed:
-        task.shard(world.rank, world.size)
 
-    # Each rank its own random stream (dropout); rank 0's is a single-process run's.
-    torch.manual_seed(opts.seed + world.rank)
-    random.seed(opts.seed + world.rank)
-    model = task.model
-    step, best_val, lr_scale = 0, None, 1.0
+class _Run:
+    """One invocation of the loop: its state, and the steps of the algorithm."""
 
-    def read_start() -> tuple[str, dict] | None:
-        """Rank 0 reads the run folder; what it finds reaches every rank."""
+    def __init__(self, task: Task, opts: TrainOptions, world: dist.World) -> None:
+        """Set up: the run folder, device and precision, this rank's share of the
+        data and its random stream."""
+        self.task, self.opts, self.world = task, opts, world
+        self.out, self.main = Path(opts.out), world.main
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
+        self.device = world.device
+        self.precision = resolve_precision(opts.precision, self.device)
+        if world.distributed:
+            task.shard(world.rank, world.size)
+        # Each rank its own random stream (dropout); rank 0's is a single-process run's.
+        torch.manual_seed(opts.seed + world.rank)
+        random.seed(opts.seed + world.rank)
+        self.model = task.model
+        self.step, self.best_val, self.lr_scale = 0, None, 1.0
+        self.bad_steps = 0  # non-finite steps in a row
+        self.bar = None
+
+    def read_start(self) -> tuple[str, dict] | None:
+        """What the run starts from: ("resume", last.pt), ("init", the --init model
+        file) or None. Rank 0 reads the run folder; what it finds reaches every rank."""
+        opts, task, last_path = self.opts, self.task, self.last_path
         if opts.resume:
             if not last_path.exists():
                 raise GenseqError(f"--resume: no checkpoint at {last_path}")
@@ -329,12 +350,12 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
             if why:
                 raise GenseqError(f"cannot resume {last_path}: {why} (use --init to fine-tune instead)")
             saved = ckpt["train"].get("world", 1)
-            if saved != world.size:
+            if saved != self.world.size:
                 raise GenseqError(f"cannot resume {last_path}: it was saved by {saved} process(es), this run has "
-                                  f"{world.size}; resume with {saved}, or start a new run from it with --init")
+                                  f"{self.world.size}; resume with {saved}, or start a new run from it with --init")
             return "resume", ckpt
         if last_path.exists():
-            raise GenseqError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            raise GenseqError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if opts.init is not None:
             init = load_checkpoint(opts.init, kind=task.kind)
             if hasattr(task, "adapt_init"):  # e.g. a handwriting model whose alphabet the data grows
@@ -345,176 +366,195 @@ def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
             return "init", init
         return None
 
-    start_from = world.from_main(read_start)
-    ckpt = start_from[1] if start_from is not None and start_from[0] == "resume" else None
-    if start_from is not None:
-        model.load_state_dict(start_from[1]["model"])
+    def start(self, start_from: tuple[str, dict] | None) -> dict | None:
+        """Load the starting weights; when resuming, also the optimizer, step, data
+        position and random state (the checkpoint, returned). Then the metrics log,
+        the clocks and the progress bar."""
+        model, opts = self.model, self.opts
+        ckpt = start_from[1] if start_from is not None and start_from[0] == "resume" else None
+        if start_from is not None:
+            model.load_state_dict(start_from[1]["model"])
+        model.to(self.device)
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": opts.weight_decay},
+                                            {"params": no_decay, "weight_decay": 0.0}], lr=opts.lr)
+        if ckpt is not None:
+            tr = ckpt["train"]
+            self._restore(tr)
+            self.best_val, self.lr_scale = tr["best_val"], tr["lr_scale"]
+            _set_rng_state(_own(tr, self.world.rank)["rng"])
+        # The training forward pass goes through DDP (it averages the gradients);
+        # everything else uses the bare model.
+        self.wrapped = self.world.wrap(model)
+        self.log = MetricsLog(self.out, self.step if ckpt is not None else None) if self.main else None
+        self.started = self.last_save = time.monotonic()
+        self.window_loss, self.window_units, self.window_t = 0.0, 0, time.monotonic()
+        from tqdm import tqdm
+        self.bar = tqdm(total=opts.max_steps, initial=self.step, desc=f"train {self.task.kind}", unit="step",
+                        disable=not (opts.progress and self.main), dynamic_ncols=True, file=sys.stderr)
+        return ckpt
 
-    model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": opts.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=opts.lr)
-    if ckpt is not None:
-        tr = ckpt["train"]
-        optimizer.load_state_dict(tr["optimizer"])
-        _optimizer_to(optimizer, device)
-        step, best_val, lr_scale = tr["step"], tr["best_val"], tr["lr_scale"]
-        task.load_state_dict(_own(tr, world.rank)["task"])
-        _set_rng_state(_own(tr, world.rank)["rng"])
-    # The training forward pass goes through DDP (it averages the gradients);
-    # everything else uses the bare model.
-    wrapped = world.wrap(model)
-    log = None
-    if main:
-        log = MetricsLog(out, step if ckpt is not None else None)
-        if ckpt is None:
-            log.records.clear()
-            log._rewrite()
+    def _restore(self, tr: dict) -> None:
+        """The optimizer, step and this rank's data position of a checkpoint's train state."""
+        self.optimizer.load_state_dict(tr["optimizer"])
+        _optimizer_to(self.optimizer, self.device)
+        self.step = tr["step"]
+        self.task.load_state_dict(_own(tr, self.world.rank)["task"])
 
-    def save(path: Path, with_train: bool) -> None:
+    def announce(self, ckpt: dict | None) -> None:
+        """What is trained, where and how; what a resumed run changed."""
+        model, opts, world, step = self.model, self.opts, self.world, self.step
+        if step == 0 and ckpt is None:
+            self.say(f"training {sum(p.numel() for p in model.parameters()):,} parameters on {self.device} "
+                     f"({self.precision}); checkpoints in {self.out}")
+        if world.distributed:
+            self.say(f"data parallel: {world.size} processes ({'nccl' if self.device.type == 'cuda' else 'gloo'})")
+        self.say(_describe(self.task, opts, world))
+        if ckpt is not None:
+            changed = _schedule_changes(ckpt["train"].get("options", {}), opts)
+            if changed and step < opts.max_steps:
+                self.say(f"resumed at step {step} with another schedule ({changed}): the learning rate follows "
+                         f"the new one from here ({lr_at(step, opts) * self.lr_scale:.3g} now)")
+            elif changed:
+                self.say(f"resumed at step {step}, already at --max-steps {opts.max_steps}: nothing to train")
+
+    def train_step(self, signals: _Signals) -> str | None:
+        """One optimizer step (or a skipped one), then the evaluation or checkpoint
+        it is due. Returns why to stop before the next step, if anything."""
+        opts, task, optimizer = self.opts, self.task, self.optimizer
+        lr = lr_at(self.step, opts) * self.lr_scale
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = task.train_batch(self.device)
+        with autocast(self.device, self.precision), dist.forward_through(task, self.wrapped):
+            loss, units = task.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        finite = bool(torch.isfinite(loss))
+        # One collective per step: every rank skips, stops and saves together.
+        now = time.monotonic()
+        bad, loss_sum, units_sum, caught, late, due = self.world.sum([
+            0.0 if finite else 1.0, float(loss.detach()) * units if finite else 0.0, units if finite else 0,
+            signals.caught is not None, opts.max_time is not None and now - self.started >= opts.max_time,
+            now - self.last_save >= opts.save_every])
+        stop = "interrupted" if caught else "max_time" if late else None
+        finite = not bad
+        if finite:
+            loss.backward()
+            gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), opts.clip)
+            finite = bool(torch.isfinite(gnorm))  # the same on every rank: gradients are averaged
+        if not finite:
+            self._skip_update()
+            return stop
+        optimizer.step()
+        self.bad_steps = 0
+        self.step += 1
+        self.window_loss += loss_sum
+        self.window_units += int(units_sum)
+        self.bar.update(1)
+        if self.step % 10 == 0 or self.step == opts.max_steps:
+            self._report_throughput(lr)
+        if self.step % opts.eval_every == 0 or self.step == opts.max_steps:
+            self._evaluate_and_checkpoint()
+        elif due:
+            self.save(self.last_path, with_train=True)
+            self.last_save = time.monotonic()
+        return stop
+
+    def _skip_update(self) -> None:
+        """Skip the update of a non-finite step; a streak of them means the run has
+        diverged: go back to the last good checkpoint at half the learning rate."""
+        self.bad_steps += 1
+        self.say(f"step {self.step}: non-finite loss or gradient, update skipped")
+        good = None
+        if self.bad_steps >= self.opts.nan_patience:
+            good = self.world.from_main(lambda: load_checkpoint(self.last_path, kind=self.task.kind)
+                                        if self.last_path.exists() else None)
+        if good is None:
+            self.step += 1
+            self.bar.update(1)
+            return
+        self.model.load_state_dict(good["model"])
+        self._restore(good["train"])  # the data position goes back with the step: nothing to count
+        self.lr_scale *= 0.5
+        self.bad_steps = 0
+        self.bar.n = self.step
+        self.bar.refresh()
+        self.say(f"restored {self.last_path} (step {self.step}); learning rate now x{self.lr_scale:g}")
+
+    def _report_throughput(self, lr: float) -> None:
+        """The mean training loss and units per second since the last report."""
+        now = time.monotonic()
+        rate = self.window_units / max(now - self.window_t, 1e-9)  # all ranks: the sums are global
+        train_loss = self.window_loss / max(self.window_units, 1)
+        if self.main:
+            self.bar.set_postfix(loss=f"{train_loss:.3f}", **{f"{self.task.unit}/s": f"{rate:,.0f}"})
+            self.log.add({"step": self.step, "train_loss": train_loss, "lr": lr,
+                          f"{self.task.unit}_per_s": rate, "time": time.time()})
+        self.window_loss, self.window_units, self.window_t = 0.0, 0, now
+
+    def _evaluate_and_checkpoint(self) -> None:
+        """Held-out metrics (rank 0; the other ranks wait in their next collective),
+        best.pt when they improve, last.pt, the pictures."""
+        if self.main:
+            metrics = self.evaluate()
+            self.log.add({"step": self.step, **metrics, "time": time.time()})
+            self.say(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if self.best_val is None or metrics["val_loss"] < self.best_val:
+                self.best_val = metrics["val_loss"]
+                self.save(self.best_path, with_train=False)
+        self.save(self.last_path, with_train=True)
+        self.last_save = time.monotonic()
+        if self.main:
+            self.log.draw()
+            self.task.on_eval(self.out, self.step)
+
+    def evaluate(self) -> dict:
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.task.evaluate(self.device)
+        self.model.train()
+        return metrics
+
+    def save(self, path: Path, with_train: bool) -> None:
         """Rank 0 writes; a resumable save is collective (it gathers every rank's state)."""
+        world, task = self.world, self.task
         train_state = None
         if with_train:
             mine = {"task": task.state_dict(), "rng": _rng_state()}
             if world.distributed:
-                mine["weights"] = dist.weights_digest(model.state_dict())
+                mine["weights"] = dist.weights_digest(self.model.state_dict())
             ranks = world.gather(mine)
-            if not main:
+            if not self.main:
                 return
-            train_state = {"optimizer": optimizer.state_dict(), "step": step, "best_val": best_val,
-                           "lr_scale": lr_scale, "task": ranks[0]["task"], "rng": ranks[0]["rng"],
-                           "options": {k: str(v) for k, v in asdict(opts).items()}}
+            train_state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "best_val": self.best_val,
+                           "lr_scale": self.lr_scale, "task": ranks[0]["task"], "rng": ranks[0]["rng"],
+                           "options": {k: str(v) for k, v in asdict(self.opts).items()}}
             if world.distributed:
                 train_state.update(world=world.size, ranks=ranks)
                 if len({r["weights"] for r in ranks}) > 1:
-                    say(f"step {step}: WARNING the processes' weights differ (data parallelism is broken)")
-        elif not main:
+                    self.say(f"step {self.step}: WARNING the processes' weights differ (data parallelism is broken)")
+        elif not self.main:
             return
-        meta = dict(task.meta(), step=step, best_val=best_val, precision=precision)
+        meta = dict(task.meta(), step=self.step, best_val=self.best_val, precision=self.precision)
         save_checkpoint(path, kind=task.kind, config=task.config(), meta=meta,
-                        model_state=model.state_dict(), train_state=train_state)
+                        model_state=self.model.state_dict(), train_state=train_state)
 
-    def evaluate() -> dict:
-        model.eval()
-        with torch.no_grad():
-            metrics = task.evaluate(device)
-        model.train()
-        return metrics
+    def finish(self, stopped: str, signals: _Signals) -> TrainResult:
+        """The last checkpoint, the loss curve and the closing line."""
+        self.bar.close()
+        self.save(self.last_path, with_train=True)
+        if self.main:
+            self.log.draw()
+            if stopped == "interrupted":
+                name = signal.Signals(signals.caught or signal.SIGTERM).name
+                _log(f"{name}: saved {self.last_path} at step {self.step}; continue with the same command plus "
+                     "--resume", None)
+            else:
+                _log(f"stopped ({stopped}) at step {self.step}; best val_loss {self.best_val}; "
+                     f"checkpoints in {self.out}", None)
+        return TrainResult(step=self.step, best_val=self.best_val, stopped=stopped)
 
-    start = time.monotonic()
-    last_save = start
-    stopped, stop_next = "max_steps", None
-    bad_steps = 0
-    window_loss, window_units, window_t = 0.0, 0, time.monotonic()
-    bar = tqdm(total=opts.max_steps, initial=step, desc=f"train {task.kind}", unit="step",
-               disable=not (opts.progress and main), dynamic_ncols=True, file=sys.stderr)
-
-    def say(msg: str) -> None:
-        if main:
-            _log(msg, bar)
-
-    if step == 0 and ckpt is None:
-        say(f"training {sum(p.numel() for p in model.parameters()):,} parameters on {device} "
-            f"({precision}); checkpoints in {out}")
-    if world.distributed:
-        say(f"data parallel: {world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'})")
-    say(_describe(task, opts, world))
-    if ckpt is not None:
-        changed = _schedule_changes(ckpt["train"].get("options", {}), opts)
-        if changed and step < opts.max_steps:
-            say(f"resumed at step {step} with another schedule ({changed}): the learning rate follows "
-                f"the new one from here ({lr_at(step, opts) * lr_scale:.3g} now)")
-        elif changed:
-            say(f"resumed at step {step}, already at --max-steps {opts.max_steps}: nothing to train")
-    model.train()
-    with _Signals(grace=5.0 if world.distributed else 0.0) as signals:
-        while step < opts.max_steps:
-            if stop_next is not None:
-                stopped = stop_next
-                break
-            lr = lr_at(step, opts) * lr_scale
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = task.train_batch(device)
-            with autocast(device, precision), dist.forward_through(task, wrapped):
-                loss, units = task.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            finite = bool(torch.isfinite(loss))
-            # One collective per step: every rank skips, stops and saves together.
-            now = time.monotonic()
-            bad, loss_sum, units_sum, caught, late, due = world.sum([
-                0.0 if finite else 1.0, float(loss.detach()) * units if finite else 0.0, units if finite else 0,
-                signals.caught is not None, opts.max_time is not None and now - start >= opts.max_time,
-                now - last_save >= opts.save_every])
-            stop_next = "interrupted" if caught else "max_time" if late else None
-            finite = not bad
-            if finite:
-                loss.backward()
-                gnorm = nn.utils.clip_grad_norm_(model.parameters(), opts.clip)
-                finite = bool(torch.isfinite(gnorm))  # the same on every rank: gradients are averaged
-            if not finite:
-                # Skip the update; a streak of them means the run has diverged:
-                # go back to the last good checkpoint at half the learning rate.
-                bad_steps += 1
-                say(f"step {step}: non-finite loss or gradient, update skipped")
-                good = None
-                if bad_steps >= opts.nan_patience:
-                    good = world.from_main(lambda: load_checkpoint(last_path, kind=task.kind)
-                                           if last_path.exists() else None)
-                if good is not None:
-                    model.load_state_dict(good["model"])
-                    optimizer.load_state_dict(good["train"]["optimizer"])
-                    _optimizer_to(optimizer, device)
-                    task.load_state_dict(_own(good["train"], world.rank)["task"])
-                    step = good["train"]["step"]
-                    lr_scale *= 0.5
-                    bad_steps = 0
-                    bar.n = step
-                    bar.refresh()
-                    say(f"restored {last_path} (step {step}); learning rate now x{lr_scale:g}")
-                    continue  # the data position was restored with the step: nothing to count
-                step += 1
-                bar.update(1)
-                continue
-            optimizer.step()
-            bad_steps = 0
-            step += 1
-            window_loss += loss_sum
-            window_units += int(units_sum)
-            bar.update(1)
-            if step % 10 == 0 or step == opts.max_steps:
-                now = time.monotonic()
-                rate = window_units / max(now - window_t, 1e-9)  # all ranks: the sums are global
-                train_loss = window_loss / max(window_units, 1)
-                if main:
-                    bar.set_postfix(loss=f"{train_loss:.3f}", **{f"{task.unit}/s": f"{rate:,.0f}"})
-                    log.add({"step": step, "train_loss": train_loss, "lr": lr, f"{task.unit}_per_s": rate,
-                             "time": time.time()})
-                window_loss, window_units, window_t = 0.0, 0, now
-            if step % opts.eval_every == 0 or step == opts.max_steps:
-                if main:  # the other ranks wait for rank 0 in their next collective
-                    metrics = evaluate()
-                    log.add({"step": step, **metrics, "time": time.time()})
-                    say(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-                    if best_val is None or metrics["val_loss"] < best_val:
-                        best_val = metrics["val_loss"]
-                        save(best_path, with_train=False)
-                save(last_path, with_train=True)
-                last_save = time.monotonic()
-                if main:
-                    log.draw()
-                    task.on_eval(out, step)
-            elif due:
-                save(last_path, with_train=True)
-                last_save = time.monotonic()
-    bar.close()
-    save(last_path, with_train=True)
-    if main:
-        log.draw()
-        if stopped == "interrupted":
-            name = signal.Signals(signals.caught or signal.SIGTERM).name
-            _log(f"{name}: saved {last_path} at step {step}; continue with the same command plus --resume", None)
-        else:
-            _log(f"stopped ({stopped}) at step {step}; best val_loss {best_val}; checkpoints in {out}", None)
-    return TrainResult(step=step, best_val=best_val, stopped=stopped)
+    def say(self, msg: str) -> None:
+        if self.main:
+            _log(msg, self.bar)

@@ -1,0 +1,56 @@
+"""Training Graves' handwriting networks: `genseq train handwriting` as one function."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..strokes.mixed import paths_of
+from ..train import TrainOptions, TrainResult, train
+from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
+from .model import HandwritingConfig
+from .own import SMALL_SET, is_own, own_data
+from .task import HandTask, run_config, run_ink
+from .write import DEFAULT_MODEL
+
+LINES = {"batch": 32, "max_points": 1200, "augment": 0.0}  # the training lines of a run, unless given
+
+
+def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[float] | None = None,
+                      kind: str | None = None, layers: int | None = None, hidden: int | None = None,
+                      mixtures: int | None = None, window: int | None = None, batch: int | None = None,
+                      max_points: int | None = None, eval_sequences: int | None = None,
+                      augment: float | None = None, oversample: tuple[str, int] | None = None,
+                      init: str | Path | None = None, **options) -> TrainResult:
+    """Train a handwriting network ('synthesis' or 'prediction' `kind`) on `data`,
+    one stroke file or several (their alphabets joined; each batch from one file,
+    file k with probability mix[k]), into the run folder `out`.
+
+    The sizes left out are HandwritingConfig's defaults; with `init` (a model
+    file, or 'default' for the bundled one) the model keeps that file's sizes and
+    ink (a size given that disagrees is an error), and characters only `data`
+    holds are added to its alphabet. Your own handwriting may come as .jsonl or
+    .inkml files: they are converted into `out` (hand/own.py), and with `init`
+    the options left out take SMALL_SET's recipe. `options` are
+    genseq.train.TrainOptions' (max_steps, lr, seed, resume, ...; max_time and
+    save_every in seconds)."""
+    paths = paths_of(data)
+    init = init_path(init, DEFAULT_MODEL)
+    init_meta = load_checkpoint(init, kind="handwriting")["meta"] if init is not None else None
+    recipe = LINES
+    if any(is_own(p) for p in paths):
+        if init is not None and all(is_own(p) for p in paths):  # a few dozen lines: the small-set recipe
+            options, recipe = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines()
+        paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False))
+    lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
+    opts = TrainOptions(out=Path(out), init=init, **options)
+    given = dict(kind=kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
+    sizes, resume = with_defaults(given, HandwritingConfig), resume_path(opts)
+    cfg, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
+    if init is not None:
+        refuse_size_flags(init, given, cfg.to_dict())
+    torch.manual_seed(opts.seed)  # the initial weights follow the seed
+    task = HandTask(paths, cfg, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
+                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resume))
+    return train(task, opts)
