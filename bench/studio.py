@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     C.set_threads(args.threads)
-    from chromium import MISSING, launch, sync_playwright
+    from chromium import MISSING, launch, open_studio, sync_playwright
     if MISSING:
         sys.exit(f"bench/studio.py needs a browser: {MISSING}")
     from genseq.studio import StudioServer, StudioSession
@@ -40,10 +40,7 @@ def main() -> None:
     got: dict[str, dict[str, list[float]]] = {q: {"first_ink": [], "first_final": [], "done": []} for q in qualities}
     with sync_playwright() as pw:
         browser = launch(pw)
-        page = browser.new_context(viewport={"width": 1100, "height": 900}, bypass_csp=True).new_page()
-        page.set_default_timeout(120_000)
-        page.goto(srv.url)
-        page.wait_for_selector("body[data-ready='1']")
+        page = open_studio(browser, srv.url)
         page.fill("#text", TEXT)
         for r in range(rounds + 1):  # round 0 warms up
             for q in (qualities if r % 2 else qualities[::-1]):

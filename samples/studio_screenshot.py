@@ -19,7 +19,7 @@ TEXT = "Dear Ada, meet me at 7:45 by the station.\nCall me on 020 7946 0321. You
 
 
 def main() -> None:
-    from chromium import MISSING, launch, sync_playwright
+    from chromium import MISSING, launch, open_studio, sync_playwright
     if MISSING:
         sys.exit(f"needs a browser: {MISSING}")
     from genseq.studio import StudioServer, StudioSession
@@ -27,10 +27,7 @@ def main() -> None:
     threading.Thread(target=srv.serve, daemon=True).start()
     with sync_playwright() as pw:
         browser = launch(pw)
-        page = browser.new_context(viewport={"width": 1100, "height": 880}, bypass_csp=True).new_page()
-        page.set_default_timeout(120_000)
-        page.goto(srv.url)
-        page.wait_for_selector("body[data-ready='1']")
+        page = open_studio(browser, srv.url, viewport={"width": 1100, "height": 880})
         page.fill("#text", TEXT)
         page.fill("#seed", "1")
         page.click("#write")

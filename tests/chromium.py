@@ -28,3 +28,14 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 def launch(pw):
     """A headless Chromium (Playwright gives every launch a fresh temporary profile)."""
     return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+
+
+def open_studio(browser, url: str, timeout_ms: int = 120_000, **context):
+    """The studio page at `url`, loaded and ready. The page's CSP forbids eval, which
+    Playwright's wait_for_function needs, so the context bypasses it."""
+    ctx = browser.new_context(**{"viewport": {"width": 1100, "height": 900}, "bypass_csp": True, **context})
+    page = ctx.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page

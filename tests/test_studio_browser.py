@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from chromium import needs_browser
+from chromium import needs_browser, open_studio
 
 pytestmark = needs_browser
 SVG = "{http://www.w3.org/2000/svg}"
@@ -14,16 +14,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture
 def page(browser, studio_server):
-    # The page's CSP forbids eval; Playwright's wait_for_function needs it, so the test bypasses it.
-    ctx = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True, bypass_csp=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(60_000)
+    pg = open_studio(browser, studio_server.url, 60_000, accept_downloads=True)
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(studio_server.url)
-    pg.wait_for_selector("body[data-ready='1']")
     yield pg
-    ctx.close()
+    pg.context.close()
     assert not errors, errors
 
 
