@@ -71,6 +71,18 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
     assert opts["lr"] == str(SMALL_SET.lr) and opts["max_steps"] == "3" and opts["precision"] == SMALL_SET.precision
     assert ck["train"]["task"]["batch"] == SMALL_SET.batch and ck["meta"]["augment"] == SMALL_SET.augment
     assert ck["meta"]["init"] is True
+    # The model carries a few of the writer's training lines: its default style.
+    from genseq.hand.own import STYLE_LINES
+    from genseq.hand.write import WriteOptions, load_hand_model, load_style, model_styles
+    with StrokeDataset(run / "mine.h5") as ds:
+        train_texts = set(ds.split("train").texts)
+    styles = ck["meta"]["styles"]
+    assert 1 <= len(styles) <= STYLE_LINES and {st["text"] for st in styles} <= train_texts
+    hm = load_hand_model(run / "last.pt")
+    assert [s.text for s in model_styles(hm)] == [st["text"] for st in styles]
+    assert load_style(hm, WriteOptions(seed=0))[1] == styles[0]["text"]
+    assert load_style(hm, WriteOptions(style=len(styles) - 1))[1] == styles[-1]["text"]
+    assert "styles" not in load_checkpoint(base, kind="handwriting")["meta"]  # a run on a corpus carries none
     # resuming reuses the converted file
     r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 4, "-q", "--resume")
     assert r.exit_code == 0, r.output
@@ -84,3 +96,12 @@ def test_too_few_lines_to_hold_any_out_is_one_line(tmp_path):
     mine.write_text("".join(json.dumps({"text": t, "strokes": _loops(t, rng)}) + "\n" for t in TEXTS[:3]))
     r = _invoke("train", "handwriting", mine, "--init", base, "-o", tmp_path / "few", "-q")
     assert r.exit_code != 0 and "fine-tuning needs at least 6" in r.output and "Traceback" not in r.output
+
+
+def test_malformed_model_styles_are_ignored():
+    from genseq.hand.write import HandModel, model_styles
+    good = {"text": "ab", "points": [[0, 0, 0], [1, 1, 1]]}
+    for styles in ([good], [{"text": "ab", "points": [[0, 0]]}], [{"text": 3, "points": []}], "x",
+                   [good] * 9, [{"text": "ab", "points": [[float("nan"), 0, 0], [1, 1, 1]]}]):
+        got = model_styles(HandModel(None, {"styles": styles}))
+        assert len(got) == (1 if styles == [good] else 0)

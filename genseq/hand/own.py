@@ -108,3 +108,20 @@ def _texts(path: Path) -> set[str]:
         return {t.casefold() for _, t, _, _ in parse_inkml(Path(path).read_bytes(), Path(path).stem) if t}
     except Skip:  # the converter reports what is wrong with the file
         return set()
+
+
+STYLE_LINES = 3  # a fine-tune's own styles: this many of the writer's training lines
+
+
+def own_styles(path: Path, alphabet: str, n: int = STYLE_LINES) -> list[dict]:
+    """Up to `n` of the writer's training lines in `path` (a converted own-ink
+    file, data units), the ones the model can write nearest PRIME_CHARS long:
+    what a fine-tuned model primes with when no style is asked for, so that it
+    writes in that writer's hand (the bundled styles are the base model's)."""
+    from ..strokes import StrokeDataset
+    from .write import PRIME_CHARS
+    with StrokeDataset(path) as ds:
+        lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(alphabet)]
+    lines.sort(key=lambda s: (abs(len(s.text) - PRIME_CHARS), s.id))
+    return [{"text": s.text, "points": [[round(float(v), 2) for v in row] for row in s.points]} for s in lines[:n]]
+

@@ -40,7 +40,8 @@ class HandTask(MixedLines):
     def __init__(self, data: str | Path | list, cfg: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
-                 augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None) -> None:
+                 augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
+                 styles: list[dict] | None = None) -> None:
         self.cfg = cfg
         self.model = HandwritingModel(cfg)
         self.init = init  # fine-tuned: the config came from another model, not from flags
@@ -49,13 +50,15 @@ class HandTask(MixedLines):
         self._open(data, lambda split, n: usable(split, cfg, n), scale=scale, mix=mix, batch=batch, seed=seed,
                    max_points=max_points, oversample=oversample)
         self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
+        self.styles = styles  # priming lines the model file carries (a fine-tune on one writer: theirs)
 
     # -- bookkeeping ------------------------------------------------------
     def config(self) -> dict:
         return self.cfg.to_dict()
 
     def meta(self) -> dict:
-        return {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
+        meta = {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
+        return {**meta, "styles": self.styles} if self.styles else meta
 
     def _ink(self) -> dict | None:
         """The model's ink (genseq.strokes.normalise.InkTarget) as a dict: given

@@ -10,7 +10,7 @@ from ..strokes.mixed import paths_of
 from ..train import TrainOptions, TrainResult, train
 from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
 from .model import HandwritingConfig
-from .own import SMALL_SET, is_own, own_data
+from .own import SMALL_SET, is_own, own_data, own_styles
 from .task import HandTask, run_config, run_ink
 from .write import DEFAULT_MODEL
 
@@ -38,10 +38,11 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     paths = paths_of(data)
     init = init_path(init, DEFAULT_MODEL)
     init_meta = load_checkpoint(init, kind="handwriting")["meta"] if init is not None else None
-    recipe = LINES
+    recipe, one_writer = LINES, False
     if any(is_own(p) for p in paths):
         if init is not None and all(is_own(p) for p in paths):  # a few dozen lines: the small-set recipe
             options, recipe = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines()
+            one_writer = len(paths) == 1
         paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False))
     lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
     opts = TrainOptions(out=Path(out), init=init, **options)
@@ -51,6 +52,8 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     if init is not None:
         refuse_size_flags(init, given, cfg.to_dict())
     torch.manual_seed(opts.seed)  # the initial weights follow the seed
+    # One writer's lines: the model file carries a few of them, its default style.
+    styles = own_styles(paths[0], cfg.alphabet) if one_writer and cfg.kind == "synthesis" else None
     task = HandTask(paths, cfg, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
-                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resume))
+                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resume), styles=styles)
     return train(task, opts)

@@ -126,6 +126,33 @@ def bundled_styles() -> list:
         return []
 
 
+MAX_MODEL_STYLES = (8, 200, 10_000)  # lines, characters per line, points per line
+
+
+def model_styles(hm: HandModel) -> list:
+    """The styles a model file carries (a fine-tune on one writer carries a few of
+    their lines, in data units: hand/own.py), as Samples; [] if none or malformed."""
+    from ..strokes.h5 import Sample
+    styles, out = hm.meta.get("styles"), []
+    if not isinstance(styles, list) or len(styles) > MAX_MODEL_STYLES[0]:
+        return []
+    for i, st in enumerate(styles):
+        try:
+            text, pts = st["text"], np.asarray(st["points"], dtype=np.float32)
+        except (TypeError, KeyError, ValueError):
+            return []
+        if (not isinstance(text, str) or not 0 < len(text) <= MAX_MODEL_STYLES[1] or pts.ndim != 2
+                or pts.shape[1] != 3 or not 1 < len(pts) <= MAX_MODEL_STYLES[2] or not np.isfinite(pts).all()):
+            return []
+        out.append(Sample(f"model-style-{i}", text, pts))
+    return out
+
+
+def styles_of(hm: HandModel) -> list:
+    """The styles `--style N` chooses from: the model file's own, else the bundled ones."""
+    return model_styles(hm) or bundled_styles()
+
+
 def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] | None:
     """The priming sample, normalised as the model sees it: ((N, 3) points, its text).
 
@@ -155,7 +182,7 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
                 raise GenseqError("the style sample has no usable strokes")
             scale = float(np.mean(cfg.norm_std)) / spread
     else:
-        styles = bundled_styles()
+        styles = styles_of(hm)
         if not styles:
             if options.style is not None:
                 raise GenseqError("this copy of genseq ships no bundled styles")

@@ -86,12 +86,12 @@ class StudioSession:
 
     def __init__(self, model: str | os.PathLike | None = None, style_file: str | os.PathLike | None = None,
                  text_models: tuple = (), max_text: int = MAX_TEXT):
-        from ..hand.write import bundled_styles, load_hand_model
+        from ..hand.write import load_hand_model, styles_of
         self.hm = load_hand_model(model)
         if self.hm.config.kind != "synthesis":
             raise GenseqError("the studio needs a synthesis model (one that writes given text)")
         self.max_text = max_text
-        self.styles = [s for s in bundled_styles() if set(s.text) <= set(self.hm.config.alphabet)]
+        self.styles = styles_of(self.hm)
         self._tmp = tempfile.TemporaryDirectory(prefix="genseq-studio-")
         self.mine: Path | None = None
         self.mine_name = ""
