@@ -19,11 +19,11 @@ import pytest
 
 WRITTEN = {
     # (text, seed, candidates): sha256 of the written lines
-    ("Golden 12:45", 3, 1): "4eca910ffbff8ec2ea82af6816e63850e59b67635ee9bf48161e36d5e38f2d0a",
-    ("xyz", 5, 1): "87349b3ebe5aa65f1a6d4fa836e06b4e468e466decc37944aea3c578e35dd3dd",
-    ("Golden 12:45", 3, 2): "ac2511bdbfa301a844f613f2d27cc3e48c5ed5ac8f397211e277079adae3f4ac",
+    ("Golden 12:45", 3, 1): "cb610c7ae0ad7c44c038515c0ab4139f6e0ce6ae7ee9810922bbab8d46aca11c",
+    ("xyz", 5, 1): "6db59442f274fdc262170fae847721d3323cd7a75af147348cf1e013d3fb4701",
+    ("Golden 12:45", 3, 2): "c9225e0d391d4df20d285b823c736e9dc7b1cefb7e261b2977070816fe891917",
 }
-POINTS = {("Golden 12:45", 3, 1): 164, ("xyz", 5, 1): 48, ("Golden 12:45", 3, 2): 174}
+POINTS = {("Golden 12:45", 3, 1): 183, ("xyz", 5, 1): 40, ("Golden 12:45", 3, 2): 177}
 TEXT = "5f21ecd828cef54b3906a01cbb4ffbc1d8cbc707ab06eba75e91ca8fd96ae059"  # "ROMEO:", 200 chars, T 0.8, seed 1
 
 
