@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from genseq.cli import main
 
+pytestmark = pytest.mark.slow  # CLI round trips with the bundled model
 SVG = "{http://www.w3.org/2000/svg}"
 
 

@@ -518,6 +518,7 @@ def _drip(port, stop: threading.Event, every=0.3):
     return "done"
 
 
+@pytest.mark.slow
 def test_a_dripping_client_is_cut_off_at_the_request_deadline(tmp_path, serve, monkeypatch):
     monkeypatch.setattr(web, "REQUEST_DEADLINE", 1.0)
     srv = serve(tmp_path / "m.jsonl")
@@ -531,6 +532,7 @@ def test_a_dripping_client_is_cut_off_at_the_request_deadline(tmp_path, serve, m
     assert call(srv, "api/state")[0] == 200  # the server goes on
 
 
+@pytest.mark.slow
 def test_shutdown_does_not_wait_for_a_dripping_client(tmp_path):
     srv = open_capture(tmp_path / "m.jsonl", CaptureOptions())
     runner = threading.Thread(target=srv.run, daemon=True)

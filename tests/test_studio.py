@@ -196,6 +196,7 @@ def test_server_refuses_requests_without_the_key_or_from_elsewhere(server, case)
     assert "error" in json.loads(body)
 
 
+@pytest.mark.slow
 def test_shutdown_stops_a_long_write_promptly(session):
     srv = StudioServer(session, 0)
     th = threading.Thread(target=srv.serve, daemon=True)
@@ -222,6 +223,7 @@ def test_shutdown_stops_a_long_write_promptly(session):
     assert not th.is_alive() and time.monotonic() - t < 5
 
 
+@pytest.mark.slow
 def test_a_long_write_does_not_block_another_tab(server):
     """While one request writes a long text, another tab's requests are answered."""
     started = threading.Event()

@@ -8,7 +8,7 @@ import pytest
 
 from chromium import needs_browser, open_studio
 
-pytestmark = needs_browser
+pytestmark = [needs_browser, pytest.mark.slow]
 SVG = "{http://www.w3.org/2000/svg}"
 
 
