@@ -79,3 +79,26 @@ def studio_server():
     yield srv
     srv.shutdown()
     th.join(10)
+
+
+@pytest.fixture
+def cli_process():
+    """start(*args): `genseq ARGS` in its own process, which gets Ctrl-C as a terminal sends it
+    (even when the tests run as a background job, whose shell starts children with SIGINT
+    ignored); no display, one thread. Processes still running at the end are killed."""
+    import signal
+    import subprocess
+    import sys
+    procs = []
+
+    def start(*args):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
+        proc = subprocess.Popen([sys.executable, "-m", "genseq", *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        procs.append(proc)
+        return proc
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()

@@ -3,10 +3,7 @@ HTTP endpoints (urllib against a real server on 127.0.0.1) and the CLI."""
 import http.client
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -297,32 +294,22 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_serves_until_ctrl_c(tmp_path):
+def test_cli_serves_until_ctrl_c(tmp_path, cli_process):
     out = tmp_path / "m.jsonl"
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS), encoding="utf-8")
-    code = "import genseq.cli.capture; from genseq.cli import main; main()"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
-    # Ctrl-C as a terminal sends it, even when the tests run as a background job (a shell
-    # starts those with SIGINT ignored, and a Python started so never raises KeyboardInterrupt).
-    proc = subprocess.Popen([sys.executable, "-c", code, "capture", "-o", str(out), "--prompts", str(prompts)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("capture page: http://127.0.0.1:"), line + proc.stderr.read()
-        url = line.split()[2]
+    proc = cli_process("capture", "-o", out, "--prompts", prompts)
+    line = proc.stdout.readline()
+    assert line.startswith("capture page: http://127.0.0.1:"), line + proc.stderr.read()
+    url = line.split()[2]
 
-        class Srv:
-            pass
-        srv = Srv()
-        srv.url = url
-        assert call(srv, "/api/submit", {"index": 0, "text": "first prompt", "strokes": STROKES})[0] == 200
-        proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    class Srv:
+        pass
+    srv = Srv()
+    srv.url = url
+    assert call(srv, "/api/submit", {"index": 0, "text": "first prompt", "strokes": STROKES})[0] == 200
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped; 1 line saved" in rest
     assert "no prompt uses" in err and "no display" in err

@@ -248,28 +248,17 @@ def test_a_long_write_does_not_block_another_tab(server):
 
 
 @pytest.mark.slow
-def test_cli_serves_until_ctrl_c(tmp_path):
+def test_cli_serves_until_ctrl_c(cli_process):
     """`genseq studio` prints its address, answers, and exits 0 on Ctrl-C."""
-    import os
     import signal
-    import subprocess
-    import sys
     import urllib.request
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
-    # Ctrl-C as a terminal sends it, even when the tests run as a background job.
-    proc = subprocess.Popen([sys.executable, "-m", "genseq", "studio", "--max-text", "100"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("studio: http://127.0.0.1:"), line + proc.stderr.read()
-        url = line.split()[1]
-        info = json.loads(urllib.request.urlopen(url + "api/info", timeout=30).read())
-        assert info["max_text"] == 100 and info["text_models"] == ["bundled"]
-        proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = cli_process("studio", "--max-text", "100")
+    line = proc.stdout.readline()
+    assert line.startswith("studio: http://127.0.0.1:"), line + proc.stderr.read()
+    url = line.split()[1]
+    info = json.loads(urllib.request.urlopen(url + "api/info", timeout=30).read())
+    assert info["max_text"] == 100 and info["text_models"] == ["bundled"]
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in rest and "no display" in err and "Traceback" not in err
