@@ -102,3 +102,24 @@ def cli_process():
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.fixture
+def serve():
+    """start(path, **CaptureOptions) -> a capture server on `path`, serving in a thread until the test ends."""
+    import threading
+
+    from genseq.capture import CaptureOptions, open_capture
+    started = []
+
+    def start(path, **kw):
+        srv = open_capture(path, CaptureOptions(**kw))
+        th = threading.Thread(target=srv.run, daemon=True)
+        th.start()
+        started.append((srv, th))
+        return srv
+
+    yield start
+    for srv, th in started:
+        srv.shutdown()
+        th.join(10)

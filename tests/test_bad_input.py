@@ -14,21 +14,11 @@ from genseq.checkpoint import save_checkpoint
 from genseq.cli import main
 from genseq.hand.model import HandwritingConfig, HandwritingModel
 from genseq.strokes.h5 import Sample, write_strokes
+from cli_checks import one_line_error
 
 
 def run(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def one_line_error(r, *needles):
-    assert r.exit_code != 0, r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    assert "Traceback" not in r.output
-    errors = [line for line in r.output.strip().splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, r.output
-    for n in needles:
-        assert n in errors[0], errors[0]
-    return errors[0]
 
 
 def hand_model(path, kind="synthesis"):

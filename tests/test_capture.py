@@ -4,7 +4,6 @@ import http.client
 import json
 import math
 import signal
-import threading
 import urllib.error
 import urllib.request
 
@@ -190,21 +189,6 @@ def test_session_refuses_unwritable_targets(tmp_path):
 
 
 # -- HTTP --------------------------------------------------------------------------------
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(path, **kw):
-        srv = open_capture(path, CaptureOptions(**kw))
-        th = threading.Thread(target=srv.run, daemon=True)
-        th.start()
-        started.append((srv, th))
-        return srv
-
-    yield start
-    for srv, th in started:
-        srv.shutdown()
-        th.join(10)
 
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy

@@ -50,8 +50,8 @@ def test_animated_and_plotter_flavours(written):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--animate", "-o", "x.png"], "--animate makes an SVG"),
-    (["--plotter", "-o", "x.pdf"], "--plotter makes an SVG"),
+    (["--animate", "-o", "x.png"], "an animated drawing is an SVG"),
+    (["--plotter", "-o", "x.pdf"], "a plotter drawing is an SVG"),
     (["--animate", "--plotter"], "not both"),
     (["--animate", "--speed", 0], "--speed"),
 ])

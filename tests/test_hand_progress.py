@@ -21,7 +21,7 @@ def hm():
 def test_progress_does_not_change_the_lines(hm, opts):
     plain = write_lines(TEXTS, hm, opts)
     seen, final = [], {}
-    shown = write_lines(TEXTS, hm, opts, progress=lambda i, pts: seen.append((i, pts.copy())),
+    shown = write_lines(TEXTS, hm, opts, progress=lambda grown: seen.extend((i, p.copy()) for i, p in grown.items()),
                         on_line=lambda i, line: final.__setitem__(i, line))
     for a, b in zip(plain, shown):
         assert (a is None) == (b is None)

@@ -439,21 +439,6 @@ def test_a_huge_archive_member_is_skipped_in_bounded_memory(tmp_path):
 
 
 # -- 6. the capture server: a key on every request; stalled clients; shutdown -------------------------
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(path, **kw):
-        srv = open_capture(path, CaptureOptions(**kw))
-        th = threading.Thread(target=srv.run, daemon=True)
-        th.start()
-        started.append((srv, th))
-        return srv
-
-    yield start
-    for srv, th in started:
-        srv.shutdown()
-        th.join(10)
 
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

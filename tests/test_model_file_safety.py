@@ -27,6 +27,7 @@ from genseq.cli import main
 from genseq.errors import GenseqError
 from genseq.hand.model import HandwritingConfig, HandwritingModel
 from genseq.text.model import CharRNN, CharRNNConfig
+from cli_checks import one_line_error
 
 INVALID = "is not a valid genseq model file: "
 
@@ -104,17 +105,6 @@ def bomb_source(path):
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(r, *needles):
-    assert r.exit_code != 0, r.output
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    assert "Traceback" not in r.output
-    errors = [line for line in r.output.strip().splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, r.output
-    for n in needles:
-        assert n in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

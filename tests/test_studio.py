@@ -60,7 +60,9 @@ def test_write_streams_growing_lines_that_end_as_the_cli_writes_them(session):
         want_pts = want.points * np.r_[cfg.norm_std, 1] + np.r_[cfg.norm_mean, 0]
         np.testing.assert_allclose(got, want_pts, atol=0.006)
     # The layout streamed last is the download's own.
-    layout = [m for m in msgs if m["type"] == "line"][-1]["layout"]
+    layout = [m for m in msgs if m["type"] == "layout"][-1]
+    # One layout per round of growing lines, not one per line.
+    assert sum(m["type"] == "layout" for m in msgs) < sum(m["type"] == "line" for m in msgs)
     svg = session.download(job, "svg")[0].decode()
     assert f'height="{layout["height"]}"' in svg
 

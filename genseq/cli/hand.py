@@ -153,6 +153,7 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
     from ..errors import GenseqError
     from ..hand.write import write_drawing
     from ..render import save_drawing
+    from ..render.output import check_output
     if animate and plotter:
         raise GenseqError("give --animate or --plotter, not both")
     flavour = "animated" if animate else "plotter" if plotter else "static"
@@ -181,11 +182,7 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
                         style_lines=style_lines, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, page=_page(**page))
-    if output.suffix.lower() in (".png", ".pdf"):
-        if flavour != "static":
-            raise GenseqError(f"--{'animate' if animate else 'plotter'} makes an SVG: give -o a .svg name")
-        from ..render.raster import matplotlib_classes
-        matplotlib_classes()  # missing: the one-line error now, not after minutes of writing
+    check_output(output, flavour)  # before minutes of writing, not after
     drawing, lines = write_drawing(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
     for path in save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi):

@@ -65,11 +65,24 @@ from .model import HandState, HandwritingModel, pad_texts
 from .words import Scorer, WordChoice
 
 STATUSES = ("ok", "ran_on", "stalled", "skipped")
-# progress(line, points): the line so far, (N, 3) normalised, while it is being written (a page
-# that shows it live). It may be called many times per line, each time with the whole line so
-# far; the finished line (what sample_synthesis returns) can still differ at its end.
-Progress = Callable[[int, np.ndarray], None]
-PROGRESS_EVERY = 16  # steps between progress calls of a line written alone (about 1.4 characters)
+# progress({line: points}): the lines that grew this round, each the whole line so far, (N, 3)
+# normalised, while it is being written (a page that shows it live). One call per round, so a
+# page lays out its lines once per round; the finished line (what sample_synthesis returns) can
+# still differ at its end.
+Progress = Callable[[dict[int, np.ndarray]], None]
+PROGRESS_EVERY = 16  # steps between progress rounds of lines written alone (about 1.4 characters)
+
+
+def progress_keys(progress: Progress | None, key: Callable[[int], int | None]) -> Progress | None:
+    """progress with every line index b reported as key(b) (a line None drops is not reported)."""
+    if progress is None:
+        return None
+
+    def mapped(grown: dict[int, np.ndarray]) -> None:
+        out = {k: pts for b, pts in grown.items() if (k := key(b)) is not None}
+        if out:
+            progress(out)
+    return mapped
 
 
 @dataclass(frozen=True)
@@ -169,7 +182,7 @@ def sample_synthesis(
     candidates), and the C are pruned to the best at every word's end
     (words.py). Bad lines are then not written again here (a line's C rows
     would be split): the caller decides, as write._candidates does.
-    progress: called with (index of the text, its points so far) as lines
+    progress: called with {index of the text: its points so far} as lines
     grow: every PROGRESS_EVERY steps, or with `words` at every chosen word
     (the index is then the line's group, text index // C). It draws no random
     numbers: the lines are the same with or without it.
@@ -185,8 +198,8 @@ def sample_synthesis(
         bad = [i for i, line in enumerate(lines) if line.status != "ok"]
         if not bad:
             break
-        shown = None if progress is None else (lambda b, pts, bad=bad: progress(bad[b], pts))
-        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen, words, shown)
+        redo = _write(model, fused, [texts[i] for i in bad], options, prime, gen, words,
+                      progress_keys(progress, bad.__getitem__))
         for i, line in zip(bad, redo):
             line.tries = lines[i].tries + 1
             lines[i] = line
@@ -385,17 +398,22 @@ def _line(text: str, points: np.ndarray, phi: np.ndarray, P: int, ended: bool, s
 
 def _show(progress: Progress, points: torch.Tensor, phis: torch.Tensor, finished: torch.Tensor, t1: int,
           P: int) -> None:
-    """progress(b, line b so far) for every row still writing; a primed row only once its
+    """progress({b: line b so far}) for the rows still writing; a primed row only once its
     window has reached its own text, from the stroke where it did (lines.own_start)."""
-    for b in torch.nonzero(~finished).flatten().tolist():
-        pts = points[b, :t1].float().cpu().numpy()
+    rows = torch.nonzero(~finished).flatten()
+    pts_all = points[rows, :t1].float().cpu().numpy()  # (R, t1, 3)
+    phi_all = phis[rows, :t1].cpu().numpy() if P else None  # (R, t1, U+1)
+    grown = {}
+    for n, b in enumerate(rows.tolist()):
+        pts = pts_all[n]
         if P:
-            phi = phis[b, :t1].cpu().numpy()
-            if not (attended(phi) >= P).any():
+            if not (attended(phi_all[n]) >= P).any():
                 continue
-            pts = pts[own_start(phi, pts, P):]
+            pts = pts[own_start(phi_all[n], pts, P):]
         if len(pts):
-            progress(b, pts)
+            grown[b] = pts
+    if grown:
+        progress(grown)
 
 
 def _finite(points: np.ndarray) -> np.ndarray:

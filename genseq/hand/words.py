@@ -72,12 +72,12 @@ class WordChoice:
 
     def __init__(self, texts: list[str], C: int, P: int, reachable: torch.Tensor, T: int,
                  score: Scorer, patience: int, start: tuple[HandState, torch.Tensor],
-                 redos: int = 3, redo_below: float = 6.0, on_word: Callable[[int, np.ndarray], None] | None = None):
+                 redos: int = 3, redo_below: float = 6.0, on_word: Callable[[dict[int, np.ndarray]], None] | None = None):
         if len(texts) % C or any(len(set(texts[g:g + C])) > 1 for g in range(0, len(texts), C)):
             raise ValueError("rows must come in groups of C copies of one text")
         self.C, self.P, self.reachable, self.score, self.patience = C, P, reachable, score, patience
         self.redo_below = redo_below
-        self.on_word = on_word  # (line g, its strokes up to the word just chosen): for a page that shows it live
+        self.on_word = on_word  # ({line g: its strokes up to the word just chosen}): for a page that shows it live
         self.lines = [_Line(t, word_starts(t), redos, (_RowCopy.of(*start, g * C), 0))
                       for g, t in enumerate(texts[::C])]
         target = torch.tensor([line.target(P) for line in self.lines for _ in range(C)], device=reachable.device)
@@ -154,6 +154,7 @@ class WordChoice:
             key = (ok, s)  # healthy attention first, then the reader's score
             if b // C not in best or key > best[b // C][0]:
                 best[b // C] = (key, b)
+        chosen = {}
         for g in groups:
             (ok, top), src = best[g]
             line, dst = self.lines[g], self._rows_of(g)
@@ -171,8 +172,9 @@ class WordChoice:
             line.chosen += 1
             self.rows.target[dst] = line.target(self.P)
             line.word_start = (row, t1)
-            if self.on_word is not None:
-                self.on_word(g, piece_of[src])
+            chosen[g] = piece_of[src]
+        if chosen and self.on_word is not None:
+            self.on_word(chosen)
 
     def _restore(self, g: int, state: HandState, x: torch.Tensor, t1: int) -> None:
         """Put line g's C rows back where its current word began; the steps since are not its line."""

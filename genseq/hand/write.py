@@ -23,7 +23,8 @@ from ..reader import DEFAULT_RECOGNIZER, load_recognizer, load_recognizer_file  
 from ..render import PageOptions, render_pages
 from .data import normalise
 from .model import HandwritingConfig, HandwritingModel
-from .sample import HandLine, HandSampleOptions, Progress, denormalise, sample_synthesis, sample_unconditional
+from .sample import (HandLine, HandSampleOptions, Progress, denormalise, progress_keys, sample_synthesis,
+                     sample_unconditional)
 
 DEFAULT_MODEL = "handwriting.pt"
 STYLES = "styles.jsonl"
@@ -231,9 +232,9 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     """Write each non-empty line (batches of BATCH_LINES lines, or of BATCH_SEQUENCES
     candidates); None for blank lines.
 
-    For a page that shows lines as they grow: progress(i, points so far) for
-    line i while its batch is written (sample.Progress), on_line(i, line)
-    once it is final. Neither changes what is written."""
+    For a page that shows lines as they grow: progress({i: points so far}) for
+    the lines i of the batch being written (sample.Progress), on_line(i, line)
+    once a line is final. Neither changes what is written."""
     from .choose import choose, scorer
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
     prime = load_style(hm, options)
@@ -250,7 +251,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
             idx = todo[k:k + per_batch]
             # One priming sample for every batch keeps one hand; offsetting the seed avoids repeats.
             batch_opts = HandSampleOptions(**{**sopts.__dict__, "seed": options.seed + k})
-            shown = None if progress is None else (lambda b, pts, idx=idx: progress(idx[b], pts))
+            shown = progress_keys(progress, idx.__getitem__)
             if reader is None:
                 written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime, progress=shown)
             else:
@@ -291,11 +292,9 @@ def _per_text(progress: Progress | None, C: int, words, texts) -> Progress | Non
     """progress as sample_synthesis calls it for C candidates of each of `texts` (indices
     into the caller's texts): with `words` it reports per line already; without, the
     rows are candidates and the first of each line is shown."""
-    if progress is None:
-        return None
     if words:
-        return lambda g, pts: progress(texts[g], pts)
-    return lambda b, pts: progress(texts[b // C], pts) if b % C == 0 else None
+        return progress_keys(progress, lambda g: texts[g])
+    return progress_keys(progress, lambda b: texts[b // C] if b % C == 0 else None)
 
 
 def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = None,

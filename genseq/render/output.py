@@ -20,15 +20,27 @@ from .svg import PageOptions, save_pages
 RASTER = (".png", ".pdf")
 
 
+def check_output(path: str | os.PathLike, flavour: str = "static") -> str:
+    """The output's suffix, once `path` can take a drawing of `flavour`: an animated
+    or plotter drawing is an SVG, and PNG or PDF need matplotlib. Callers check
+    before minutes of writing, not after."""
+    suffix = Path(path).suffix.lower()
+    if suffix in RASTER:
+        if flavour != "static":
+            article = "an" if flavour[0] in "aeiou" else "a"
+            raise GenseqError(f"{article} {flavour} drawing is an SVG: write it to a .svg file, not {suffix}")
+        from .raster import matplotlib_classes
+        matplotlib_classes()  # the one-line error when matplotlib is missing
+    return suffix
+
+
 def save_drawing(lines: Sequence[np.ndarray | None], path: str | os.PathLike, options: PageOptions = PageOptions(),
                  labels: Sequence[str] | None = None, flavour: str = "static", speed: float = 1.0,
                  dpi: float = 96.0) -> list[Path]:
     """Render `lines` (data-unit offsets, see render_pages) into `path`; returns the files written."""
     from . import render_svg
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in RASTER and flavour != "static":
-        raise GenseqError(f"a {flavour} drawing is an SVG: write it to a .svg file, not {suffix}")
+    suffix = check_output(path, flavour)
     if suffix == ".png":
         from .raster import render_png
         return save_pages(render_png(lines, options, labels, dpi=dpi), path)

@@ -4,14 +4,15 @@ messages, keep the finished drawings for download, sample text.
 A write is streamed as JSON messages (one dict each, the server sends them as
 NDJSON):
 - {"type": "start", "job": id, "lines": [text per line, "" for a blank one]};
-- {"type": "line", "line": i, "final": bool, "from": n, "points": [[dx, dy, pen], ...],
-   "layout": {...}}: line i now holds its first n points (data units, as
-   before) followed by `points`; "final" once it is finished. The line grows
-   while it is written (every few steps, or at every chosen word), and its
-   final version may still change its end. "layout" places every line so far
-   on the page exactly as the downloads will (svg.layout): {"width", "height",
-   "rows": [[line, x0, y0, scale], ...]}: page (x, y) = (x0 + scale * x,
-   y0 - scale * y) of the line's running sum of offsets;
+- {"type": "line", "line": i, "final": bool, "from": n, "points": [[dx, dy, pen], ...]}:
+   line i now holds its first n points (data units, as before) followed by
+   `points`; "final" once it is finished. The line grows while it is written
+   (every few steps, or at every chosen word), and its final version may
+   still change its end;
+- {"type": "layout", "width", "height", "rows": [[line, x0, y0, scale], ...]}
+   after each round of "line" messages: every line so far placed on the page
+   exactly as the downloads will be (svg.layout): page (x, y) = (x0 + scale *
+   x, y0 - scale * y) of the line's running sum of offsets;
 - {"type": "done", "job": id, "warnings": [...]} or {"type": "error", "error": message}.
 
 The lines are exactly those `genseq write` gives for the same options (the
@@ -192,18 +193,19 @@ class StudioSession:
         emit({"type": "start", "job": job, "lines": texts})
         lines: list = [None] * len(texts)
 
-        def show(i: int, pts: np.ndarray, final: bool) -> None:
+        def show(grown: dict[int, np.ndarray], final: bool) -> None:
             if stopped():
                 raise Stopped()
-            new = denormalise(pts, cfg.norm_mean, cfg.norm_std)
-            old = lines[i]
-            same = 0 if old is None else _common_prefix(old, new)
-            lines[i] = new
-            emit({"type": "line", "line": i, "final": final, "from": same,
-                  "points": np.round(new[same:].astype(np.float64), 2).tolist(), "layout": _layout(lines, page)})
+            for i, pts in grown.items():
+                new = denormalise(pts, cfg.norm_mean, cfg.norm_std)
+                same = 0 if lines[i] is None else _common_prefix(lines[i], new)
+                lines[i] = new
+                emit({"type": "line", "line": i, "final": final, "from": same,
+                      "points": np.round(new[same:].astype(np.float64), 2).tolist()})
+            emit({"type": "layout", **_layout(lines, page)})  # once per round: it places every line
 
-        written = write_lines(texts, self.hm, opts, progress=lambda i, pts: show(i, pts, False),
-                              on_line=lambda i, ln: show(i, ln.points, True))
+        written = write_lines(texts, self.hm, opts, progress=lambda grown: show(grown, False),
+                              on_line=lambda i, ln: show({i: ln.points}, True))
         with self._lock:
             self._jobs[job] = Job(lines, texts, page)
             while len(self._jobs) > KEEP_JOBS:

@@ -176,9 +176,9 @@ async function write(ev) {
         L.points = L.points.slice(0, m.from).concat(m.points);
         L.version = (L.version || 0) + 1;
         L.final = m.final;
-        applyLayout(m.layout);
         log(m.final ? "final" : "grow", m.line);
-      } else if (m.type === "done") {
+      } else if (m.type === "layout") applyLayout(m);
+      else if (m.type === "done") {
         state.done = true; state.job = m.job; setDownloads(m.job); log("done", -1);
         $("status").textContent = m.warnings.length ? m.warnings.join(" ") : "done";
       }
