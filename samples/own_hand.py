@@ -19,7 +19,7 @@ and reports, per writer and way: the bundled reader's character error rate
 written lines to the writer's held-out real lines, beside the distance of
 each bundled style. `--picture OUT.svg` draws, per writer, the held-out real
 lines, then the primed and fine-tuned ones (do not commit it: it shows
-UNIPEN ink). `--spread UNIPEN_ARCHIVE` prints the between-writer spread of
+UNIPEN ink); with `--public` it leaves the real lines out. `--spread UNIPEN_ARCHIVE` prints the between-writer spread of
 the style features (genseq.strokes.style.SPREAD).
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +85,12 @@ def cer(texts: list[str], reads: list[str]) -> float:
     return sum(edit_distance(t, r) for t, r in zip(texts, reads)) / sum(len(t) for t in texts)
 
 
-def written(hm, reader, opts: WriteOptions) -> tuple[list, float]:
-    """The 10 phrases written under `opts`: ((points, text) lines in data units, CER)."""
-    _, lines = write_handwriting("\n".join(PHRASES), hm, opts)
+def written(hm, reader, opts: WriteOptions, seeds: int = 1) -> tuple[list, float]:
+    """The 10 phrases written under `opts` at `seeds` seeds from opts.seed on:
+    ((points, text) lines in data units, CER)."""
+    lines = []
+    for k in range(seeds):
+        lines += write_handwriting("\n".join(PHRASES), hm, replace(opts, seed=opts.seed + k))[1]
     cfg = hm.config
     reads = read_lines(reader, [ln.points for ln in lines], (cfg.norm_mean, cfg.norm_std))
     data = [(ln.points[:, :2] * np.asarray(cfg.norm_std, np.float32), ln.text) for ln in lines]
@@ -103,9 +107,14 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--tuned", action="append", default=[], metavar="W=MODEL")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=1, help="write the phrases at this many seeds (from --seed on)")
+    ap.add_argument("--bias", type=float, default=None, help="bias of the primed and fine-tuned ways (default: the default)")
     ap.add_argument("--style-lines", type=int, default=WriteOptions().style_lines)
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
     ap.add_argument("--picture", type=Path, default=None)
+    ap.add_argument("--public", action="store_true",
+                    help="leave the writers' real lines out of --picture (what samples/ may show)")
+    ap.add_argument("--picture-phrases", type=int, default=len(PHRASES), help="phrases per way in --picture")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.spread:
@@ -121,7 +130,8 @@ def main() -> None:
     style_feats = [hand_features([st]) for st in styles]
     results, picture = {}, []
     base = WriteOptions(seed=args.seed, candidates=args.candidates, max_chars=60)
-    default_lines, default_cer = written(hm, reader, base)
+    default_lines, default_cer = written(hm, reader, base, args.seeds)
+    own = base if args.bias is None else replace(base, bias=args.bias)
     print(f"default style: CER {default_cer:.3f}")
     for path in sorted(args.dir.glob(f"*-{args.kind}.jsonl")):
         name = path.name.rsplit("-", 1)[0]
@@ -135,24 +145,25 @@ def main() -> None:
         r = {"lines": len(lines), "real": real_f,
              "bundled_styles": [style_distance(f, real_f) for f in style_feats],
              "default": {"cer": default_cer, "style": style_distance(hand_features(default_lines), real_f)}}
-        ways = {"primed": (hm, WriteOptions(**{**base.__dict__, "style_file": mine, "style_lines": args.style_lines}))}
+        ways = {"primed": (hm, replace(own, style_file=mine, style_lines=args.style_lines))}
         if name in tuned:
             mine_model = load_hand_model(tuned[name])
-            ways["fine-tuned"] = (mine_model, base)
+            ways["fine-tuned"] = (mine_model, own)
             ways["tuned+primed"] = (mine_model, ways["primed"][1])
         for way, (model, opts) in ways.items():
-            data, c = written(model, reader, opts)
+            data, c = written(model, reader, opts, args.seeds)
             r[way] = {"cer": c, "style": style_distance(hand_features(data), real_f), "features": hand_features(data)}
             picture.append((name, way, data))
         import genseq.strokes.normalise as nz
         saved = nz.model_ink
         nz.model_ink = lambda meta: None  # the old priming: offsets' spread only
         try:
-            data, c = written(hm, reader, WriteOptions(**{**base.__dict__, "style_file": mine}))
+            data, c = written(hm, reader, replace(own, style_file=mine), args.seeds)
         finally:
             nz.model_ink = saved
         r["primed-raw"] = {"cer": c, "style": style_distance(hand_features(data), real_f)}
-        picture.insert(len(picture) - len(ways), (name, "real", real[:len(PHRASES)]))
+        if not args.public:
+            picture.insert(len(picture) - len(ways), (name, "real", real[:len(PHRASES)]))
         results[name] = r
         near = min(r["bundled_styles"])
         print(f"{name}: real {json.dumps({k: round(v, 2) for k, v in real_f.items()})}")
@@ -165,8 +176,9 @@ def main() -> None:
                                          "default_cer": default_cer, "results": results}, indent=1))
     if args.picture:
         from genseq.render import PageOptions, render_pages, save_pages
-        pts = [p for _, _, data in picture for p, _ in data]
-        labels = [f"{n} {w}: {t}" for n, w, data in picture for _, t in data]
+        k = args.picture_phrases
+        pts = [p for _, _, data in picture for p, _ in data[:k]]
+        labels = [f"{n} {w}: {t}" for n, w, data in picture for _, t in data[:k]]
         save_pages(render_pages(pts, PageOptions(width=1400, background="white"), labels=labels)[:1], args.picture)
 
 

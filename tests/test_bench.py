@@ -111,3 +111,25 @@ def test_reuse_bench_times_both_settings_and_counts_page_faults(tmp_path):
         assert faults == pytest.approx(round(faults)) and faults >= 0
     assert r["fresh_over_reused"] == pytest.approx(_median_ratio(r["fresh"]["times"], r["reused"]["times"]))
     assert f"fresh / reused, median within a round: {r['fresh_over_reused']:.3f}" in text
+
+
+def test_own_hand_bench_times_the_fine_tune_and_three_ways_of_writing(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    mine = tmp_path / "mine.jsonl"
+    with open(mine, "w") as fh:  # 8 lines of loops, a capture page's pixels
+        for i in range(8):
+            text = ["abc", "cab", "bca", "a b", "c a", "ab c", "ba", "cc"][i]
+            t = np.linspace(0, 2 * np.pi, 30)
+            strokes = [[[float(40 * k + 15 * np.cos(a) + rng.normal()), float(15 * np.sin(a))] for a in t]
+                       for k in range(len(text))]
+            fh.write(json.dumps({"text": text, "strokes": strokes}) + "\n")
+    r, text = _run("own_hand.py", mine, "--quick", tmp_path=tmp_path)
+    assert r["rounds"] == 1 and r["fine_tune_s"] > 0
+    assert set(r["write_s"]) == {"default", "primed", "fine-tuned"}
+    for way, ts in r["write_s"].items():
+        assert r["ratio_over_default"][way] == pytest.approx(ts[0] / r["write_s"]["default"][0])
+        assert f"{r['ratio_over_default'][way]:.2f}x" in text
+    bad = subprocess.run([sys.executable, str(BENCH / "own_hand.py"), str(tmp_path / "none.jsonl")],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "no such file" in bad.stderr

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import torch
 from click.testing import CliRunner
 
 from genseq.checkpoint import load_checkpoint
@@ -105,3 +106,58 @@ def test_malformed_model_styles_are_ignored():
                    [good] * 9, [{"text": "ab", "points": [[float("nan"), 0, 0], [1, 1, 1]]}]):
         got = model_styles(HandModel(None, {"styles": styles}))
         assert len(got) == (1 if styles == [good] else 0)
+
+
+def _mine(tmp_path, name="mine.jsonl", seed=1):
+    rng = np.random.default_rng(seed)
+    mine = tmp_path / name
+    mine.write_text("".join(json.dumps({"text": t, "strokes": _loops(t, rng)}) + "\n" for t in TEXTS))
+    return mine
+
+
+def test_best_keeps_the_tuned_weights_blended_half_way_back_to_the_start(tmp_path):
+    base = _base_model(tmp_path)
+    mine = _mine(tmp_path)
+    start = load_checkpoint(base, kind="handwriting")["model"]
+    for blend, flags in ((SMALL_SET.blend, []), (1.0, ["--blend", 1])):
+        run = tmp_path / f"mine-{blend}"
+        r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 2,
+                    "--eval-every", 2, "-q", *flags)
+        assert r.exit_code == 0, r.output
+        best, last = (load_checkpoint(run / f, kind="handwriting") for f in ("best.pt", "last.pt"))
+        assert best["meta"]["step"] == last["train"]["step"] == 2  # one evaluation: best is the last step
+        assert best["meta"].get("blend", 1.0) == blend and "train" not in best
+        moved = 0
+        for k, w in last["model"].items():
+            want = blend * w + (1 - blend) * start[k]
+            assert torch.allclose(best["model"][k], want, atol=1e-6), k
+            moved += not torch.equal(w, start[k])
+        assert moved  # the fine-tune changed the weights, so the blend is not the start
+    # A resumed run blends as it did, so it needs the model it started from.
+    run = tmp_path / f"mine-{SMALL_SET.blend}"
+    r = _invoke("train", "handwriting", mine, "-o", run, "--max-steps", 4, "--eval-every", 2, "-q", "--resume")
+    assert r.exit_code != 0 and "resume it with the same --init" in r.output and "Traceback" not in r.output
+
+
+def test_blend_needs_a_starting_model(tmp_path):
+    from genseq.strokes.clean import to_offsets
+    rng = np.random.default_rng(0)
+    splits = {s: [Sample(f"s{i}", t, to_offsets([np.asarray(p) for p in _loops(t, rng)]))
+                  for i, t in enumerate(TEXTS[:4])] for s in ("train", "val")}
+    write_strokes(tmp_path / "d.h5", splits, source="test", terms="none", units="px")
+    r = _invoke("train", "handwriting", tmp_path / "d.h5", "-o", tmp_path / "r", "--blend", 0.5, "--hidden", 8,
+                "--layers", 1, "--max-steps", 1, "-q")
+    assert r.exit_code != 0 and "--blend needs --init" in r.output and "Traceback" not in r.output
+
+
+def test_blend_weights_mixes_shared_blocks_and_keeps_grown_columns():
+    from genseq.train.blend import blend_weights
+    start = {"w": torch.zeros(4, 3), "b": torch.ones(4), "n": torch.tensor(3)}
+    tuned = {"w": torch.full((4, 5), 2.0), "b": torch.full((4,), 3.0), "n": torch.tensor(7), "new": torch.ones(2)}
+    out = blend_weights(tuned, start, 0.25)
+    assert torch.equal(out["w"][:, :3], torch.full((4, 3), 0.5))      # 0.25 * 2 + 0.75 * 0
+    assert torch.equal(out["w"][:, 3:], torch.full((4, 2), 2.0))      # the grown columns: as tuned
+    assert torch.equal(out["b"], torch.full((4,), 1.5))               # 0.25 * 3 + 0.75 * 1
+    assert out["n"] == 7 and torch.equal(out["new"], tuned["new"])    # integers and tensors start lacks
+    assert all(torch.equal(blend_weights(tuned, start, 1.0)[k], v) for k, v in tuned.items())
+    assert torch.equal(tuned["w"], torch.full((4, 5), 2.0))            # the inputs are left alone

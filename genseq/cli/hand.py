@@ -37,6 +37,9 @@ _P = PageOptions()
 @click.option("--augment", type=Finite(min=0.0, max=3.0), default=0.0, show_default=True, metavar="S",
               help="Map each training line by a random slant, rotation and stretch, S times "
                    "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
+@click.option("--blend", type=Finite(min=0.0, max=1.0, min_open=True), default=None, metavar="A",
+              help="With --init: best.pt keeps A x the tuned weights + (1 - A) x the starting model's, "
+                   "which keeps more of its legibility (default: 0.5 for your own .jsonl/.inkml lines, else 1).")
 @oversample_options
 @train_options
 def train_handwriting_cmd(data, mix, **kw):
@@ -50,7 +53,8 @@ def train_handwriting_cmd(data, mix, **kw):
     added to its alphabet with fresh weights. Your own handwriting may come as
     .jsonl or .inkml files: they are brought to the model's own ink in the run
     folder, a few lines held out, and flags left at their defaults take a short
-    schedule for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1).
+    schedule for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1,
+    --blend 0.5).
     """
     from ..hand.train import train_handwriting
     run_training(train_handwriting, list(data), mix=parse_mix(mix, len(data)), **typed_options(kw))

@@ -41,7 +41,7 @@ class HandTask(MixedLines):
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
                  augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
-                 styles: list[dict] | None = None) -> None:
+                 styles: list[dict] | None = None, blend: tuple[float, dict] | None = None) -> None:
         self.cfg = cfg
         self.model = HandwritingModel(cfg)
         self.init = init  # fine-tuned: the config came from another model, not from flags
@@ -51,6 +51,7 @@ class HandTask(MixedLines):
                    max_points=max_points, oversample=oversample)
         self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
         self.styles = styles  # priming lines the model file carries (a fine-tune on one writer: theirs)
+        self.blend = blend  # (a, the starting model's weights): best.pt keeps a * tuned + (1 - a) * start
 
     # -- bookkeeping ------------------------------------------------------
     def config(self) -> dict:
@@ -58,7 +59,17 @@ class HandTask(MixedLines):
 
     def meta(self) -> dict:
         meta = {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
+        if self.blend is not None:
+            meta["blend"] = self.blend[0]
         return {**meta, "styles": self.styles} if self.styles else meta
+
+    def kept(self, state: dict) -> dict:
+        """The weights best.pt keeps: with `blend`, pulled back towards the start (train/blend.py)."""
+        if self.blend is None:
+            return state
+        from ..train.blend import blend_weights
+        a, start = self.blend
+        return blend_weights(state, start, a)
 
     def _ink(self) -> dict | None:
         """The model's ink (genseq.strokes.normalise.InkTarget) as a dict: given

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint
+from ..errors import GenseqError
 from ..strokes.mixed import paths_of
 from ..train import TrainOptions, TrainResult, train
 from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
@@ -22,7 +23,7 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                       mixtures: int | None = None, window: int | None = None, batch: int | None = None,
                       max_points: int | None = None, eval_sequences: int | None = None,
                       augment: float | None = None, oversample: tuple[str, int] | None = None,
-                      init: str | Path | None = None, **options) -> TrainResult:
+                      init: str | Path | None = None, blend: float | None = None, **options) -> TrainResult:
     """Train a handwriting network ('synthesis' or 'prediction' `kind`) on `data`,
     one stroke file or several (their alphabets joined; each batch from one file,
     file k with probability mix[k]), into the run folder `out`.
@@ -32,18 +33,25 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     ink (a size given that disagrees is an error), and characters only `data`
     holds are added to its alphabet. Your own handwriting may come as .jsonl or
     .inkml files: they are converted into `out` (hand/own.py), and with `init`
-    the options left out take SMALL_SET's recipe. `options` are
+    the options left out take SMALL_SET's recipe. `blend` (with `init`): best.pt
+    keeps blend * the tuned weights + (1 - blend) * the starting ones
+    (genseq.train.blend; the small-set recipe's default is SMALL_SET.blend, else
+    1, the tuned weights). `options` are
     genseq.train.TrainOptions' (max_steps, lr, seed, resume, ...; max_time and
     save_every in seconds)."""
     paths = paths_of(data)
     init = init_path(init, DEFAULT_MODEL)
-    init_meta = load_checkpoint(init, kind="handwriting")["meta"] if init is not None else None
-    recipe, one_writer = LINES, False
+    start = load_checkpoint(init, kind="handwriting") if init is not None else None
+    init_meta = start["meta"] if start is not None else None
+    if blend is not None and blend < 1.0 and start is None:
+        raise GenseqError("--blend needs --init: the model the fine-tune starts from")
+    recipe, one_writer, small = LINES, False, False
     if any(is_own(p) for p in paths):
         if init is not None and all(is_own(p) for p in paths):  # a few dozen lines: the small-set recipe
-            options, recipe = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines()
+            options, recipe, small = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines(), True
             one_writer = len(paths) == 1
         paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False))
+    blend_given, blend = blend, (SMALL_SET.blend if small else 1.0) if blend is None else blend
     lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
     opts = TrainOptions(out=Path(out), init=init, **options)
     given = dict(kind=kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
@@ -51,9 +59,16 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     cfg, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
     if init is not None:
         refuse_size_flags(init, given, cfg.to_dict())
+    if blend_given is None and resume is not None and resume.exists():  # a resumed run blends as it did
+        was = load_checkpoint(resume, kind="handwriting")["meta"].get("blend", 1.0)
+        blend = float(was) if isinstance(was, (int, float)) and 0.0 < was <= 1.0 else 1.0
+        if blend < 1.0 and start is None:
+            raise GenseqError("this run keeps best.pt blended with the model it started from: "
+                              "resume it with the same --init")
     torch.manual_seed(opts.seed)  # the initial weights follow the seed
     # One writer's lines: the model file carries a few of them, its default style.
     styles = own_styles(paths[0], cfg.alphabet) if one_writer and cfg.kind == "synthesis" else None
     task = HandTask(paths, cfg, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
-                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resume), styles=styles)
+                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resume), styles=styles,
+                    blend=(blend, start["model"]) if blend < 1.0 else None)
     return train(task, opts)

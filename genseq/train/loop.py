@@ -63,6 +63,8 @@ class Task(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
     def on_eval(self, out: Path, step: int) -> None: ...      # pictures; may do nothing
     def shard(self, rank: int, world: int) -> None: ...       # read only this process's share
+    # Optional: `kept(state) -> state`, the weights best.pt keeps of the model's
+    # (e.g. blended with the starting model's); last.pt always keeps the model's own.
 
 
 @dataclass(frozen=True)
@@ -537,8 +539,11 @@ class _Run:
         elif not self.main:
             return
         meta = dict(task.meta(), step=self.step, best_val=self.best_val, precision=self.precision)
+        state = self.model.state_dict()
+        if not with_train and hasattr(task, "kept"):
+            state = task.kept(state)
         save_checkpoint(path, kind=task.kind, config=task.config(), meta=meta,
-                        model_state=self.model.state_dict(), train_state=train_state)
+                        model_state=state, train_state=train_state)
 
     def finish(self, stopped: str, signals: _Signals) -> TrainResult:
         """The last checkpoint, the loss curve and the closing line."""
