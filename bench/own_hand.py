@@ -12,7 +12,9 @@
    (`--model RUN/best.pt`, which primes with the lines it carries). A figure is
    the median of the rounds, a ratio the median of the ratios within a round.
 
-`--quick`: 2 training steps and a short text, to check that the script runs.
+`--tuned MODEL` skips the fine-tune and writes with MODEL instead (say the
+`best.pt` of an earlier run on the same lines). `--quick`: 2 training steps
+and a short text, to check that the script runs.
 """
 from __future__ import annotations
 
@@ -47,17 +49,22 @@ def main() -> None:
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("mine", type=Path, help="your lines as JSON Lines (datasets/jsonl)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--tuned", type=Path, default=None, help="a model fine-tuned on MINE: skip the fine-tune")
     args = p.parse_args()
     if not args.mine.is_file():
         sys.exit(f"error: {args.mine}: no such file")
     C.set_threads(args.threads)
+    host = C.machine()  # the load before any work
     from genseq.hand.write import WriteOptions, load_hand_model, write_handwriting
 
-    run = Path(tempfile.mkdtemp()) / "mine"
-    tune_s = fine_tune(args.mine, run, args.quick, args.threads)
+    if args.tuned is None:
+        run = Path(tempfile.mkdtemp()) / "mine"
+        tune_s, tuned_path = fine_tune(args.mine, run, args.quick, args.threads), run / "best.pt"
+    else:
+        tune_s, tuned_path = None, args.tuned
     text = "a quick test" if args.quick else PARAGRAPH
     rounds = 1 if args.quick else args.rounds
-    base, tuned = load_hand_model(None), load_hand_model(run / "best.pt")
+    base, tuned = load_hand_model(None), load_hand_model(tuned_path)
     ways = {"default": (base, {}), "primed": (base, {"style_file": args.mine}), "fine-tuned": (tuned, {})}
     times = {w: [] for w in ways}
     for r in range(rounds):
@@ -67,13 +74,15 @@ def main() -> None:
             t0 = time.perf_counter()
             write_handwriting(text, model, WriteOptions(seed=r + 1, **extra))
             times[w].append(time.perf_counter() - t0)
-    results = {"machine": C.machine(), "mine": str(args.mine), "fine_tune_s": tune_s, "rounds": rounds,
+    results = {"machine": host, "mine": str(args.mine), "tuned": str(tuned_path), "fine_tune_s": tune_s,
+               "rounds": rounds,
                "chars": len(text), "write_s": times,
                "ratio_over_default": {w: statistics.median(a / b for a, b in zip(times[w], times["default"]))
                                       for w in ways}}
     rows = [[f"write {len(text)} characters: {w}", statistics.median(times[w]),
              f"{results['ratio_over_default'][w]:.2f}x"] for w in ways]
-    rows.insert(0, ["fine-tune (the README's command)", tune_s, None])
+    if tune_s is not None:
+        rows.insert(0, ["fine-tune (the README's command)", tune_s, None])
     out = C.table(f"Your own handwriting ({C.where(results['machine'])})", ["what", "s", "/ default"], rows,
                   [f"fine-tune: one run, wall clock; writing: medians of {rounds} rounds, "
                    "ratios within a round, the three ways taking turns"])
