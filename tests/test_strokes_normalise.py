@@ -71,9 +71,21 @@ def test_same_line_two_rates_and_sizes_normalise_alike(timed):
     assert da == pytest.approx(TARGET.points_per_char, rel=0.1) and db == pytest.approx(da, rel=0.05)
     assert wa == pytest.approx(wb, rel=0.03) and ha == pytest.approx(hb, rel=0.03)
     if timed:
-        # the letter height is the target's, measured as the target is (on points evenly timed)
+        # the size is the target's, measured as the target is (on points evenly timed): the
+        # geometric mean of height and width per character, each over the target's, is 1
         w, h = line_size(deskew(to_strokes(pb)), text)
-        assert h == pytest.approx(TARGET.height, rel=0.05)
+        assert math.sqrt(h / TARGET.height * w / TARGET.width_per_char) == pytest.approx(1.0, rel=0.05)
+
+
+def test_a_narrow_hand_is_scaled_half_way_between_its_height_and_its_width():
+    text = "narrow hand here"
+    wide = _line(text, rate=60, size=1.0)
+    narrow = RawLine(text, [s * np.array([1 / 3, 1.0]) for s in wide.strokes], wide.times)  # a third as wide
+    (pw,), (pn,) = normalise_lines([wide], TARGET), normalise_lines([narrow], TARGET)
+    (ww, hw, _), (wn, hn, _) = _measure(pw, text), _measure(pn, text)
+    # matching the height alone would keep hn == hw; matching the width, hn == 3 hw: the mean is sqrt(3)
+    assert hn / hw == pytest.approx(math.sqrt(3), rel=0.05)
+    assert wn / ww == pytest.approx(1 / math.sqrt(3), rel=0.05)
 
 
 def test_baseline_levelled_and_one_scale_per_writer():
@@ -99,7 +111,9 @@ def test_ink_target_measures_a_stroke_file(tmp_path):
     with StrokeDataset(path) as ds:
         got = ink_target(ds.split("train"))
     assert got.points_per_char == pytest.approx(TARGET.points_per_char, rel=0.1)
-    assert got.height == pytest.approx(TARGET.height, rel=0.05)
+    # normalised to the target's size: the geometric mean of height and width per character
+    size = math.sqrt(got.height / TARGET.height * got.width_per_char / TARGET.width_per_char)
+    assert size == pytest.approx(1.0, rel=0.05)
 
 
 def _jsonl(path, lines, y_up=False):

@@ -10,13 +10,16 @@ together, so their relative sizes and speeds stay the writer's own:
 
 1. baseline: each line is rotated so that a least-squares line through its
    points is horizontal (at most ±20°);
-2. size: one scale for the writer, the target's letter height over the
-   median of the writer's, the letter height of a line being the spread of
-   its y between quartiles (an x-height that ascenders and descenders barely
-   move). Measured on five held-out writers primed with their own lines,
-   height alone gave lines nearer their writer's style than the geometric
-   mean of height and width per character did (a letter's width carries the
-   writer's spacing, not its size);
+2. size: one scale for the writer, the geometric mean of two: the target's
+   letter height over the median of the writer's (the letter height of a
+   line being the spread of its y between quartiles, an x-height that
+   ascenders and descenders barely move) and the target's width per
+   character over the writer's. Height alone brings a narrow hand to the
+   model's letter height but leaves its letters a third as wide as any the
+   model knows, and primed with such ink the model garbled one held-out
+   writer's lines (4x the default style's character error rate; 0.7x with
+   the mean), for lines slightly farther from the writer's style
+   (docs/your-handwriting.md);
 3. density: each stroke is resampled at a fixed step of pen time where the
    points carry times, else of arc length, so that the writer's ink has the
    target's points per character.
@@ -102,14 +105,17 @@ def line_size(strokes: list[np.ndarray], text: str) -> tuple[float | None, float
 
 def writer_scale(lines: list[tuple[list[np.ndarray], str]], target: InkTarget) -> float:
     """One scale for all of a writer's (levelled strokes, text) lines: the
-    target's letter height over the median of theirs (see module docstring)."""
+    geometric mean of the target's letter height over the median of theirs and
+    the target's width per character over theirs (see module docstring)."""
     sizes = [line_size(s, t) for s, t in lines]
     heights = [h for _, h in sizes if h]
-    if heights:
-        return target.height / float(np.median(heights))
     widths = [w for w, _ in sizes if w]
-    if widths:  # no height to measure (a flat scribble): the width of a character
-        return target.width_per_char / float(np.median(widths))
+    by_height = target.height / float(np.median(heights)) if heights else None
+    by_width = target.width_per_char / float(np.median(widths)) if widths else None
+    if by_height and by_width:
+        return math.sqrt(by_height * by_width)
+    if by_height or by_width:  # one of them cannot be measured (say a flat scribble: no height)
+        return by_height or by_width
     ext = [max(np.ptp(np.concatenate(s), axis=0).max(), 1e-9) for s, _ in lines]  # single characters
     return target.height * 2 / float(np.median(ext))
 
