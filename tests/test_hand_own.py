@@ -81,7 +81,8 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
     assert 1 <= len(styles) <= STYLE_LINES and {st["text"] for st in styles} <= train_texts
     hm = load_hand_model(run / "last.pt")
     assert [s.text for s in model_styles(hm)] == [st["text"] for st in styles]
-    assert load_style(hm, WriteOptions(seed=0))[1] == styles[0]["text"]
+    # the first (nearest 40 characters) is the default whatever the seed; --style picks the others
+    assert all(load_style(hm, WriteOptions(seed=s))[1] == styles[0]["text"] for s in range(4))
     assert load_style(hm, WriteOptions(style=len(styles) - 1))[1] == styles[-1]["text"]
     assert "styles" not in load_checkpoint(base, kind="handwriting")["meta"]  # a run on a corpus carries none
     # resuming reuses the converted file

@@ -122,7 +122,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--bias", "-b", type=float, default=_W.bias, show_default=True,
               help="Legibility (Graves 5.4): 0 is the raw model, higher is neater.")
 @click.option("--style", "-s", type=int, default=None,
-              help="Bundled style number (priming, Graves 5.5); default: the one --seed picks.")
+              help="Style number (priming, Graves 5.5): a bundled one, or one of the lines a fine-tuned "
+                   "model carries; default: the one --seed picks (a fine-tuned model's first).")
 @click.option("--no-style", "unprimed", is_flag=True, help="No priming: every line in a hand of its own.")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Prime with your own handwriting: a JSON Lines file (text + strokes).")

@@ -37,7 +37,7 @@ BATCH_SEQUENCES = 64  # with several candidates: at most this many drawn togethe
 class WriteOptions:
     bias: float = 0.75             # Graves 2013 section 5.4: larger is neater, 0 is the raw model
     seed: int = 0                  # same seed, same handwriting
-    style: int | None = None       # a bundled style (priming sample); None: the one the seed picks
+    style: int | None = None       # a style (priming sample); None: the seed's bundled one, a fine-tune's first
     style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
     style_lines: int = 1           # how many of the style file's longest writable lines prime, side by side
     unprimed: bool = False         # no priming at all: every line in a hand of its own
@@ -158,7 +158,8 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
     """The priming sample, normalised as the model sees it: ((N, 3) points, its text).
 
     All lines of a call are primed with it, so they share one hand (Graves 2013
-    section 5.5). Without --style or --style-file the seed picks a bundled style.
+    section 5.5). Without --style or --style-file: the first of the lines a
+    fine-tuned model carries, else the bundled style the seed picks.
     """
     from ..strokes.jsonl import read_jsonl
     from ..strokes.normalise import model_ink
@@ -188,7 +189,10 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
             if options.style is not None:
                 raise GenseqError("this copy of genseq ships no bundled styles")
             return None
-        index = options.seed % len(styles) if options.style is None else options.style
+        # A fine-tune's own lines: the first (nearest PRIME_CHARS long) primes best, so it is the
+        # default whatever the seed; the bundled styles take turns with the seed.
+        default = 0 if model_styles(hm) else options.seed % len(styles)
+        index = default if options.style is None else options.style
         if not 0 <= index < len(styles):
             raise GenseqError(f"--style must be between 0 and {len(styles) - 1}")
         sample, scale = styles[index], 1.0  # already in the model's units
