@@ -202,12 +202,12 @@ def grow_alphabet(state: dict, old: HandwritingConfig, new: HandwritingConfig, s
     return out
 
 
-def run_ink(init_meta: dict | None = None, resume: Path | None = None) -> dict | None:
-    """The ink a run's model writes: a resumed run's, or that of the model it
-    fine-tunes (`init_meta`, its file's meta); None (measure the data) for a new model."""
-    from ..checkpoint import load_checkpoint
-    if resume is not None and resume.exists():
-        ink = load_checkpoint(resume, kind="handwriting")["meta"].get("ink")
+def run_ink(init_meta: dict | None = None, resume_meta: dict | None = None) -> dict | None:
+    """The ink a run's model writes: a resumed run's (`resume_meta`, its last.pt's
+    meta), or that of the model it fine-tunes (`init_meta`, its file's meta); None
+    (measure the data) for a new model."""
+    if resume_meta is not None:
+        ink = resume_meta.get("ink")
         return ink if isinstance(ink, dict) else None
     if init_meta is not None:
         t = model_ink(init_meta)

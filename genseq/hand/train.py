@@ -59,8 +59,9 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     cfg, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
     if init is not None:
         refuse_size_flags(init, given, cfg.to_dict())
-    if blend_given is None and resume is not None and resume.exists():  # a resumed run blends as it did
-        was = load_checkpoint(resume, kind="handwriting")["meta"].get("blend", 1.0)
+    resumed = load_checkpoint(resume, kind="handwriting")["meta"] if resume is not None and resume.exists() else None
+    if blend_given is None and resumed is not None:  # a resumed run blends as it did
+        was = resumed.get("blend", 1.0)
         blend = float(was) if isinstance(was, (int, float)) and 0.0 < was <= 1.0 else 1.0
         if blend < 1.0 and start is None:
             raise GenseqError("this run keeps best.pt blended with the model it started from: "
@@ -69,6 +70,6 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     # One writer's lines: the model file carries a few of them, its default style.
     styles = own_styles(paths[0], cfg.alphabet) if one_writer and cfg.kind == "synthesis" else None
     task = HandTask(paths, cfg, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
-                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resume), styles=styles,
+                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
                     blend=(blend, start["model"]) if blend < 1.0 else None)
     return train(task, opts)

@@ -184,14 +184,15 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
                 raise GenseqError("the style sample has no usable strokes")
             scale = float(np.mean(cfg.norm_std)) / spread
     else:
-        styles = styles_of(hm)
+        own = model_styles(hm)
+        styles = own or bundled_styles()
         if not styles:
             if options.style is not None:
                 raise GenseqError("this copy of genseq ships no bundled styles")
             return None
         # A fine-tune's own lines: the first (nearest PRIME_CHARS long) primes best, so it is the
         # default whatever the seed; the bundled styles take turns with the seed.
-        default = 0 if model_styles(hm) else options.seed % len(styles)
+        default = 0 if own else options.seed % len(styles)
         index = default if options.style is None else options.style
         if not 0 <= index < len(styles):
             raise GenseqError(f"--style must be between 0 and {len(styles) - 1}")
