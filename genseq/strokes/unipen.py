@@ -29,6 +29,7 @@ from .build import Builder, Report
 from .clean import MAX_ABS_COORD, Skip, to_offsets, to_strokes
 from .h5 import Sample
 from .iam import iter_files
+from .stitch import in_proportion, sizing_height, stitch, stitchable
 from .style import turning_angles
 
 SOURCE = "UNIPEN train_r01_v07 (International Unipen Foundation)"
@@ -52,6 +53,15 @@ DEFAULT_CATEGORIES = ("6", "7", "8")
 IAM_POINTS_PER_CHAR = 11.28
 IAM_WIDTH_PER_CHAR = 207.0
 MIN_CHARS_FOR_SIZE = 20  # a writer with fewer characters of words and lines is sized by the contributor
+# Isolated characters are sized by height: a digit is 1.21 widths per character
+# tall (median over 914 isolated digits of writers who also wrote words and
+# lines, against their own median width per character; quartiles 0.93-1.61).
+CHAR_HEIGHT = 1.21
+# IAM-OnDB's lines hold 1.18 characters (spaces included) per written one:
+# each isolated character is thinned to 1.18 x the target points per
+# character, so that stitched lines, spaces counted, have IAM-OnDB's density.
+CHARS_PER_LETTER = 1.18
+ISOLATED = ("1a", "1b", "1c", "1d")
 
 _SEGMENT = re.compile(r'^\.SEGMENT\s+(\S+)\s+(\S+)(?:\s+(\S+))?\s+"(.*)"\s*$')
 _ITEM = re.compile(r"^(\d+)(?::(\d+))?(?:-(\d+)(?::(\d+))?)?$")
@@ -264,6 +274,7 @@ class Piece:
     source_points: int
     raw: list | None = None  # (n, 2) source units, every point (read_unipen(keep_raw=True))
     header: dict | None = None  # the ink's header keywords (with keep_raw)
+    category: str = ""  # the index folder: "1a".."1d" are isolated characters
 
 
 def _writer_hash(contrib: str, writer: str) -> str:
@@ -420,7 +431,7 @@ def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report
                 keep = np.ones(len(a), bool)
                 keep[1:] = np.any(a[1:] != a[:-1], axis=1)
                 xy.append(a[keep])
-            if not is_one_line(xy):
+            if seg.category not in ISOLATED and not is_one_line(xy):
                 raise Skip("ink on more than one line")
             c0 = seg.ranges[0][0]
             writer = writers[c0] if c0 < len(writers) and writers[c0] else rel
@@ -434,7 +445,7 @@ def _cut(rel: str, text: str, segs: list[_Segment], pieces: list, report: Report
                              f"{contrib}-{group[:8]}-{hashlib.sha256(f'{seg.path}/{seg.n}'.encode()).hexdigest()[:8]}",
                              seg.label, xy, n_src,
                              [st[:, [xi, yi]] for st in strokes] if keep_raw else None,
-                             header if keep_raw else None))
+                             header if keep_raw else None, seg.category))
 
 
 def _spans(comps, ranges) -> list[tuple[int, int, int]]:
@@ -458,44 +469,104 @@ def _overlaps(spans: list[tuple[int, int]], lo: int, hi: int) -> bool:
 
 
 def _write(pieces: list[Piece], out, opts: UnipenOptions, report: Report) -> Report:
-    """Size and density per writer, then the HDF5 file, split by writer."""
-    by_writer: dict[str, list[Piece]] = defaultdict(list)
+    """Size and density per writer, then the HDF5 file, split by writer.
+    Isolated characters (categories 1a-1d) are stitched into lines (`_stitched`)."""
+    lines = [p for p in pieces if p.category not in ISOLATED]
+    chars = [p for p in pieces if p.category in ISOLATED]
+    builder = Builder(out, val_frac=opts.val_frac, test_frac=opts.test_frac, seed=opts.seed, source=SOURCE,
+                      terms=TERMS, units=UNITS,
+                      resample=(f"per writer: thinned in pen time to {opts.points_per_char:g} points per "
+                                f"character (Gaussian low-pass of {opts.smooth:g} x half the step first), "
+                                f"scaled to {opts.width_per_char:g} units of width per character"
+                                + (f"; isolated characters scaled so that digits and capitals are "
+                                   f"{opts.width_per_char * CHAR_HEIGHT:g} units tall and stitched into lines"
+                                   if chars else "")))
+    builder.report = report
+    with builder:
+        _lines(lines, builder, opts, report)
+        _stitched(chars, builder, opts, report)
+    return report
+
+
+def _by_writer(pieces: list[Piece]) -> dict[str, list[Piece]]:
+    by: dict[str, list[Piece]] = defaultdict(list)
     for pc in pieces:
-        by_writer[pc.group].append(pc)
+        by[pc.group].append(pc)
+    return by
+
+
+def _thinned(ps: list[Piece], scale: float, opts: UnipenOptions, report: Report,
+             per_char: float = 1.0) -> list[list[np.ndarray]] | None:
+    """A writer's pieces thinned to per_char x the target points per character
+    and scaled: absolute strokes per piece; None (counted) when the ink is too
+    jagged."""
+    pts = sum(p.source_points for p in ps)
+    step = max(pts / (opts.points_per_char * per_char * sum(len(p.text) for p in ps)), 1.0)
+    done = [[_smooth_thin(s, step, opts.smooth * step / 2) * scale for s in p.strokes] for p in ps]
+    turns = [t for t in (mean_turning(to_offsets(d)) for d in done) if t is not None]
+    # fewer points per character turn more per step: the limit is for IAM-OnDB's density
+    limit = opts.max_turning * IAM_POINTS_PER_CHAR / opts.points_per_char
+    if opts.max_turning and turns and float(np.median(turns)) > limit:
+        report.skip(ps[0].contrib, "jagged ink (noise or a coarse tablet)", len(ps))
+        return None
+    return done
+
+
+def _lines(pieces: list[Piece], builder: Builder, opts: UnipenOptions, report: Report) -> None:
+    """Words and lines: each writer scaled to the target width per character."""
     wpc = {id(pc): width_per_char(pc.strokes, pc.text) for pc in pieces}  # None for one character
     contrib_wpc: dict[str, list[float]] = defaultdict(list)
     for pc in pieces:
         if wpc[id(pc)]:
             contrib_wpc[pc.contrib].append(wpc[id(pc)])
-    builder = Builder(out, val_frac=opts.val_frac, test_frac=opts.test_frac, seed=opts.seed, source=SOURCE,
-                      terms=TERMS, units=UNITS,
-                      resample=(f"per writer: thinned in pen time to {opts.points_per_char:g} points per "
-                                f"character (Gaussian low-pass of {opts.smooth:g} x half the step first), "
-                                f"scaled to {opts.width_per_char:g} units of width per character"))
-    builder.report = report
-    with builder:
-        for group, ps in by_writer.items():
-            wpcs = [wpc[id(p)] for p in ps if wpc[id(p)]]
-            chars = sum(len(p.text) for p in ps if len(p.text) > 1)
-            if chars < MIN_CHARS_FOR_SIZE or not wpcs:
-                wpcs = contrib_wpc.get(ps[0].contrib, [])
-            if not wpcs:
-                report.skip(ps[0].contrib, "no words or lines to size the writer by", len(ps))
-                continue
-            scale = opts.width_per_char / float(np.median(wpcs))
-            pts = sum(p.source_points for p in ps)
-            step = max(pts / (opts.points_per_char * sum(len(p.text) for p in ps)), 1.0)
-            done = [to_offsets([_smooth_thin(s, step, opts.smooth * step / 2) * scale for s in p.strokes])
-                    for p in ps]
-            turns = [t for t in (mean_turning(d) for d in done) if t is not None]
-            # fewer points per character turn more per step: the limit is for IAM-OnDB's density
-            limit = opts.max_turning * IAM_POINTS_PER_CHAR / opts.points_per_char
-            if opts.max_turning and turns and float(np.median(turns)) > limit:
-                report.skip(ps[0].contrib, "jagged ink (noise or a coarse tablet)", len(ps))
-                continue
-            for p, d in zip(ps, done):
-                builder.add(group, Sample(p.id, p.text, d), p.source_points)
-    return report
+    for group, ps in _by_writer(pieces).items():
+        wpcs = [wpc[id(p)] for p in ps if wpc[id(p)]]
+        chars = sum(len(p.text) for p in ps if len(p.text) > 1)
+        if chars < MIN_CHARS_FOR_SIZE or not wpcs:
+            wpcs = contrib_wpc.get(ps[0].contrib, [])
+        if not wpcs:
+            report.skip(ps[0].contrib, "no words or lines to size the writer by", len(ps))
+            continue
+        done = _thinned(ps, opts.width_per_char / float(np.median(wpcs)), opts, report)
+        for p, d in zip(ps, done or ()):
+            builder.add(group, Sample(p.id, p.text, to_offsets(d)), p.source_points)
+
+
+def _stitched(pieces: list[Piece], builder: Builder, opts: UnipenOptions, report: Report) -> None:
+    """Isolated characters: each writer scaled so that the median height of
+    their digits and capitals is CHAR_HEIGHT widths per character (their
+    contributor's median height without any), thinned like lines (spaces
+    to come counted: CHARS_PER_LETTER), then
+    stitched into lines of words (stitch.py); each character once."""
+    left = [p for p in pieces if not stitchable(p.text)]
+    if left:
+        report.skip("isolated", "character below the baseline (not stitched)", len(left))
+    by = _by_writer([p for p in pieces if stitchable(p.text)])
+    own = {g: sizing_height([(p.text, p.strokes) for p in ps]) for g, ps in by.items()}
+    contrib_h: dict[str, list[float]] = defaultdict(list)
+    for g, ps in by.items():
+        if own[g]:
+            contrib_h[ps[0].contrib].append(own[g])
+    target = opts.width_per_char * CHAR_HEIGHT
+    for group, ps in by.items():
+        h = own[group] or (float(np.median(contrib_h[ps[0].contrib])) if contrib_h[ps[0].contrib] else None)
+        if not h:
+            report.skip(ps[0].contrib, "no digits or capitals to size the writer by", len(ps))
+            continue
+        fit = [p for p in ps if in_proportion(p.text, p.strokes, h)]
+        if len(fit) < len(ps):
+            report.skip(ps[0].contrib, "isolated character out of proportion with its writer's", len(ps) - len(fit))
+        ps = fit
+        if not ps:
+            continue
+        done = _thinned(ps, target / h, opts, report, CHARS_PER_LETTER)
+        if done is None:
+            continue
+        rng = np.random.default_rng([opts.seed, int(group, 16)])
+        made = stitch([(p.text, d) for p, d in zip(ps, done)], target, rng)
+        for k, (text, strokes, used) in enumerate(made):
+            builder.add(group, Sample(f"{ps[0].contrib}-{group[:8]}-chars{k:04d}", text, to_offsets(strokes)),
+                        sum(ps[i].source_points for i in used))
 
 
 def mean_turning(points: np.ndarray) -> float | None:
