@@ -55,7 +55,7 @@ def main() -> None:
         sys.exit(f"error: {args.mine}: no such file")
     C.set_threads(args.threads)
     host = C.machine()  # the load before any work
-    from genseq.hand.write import WriteOptions, load_hand_model, write_handwriting
+    from genseq.hand.api import WriteOptions, load_hand_model, write_handwriting
 
     if args.tuned is None:
         run = Path(tempfile.mkdtemp()) / "mine"

@@ -64,16 +64,16 @@ def recognizer(quick: bool):
     from genseq.checkpoint import bundled_path, save_checkpoint
     from genseq.errors import GenseqError
     from genseq.reader.model import Recognizer, RecognizerConfig
-    from genseq.reader.load import DEFAULT_RECOGNIZER
+    from genseq.reader.api import DEFAULT_RECOGNIZER
     if not quick:
         try:
             return bundled_path(DEFAULT_RECOGNIZER)
         except GenseqError:
             pass
     torch.manual_seed(0)
-    cfg = RecognizerConfig(alphabet=ALPHABET, **({"hidden": 16, "layers": 1} if quick else {}))
+    config = RecognizerConfig(alphabet=ALPHABET, **({"hidden": 16, "layers": 1} if quick else {}))
     path = Path(tempfile.mkdtemp()) / "recognizer.pt"
-    save_checkpoint(path, kind="recognizer", config=cfg.to_dict(), meta={}, model_state=Recognizer(cfg).state_dict())
+    save_checkpoint(path, kind="recognizer", config=config.to_dict(), meta={}, model_state=Recognizer(config).state_dict())
     return path
 
 
@@ -97,7 +97,7 @@ def main() -> None:
     import torch
     from genseq.hand.fast import npstep, packed
     from genseq.hand.sample import HandSampleOptions, sample_synthesis
-    from genseq.hand.write import HandModel, WriteOptions, write_handwriting
+    from genseq.hand.api import HandModel, WriteOptions, write_handwriting
     from genseq.text.corpus import Vocab
     from genseq.text.model import CharRNN, CharRNNConfig
     from genseq.text.sample import TextSampleOptions, generate

@@ -25,7 +25,7 @@ from .render.svg import PageOptions, layout
 
 if TYPE_CHECKING:
     from .hand.sample import HandLine
-    from .hand.write import WriteOptions
+    from .hand.api import WriteOptions
 
 _P = PageOptions()
 QUANTIZATION = "0.1mm"  # vpype's own default for flattening curves (`vpype read -q`)
@@ -38,10 +38,10 @@ def handwriting_lines(text: str, model: str | os.PathLike | None = None, options
     `options` None means WriteOptions(); its `page` lays the lines out as `genseq write` would. `max_step` (px) is the
     longest piece of a flattened curve (None: QUANTIZATION).
     """
-    from .hand.write import WriteOptions, write_drawing
+    from .hand.api import WriteOptions, write_drawing
     options = WriteOptions() if options is None else options
     max_step = vp.convert_length(QUANTIZATION) if max_step is None else max_step
-    # write.py's own checks, cleaning and wrapping: the same seed writes the same strokes as `genseq write`.
+    # hand/api.py's own checks, cleaning and wrapping: the same seed writes the same strokes as `genseq write`.
     pts, written = write_drawing(text, model, options)
     lc = vp.LineCollection()
     for p in layout(pts, options.page)[0]:
@@ -84,7 +84,7 @@ def genseq(text, from_file, model, width, line_height, align, quantization, **wr
     Options come before TEXT (vpype reads what follows it as the next command).
     """
     try:
-        from .hand.write import WriteOptions
+        from .hand.api import WriteOptions
         if from_file:
             limit = WriteOptions.max_text
             try:

@@ -32,7 +32,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.reader.evaluate import read_right  # noqa: E402
-from genseq.hand.write import WriteOptions, load_hand_model, load_recognizer, write_handwriting  # noqa: E402
+from genseq.hand.api import WriteOptions, load_hand_model, write_handwriting  # noqa: E402
+from genseq.reader import load_recognizer  # noqa: E402
 
 TEXT_SEED = 1234
 RARE_WORDS = "box fix mixed six zero lazy quiz jazz Alex Zoe Max Oxford Zurich exit size".split()

@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
-from genseq.hand.write import WriteOptions, load_hand_model, load_recognizer, write_handwriting  # noqa: E402
+from genseq.hand.api import WriteOptions, load_hand_model, write_handwriting  # noqa: E402
+from genseq.reader import load_recognizer  # noqa: E402
 from genseq.render import PageOptions, render_pages, save_pages  # noqa: E402
 from genseq.hand.sample import denormalise  # noqa: E402
 
@@ -41,9 +42,9 @@ def main() -> None:
     _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=args.seed, max_chars=60,
                                                                                  recognizer=args.recognizer))
     took = time.perf_counter() - t0
-    cfg = hm.config
-    reads = read_lines(load_recognizer("default"), [w.points for w in written], (cfg.norm_mean, cfg.norm_std))
-    pts = [denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written]
+    config = hm.config
+    reads = read_lines(load_recognizer("default"), [w.points for w in written], (config.norm_mean, config.norm_std))
+    pts = [denormalise(w.points, config.norm_mean, config.norm_std) for w in written]
     labels = [f"{i + 1}. {t}" for i, t in enumerate(texts)]
     save_pages(render_pages(pts, PageOptions(width=1000, background="white"), labels=labels)[:1], args.out)
     exact = sum(r == t for r, t in zip(reads, texts))

@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
-from genseq.hand.write import WriteOptions, load_hand_model, load_recognizer, write_handwriting  # noqa: E402
+from genseq.hand.api import WriteOptions, load_hand_model, write_handwriting  # noqa: E402
+from genseq.reader import load_recognizer  # noqa: E402
 from genseq.render import PageOptions, save_pages  # noqa: E402
 from genseq.text.api import load_text_model, sample_text  # noqa: E402
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from genseq.atomic import write_text  # noqa: E402
 from genseq.hand.sample import HandSampleOptions, denormalise, sample_synthesis  # noqa: E402
-from genseq.hand.write import load_hand_model  # noqa: E402
+from genseq.hand.api import load_hand_model  # noqa: E402
 from genseq.strokes import to_strokes  # noqa: E402
 from genseq.strokes.jsonl import jsonl_line  # noqa: E402
 
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--bias", type=float, default=0.5)
     args = ap.parse_args()
     hm = load_hand_model(args.model)
-    cfg = hm.config
+    config = hm.config
     lines, seed = [], 0
     while len(lines) < args.styles and seed < 20 * args.styles:
         batch = sample_synthesis(hm.model, [TEXT] * 8, HandSampleOptions(bias=args.bias, seed=1000 + seed,
@@ -43,7 +43,7 @@ def main() -> None:
         seed += 1
         for ln in batch:
             if ln.status == "ok" and len(lines) < args.styles:
-                pts = denormalise(ln.points, cfg.norm_mean, cfg.norm_std)
+                pts = denormalise(ln.points, config.norm_mean, config.norm_std)
                 strokes = [np.round(s, 1).tolist() for s in to_strokes(pts)]
                 lines.append(jsonl_line(TEXT, strokes, id=f"style-{len(lines)}", y_up=True))
     if not lines:

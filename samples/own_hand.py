@@ -37,8 +37,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.reader.evaluate import edit_distance  # noqa: E402
-from genseq.hand.write import WriteOptions, bundled_styles, load_hand_model, load_recognizer  # noqa: E402
-from genseq.hand.write import write_handwriting  # noqa: E402
+from genseq.hand.api import WriteOptions, bundled_styles, load_hand_model  # noqa: E402
+from genseq.reader import load_recognizer  # noqa: E402
+from genseq.hand.api import write_handwriting  # noqa: E402
 from genseq.strokes.jsonl import read_jsonl  # noqa: E402
 from genseq.strokes.normalise import model_ink  # noqa: E402
 from genseq.strokes.style import FEATURES, hand_features, style_distance  # noqa: E402
@@ -91,9 +92,9 @@ def written(hm, reader, opts: WriteOptions, seeds: int = 1) -> tuple[list, float
     lines = []
     for k in range(seeds):
         lines += write_handwriting("\n".join(PHRASES), hm, replace(opts, seed=opts.seed + k))[1]
-    cfg = hm.config
-    reads = read_lines(reader, [ln.points for ln in lines], (cfg.norm_mean, cfg.norm_std))
-    data = [(ln.points[:, :2] * np.asarray(cfg.norm_std, np.float32), ln.text) for ln in lines]
+    config = hm.config
+    reads = read_lines(reader, [ln.points for ln in lines], (config.norm_mean, config.norm_std))
+    data = [(ln.points[:, :2] * np.asarray(config.norm_std, np.float32), ln.text) for ln in lines]
     data = [(np.concatenate([p, ln.points[:, 2:]], 1), t) for (p, t), ln in zip(data, lines)]
     return data, cer([ln.text for ln in lines], reads)
 

@@ -23,10 +23,10 @@ def run(*args, input=None):
 
 def hand_model(path, kind="synthesis"):
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind=kind, alphabet="abc " if kind == "synthesis" else "", hidden=8, layers=1,
+    config = HandwritingConfig(kind=kind, alphabet="abc " if kind == "synthesis" else "", hidden=8, layers=1,
                             mixtures=2, window=2)
-    save_checkpoint(path, kind="handwriting", config=cfg.to_dict(), meta={},
-                    model_state=HandwritingModel(cfg).state_dict())
+    save_checkpoint(path, kind="handwriting", config=config.to_dict(), meta={},
+                    model_state=HandwritingModel(config).state_dict())
     return path
 
 

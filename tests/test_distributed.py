@@ -40,7 +40,7 @@ def init(tmp_path, corpus):
     torch.manual_seed(0)
     task = TextTask(corpus, TINY, batch=4, steps=16)
     path = tmp_path / "init.pt"
-    save_checkpoint(path, kind="text", config=task.config(), meta=task.meta(), model_state=task.model.state_dict())
+    save_checkpoint(path, kind="text", config=task.config.to_dict(), meta=task.meta(), model_state=task.model.state_dict())
     return path
 
 
@@ -113,9 +113,9 @@ def test_handwriting_shards_take_every_world_th_batch(tmp_path):
     path = tmp_path / "s.h5"
     write_strokes(path, {"train": [line(i) for i in range(11)], "val": [line(i) for i in range(2)]},
                   source="test", terms="none", units="px")
-    cfg = config_from_data(path, "prediction", hidden=4, layers=1, mixtures=1, window=1)
-    whole = HandTask(path, cfg, batch=2)
-    parts = [HandTask(path, cfg, batch=2) for _ in range(2)]
+    config = config_from_data(path, "prediction", hidden=4, layers=1, mixtures=1, window=1)
+    whole = HandTask(path, config, batch=2)
+    parts = [HandTask(path, config, batch=2) for _ in range(2)]
     for rank, t in enumerate(parts):
         t.shard(rank, 2)
     # 6 batches per epoch (the last one short): 3 each, interleaved, then the next epoch together.

@@ -109,10 +109,10 @@ def full_disk_for_models(monkeypatch):
 def tiny_model(tmp_path):
     from genseq.checkpoint import save_checkpoint
     from genseq.text.model import CharRNN, CharRNNConfig
-    cfg = CharRNNConfig(vocab_size=3, layers=1, hidden=32)
+    config = CharRNNConfig(vocab_size=3, layers=1, hidden=32)
     path = tmp_path / "model.pt"
-    save_checkpoint(path, kind="text", config=cfg.to_dict(), meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"},
-                    model_state=CharRNN(cfg).state_dict())
+    save_checkpoint(path, kind="text", config=config.to_dict(), meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"},
+                    model_state=CharRNN(config).state_dict())
     return path
 
 

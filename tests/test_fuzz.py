@@ -297,10 +297,10 @@ def test_stroke_reader_on_odd_attributes(stroke_file, tmp_path, key, value):
 def text_model_file(tmp_path_factory):
     from genseq.checkpoint import save_checkpoint
     from genseq.text.model import CharRNN, CharRNNConfig
-    cfg = CharRNNConfig(vocab_size=3, layers=1, hidden=4)
+    config = CharRNNConfig(vocab_size=3, layers=1, hidden=4)
     path = tmp_path_factory.mktemp("ck") / "m.pt"
-    save_checkpoint(path, kind="text", config=cfg.to_dict(), meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"},
-                    model_state=CharRNN(cfg).state_dict())
+    save_checkpoint(path, kind="text", config=config.to_dict(), meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"},
+                    model_state=CharRNN(config).state_dict())
     return path
 
 

@@ -6,9 +6,10 @@ change the output (a new bundled model, another sampling rule) updates the
 hashes in the same commit: run this file, read the new values off the failure.
 
 The written lines are hashed (text, attention status, points rounded to 1e-3
-in the model's normalised units), not the SVG, so that rendering can change
-without touching these. Floating point may differ between CPU kinds; the
-hashes were taken on x86-64 with one torch thread (tests/conftest.py).
+in the model's normalised units), and for one of them the SVG page byte for
+byte, so that a change to the model or to the page shows which it was.
+Floating point may differ between CPU kinds; the hashes were taken on x86-64
+with one torch thread (tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ WRITTEN = {
     ("xyz", 5, 1): "6db59442f274fdc262170fae847721d3323cd7a75af147348cf1e013d3fb4701",
     ("Golden 12:45", 3, 2): "c9225e0d391d4df20d285b823c736e9dc7b1cefb7e261b2977070816fe891917",
 }
+SVG = {("Golden 12:45", 3, 1): "bd557b860ffb7f1299b9d19adcd66e59d4f6affc9d006b2f96edd66d459649c2"}
 POINTS = {("Golden 12:45", 3, 1): 183, ("xyz", 5, 1): 40, ("Golden 12:45", 3, 2): 177}
 TEXT = "5f21ecd828cef54b3906a01cbb4ffbc1d8cbc707ab06eba75e91ca8fd96ae059"  # "ROMEO:", 200 chars, T 0.8, seed 1
 
@@ -41,17 +43,19 @@ def lines_hash(written) -> str:
 
 @pytest.fixture(scope="module")
 def hand_model():
-    from genseq.hand.write import load_hand_model
+    from genseq.hand.api import load_hand_model
     return load_hand_model()
 
 
 @pytest.mark.parametrize("text,seed,candidates", list(WRITTEN))
 def test_bundled_model_writes_as_before(hand_model, text, seed, candidates):
-    from genseq.hand.write import WriteOptions, write_handwriting
+    from genseq.hand.api import WriteOptions, write_handwriting
     pages, written = write_handwriting(text, hand_model, WriteOptions(seed=seed, candidates=candidates))
     assert len(pages) == 1 and [w.text for w in written] == [text]
     assert [len(w.points) for w in written] == [POINTS[text, seed, candidates]]
     assert lines_hash(written) == WRITTEN[text, seed, candidates]
+    if (text, seed, candidates) in SVG:
+        assert hashlib.sha256(pages[0].encode()).hexdigest() == SVG[text, seed, candidates]
 
 
 def test_bundled_text_model_samples_as_before():

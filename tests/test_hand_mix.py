@@ -89,49 +89,49 @@ def test_mixer_refuses_bad_shares(bad):
 # -- HandTask on two files ------------------------------------------------------------------------
 
 def _has_d(task, batch) -> bool:
-    return bool((batch.text == task.cfg.alphabet.index("d") + 1).any(dim=1).all())
+    return bool((batch.text == task.config.alphabet.index("d") + 1).any(dim=1).all())
 
 
 def test_two_files_alphabet_mix_and_scale(files):
     a, b = files
     sizes = dict(TINY)
-    cfg, scales, tuned = run_config([a, b], "synthesis", sizes)
-    assert not tuned and cfg.alphabet == "".join(sorted(set("".join(TEXTS_A + TEXTS_B))))
-    assert cfg == config_from_data([a, b], "synthesis", **sizes)
-    assert scales[0] == 1.0 and scales[1] == pytest.approx(data_scale(cfg, b)) and scales[1] < 0.7
+    config, scales, tuned = run_config([a, b], "synthesis", sizes)
+    assert not tuned and config.alphabet == "".join(sorted(set("".join(TEXTS_A + TEXTS_B))))
+    assert config == config_from_data([a, b], "synthesis", **sizes)
+    assert scales[0] == 1.0 and scales[1] == pytest.approx(data_scale(config, b)) and scales[1] < 0.7
     torch.manual_seed(0)
-    task = HandTask([a, b], cfg, batch=2, seed=3, mix=[0.7, 0.3], scale=scales)
+    task = HandTask([a, b], config, batch=2, seed=3, mix=[0.7, 0.3], scale=scales)
     cpu = torch.device("cpu")
     from_b, n = 0, 400
     for _ in range(n):
         batch = task.train_batch(cpu)
         d = _has_d(task, batch)
         # a batch is one file's: all of its lines hold a 'd' (b) or none does (a)
-        assert d or not (batch.text == cfg.alphabet.index("d") + 1).any()
+        assert d or not (batch.text == config.alphabet.index("d") + 1).any()
         from_b += d
         if d:  # b's lines come in b's scale
             src = task.sources[1]
             i = batch.index[0]
-            p = normalise(src.train_split[i].points, cfg, scales[1])
+            p = normalise(src.train_split[i].points, config, scales[1])
             np.testing.assert_allclose(batch.x[0, : len(p) - 1].numpy(), p[:-1], rtol=1e-6)
     assert abs(from_b / n - 0.3) < 0.08, from_b / n
     meta = task.meta()
     assert meta["mix"] == pytest.approx([0.7, 0.3]) and [f["data"] for f in meta["files"]] == ["a.h5", "b.h5"]
     # without --mix the shares follow the training lines (6 and 6)
-    assert HandTask([a, b], cfg, batch=2).mixer.shares.tolist() == [0.5, 0.5]
+    assert HandTask([a, b], config, batch=2).mixer.shares.tolist() == [0.5, 0.5]
     with pytest.raises(GenseqError, match="--mix has 3 shares for 2 files"):
-        HandTask([a, b], cfg, batch=2, mix=[1, 1, 1])
+        HandTask([a, b], config, batch=2, mix=[1, 1, 1])
     with pytest.raises(GenseqError, match="the same stroke file is given twice"):
-        HandTask([a, a], cfg, batch=2)
+        HandTask([a, a], config, batch=2)
 
 
 def test_two_file_state_round_trip_and_refusals(files):
     a, b = files
-    cfg, scales, _ = run_config([a, b], "synthesis", dict(TINY))
+    config, scales, _ = run_config([a, b], "synthesis", dict(TINY))
     cpu = torch.device("cpu")
 
     def make(mix=(0.6, 0.4), paths=(a, b), sc=scales):
-        return HandTask(list(paths), cfg, batch=2, seed=5, mix=list(mix) if mix else None, scale=sc)
+        return HandTask(list(paths), config, batch=2, seed=5, mix=list(mix) if mix else None, scale=sc)
 
     full = make()
     want = [full.train_batch(cpu) for _ in range(14)]  # 6 lines per file in batches of 2: several epochs
@@ -209,12 +209,12 @@ def test_adapt_init_grows_a_checkpoint_for_new_data(tmp_path, files):
     ck_path = tmp_path / "old.pt"
     save_checkpoint(ck_path, kind="handwriting", config=old.to_dict(), meta={"units": "px", "scale": 1.0},
                     model_state=model.state_dict())
-    cfg, scales, tuned = run_config([c], "synthesis", dict(TINY), init=ck_path)
-    assert tuned and cfg.alphabet == old.alphabet + "xz" and scales == [1.0]
-    assert (cfg.hidden, cfg.norm_std) == (old.hidden, old.norm_std)  # sizes and normalisation of the model
-    task = HandTask(c, cfg, batch=2, scale=scales, init=True)
+    config, scales, tuned = run_config([c], "synthesis", dict(TINY), init=ck_path)
+    assert tuned and config.alphabet == old.alphabet + "xz" and scales == [1.0]
+    assert (config.hidden, config.norm_std) == (old.hidden, old.norm_std)  # sizes and normalisation of the model
+    task = HandTask(c, config, batch=2, scale=scales, init=True)
     ck = task.adapt_init(load_checkpoint(ck_path, kind="handwriting"))
-    assert ck["config"]["alphabet"] == cfg.alphabet and task.compatible(ck) is None
+    assert ck["config"]["alphabet"] == config.alphabet and task.compatible(ck) is None
     task.model.load_state_dict(ck["model"])
     w = ck["model"]["lstms.0.weight_ih_l0"]
     assert torch.equal(w[:, : 3 + len(old.alphabet)], model.state_dict()["lstms.0.weight_ih_l0"])
@@ -242,15 +242,15 @@ def test_cli_two_files_scores_per_file_and_init_grows_alphabet(tmp_path, files):
     evals = [rec for rec in recs if "val_loss" in rec]
     assert [rec["step"] for rec in evals] == [2, 4]
     ck = load_checkpoint(run / "last.pt", kind="handwriting")
-    cfg = HandwritingConfig.from_dict(ck["config"])
-    assert cfg.alphabet == "".join(sorted(set("".join(TEXTS_A + TEXTS_B))))
+    config = HandwritingConfig.from_dict(ck["config"])
+    assert config.alphabet == "".join(sorted(set("".join(TEXTS_A + TEXTS_B))))
     assert ck["meta"]["mix"] == pytest.approx([0.7, 0.3]) and len(ck["meta"]["files"]) == 2
     scales = [f["scale"] for f in ck["meta"]["files"]]
     for rec in evals:
         per = [rec["nll_per_point[a.h5]"], rec["nll_per_point[b.h5]"]]
         assert all(np.isfinite(per))
         # val_loss: the mix-weighted mean of the files' scores, in the model's normalised units
-        log_std = [math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(s) for s in scales]
+        log_std = [math.log(config.norm_std[0]) + math.log(config.norm_std[1]) - 2 * math.log(s) for s in scales]
         assert rec["val_loss"] == pytest.approx(0.7 * (per[0] - log_std[0]) + 0.3 * (per[1] - log_std[1]))
     assert load_checkpoint(run / "best.pt")["meta"]["best_val"] == min(rec["val_loss"] for rec in evals)
     # Fine-tune on a file with characters the model lacks: the alphabet grows.
@@ -260,7 +260,7 @@ def test_cli_two_files_scores_per_file_and_init_grows_alphabet(tmp_path, files):
                 "--eval-every", 2, "--batch", 2, "--device", "cpu", "-q")
     assert r.exit_code == 0, r.output
     ck2 = load_checkpoint(ft / "last.pt", kind="handwriting")
-    assert ck2["config"]["alphabet"] == cfg.alphabet + "xz" and ck2["meta"]["init"]
+    assert ck2["config"]["alphabet"] == config.alphabet + "xz" and ck2["meta"]["init"]
     assert ck2["model"]["lstms.0.weight_ih_l0"].shape[1] == ck["model"]["lstms.0.weight_ih_l0"].shape[1] + 2
     assert {k: v for k, v in ck2["config"].items() if k != "alphabet"} == \
         {k: v for k, v in ck["config"].items() if k != "alphabet"}
@@ -294,9 +294,9 @@ def test_per_file_scores_of_files_with_the_same_name(tmp_path):
     (tmp_path / "unipen").mkdir()
     a = _strokes(tmp_path / "iam" / "train.h5", TEXTS_A)
     b = _strokes(tmp_path / "unipen" / "train.h5", TEXTS_B, size=40.0, seed=1)
-    cfg, scales, _ = run_config([a, b], "synthesis", dict(TINY))
+    config, scales, _ = run_config([a, b], "synthesis", dict(TINY))
     torch.manual_seed(0)
-    scores = HandTask([a, b], cfg, batch=2, scale=scales).evaluate(torch.device("cpu"))
+    scores = HandTask([a, b], config, batch=2, scale=scales).evaluate(torch.device("cpu"))
     per_file = [k for k in scores if k.startswith("nll_per_point")]
     assert len(per_file) == 2, scores
 

@@ -74,7 +74,7 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
     assert ck["meta"]["init"] is True
     # The model carries a few of the writer's training lines: its default style.
     from genseq.hand.own import STYLE_LINES
-    from genseq.hand.write import WriteOptions, load_hand_model, load_style, model_styles
+    from genseq.hand.api import WriteOptions, load_hand_model, load_style, model_styles
     with StrokeDataset(run / "mine.h5") as ds:
         train_texts = set(ds.split("train").texts)
     styles = ck["meta"]["styles"]
@@ -101,7 +101,7 @@ def test_too_few_lines_to_hold_any_out_is_one_line(tmp_path):
 
 
 def test_malformed_model_styles_are_ignored():
-    from genseq.hand.write import HandModel, model_styles
+    from genseq.hand.api import HandModel, model_styles
     good = {"text": "ab", "points": [[0, 0, 0], [1, 1, 1]]}
     for styles in ([good], [{"text": "ab", "points": [[0, 0]]}], [{"text": 3, "points": []}], "x",
                    [good] * 9, [{"text": "ab", "points": [[float("nan"), 0, 0], [1, 1, 1]]}]):

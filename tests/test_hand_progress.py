@@ -4,7 +4,7 @@ final points."""
 import numpy as np
 import pytest
 
-from genseq.hand.write import WriteOptions, load_hand_model, write_lines
+from genseq.hand.api import WriteOptions, load_hand_model, write_lines
 
 TEXTS = ["ab cd", "", "x y z"]
 

@@ -403,9 +403,11 @@ def test_word_choice_after_priming_scores_the_line_own_strokes():
         assert ln.status == "ok" and ln.phi.shape[1] == len("ab cd")
 
 
-def test_a_word_no_candidate_wrote_is_written_again():
+def test_a_word_no_candidate_wrote_is_written_again(monkeypatch):
+    from genseq.hand import words
     from genseq.hand.model import HandState
     from genseq.hand.words import WordChoice
+    monkeypatch.setattr(words, "REDOS", 1)
     calls = []
 
     def score(pieces, texts):
@@ -419,7 +421,7 @@ def test_a_word_no_candidate_wrote_is_written_again():
     state.h[:, 1], x = state.h[:, 0], torch.randn(B, 3, generator=g)  # the C rows of a line start equal
     x[1] = x[0]
     wc = WordChoice(["ab cd"] * 2, 2, 0, torch.ones(B, U1, dtype=torch.bool), T, score, patience=4,
-                    start=(state, x), redos=1)
+                    start=(state, x))
     start = (state.h[:, 0].clone(), x[0].clone())
     points, phis = torch.zeros(B, T, 3), torch.zeros(B, T, U1)
     finished = torch.zeros(B, dtype=torch.bool)

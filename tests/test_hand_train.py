@@ -60,10 +60,10 @@ def test_eval_in_data_units_is_shift_invariant_to_normalisation(tmp_path, stroke
     from genseq.hand.model import HandwritingConfig, HandwritingModel
     from genseq.strokes import StrokeDataset
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind="synthesis", alphabet="".join(sorted(set(ALPHA))), hidden=8, layers=1,
+    config = HandwritingConfig(kind="synthesis", alphabet="".join(sorted(set(ALPHA))), hidden=8, layers=1,
                             mixtures=2, window=2, norm_std=(10.0, 10.0))
-    m1 = HandwritingModel(cfg)
-    cfg2 = HandwritingConfig(**{**cfg.to_dict(), "norm_std": (20.0, 20.0)})
+    m1 = HandwritingModel(config)
+    cfg2 = HandwritingConfig(**{**config.to_dict(), "norm_std": (20.0, 20.0)})
     m2 = HandwritingModel(cfg2)
     m2.load_state_dict(m1.state_dict())
     with StrokeDataset(strokes_h5) as ds:
@@ -77,7 +77,7 @@ def test_eval_in_data_units_is_shift_invariant_to_normalisation(tmp_path, stroke
 def test_write_api_wraps_and_errors(tmp_path):
     from genseq.errors import GenseqError
     from genseq.hand.model import HandwritingConfig, HandwritingModel
-    from genseq.hand.write import HandModel, WriteOptions, clean_text, wrap_lines, write_handwriting
+    from genseq.hand.api import HandModel, WriteOptions, clean_text, wrap_lines, write_handwriting
     assert wrap_lines("aaa bbb ccc\n\nddd", 7) == ["aaa bbb", "ccc", "", "ddd"]
     assert clean_text("a\tb\x07c\r\n", "abc ") == "a bc\n"
     with pytest.raises(GenseqError, match="cannot write 2 character"):
@@ -85,8 +85,8 @@ def test_write_api_wraps_and_errors(tmp_path):
     assert clean_text("abz!", "abc ", unknown="drop") == "ab"
     assert clean_text("abz!", "abc ", unknown="replace") == "ab  "
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind="synthesis", alphabet="abc ", hidden=8, layers=1, mixtures=2, window=2)
-    hm = HandModel(HandwritingModel(cfg).eval(), {})
+    config = HandwritingConfig(kind="synthesis", alphabet="abc ", hidden=8, layers=1, mixtures=2, window=2)
+    hm = HandModel(HandwritingModel(config).eval(), {})
     opts = WriteOptions(max_chars=5, seed=3)
     pages, lines = write_handwriting("abc abc\n\ncab", hm, opts)
     assert [ln.text if ln else "" for ln in lines] == ["abc", "abc", "", "cab"]
@@ -143,21 +143,21 @@ def test_augment_maps_are_small_deterministic_affine_maps():
 def test_augmented_batches_follow_the_data_position_and_resume(strokes_h5):
     from genseq.hand.data import affine, make_batch, normalise
     from genseq.hand.task import HandTask, config_from_data
-    cfg = config_from_data(strokes_h5, "synthesis", hidden=8, layers=1, mixtures=2, window=2)
-    plain = HandTask(strokes_h5, cfg, batch=2, seed=3)
+    config = config_from_data(strokes_h5, "synthesis", hidden=8, layers=1, mixtures=2, window=2)
+    plain = HandTask(strokes_h5, config, batch=2, seed=3)
     assert plain.next_maps(2) is None
-    runs = [HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0) for _ in range(2)]
+    runs = [HandTask(strokes_h5, config, batch=2, seed=3, augment=1.0) for _ in range(2)]
     cpu = torch.device("cpu")
     first = [runs[0].train_batch(cpu) for _ in range(5)]
     for _ in range(3):
         runs[1].train_batch(cpu)
-    resumed = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
+    resumed = HandTask(strokes_h5, config, batch=2, seed=3, augment=1.0)
     resumed.load_state_dict(runs[1].state_dict())
     for want in first[3:]:  # a resumed run draws the same lines and the same maps
         got = resumed.train_batch(cpu)
         assert got.index == want.index and torch.equal(got.x, want.x) and torch.equal(got.y, want.y)
     # every batch, and the same batch position in the next epoch, gets maps of its own
-    walk = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
+    walk = HandTask(strokes_h5, config, batch=2, seed=3, augment=1.0)
     maps = []
     for _ in range(4):  # 6 lines in batches of 2: steps 0-2 are epoch 0, step 3 starts epoch 1
         idx = walk.next_index()
@@ -168,12 +168,12 @@ def test_augmented_batches_follow_the_data_position_and_resume(strokes_h5):
             assert not np.allclose(maps[i], maps[j]), (i, j)
     # the maps are applied to the data-unit offsets, before normalisation
     b = first[0]
-    maps = HandTask(strokes_h5, cfg, batch=2, seed=3, augment=1.0)
+    maps = HandTask(strokes_h5, config, batch=2, seed=3, augment=1.0)
     idx = maps.next_index()
     A = maps.next_maps(len(idx))
-    p = normalise(affine(maps.train_split[idx[0]].points, A[0]), cfg)
+    p = normalise(affine(maps.train_split[idx[0]].points, A[0]), config)
     np.testing.assert_allclose(b.x[0, : len(p) - 1].numpy(), p[:-1], rtol=1e-6)
-    unmapped = make_batch(maps.train_split, idx, cfg)
+    unmapped = make_batch(maps.train_split, idx, config)
     assert not torch.allclose(unmapped.x[:, :, :2], b.x[:, :, :2])
     assert torch.equal(unmapped.x[:, :, 2], b.x[:, :, 2]) and torch.equal(unmapped.mask, b.mask)
 

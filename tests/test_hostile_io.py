@@ -133,9 +133,9 @@ KIND_TEST = {"fifo": stat.S_ISFIFO, "chardev": stat.S_ISCHR, "socket": stat.S_IS
 
 def hand_model(path):
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind="synthesis", alphabet="abc ", hidden=8, layers=1, mixtures=2, window=2)
-    save_checkpoint(path, kind="handwriting", config=cfg.to_dict(), meta={},
-                    model_state=HandwritingModel(cfg).state_dict())
+    config = HandwritingConfig(kind="synthesis", alphabet="abc ", hidden=8, layers=1, mixtures=2, window=2)
+    save_checkpoint(path, kind="handwriting", config=config.to_dict(), meta={},
+                    model_state=HandwritingModel(config).state_dict())
     return path
 
 

@@ -11,6 +11,7 @@ its own baseline (test_hostile_files_stay_within_memory_bound).
 import collections
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -34,18 +35,18 @@ INVALID = "is not a valid genseq model file: "
 
 # -- building files ------------------------------------------------------------------------------
 
-def text_file(path, vocab="abc", meta=None, **cfg):
+def text_file(path, vocab="abc", meta=None, **config):
     torch.manual_seed(0)
-    config = CharRNNConfig(vocab_size=len(vocab), **{"layers": 1, "hidden": 8, **cfg})
+    config = CharRNNConfig(vocab_size=len(vocab), **{"layers": 1, "hidden": 8, **config})
     save_checkpoint(path, kind="text", config=config.to_dict(),
                     meta={"vocab": json.dumps(list(vocab)), "encoding": "utf-8", **(meta or {})},
                     model_state=CharRNN(config).state_dict())
     return path
 
 
-def hand_file(path, **cfg):
+def hand_file(path, **config):
     torch.manual_seed(0)
-    config = HandwritingConfig(**{"alphabet": "abc ", "hidden": 8, "layers": 1, "mixtures": 2, "window": 2, **cfg})
+    config = HandwritingConfig(**{"alphabet": "abc ", "hidden": 8, "layers": 1, "mixtures": 2, "window": 2, **config})
     save_checkpoint(path, kind="handwriting", config=config.to_dict(), meta={"scale": 1.0},
                     model_state=HandwritingModel(config).state_dict())
     return path
@@ -97,8 +98,8 @@ def zip_bomb(src, dst, inflated: int):
 
 
 def bomb_source(path):
-    cfg = CharRNNConfig(vocab_size=3, layers=1, hidden=8)
-    torch.save({"format": "genseq", "version": 1, "kind": "text", "config": cfg.to_dict(),
+    config = CharRNNConfig(vocab_size=3, layers=1, hidden=8)
+    torch.save({"format": "genseq", "version": 1, "kind": "text", "config": config.to_dict(),
                 "meta": {"vocab": '["a", "b", "c"]'}, "model": {"w": torch.zeros(123457)}}, path)
     return path
 
@@ -116,7 +117,7 @@ def good(tmp_path_factory):
 
 
 def test_good_files_still_load_and_run(good, tmp_path):
-    from genseq.hand.write import load_hand_model
+    from genseq.hand.api import load_hand_model
     from genseq.text.api import load_text_model
     assert len(load_text_model(good["text"]).vocab) == 3
     assert load_hand_model(good["hand"]).config.norm_mean == (0.0, 0.0)
@@ -261,7 +262,7 @@ def test_the_parameter_cap(good, tmp_path, monkeypatch):
 ])
 def test_broken_handwriting_config_is_refused_on_loading(good, tmp_path, key, value, needle):
     p = edit(good["hand"], tmp_path / "h.pt", lambda ck: ck["config"].__setitem__(key, value))
-    from genseq.hand.write import load_hand_model
+    from genseq.hand.api import load_hand_model
     with pytest.raises(GenseqError, match="^" + str(p) + " " + INVALID):
         load_hand_model(p)
     one_line_error(run("write", "ab", "-m", p, "--candidates", "1", "-o", tmp_path / "o.svg"), INVALID, needle)
@@ -324,7 +325,7 @@ CHILD = textwrap.dedent("""
     import json, resource, sys
     import torch
     from genseq.cli import main
-    import genseq.text.api, genseq.hand.write, genseq.hand.evaluate, genseq.text.sample  # noqa: F401
+    import genseq.text.api, genseq.hand.api, genseq.hand.evaluate, genseq.text.sample  # noqa: F401
 
     def hwm():
         for line in open("/proc/self/status"):
@@ -432,3 +433,20 @@ def test_init_and_resume_check_a_file_before_building_its_model(good, tmp_path):
     edit(run_dir / "last.pt", run_dir / "last.pt", big_and_empty)
     one_line_error(run("train", "handwriting", data, "-o", run_dir, "--hidden", 8, "--layers", 1, "--mixtures", 2,
                        "--window", 2, "--batch", 3, "--max-steps", 2, "--resume", "-q"), INVALID, "missing")
+
+
+@pytest.mark.parametrize("cls,d,msg", [
+    ("reader", {"alphabet": "ab", "stride": "4"}, "recognizer config stride must be a whole number, not '4'"),
+    ("reader", {"alphabet": "ab", "dropout": True}, "recognizer config dropout must be a number, not True"),
+    ("reader", {"alphabet": "ab", "norm_std": [1.0, -1.0]}, "norm_std must be 2 positive finite numbers"),
+    ("reader", {"alphabet": 7}, "recognizer config alphabet must be a string, not 7"),
+    ("text", {}, "text config is missing vocab_size"),
+    ("text", {"vocab_size": 3, "tie_weights": 1}, "text config tie_weights must be true or false, not 1"),
+    ("text", [1, 2], "text config must be a mapping"),
+])
+def test_every_config_kind_checks_types_before_it_is_built(cls, d, msg):
+    from genseq.reader.model import RecognizerConfig
+    from genseq.text.model import CharRNNConfig
+    config = {"reader": RecognizerConfig, "text": CharRNNConfig}[cls]
+    with pytest.raises(GenseqError, match=re.escape(msg)):
+        config.from_dict(d)

@@ -66,8 +66,8 @@ def test_shapes_padding_and_impossible_alignments():
     with pytest.raises(GenseqError, match="dropout"):
         RecognizerConfig(alphabet=ALPHA, dropout=1.0)
     torch.manual_seed(0)
-    cfg = RecognizerConfig(alphabet=ALPHA, hidden=8, layers=2, stride=3)
-    m = Recognizer(cfg).eval()
+    config = RecognizerConfig(alphabet=ALPHA, hidden=8, layers=2, stride=3)
+    m = Recognizer(config).eval()
     x = torch.randn(3, 10, 3)
     n = torch.tensor([10, 7, 2])
     logp = m(x, n)
@@ -151,9 +151,7 @@ def test_trains_to_read_resumes_and_evaluates(trained, strokes_h5, tmp_path):
 def test_reader_prefers_the_right_text(trained, strokes_h5):
     """Given strokes of 'cab a' and of 'abc a', the trained reader scores each text higher on its own strokes."""
     from genseq.hand.choose import read_lines, read_scores
-    from genseq.hand import write
     from genseq.reader import load_recognizer
-    assert write.load_recognizer is load_recognizer  # the writer's name for it still works
     m = load_recognizer(trained / "best.pt")
     rng = np.random.default_rng(5)
     std = np.asarray(m.config.norm_std, np.float32)
@@ -193,10 +191,10 @@ def test_choose_prefers_good_status_then_score(monkeypatch):
 
 def test_write_with_candidates(trained, tmp_path):
     from genseq.hand.model import HandwritingConfig, HandwritingModel
-    from genseq.hand.write import HandModel, WriteOptions, write_handwriting
+    from genseq.hand.api import HandModel, WriteOptions, write_handwriting
     torch.manual_seed(0)
-    cfg = HandwritingConfig(kind="synthesis", alphabet=ALPHA, hidden=8, layers=1, mixtures=2, window=2)
-    hm = HandModel(HandwritingModel(cfg).eval(), {})
+    config = HandwritingConfig(kind="synthesis", alphabet=ALPHA, hidden=8, layers=1, mixtures=2, window=2)
+    hm = HandModel(HandwritingModel(config).eval(), {})
     opts = WriteOptions(max_chars=5, seed=3, candidates=3, recognizer=trained / "best.pt", unprimed=True)
     pages, lines = write_handwriting("abc abc\n\ncab", hm, opts)
     assert [ln.text if ln else "" for ln in lines] == ["abc", "abc", "", "cab"]
@@ -209,7 +207,7 @@ def test_write_with_candidates(trained, tmp_path):
         write_handwriting("abc", hm, WriteOptions(candidates=2, recognizer=tmp_path / "none.pt", unprimed=True))
     # A handwriting model is not a recognizer: one clear error.
     f = tmp_path / "hand.pt"
-    save_checkpoint(f, kind="handwriting", config=cfg.to_dict(), meta={}, model_state=hm.model.state_dict())
+    save_checkpoint(f, kind="handwriting", config=config.to_dict(), meta={}, model_state=hm.model.state_dict())
     r = _invoke("write", "abc", "-m", f, "--recognizer", f, "-o", tmp_path / "o.svg", "--no-style")
     assert r.exit_code == 1 and "not a recognizer model" in r.output and "Traceback" not in r.output
     r = _invoke("write", "abc", "-m", f, "-k", 0, "-o", tmp_path / "o.svg")
@@ -221,7 +219,7 @@ def test_write_with_candidates(trained, tmp_path):
 
 
 def test_a_line_is_drawn_again_only_when_none_of_its_candidates_passed(monkeypatch):
-    import genseq.hand.write as write_mod
+    import genseq.hand.api as write_mod
     calls, seen = [], []
 
     def fake(model, texts, opts, prime, words=None, progress=None):

@@ -224,11 +224,11 @@ def test_a_gpu_saved_file_loads_on_the_cpu(tmp_path, monkeypatch):
     # map_location="cpu" this file cannot be read on a machine with no GPU.
     import torch.serialization as ser
     from genseq.text.model import CharRNN, CharRNNConfig
-    cfg = CharRNNConfig(vocab_size=3, layers=1, hidden=4)
-    model = CharRNN(cfg)
+    config = CharRNNConfig(vocab_size=3, layers=1, hidden=4)
+    model = CharRNN(config)
     with monkeypatch.context() as m:
         m.setattr(ser, "location_tag", lambda storage: "cuda:0")
-        save_checkpoint(tmp_path / "gpu.pt", kind="text", config=cfg.to_dict(),
+        save_checkpoint(tmp_path / "gpu.pt", kind="text", config=config.to_dict(),
                         meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"}, model_state=model.state_dict())
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
@@ -244,8 +244,8 @@ def test_a_gpu_saved_file_loads_on_the_cpu(tmp_path, monkeypatch):
 def test_a_cpu_saved_file_loads_on_the_gpu(tmp_path):
     from genseq.text.api import load_text_model
     from genseq.text.model import CharRNN, CharRNNConfig
-    cfg = CharRNNConfig(vocab_size=3, layers=1, hidden=4)
-    save_checkpoint(tmp_path / "cpu.pt", kind="text", config=cfg.to_dict(),
-                    meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"}, model_state=CharRNN(cfg).state_dict())
+    config = CharRNNConfig(vocab_size=3, layers=1, hidden=4)
+    save_checkpoint(tmp_path / "cpu.pt", kind="text", config=config.to_dict(),
+                    meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"}, model_state=CharRNN(config).state_dict())
     tm = load_text_model(tmp_path / "cpu.pt", device="cuda")
     assert all(p.device.type == "cuda" for p in tm.model.parameters())

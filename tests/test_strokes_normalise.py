@@ -153,7 +153,7 @@ def test_style_measure_tells_slant_apart():
 
 
 def test_priming_sample_joins_lines_on_one_baseline():
-    from genseq.hand.write import priming_sample
+    from genseq.hand.api import priming_sample
     from genseq.strokes import Sample
     lines = [Sample(f"s{i}", t, p) for i, (t, p) in enumerate(
         (t, normalise_lines([_line(t, 50, 1.0, seed=i)], TARGET)[0])

@@ -508,3 +508,48 @@ def test_a_writer_with_jagged_ink_is_left_out(tmp_path):
     assert all(k[0].startswith("calm-") for k in read_all(tmp_path / "o.h5"))
     rep = convert_unipen(top, tmp_path / "all.h5", opts(val_frac=0, test_frac=0, max_turning=0))
     assert rep.kept == 4
+
+
+def _tall(ch: str, i: int, tab: Tablet, height: float) -> np.ndarray:
+    """A digit- or capital-like stroke `height` inches tall at position i."""
+    t = np.linspace(0.0, 1.0, tab.points)
+    x = i * 0.5 + 0.1 * np.sin(np.pi * t) + 0.05 * (ord(ch) % 3) * t
+    return tab.units(np.stack([x, 1.0 + height * t], 1))
+
+
+def test_isolated_characters_are_sized_by_height_and_stitched_into_lines(tmp_path):
+    """Two writers on two tablets write digits, capitals and symbols one at a time at
+    different sizes: both come out as lines of several characters with digits and
+    capitals CHAR_HEIGHT widths per character tall and IAM-OnDB's density, every
+    character once; a comma and a character 20x its writer's size are left out."""
+    from genseq.strokes.unipen import CHAR_HEIGHT
+    chars = {"1a": "0123456789" * 2, "1b": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "1d": "#$%,"}
+    files = {}
+    for c, tab, height in (("ta", Tablet(1000, 1000, 30, 100), 0.3), ("tb", Tablet(2000, 3000, 90, 300), 0.8)):
+        files[f"include/{c}/{c}.doc"] = tab.doc()
+        for cat, text in chars.items():
+            ink = Ink(tab, f"{c} writer")
+            segs = [seg("CHARACTER", str(ink.stroke(_tall(ch, i, tab, height))), ch) for i, ch in enumerate(text)]
+            if cat == "1a":  # one digit written at 20 times the size
+                segs.append(seg("CHARACTER", str(ink.stroke(_tall("9", 0, tab, 20 * height))), "9"))
+            files[f"include/{c}/data/{cat}.dat"] = ink.dump()
+            files[f"data/{cat}/{c}/idx"] = index([f"{c}/{c}.doc", f"{c}/data/{cat}.dat"], segs)
+    top = write_tree(tmp_path / "unipen", files)
+    rep = convert_unipen(top, tmp_path / "o.h5", opts(categories=("1a", "1b", "1d"), val_frac=0, test_frac=0))
+    assert dict(rep.skipped) == {"character below the baseline (not stitched)": 2,
+                                 "isolated character out of proportion with its writer's": 2}
+    got = read_all(tmp_path / "o.h5")
+    assert rep.kept == len(got) and len(got) >= 6
+    for c in ("ta", "tb"):
+        texts = [t for (i, t) in got if i.startswith(c + "-")]
+        assert sorted("".join(texts).replace(" ", "")) == sorted("".join(chars.values()).replace(",", ""))
+        assert max(len(t) for t in texts) > 3 and any(" " in t for t in texts)
+        points = [got[(i, t)][2] for (i, t) in got if i.startswith(c + "-")]
+        heights = [np.ptp(_positions(p)[:, 1]) for p in points]
+        # every character is one stroke of the same height: a line is as tall as one, plus the wobble
+        assert np.median(heights) == pytest.approx(CHAR_HEIGHT * IAM_WIDTH_PER_CHAR, rel=0.1), c
+        density = sum(len(p) for p in points) / sum(len(t) for t in texts)
+        assert density == pytest.approx(IAM_POINTS_PER_CHAR, rel=0.2), c
+    r = CliRunner().invoke(main, ["data", "unipen", str(top), "--categories", "1a,1b,1d", "-o",
+                                  str(tmp_path / "cli.h5"), "--no-progress"])
+    assert r.exit_code == 0 and f"kept {rep.kept} lines" in r.output, r.output

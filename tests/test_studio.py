@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genseq.errors import GenseqError
-from genseq.hand.write import WriteOptions, write_lines, wrap_lines
+from genseq.hand.api import WriteOptions, write_lines, wrap_lines
 from genseq.render import PageOptions, render_pages
 from genseq.studio import StudioServer, StudioSession
 from genseq.studio.session import render_file
@@ -55,9 +55,9 @@ def test_write_streams_growing_lines_that_end_as_the_cli_writes_them(session):
     # The same lines as `genseq write` (one batch, same seed): showing them draws no random numbers.
     hm = session.hm
     expect = write_lines(wrap_lines(TEXT, 40), hm, WriteOptions(seed=3, candidates=1))
-    cfg = hm.config
+    config = hm.config
     for got, want in zip(lines, expect):
-        want_pts = want.points * np.r_[cfg.norm_std, 1] + np.r_[cfg.norm_mean, 0]
+        want_pts = want.points * np.r_[config.norm_std, 1] + np.r_[config.norm_mean, 0]
         np.testing.assert_allclose(got, want_pts, atol=0.006)
     # The layout streamed last is the download's own.
     layout = [m for m in msgs if m["type"] == "layout"][-1]

@@ -42,12 +42,12 @@ def test_tied_weights_share_storage():
 
 
 def test_config_round_trips_and_refuses_unknown_keys():
-    cfg = CharRNNConfig(vocab_size=10, cell="gru", layers=2, hidden=16, tie_weights=True)
-    assert CharRNNConfig.from_dict(cfg.to_dict()) == cfg
+    config = CharRNNConfig(vocab_size=10, cell="gru", layers=2, hidden=16, tie_weights=True)
+    assert CharRNNConfig.from_dict(config.to_dict()) == config
     with pytest.raises(GenseqError, match=r"unknown text config keys: \['bogus'\]"):
-        CharRNNConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+        CharRNNConfig.from_dict({**config.to_dict(), "bogus": 1})
     with pytest.raises(GenseqError, match="hidden must be a whole number"):
-        CharRNNConfig.from_dict({**cfg.to_dict(), "hidden": 1.5})
+        CharRNNConfig.from_dict({**config.to_dict(), "hidden": 1.5})
 
 
 def test_sampling_is_deterministic_per_seed_and_stops():

@@ -26,7 +26,7 @@ def vpype(*args):
 def genseq_svg_strokes(text, width):
     """Each stroke of `genseq write`'s SVG (same seed and options, no margin) as
     its on-curve points, in the order the SVG draws them."""
-    from genseq.hand.write import WriteOptions, write_handwriting
+    from genseq.hand.api import WriteOptions, write_handwriting
     from genseq.render import PageOptions
     page = PageOptions(width=width, margin=0.0, background=None)
     pages, _ = write_handwriting(text, None, WriteOptions(candidates=1, seed=1, page=page))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..hand.model import HandwritingConfig
-from ..hand.write import WriteOptions
+from ..hand.api import WriteOptions
 from ..render import PageOptions
 from ..render.svg import MAX_PX
 from .common import (SEED, Finite, mix_option, oversample_options, parse_mix, run_training, train_options,
@@ -73,7 +73,7 @@ def train_handwriting_cmd(data, mix, **kw):
 def eval_handwriting(model, data, split, by_class, sequences, as_json):
     """Held-out NLL of MODEL (checkpoint or 'default') on DATA, in nats, data units."""
     from ..hand.evaluate import evaluate_file
-    from ..hand.write import load_hand_model
+    from ..hand.api import load_hand_model
     r = evaluate_file(load_hand_model(model), data, split, by_class=by_class, max_sequences=sequences)
     if as_json:
         click.echo(json.dumps(r))
@@ -156,7 +156,7 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
               max_text, candidates, recognizer, by_line, animate, speed, plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
-    from ..hand.write import write_drawing
+    from ..hand.api import write_drawing
     from ..render import save_drawing
     from ..render.output import check_output
     if animate and plotter:
@@ -209,7 +209,7 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
 def scribble_cmd(model, output, lines, steps, bias, seed, **page):
     """Unconditional handwriting from a prediction network (Graves 2013 section 4)."""
     from ..errors import GenseqError
-    from ..hand.write import load_hand_model, scribble
+    from ..hand.api import load_hand_model, scribble
     from ..render import save_pages
     hm = load_hand_model(model)
     if hm.config.kind != "prediction":

@@ -55,7 +55,7 @@ def train_recognizer(data, mix, no_augment, **kw):
 def eval_recognizer(model, data, split, chars, as_json):
     """Character error rate and CTC NLL of MODEL (checkpoint or 'default') on DATA."""
     from ..reader.evaluate import evaluate_file
-    from ..reader.load import load_recognizer_file
+    from ..reader.api import load_recognizer_file
     reader, meta = load_recognizer_file(model)
     r = evaluate_file(reader, data, split, chars, meta)
     if as_json:

@@ -58,7 +58,8 @@ def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, every, min_dist
 @click.argument("path", type=click.Path())
 @click.option("--categories", default=",".join(_U.categories), show_default=True,
               help="Index folders to read, comma-separated: 8 text lines, 6 and 7 words, "
-                   "1a-1d isolated digits, capitals, lowercase, symbols, 2 mixed and 3 in-context characters.")
+                   "1a-1d isolated digits, capitals, lowercase, symbols (sized by height and stitched into "
+                   "lines of words per writer), 2 mixed and 3 in-context characters.")
 @click.option("--val-frac", type=float, default=_U.val_frac, show_default=True, help="Share of writers for val.")
 @click.option("--test-frac", type=float, default=_U.test_frac, show_default=True, help="Share of writers for test.")
 @click.option("--points-per-char", type=Finite(min=1, max=1000), default=_U.points_per_char, show_default=True,

@@ -29,22 +29,22 @@ class Batch:
                      self.text_mask.to(device), self.index)
 
 
-def normalise(points: np.ndarray, cfg: HandwritingConfig, scale: float = 1.0) -> np.ndarray:
+def normalise(points: np.ndarray, config: HandwritingConfig, scale: float = 1.0) -> np.ndarray:
     """(N, 3) data-unit offsets -> (N, 3) as the model sees them."""
     out = np.array(points, dtype=np.float32, copy=True)
-    out[:, :2] = (out[:, :2] * scale - np.asarray(cfg.norm_mean, np.float32)) / np.asarray(cfg.norm_std, np.float32)
+    out[:, :2] = (out[:, :2] * scale - np.asarray(config.norm_mean, np.float32)) / np.asarray(config.norm_std, np.float32)
     return out
 
 
-def usable(split, cfg: HandwritingConfig, max_points: int | None) -> np.ndarray:
+def usable(split, config: HandwritingConfig, max_points: int | None) -> np.ndarray:
     """Indices of sequences the model can train on: 2+ points, text in its alphabet, not too long."""
-    allowed = set(cfg.alphabet)
+    allowed = set(config.alphabet)
     lengths = split.lengths
     keep = []
     for i, (n, text) in enumerate(zip(lengths, split.texts)):
         if n < 2 or (max_points and n > max_points):
             continue
-        if cfg.kind == "synthesis" and (not text or not set(text) <= allowed):
+        if config.kind == "synthesis" and (not text or not set(text) <= allowed):
             continue
         keep.append(i)
     return np.asarray(keep, dtype=np.int64)
@@ -62,7 +62,7 @@ def augment_maps(rng: np.random.Generator, n: int, strength: float) -> np.ndarra
     return affine_maps(np.exp(0.1 * u[:, 2]), np.exp(0.1 * u[:, 3]), 0.15 * u[:, 0], math.radians(2.0) * u[:, 1])
 
 
-def make_batch(split, index: list[int], cfg: HandwritingConfig, scale: float = 1.0,
+def make_batch(split, index: list[int], config: HandwritingConfig, scale: float = 1.0,
                maps: np.ndarray | None = None) -> Batch:
     """maps: optional (B, 2, 2) affine maps of each line's offsets (augment_maps)."""
     samples = [split[i] for i in index]
@@ -72,11 +72,11 @@ def make_batch(split, index: list[int], cfg: HandwritingConfig, scale: float = 1
     y = np.zeros((B, T, 3), np.float32)
     mask = np.zeros((B, T), np.float32)
     for b, s in enumerate(samples):
-        p = normalise(s.points if maps is None else affine(s.points, maps[b]), cfg, scale)
+        p = normalise(s.points if maps is None else affine(s.points, maps[b]), config, scale)
         n = len(p) - 1
         x[b, :n], y[b, :n], mask[b, :n] = p[:-1], p[1:], 1.0
-    if cfg.kind == "synthesis":
-        ids = [encode_text(s.text, cfg.alphabet) for s in samples]
+    if config.kind == "synthesis":
+        ids = [encode_text(s.text, config.alphabet) for s in samples]
         U = max(len(i) for i in ids)
         text = torch.zeros(B, U, dtype=torch.long)
         for b, i in enumerate(ids):

@@ -54,21 +54,21 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     "classes": a character class the model fits on the training lines but
     scores worse on held-out ones is one it memorised. Points where the window
     attends to nothing at all (possible only far past the text) are in no class."""
-    cfg = model.config
-    if by_class and cfg.kind != "synthesis":
+    config = model.config
+    if by_class and config.kind != "synthesis":
         raise GenseqError("--by-class needs a synthesis model (it reads the attention window)")
-    idx = spread(usable(split, cfg, None), max_sequences)  # a file ordered by writer: every writer a share
-    log_std = math.log(cfg.norm_std[0]) + math.log(cfg.norm_std[1]) - 2 * math.log(scale)
+    idx = spread(usable(split, config, None), max_sequences)  # a file ordered by writer: every writer a share
+    log_std = math.log(config.norm_std[0]) + math.log(config.norm_std[1]) - 2 * math.log(scale)
     total, points = 0.0, 0
     # (V + 1,) character id -> class index; id 0 (padding) is never attended
-    cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in cfg.alphabet], device=device)
+    cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in config.alphabet], device=device)
     cls_nll, cls_n = torch.zeros(len(CLASSES), dtype=torch.float64), torch.zeros(len(CLASSES), dtype=torch.long)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             for chunk in eval_batches(split.lengths, idx, batch):
-                b = make_batch(split, list(chunk), cfg, scale).to(device)
+                b = make_batch(split, list(chunk), config, scale).to(device)
                 params, _, extras = model(b.x, b.text, b.text_mask)
                 nll = mdn_nll(params, b.y, b.mask)                 # (B, T), normalised units
                 n = float(b.mask.sum())

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import GenseqError, shown
+from ..configs import checked_config
+from ..errors import GenseqError
 from .mdn import MDNParams, MixtureOutput
 from .fast.packed import FusedLinear
 from .fast.recurrent import WindowState, WindowWeights, lstm_layer, window_exp, window_layer
@@ -78,29 +78,8 @@ class HandwritingConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "HandwritingConfig":
-        """A config from a model file's dict; a wrongly typed or shaped value is a
-        GenseqError naming it (a 3-element norm_mean used to fail much later,
-        in `write`, as a numpy broadcasting error)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise GenseqError(f"unknown handwriting config keys: {sorted(unknown)}")
-        for key in ("hidden", "layers", "mixtures", "window"):
-            if key in d and (not isinstance(d[key], numbers.Integral) or isinstance(d[key], bool)):
-                raise GenseqError(f"handwriting config {key} must be a whole number, not {shown(d[key])}")
-        for key in ("kind", "alphabet"):
-            if key in d and not isinstance(d[key], str):
-                raise GenseqError(f"handwriting config {key} must be a string")
-        for key in ("norm_mean", "norm_std"):
-            if key not in d:
-                continue
-            v = d[key]
-            if not (isinstance(v, (list, tuple)) and len(v) == 2
-                    and all(isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) for x in v)
-                    and (key == "norm_mean" or min(v) > 0)):
-                what = "2 finite numbers" if key == "norm_mean" else "2 positive finite numbers"
-                raise GenseqError(f"handwriting config {key} must be {what} (dx, dy), not {shown(v)}")
-        return cls(**d)
+        """A config from a model file's dict (configs.checked_config)."""
+        return checked_config(cls, d, "handwriting", positive=("norm_std",))
 
 
 def encode_text(text: str, alphabet: str) -> torch.Tensor:

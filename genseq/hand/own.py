@@ -120,7 +120,7 @@ def own_styles(path: Path, alphabet: str, n: int = STYLE_LINES) -> list[dict]:
     what a fine-tuned model primes with when no style is asked for, so that it
     writes in that writer's hand (the bundled styles are the base model's)."""
     from ..strokes import StrokeDataset
-    from .write import PRIME_CHARS
+    from .api import PRIME_CHARS
     with StrokeDataset(path) as ds:
         lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(alphabet)]
     lines.sort(key=lambda s: (abs(len(s.text) - PRIME_CHARS), s.id))

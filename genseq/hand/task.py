@@ -37,25 +37,23 @@ class HandTask(MixedLines):
     kind = "handwriting"
     unit = "points"
 
-    def __init__(self, data: str | Path | list, cfg: HandwritingConfig, *, batch: int = 32,
+    def __init__(self, data: str | Path | list, config: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
                  augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
                  styles: list[dict] | None = None, blend: tuple[float, dict] | None = None) -> None:
-        self.cfg = cfg
-        self.model = HandwritingModel(cfg)
+        self.config = config
+        self.model = HandwritingModel(config)
         self.init = init  # fine-tuned: the config came from another model, not from flags
         self.eval_sequences = eval_sequences
         self.augment = float(augment)  # strength of the random map of each training line, 0: off
-        self._open(data, lambda split, n: usable(split, cfg, n), scale=scale, mix=mix, batch=batch, seed=seed,
+        self._open(data, lambda split, n: usable(split, config, n), scale=scale, mix=mix, batch=batch, seed=seed,
                    max_points=max_points, oversample=oversample)
         self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
         self.styles = styles  # priming lines the model file carries (a fine-tune on one writer: theirs)
         self.blend = blend  # (a, the starting model's weights): best.pt keeps a * tuned + (1 - a) * start
 
     # -- bookkeeping ------------------------------------------------------
-    def config(self) -> dict:
-        return self.cfg.to_dict()
 
     def meta(self) -> dict:
         meta = {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
@@ -82,9 +80,9 @@ class HandTask(MixedLines):
         return self.ink or None
 
     def compatible(self, ckpt: dict) -> str | None:
-        if ckpt["config"].get("kind") != self.cfg.kind:
-            return f"the checkpoint is a {ckpt['config'].get('kind')} model, not {self.cfg.kind}"
-        if ckpt["config"] != self.cfg.to_dict():
+        if ckpt["config"].get("kind") != self.config.kind:
+            return f"the checkpoint is a {ckpt['config'].get('kind')} model, not {self.config.kind}"
+        if ckpt["config"] != self.config.to_dict():
             return "the model configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
         return None
 
@@ -92,10 +90,10 @@ class HandTask(MixedLines):
         """A fine-tune's starting weights with the alphabet grown to this run's
         (characters only the new data holds get fresh columns; see grow_alphabet)."""
         old = HandwritingConfig.from_dict(ckpt["config"])
-        if old.kind != "synthesis" or old.alphabet == self.cfg.alphabet:
+        if old.kind != "synthesis" or old.alphabet == self.config.alphabet:
             return ckpt
-        state = grow_alphabet(ckpt["model"], old, self.cfg, seed=self.seed)
-        return {**ckpt, "config": {**ckpt["config"], "alphabet": self.cfg.alphabet}, "model": state}
+        state = grow_alphabet(ckpt["model"], old, self.config, seed=self.seed)
+        return {**ckpt, "config": {**ckpt["config"], "alphabet": self.config.alphabet}, "model": state}
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "augment": self.augment}
@@ -115,7 +113,7 @@ class HandTask(MixedLines):
     def train_batch(self, device: torch.device):
         idx = self.next_index()
         src = self.last
-        return make_batch(src.train_split, idx, self.cfg, src.scale, self.next_maps(len(idx))).to(device)
+        return make_batch(src.train_split, idx, self.config, src.scale, self.next_maps(len(idx))).to(device)
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         params, _, _ = self.model(b.x, b.text, b.text_mask)
@@ -127,7 +125,7 @@ class HandTask(MixedLines):
         rs = [evaluate_split(self.model, src.val_split, device, scale=src.scale, max_sequences=self.eval_sequences)
               for src in self.sources]
         # val_loss in the same normalised units as the training loss, for the curve.
-        log_std = math.log(self.cfg.norm_std[0]) + math.log(self.cfg.norm_std[1])
+        log_std = math.log(self.config.norm_std[0]) + math.log(self.config.norm_std[1])
         losses = [r["nll_per_point"] - log_std + 2 * math.log(src.scale) for r, src in zip(rs, self.sources)]
         if len(rs) == 1:
             return {"val_loss": losses[0], "nll_per_point": rs[0]["nll_per_point"],
@@ -146,21 +144,21 @@ class HandTask(MixedLines):
         model.eval()
         try:
             opts = HandSampleOptions(bias=1.0, seed=0, resample_bad=0, max_steps_per_char=30)
-            if self.cfg.kind == "synthesis":
-                phrases = [p for p in PHRASES if set(p) <= set(self.cfg.alphabet)] or [self.cfg.alphabet[:20]]
+            if self.config.kind == "synthesis":
+                phrases = [p for p in PHRASES if set(p) <= set(self.config.alphabet)] or [self.config.alphabet[:20]]
                 lines = sample_synthesis(model, phrases, opts)
                 labels = [f"{ln.text} [{ln.status}]" for ln in lines]
             else:
                 lines = sample_unconditional(model, 3, 300, opts)
                 labels = None
-            pts = [denormalise(ln.points, self.cfg.norm_mean, self.cfg.norm_std) for ln in lines]
+            pts = [denormalise(ln.points, self.config.norm_mean, self.config.norm_std) for ln in lines]
             pages = render_pages(pts, PageOptions(background="white"), labels=labels)
             save_pages(pages[:1], out / "samples.svg")
             save_pages(pages[:1], out / f"samples-{step:07d}.svg")
-            if self.cfg.kind == "synthesis":
+            if self.config.kind == "synthesis":
                 # Attention over the first validation line, teacher-forced.
-                idx = usable(self.val_split, self.cfg, None)[:1]
-                b = make_batch(self.val_split, list(idx), self.cfg, self.scale).to(next(model.parameters()).device)
+                idx = usable(self.val_split, self.config, None)[:1]
+                b = make_batch(self.val_split, list(idx), self.config, self.scale).to(next(model.parameters()).device)
                 with torch.no_grad():
                     _, _, extra = model(b.x, b.text, b.text_mask)
                 phi = extra["phi"][0].float().cpu().numpy()  # (T, U)

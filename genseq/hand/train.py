@@ -13,7 +13,7 @@ from ..train.start import init_path, refuse_size_flags, resume_path, with_defaul
 from .model import HandwritingConfig
 from .own import SMALL_SET, is_own, own_data, own_styles
 from .task import HandTask, run_config, run_ink
-from .write import DEFAULT_MODEL
+from .api import DEFAULT_MODEL
 
 LINES = {"batch": 32, "max_points": 1200, "augment": 0.0}  # the training lines of a run, unless given
 
@@ -56,9 +56,9 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     opts = TrainOptions(out=Path(out), init=init, **options)
     given = dict(kind=kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
     sizes, resume = with_defaults(given, HandwritingConfig), resume_path(opts)
-    cfg, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
+    config, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
     if init is not None:
-        refuse_size_flags(init, given, cfg.to_dict())
+        refuse_size_flags(init, given, config.to_dict())
     resumed = load_checkpoint(resume, kind="handwriting")["meta"] if resume is not None and resume.exists() else None
     if blend_given is None and resumed is not None:  # a resumed run blends as it did
         was = resumed.get("blend", 1.0)
@@ -68,8 +68,8 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                               "resume it with the same --init")
     torch.manual_seed(opts.seed)  # the initial weights follow the seed
     # One writer's lines: the model file carries a few of them, its default style.
-    styles = own_styles(paths[0], cfg.alphabet) if one_writer and cfg.kind == "synthesis" else None
-    task = HandTask(paths, cfg, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
+    styles = own_styles(paths[0], config.alphabet) if one_writer and config.kind == "synthesis" else None
+    task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
                     blend=(blend, start["model"]) if blend < 1.0 else None)
     return train(task, opts)

@@ -23,9 +23,9 @@ kept when every candidate did. A candidate whose window stalls never
 reaches the next word: once the first candidate of a line has paused, the
 others get `patience` more steps, then the best of those that made it is kept.
 
-When even the best of the C scores `redo_below` nats or more below the line
+When even the best of the C scores REDO_BELOW nats or more below the line
 so far (the reader finds no candidate of that word right), the C go back to
-where the word began and write it again with fresh draws, at most `redos`
+where the word began and write it again with fresh draws, at most REDOS
 times per line; after that the best of the last C is kept.
 
 The last word is not chosen here: the C finished lines, which share all but
@@ -47,6 +47,8 @@ from .model import HandState
 
 # (points: list of (N, 3) float32 normalised offsets, texts: list of str) -> (B,) scores, higher better
 Scorer = Callable[[list, list], np.ndarray]
+REDOS = 3  # words a line may write again
+REDO_BELOW = 6.0  # nats below the line so far that send a word back (a misread by the reader)
 NEVER = 1 << 30  # a target position no window reaches: the line's last word is not chosen here
 
 
@@ -72,13 +74,12 @@ class WordChoice:
 
     def __init__(self, texts: list[str], C: int, P: int, reachable: torch.Tensor, T: int,
                  score: Scorer, patience: int, start: tuple[HandState, torch.Tensor],
-                 redos: int = 3, redo_below: float = 6.0, on_word: Callable[[dict[int, np.ndarray]], None] | None = None):
+                 on_word: Callable[[dict[int, np.ndarray]], None] | None = None):
         if len(texts) % C or any(len(set(texts[g:g + C])) > 1 for g in range(0, len(texts), C)):
             raise ValueError("rows must come in groups of C copies of one text")
         self.C, self.P, self.reachable, self.score, self.patience = C, P, reachable, score, patience
-        self.redo_below = redo_below
         self.on_word = on_word  # ({line g: its strokes up to the word just chosen}): for a page that shows it live
-        self.lines = [_Line(t, word_starts(t), redos, (_RowCopy.of(*start, g * C), 0))
+        self.lines = [_Line(t, word_starts(t), REDOS, (_RowCopy.of(*start, g * C), 0))
                       for g, t in enumerate(texts[::C])]
         target = torch.tensor([line.target(P) for line in self.lines for _ in range(C)], device=reachable.device)
         self.rows = _Rows.start(target, T)
@@ -159,7 +160,7 @@ class WordChoice:
             (ok, top), src = best[g]
             line, dst = self.lines[g], self._rows_of(g)
             self.rows.resume(dst)
-            if top < line.score - self.redo_below and line.redos_left > 0:
+            if top < line.score - REDO_BELOW and line.redos_left > 0:
                 line.redos_left -= 1  # no candidate wrote this word: all C write it again
                 self._restore(g, state, x, t1)
                 continue

@@ -15,11 +15,11 @@ def ctc_fits(n_points: int, text: str, stride: int) -> bool:
     return len(text) > 0 and int(frames(torch.tensor(n_points), stride)) >= len(text) + repeats
 
 
-def readable(split, cfg: RecognizerConfig, max_points: int | None) -> np.ndarray:
+def readable(split, config: RecognizerConfig, max_points: int | None) -> np.ndarray:
     """Indices of lines the recognizer can learn from: text in its alphabet, alignable, not too long."""
-    allowed = set(cfg.alphabet)
+    allowed = set(config.alphabet)
     keep = [i for i, (n, text) in enumerate(zip(split.lengths, split.texts))
-            if (not max_points or n <= max_points) and set(text) <= allowed and ctc_fits(int(n), text, cfg.stride)]
+            if (not max_points or n <= max_points) and set(text) <= allowed and ctc_fits(int(n), text, config.stride)]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -31,14 +31,14 @@ def distort(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return affine(points, affine_maps(sx, sy, slant, angle))
 
 
-def line_batch(points: list[np.ndarray], texts: list[str], cfg: RecognizerConfig, scale: float = 1.0):
+def line_batch(points: list[np.ndarray], texts: list[str], config: RecognizerConfig, scale: float = 1.0):
     """Data-unit lines -> x (B, T, 3) normalised, lengths (B,), ids (B, U), text lengths (B,).
     scale: data units -> the model's units (strokes.batches.data_scale)."""
     B, T = len(points), max(len(p) for p in points)
     x = np.zeros((B, T, 3), np.float32)
-    std = np.asarray(cfg.norm_std, np.float32) / np.float32(scale)
+    std = np.asarray(config.norm_std, np.float32) / np.float32(scale)
     for b, p in enumerate(points):
         x[b, : len(p), :2] = p[:, :2] / std
         x[b, : len(p), 2] = p[:, 2]
-    text, text_lengths = encode_texts(texts, cfg.alphabet)  # (B, U), (B,)
+    text, text_lengths = encode_texts(texts, config.alphabet)  # (B, U), (B,)
     return torch.from_numpy(x), torch.tensor([len(p) for p in points]), text, text_lengths

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs import checked_config
 from ..errors import GenseqError
 
 @dataclass(frozen=True)
@@ -58,10 +59,8 @@ class RecognizerConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RecognizerConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        if set(d) - names:
-            raise GenseqError(f"unknown recognizer config keys: {sorted(set(d) - names)}")
-        return cls(**d)
+        """A config from a model file's dict (configs.checked_config)."""
+        return checked_config(cls, d, "recognizer", positive=("norm_std",))
 
 
 def frames(lengths: torch.Tensor, stride: int) -> torch.Tensor:

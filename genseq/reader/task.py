@@ -57,26 +57,24 @@ class RecognizeTask(MixedLines):
     kind = "recognizer"
     unit = "chars"
 
-    def __init__(self, data: str | Path | list, cfg: RecognizerConfig, *, batch: int = 32,
+    def __init__(self, data: str | Path | list, config: RecognizerConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  augment: bool = True, init: bool = False, oversample: tuple[str, int] | None = None,
                  scale: float | list = 1.0, mix: list[float] | None = None) -> None:
-        self.cfg = cfg
-        self.model = Recognizer(cfg)
-        self._open(data, lambda split, n: readable(split, cfg, n), scale=scale, mix=mix, batch=batch, seed=seed,
+        self.config = config
+        self.model = Recognizer(config)
+        self._open(data, lambda split, n: readable(split, config, n), scale=scale, mix=mix, batch=batch, seed=seed,
                    max_points=max_points, oversample=oversample)
-        self.val_indices = [spread(readable(s.val_split, cfg, None), eval_sequences) for s in self.sources]
+        self.val_indices = [spread(readable(s.val_split, config, None), eval_sequences) for s in self.sources]
         self.augment = augment
         self.init = init  # fine-tuned: the config came from another model, not from flags
 
-    def config(self) -> dict:
-        return self.cfg.to_dict()
 
     def meta(self) -> dict:
         return {**self.files_meta(), "augment": self.augment, "init": self.init}
 
     def compatible(self, ckpt: dict) -> str | None:
-        if ckpt["config"] != self.cfg.to_dict():
+        if ckpt["config"] != self.config.to_dict():
             return "the recognizer configuration (sizes, alphabet or normalisation) differs from the checkpoint's"
         return None
 
@@ -84,22 +82,22 @@ class RecognizeTask(MixedLines):
         """A fine-tune's starting reader with the alphabet grown to this run's
         (grow_reader: characters only the new data holds get fresh output rows)."""
         old = RecognizerConfig.from_dict(ckpt["config"])
-        if old.alphabet == self.cfg.alphabet:
+        if old.alphabet == self.config.alphabet:
             return ckpt
-        return {**ckpt, "config": {**ckpt["config"], "alphabet": self.cfg.alphabet},
-                "model": grow_reader(ckpt["model"], old, self.cfg, seed=self.seed)}
+        return {**ckpt, "config": {**ckpt["config"], "alphabet": self.config.alphabet},
+                "model": grow_reader(ckpt["model"], old, self.config, seed=self.seed)}
 
     def train_batch(self, device: torch.device):
         idx = self.next_index()
         src, rng = self.last, self.batch_rng()
         lines = [src.train_split[i] for i in idx]
         pts = [distort(s.points, rng) if self.augment else s.points for s in lines]
-        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.cfg, src.scale))
+        return tuple(t.to(device) for t in line_batch(pts, [s.text for s in lines], self.config, src.scale))
 
     def loss(self, b) -> tuple[torch.Tensor, int]:
         x, n, text, u = b
         # Through forward (not .nll): under torchrun self.model is the DDP wrapper.
-        nll = ctc_nll(self.model(x, n), frames(n, self.cfg.stride), text, u)  # (B,)
+        nll = ctc_nll(self.model(x, n), frames(n, self.config.stride), text, u)  # (B,)
         chars = u.sum()
         return nll.sum() / chars, int(chars)
 

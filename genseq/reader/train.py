@@ -9,7 +9,7 @@ import torch
 from ..strokes.mixed import paths_of
 from ..train import TrainOptions, TrainResult, train
 from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
-from .load import DEFAULT_RECOGNIZER
+from .api import DEFAULT_RECOGNIZER
 from .model import RecognizerConfig
 from .task import RecognizeTask, run_config
 
@@ -34,14 +34,14 @@ def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] |
     init = init_path(init, DEFAULT_RECOGNIZER)
     opts = TrainOptions(out=Path(out), init=init, **options)
     given = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
-    cfg, scales, tuned = run_config(paths, with_defaults(given, RecognizerConfig), init=init,
+    config, scales, tuned = run_config(paths, with_defaults(given, RecognizerConfig), init=init,
                                     resume=resume_path(opts))
     if init is not None:  # fine-tuning keeps the model file's sizes; dropout (no weights) may change
-        refuse_size_flags(init, {k: v for k, v in given.items() if k != "dropout"}, cfg.to_dict())
+        refuse_size_flags(init, {k: v for k, v in given.items() if k != "dropout"}, config.to_dict())
         if dropout is not None:
-            cfg = replace(cfg, dropout=dropout)
+            config = replace(config, dropout=dropout)
     torch.manual_seed(opts.seed)
-    task = RecognizeTask(paths, cfg, batch=batch, max_points=max_points, seed=opts.seed,
+    task = RecognizeTask(paths, config, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=augment, init=tuned, oversample=oversample,
                          scale=scales, mix=mix)
     return train(task, opts)

@@ -15,7 +15,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import GenseqError
-from .svg import PageOptions, save_pages
+from .animate import render_animated
+from .plotter import render_plotter
+from .svg import PageOptions, render_pages, save_pages
 
 RASTER = (".png", ".pdf")
 
@@ -34,11 +36,32 @@ def check_output(path: str | os.PathLike, flavour: str = "static") -> str:
     return suffix
 
 
+FLAVOURS = ("static", "animated", "plotter")
+
+
+def render_svg(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),
+               labels: Sequence[str] | None = None, flavour: str = "static", speed: float = 1.0) -> list[str]:
+    """One SVG document per page in the named flavour (one of FLAVOURS).
+
+    `speed` only matters to "animated"; "plotter" leaves `labels` out (a
+    plotter cannot write a font as single strokes) but still checks their
+    count. Raises GenseqError for an unknown flavour, and as the flavour does.
+    """
+    if flavour not in FLAVOURS:
+        raise GenseqError(f"flavour must be one of {', '.join(FLAVOURS)}, not {flavour!r}")
+    if flavour == "animated":
+        return render_animated(lines, options, labels, speed=speed)
+    if labels is not None and len(labels) != len(lines):
+        raise GenseqError(f"got {len(labels)} labels for {len(lines)} lines")
+    if flavour == "plotter":
+        return render_plotter(lines, options)
+    return render_pages(lines, options, labels)
+
+
 def save_drawing(lines: Sequence[np.ndarray | None], path: str | os.PathLike, options: PageOptions = PageOptions(),
                  labels: Sequence[str] | None = None, flavour: str = "static", speed: float = 1.0,
                  dpi: float = 96.0) -> list[Path]:
     """Render `lines` (data-unit offsets, see render_pages) into `path`; returns the files written."""
-    from . import render_svg
     path = Path(path)
     suffix = check_output(path, flavour)
     if suffix == ".png":

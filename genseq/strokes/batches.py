@@ -142,8 +142,8 @@ def oversampled(indices: np.ndarray, texts, chars: str, factor: int) -> np.ndarr
     return np.concatenate([indices] + [rare] * (factor - 1))
 
 
-def data_scale(cfg, data: str | Path, meta: dict | None = None) -> float:
-    """Factor that brings `data`'s offsets to a model's units (cfg: any config
+def data_scale(config, data: str | Path, meta: dict | None = None) -> float:
+    """Factor that brings `data`'s offsets to a model's units (config: any config
     with norm_std): the model's own (meta["scale"]) for data in the units it was
     trained on, else the ratio of the offset spreads (e.g. screen pixels from
     the capture page against IAM tablet units)."""
@@ -154,4 +154,4 @@ def data_scale(cfg, data: str | Path, meta: dict | None = None) -> float:
                                                        or ds.units.startswith(meta["units"] + " (")):
             return float(meta.get("scale", 1.0))
         spread = float(np.mean(ds.norm_std))
-    return float(np.mean(cfg.norm_std)) / spread if spread > 0 else 1.0
+    return float(np.mean(config.norm_std)) / spread if spread > 0 else 1.0

@@ -30,12 +30,13 @@ from .build import Builder, Report
 from .xmlsafe import parse_xml
 from .clean import CleanOptions, Skip, clean_strokes
 from .h5 import Sample
+from .normalise import IAM_UNITS
 
 SOURCE = "IAM On-Line Handwriting Database (IAM-OnDB)"
 TERMS = ("IAM-OnDB is provided for non-commercial research only; cite U.-V. Marti, M. Liwicki, "
          "H. Bunke, 'IAM-OnDB - an On-Line English Sentence Database Acquired from Handwritten "
          "Text on a Whiteboard', ICDAR 2005. Models trained on it must name the data and these terms.")
-UNITS = "IAM-OnDB whiteboard tablet units, y flipped to grow upwards"
+UNITS = IAM_UNITS
 
 _STROKE_NAME = re.compile(r"^(?P<form>[A-Za-z0-9]+-[A-Za-z0-9]+)-(?P<line>\d+)\.xml$")
 _GROUP = re.compile(r"^([a-z]\d\d-\d\d\d)")

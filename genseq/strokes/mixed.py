@@ -178,24 +178,24 @@ def run_config(data, kind: str, config_cls, build, sizes: dict, *, init: Path | 
         return load_checked(path, kind, lambda c: build(config_cls.from_dict(c["config"])))
     if resume is not None and resume.exists():
         ck = checked(resume)
-        cfg = config_cls.from_dict(ck["config"])
+        config = config_cls.from_dict(ck["config"])
         if not ck["meta"].get("init"):
-            differ = [f"--{k} {v} (was {getattr(cfg, k)})" for k, v in sizes.items() if getattr(cfg, k) != v]
+            differ = [f"--{k} {v} (was {getattr(config, k)})" for k, v in sizes.items() if getattr(config, k) != v]
             if differ:
                 raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
         files = ck["meta"].get("files") or [{"scale": ck["meta"].get("scale", 1.0)}]
         if len(files) != len(paths):
             raise GenseqError(f"cannot resume {resume}: the run read {len(files)} stroke file(s), now {len(paths)}")
-        return cfg, [float(f.get("scale", 1.0)) for f in files], bool(ck["meta"].get("init"))
+        return config, [float(f.get("scale", 1.0)) for f in files], bool(ck["meta"].get("init"))
     if init is not None:
         ck = checked(init)
-        cfg = config_cls.from_dict(ck["config"])
-        if getattr(cfg, "alphabet", ""):
-            extra = "".join(sorted(set(data_alphabet(paths)) - set(cfg.alphabet)))
-            cfg = dataclasses.replace(cfg, alphabet=cfg.alphabet + extra) if extra else cfg
-        return cfg, [data_scale(cfg, p, ck["meta"]) for p in paths], True
-    cfg = new(paths)
-    return cfg, [1.0] + [data_scale(cfg, p) for p in paths[1:]], False
+        config = config_cls.from_dict(ck["config"])
+        if getattr(config, "alphabet", ""):
+            extra = "".join(sorted(set(data_alphabet(paths)) - set(config.alphabet)))
+            config = dataclasses.replace(config, alphabet=config.alphabet + extra) if extra else config
+        return config, [data_scale(config, p, ck["meta"]) for p in paths], True
+    config = new(paths)
+    return config, [1.0] + [data_scale(config, p) for p in paths[1:]], False
 
 
 def data_alphabet(data) -> str:

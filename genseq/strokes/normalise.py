@@ -66,6 +66,7 @@ class InkTarget:
 
 # Measured by `ink_target` on `data iam-ondb --every 2` (all 10,092 training lines):
 # the ink of the bundled handwriting model.
+IAM_UNITS = "IAM-OnDB whiteboard tablet units, y flipped to grow upwards"  # strokes.iam.UNITS
 IAM_TARGET = InkTarget(points_per_char=11.28, width_per_char=186.1, height=102.4)
 
 
@@ -194,7 +195,6 @@ def model_ink(meta: dict) -> InkTarget | None:
     """The ink a model was trained on, from its file's meta: recorded by
     `train handwriting` ("ink"), or IAM-OnDB's for a model trained on
     `data iam-ondb --every 2` before models recorded it; None if unknown."""
-    from .iam import UNITS as IAM_UNITS
     t = InkTarget.from_dict(meta.get("ink")) if isinstance(meta.get("ink"), dict) else None
     if t is None and meta.get("units") == IAM_UNITS and "every 2th" in str(meta.get("resample", "")):
         t = IAM_TARGET

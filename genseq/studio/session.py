@@ -87,7 +87,7 @@ class StudioSession:
 
     def __init__(self, model: str | os.PathLike | None = None, style_file: str | os.PathLike | None = None,
                  text_models: tuple = (), max_text: int = MAX_TEXT):
-        from ..hand.write import load_hand_model, styles_of
+        from ..hand.api import load_hand_model, styles_of
         self.hm = load_hand_model(model)
         if self.hm.config.kind != "synthesis":
             raise GenseqError("the studio needs a synthesis model (one that writes given text)")
@@ -117,7 +117,7 @@ class StudioSession:
     def set_mine(self, data: bytes, name: str) -> dict:
         """Use a JSONL file of the user's lines (genseq capture writes one) as the style "mine"."""
         from ..hand.sample import denormalise
-        from ..hand.write import WriteOptions, load_style
+        from ..hand.api import WriteOptions, load_style
         path = Path(self._tmp.name) / f"mine-{secrets.token_hex(4)}.jsonl"
         path.write_bytes(data)
         try:
@@ -125,16 +125,16 @@ class StudioSession:
         except GenseqError as err:
             path.unlink(missing_ok=True)
             raise GenseqError(f"{name}: {err}") from None
-        cfg = self.hm.config
+        config = self.hm.config
         with self._lock:
             old, self.mine, self.mine_name = self.mine, path, Path(name).name[:80]
-            self.mine_preview = self._preview(denormalise(prime[0], cfg.norm_mean, cfg.norm_std))
+            self.mine_preview = self._preview(denormalise(prime[0], config.norm_mean, config.norm_std))
         if old is not None:
             old.unlink(missing_ok=True)
         return {"name": self.mine_name, "preview": self.mine_preview}
 
     def info(self) -> dict:
-        from ..hand.write import WriteOptions
+        from ..hand.api import WriteOptions
         w, p = WriteOptions(), PageOptions()
         return {
             "styles": self.previews,
@@ -150,7 +150,7 @@ class StudioSession:
     # -- writing -----------------------------------------------------------------------------
     def options(self, obj: dict):
         """(WriteOptions, PageOptions) from a request's JSON; GenseqError names what is wrong."""
-        from ..hand.write import WriteOptions
+        from ..hand.api import WriteOptions
         style = obj.get("style", "default")
         quality = obj.get("quality", "best")
         if quality not in QUALITY:
@@ -182,11 +182,11 @@ class StudioSession:
     def write(self, obj: dict, emit: Emit, stopped: Callable[[], bool] = lambda: False) -> str:
         """Write the request's text, emitting the messages of the module docstring; returns the job id."""
         from ..hand.sample import denormalise
-        from ..hand.write import clean_text, wrap_lines, write_lines
+        from ..hand.api import clean_text, wrap_lines, write_lines
         text = _text(obj, "text", self.max_text, "text")
         opts, page = self.options(obj)
-        cfg = self.hm.config
-        texts = wrap_lines(clean_text(text, cfg.alphabet, opts.unknown), opts.max_chars)
+        config = self.hm.config
+        texts = wrap_lines(clean_text(text, config.alphabet, opts.unknown), opts.max_chars)
         if not texts:
             raise GenseqError("nothing to write: the text is empty or only spaces")
         job = secrets.token_hex(6)
@@ -197,7 +197,7 @@ class StudioSession:
             if stopped():
                 raise Stopped()
             for i, pts in grown.items():
-                new = denormalise(pts, cfg.norm_mean, cfg.norm_std)
+                new = denormalise(pts, config.norm_mean, config.norm_std)
                 same = 0 if lines[i] is None else _common_prefix(lines[i], new)
                 lines[i] = new
                 emit({"type": "line", "line": i, "final": final, "from": same,

@@ -3,13 +3,13 @@ section 2): embedding, stacked LSTM/GRU/RNN, linear decoder over the vocabulary.
 Pure nn.Module: no I/O, no device choice."""
 from __future__ import annotations
 
-import numbers
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from ..errors import GenseqError, shown
+from ..configs import checked_config
+from ..errors import GenseqError
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -43,38 +43,21 @@ class CharRNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CharRNNConfig":
-        """A config from a model file's dict; an unknown key or a wrongly typed
-        value is a GenseqError naming it, not a TypeError later."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise GenseqError(f"unknown text config keys: {sorted(unknown)}")
-        for key in ("vocab_size", "layers", "hidden", "embed"):
-            if key in d and (not isinstance(d[key], numbers.Integral) or isinstance(d[key], bool)):
-                raise GenseqError(f"text config {key} must be a whole number, not {shown(d[key])}")
-        if "cell" in d and not isinstance(d["cell"], str):
-            raise GenseqError(f"text config cell must be a string, not {shown(d['cell'])}")
-        if "dropout" in d and (not isinstance(d["dropout"], numbers.Real) or isinstance(d["dropout"], bool)):
-            raise GenseqError(f"text config dropout must be a number, not {shown(d['dropout'])}")
-        if "tie_weights" in d and not isinstance(d["tie_weights"], bool):
-            raise GenseqError(f"text config tie_weights must be true or false, not {shown(d['tie_weights'])}")
-        try:
-            return cls(**d)
-        except TypeError as err:  # vocab_size missing
-            raise GenseqError(f"text config: {err}") from None
+        """A config from a model file's dict (configs.checked_config)."""
+        return checked_config(cls, d, "text")
 
 
 class CharRNN(nn.Module):
-    def __init__(self, cfg: CharRNNConfig) -> None:
+    def __init__(self, config: CharRNNConfig) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_size)
-        rnn_kwargs = {"nonlinearity": "tanh"} if cfg.cell == "rnn" else {}
-        self.rnn = CELLS[cfg.cell](cfg.embed_size, cfg.hidden, cfg.layers, batch_first=True,
-                                   dropout=cfg.dropout if cfg.layers > 1 else 0.0, **rnn_kwargs)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.decoder = nn.Linear(cfg.hidden, cfg.vocab_size)
-        if cfg.tie_weights:
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.embed_size)
+        rnn_kwargs = {"nonlinearity": "tanh"} if config.cell == "rnn" else {}
+        self.rnn = CELLS[config.cell](config.embed_size, config.hidden, config.layers, batch_first=True,
+                                   dropout=config.dropout if config.layers > 1 else 0.0, **rnn_kwargs)
+        self.drop = nn.Dropout(config.dropout)
+        self.decoder = nn.Linear(config.hidden, config.vocab_size)
+        if config.tie_weights:
             self.decoder.weight = self.embed.weight  # Press & Wolf 2017
 
     def forward(self, ids: torch.Tensor, state=None):
@@ -84,8 +67,8 @@ class CharRNN(nn.Module):
         return self.decoder(self.drop(h)), state
 
     def initial_state(self, batch: int, device=None):
-        z = torch.zeros(self.cfg.layers, batch, self.cfg.hidden, device=device)
-        return (z, z.clone()) if self.cfg.cell == "lstm" else z
+        z = torch.zeros(self.config.layers, batch, self.config.hidden, device=device)
+        return (z, z.clone()) if self.config.cell == "lstm" else z
 
 
 class CellStack(nn.Module):
@@ -101,11 +84,11 @@ class CellStack(nn.Module):
 
     def __init__(self, model: CharRNN) -> None:
         super().__init__()
-        cfg = self.cfg = model.cfg
+        config = self.config = model.config
         self.embed, self.decoder = model.embed, model.decoder
         self.cells = nn.ModuleList()
-        for n in range(cfg.layers):
-            cell = self.CELL[cfg.cell](cfg.embed_size if n == 0 else cfg.hidden, cfg.hidden)
+        for n in range(config.layers):
+            cell = self.CELL[config.cell](config.embed_size if n == 0 else config.hidden, config.hidden)
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 setattr(cell, name, getattr(model.rnn, f"{name}_l{n}"))
             self.cells.append(cell)
@@ -113,7 +96,7 @@ class CellStack(nn.Module):
     def forward(self, ids: torch.Tensor, state):
         """ids (B,) long, state as CharRNN's ((L, B, H) h [, c]) -> logits (B, V), state."""
         x = self.embed(ids)                   # (B, E)
-        lstm = self.cfg.cell == "lstm"
+        lstm = self.config.cell == "lstm"
         hs, cs = [], []
         for n, cell in enumerate(self.cells):
             if lstm:

@@ -68,12 +68,12 @@ class TextTask:
     kind = "text"
     unit = "chars"
 
-    def __init__(self, corpus: str | Path, cfg_overrides: dict, *, batch: int = 64, steps: int = 128,
+    def __init__(self, corpus: str | Path, config_overrides: dict, *, batch: int = 64, steps: int = 128,
                  eval_chars: int | None = None) -> None:
         self.corpus = CorpusFile(corpus)
         self.vocab: Vocab = self.corpus.vocab
-        self.cfg = CharRNNConfig(vocab_size=len(self.vocab), **cfg_overrides)
-        self.model = CharRNN(self.cfg)
+        self.config = CharRNNConfig(vocab_size=len(self.vocab), **config_overrides)
+        self.model = CharRNN(self.config)
         self.batch, self.steps = batch, steps
         self.streams = Streams(self.corpus.split("train"), batch, steps)
         self.val = self.corpus.split("val")
@@ -83,8 +83,6 @@ class TextTask:
         self.position = 0
         self.state = None
 
-    def config(self) -> dict:
-        return self.cfg.to_dict()
 
     def meta(self) -> dict:
         return {"vocab": self.vocab.to_json(), "encoding": self.vocab.encoding,
@@ -93,7 +91,7 @@ class TextTask:
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["meta"].get("vocab") != self.vocab.to_json():
             return "the corpus vocabulary differs from the checkpoint's"
-        if ckpt["config"] != self.cfg.to_dict():
+        if ckpt["config"] != self.config.to_dict():
             return "the model configuration differs from the checkpoint's"
         return None
 
@@ -132,7 +130,7 @@ class TextTask:
         else:
             device = next(self.model.parameters()).device
             hidden = [h.to(device) for h in hidden]
-            self.state = tuple(hidden) if self.cfg.cell == "lstm" else hidden[0]
+            self.state = tuple(hidden) if self.config.cell == "lstm" else hidden[0]
 
     def on_eval(self, out: Path, step: int) -> None:
         pass

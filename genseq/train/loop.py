@@ -53,7 +53,7 @@ class Task(Protocol):
     model: nn.Module
     batch: int            # examples (streams, lines) per step in one process
 
-    def config(self) -> dict: ...            # the model's dataclass, plain types
+    config: Any           # the model's config dataclass (to_dict(): plain types)
     def meta(self) -> dict: ...              # vocabulary/alphabet and data description
     def compatible(self, ckpt: dict) -> str | None: ...  # why a checkpoint can't resume this run
     def train_batch(self, device: torch.device) -> Any: ...   # advances the data position
@@ -362,7 +362,7 @@ class _Run:
             init = load_checkpoint(opts.init, kind=task.kind)
             if hasattr(task, "adapt_init"):  # e.g. a handwriting model whose alphabet the data grows
                 init = task.adapt_init(init)
-            why = task.compatible(_same_dropout(init, task.config()))
+            why = task.compatible(_same_dropout(init, task.config.to_dict()))
             if why:
                 raise GenseqError(f"cannot fine-tune from {opts.init}: {why}")
             return "init", init
@@ -542,7 +542,7 @@ class _Run:
         state = self.model.state_dict()
         if not with_train and hasattr(task, "kept"):
             state = task.kept(state)
-        save_checkpoint(path, kind=task.kind, config=task.config(), meta=meta,
+        save_checkpoint(path, kind=task.kind, config=task.config.to_dict(), meta=meta,
                         model_state=state, train_state=train_state)
 
     def finish(self, stopped: str, signals: _Signals) -> TrainResult:

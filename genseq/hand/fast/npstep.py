@@ -3,7 +3,7 @@
 A sampling step at batch sizes of 1 to 64 is bound by calls, not by
 arithmetic: `HandwritingModel.step` plus `mdn.mdn_sample` make about 85
 tensor calls per step, and a torch call on a few thousand numbers costs
-5-10 µs on these CPUs where a numpy ufunc costs 1-5 µs. `NumpyStep` does the
+several times what a numpy ufunc does. `NumpyStep` does the
 same step (Graves 2013 eqs. 7-11, 46-53, 17-22 and the draw of section 5.4)
 with the LSTM, window and mixture maths in numpy on preallocated buffers; the
 matmuls stay in torch (the prepacked bf16 weights of packed.py, or fp32),
@@ -17,7 +17,7 @@ random numbers come from a numpy Generator, so a seed writes other lines
 than the torch step (used on a GPU, or with `ENABLED = False`).
 
 No numpy matmul runs here: numpy's BLAS threads would spin against torch's
-and slow both about 15x (measured).
+and slow both down.
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ class NumpyStep:
 
     def __init__(self, model: HandwritingModel, fused: list[FusedLinear], text: torch.Tensor | None,
                  bias: float, rng: np.random.Generator):
-        cfg = model.config
-        self.L, self.H, self.V, self.K = cfg.layers, cfg.hidden, cfg.vocab_size, cfg.mixtures
+        config = model.config
+        self.L, self.H, self.V, self.K = config.layers, config.hidden, config.vocab_size, config.mixtures
         self.fused, self.bias, self.rng = fused, float(bias), rng
         self.synthesis = model.synthesis
         with torch.no_grad():

@@ -3,10 +3,9 @@
 Sampling runs one small matmul per layer and step (x: (B, in) with B of 1 to
 64 rows); it is bound by reading W. A bf16 `F.linear` on CPU goes to oneDNN,
 which converts W into its blocked layout on every call; `_reorder_linear_weight`
-does that once. Measured here (2 cores, three layers of a 3x400 network, B=8,
-an ad-hoc micro-benchmark): 443 µs per step plain, 289 µs prepacked, with
-bit-identical results (bench/README.md).
-fp32 is left to `F.linear` (MKL): prepacking it was slower at B=1 and not bit-identical.
+does that once, with bit-identical results (the speed-up is measured in
+bench/README.md). fp32 is left to `F.linear` (MKL): prepacking it is slower
+at B=1 and not bit-identical.
 """
 from __future__ import annotations
 

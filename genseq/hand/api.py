@@ -19,7 +19,7 @@ import numpy as np
 
 from ..checkpoint import bundled_path, load_model
 from ..errors import GenseqError
-from ..reader import DEFAULT_RECOGNIZER, load_recognizer, load_recognizer_file  # noqa: F401 (re-exported)
+from ..reader import load_recognizer
 from ..render import PageOptions, render_pages
 from .data import normalise
 from .model import HandwritingConfig, HandwritingModel
@@ -163,7 +163,7 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
     """
     from ..strokes.jsonl import read_jsonl
     from ..strokes.normalise import model_ink
-    cfg = hm.config
+    config = hm.config
     if options.unprimed:
         return None
     if options.style_file is not None:
@@ -173,7 +173,7 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
         target = model_ink(hm.meta)
         if target is not None:
             # The user's ink at the model's own size, points per character and level baseline.
-            sample = priming_sample(read_jsonl(path, target=target), cfg.alphabet, options.style_lines,
+            sample = priming_sample(read_jsonl(path, target=target), config.alphabet, options.style_lines,
                                     target.width_per_char)
             scale = float(hm.meta.get("scale", 1.0))
         else:
@@ -182,7 +182,7 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
             spread = float(np.std(sample.points[:, :2], axis=0).mean())
             if not np.isfinite(spread) or spread <= 0:
                 raise GenseqError("the style sample has no usable strokes")
-            scale = float(np.mean(cfg.norm_std)) / spread
+            scale = float(np.mean(config.norm_std)) / spread
     else:
         own = model_styles(hm)
         styles = own or bundled_styles()
@@ -197,12 +197,12 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
         if not 0 <= index < len(styles):
             raise GenseqError(f"--style must be between 0 and {len(styles) - 1}")
         sample, scale = styles[index], 1.0  # already in the model's units
-        if options.style is None and not set(sample.text) <= set(cfg.alphabet):
+        if options.style is None and not set(sample.text) <= set(config.alphabet):
             return None  # a model of another alphabet: no default style
-    bad = sorted(set(sample.text) - set(cfg.alphabet))
+    bad = sorted(set(sample.text) - set(config.alphabet))
     if bad:
         raise GenseqError(f"the style sample's text has characters the model cannot write: {''.join(bad)!r}")
-    return normalise(sample.points, cfg, scale), sample.text
+    return normalise(sample.points, config, scale), sample.text
 
 
 PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
@@ -325,8 +325,8 @@ def write_drawing(text: str, model: str | os.PathLike | HandModel | None = None,
     if not lines:
         raise GenseqError("nothing to write: the text is empty or only spaces")
     written = write_lines(lines, hm, options)
-    cfg = hm.config
-    return [None if w is None else denormalise(w.points, cfg.norm_mean, cfg.norm_std) for w in written], written
+    config = hm.config
+    return [None if w is None else denormalise(w.points, config.norm_mean, config.norm_std) for w in written], written
 
 
 def scribble(model: str | os.PathLike | HandModel | None, lines: int = 3, steps: int = 400,
@@ -334,5 +334,5 @@ def scribble(model: str | os.PathLike | HandModel | None, lines: int = 3, steps:
     """Unconditional handwriting from a prediction model (Graves 2013 section 4)."""
     hm = model if isinstance(model, HandModel) else load_hand_model(model)
     out = sample_unconditional(hm.model, lines, steps, HandSampleOptions(bias=bias, seed=seed))
-    cfg = hm.config
-    return render_pages([denormalise(o.points, cfg.norm_mean, cfg.norm_std) for o in out], page)
+    config = hm.config
+    return render_pages([denormalise(o.points, config.norm_mean, config.norm_std) for o in out], page)
