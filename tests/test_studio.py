@@ -264,3 +264,53 @@ def test_cli_serves_until_ctrl_c(cli_process):
     rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in rest and "no display" in err and "Traceback" not in err
+
+
+def _screen_line(text: str) -> list:
+    """A captured line as the capture page sends it: a loop per letter, [x, y, t], y downwards."""
+    t = np.linspace(0, 2 * np.pi, 16)
+    return [[[float(14 * k + 5 * np.cos(a)), float(50 - 7 * np.sin(a)), float(k + a / 10)] for a in t]
+            for k, ch in enumerate(text) if ch != " "]
+
+
+def test_a_capture_page_beside_the_studio_records_the_lines_it_writes_with(tmp_path):
+    """`genseq studio --capture mine.jsonl`: a capture page on its own address and key, linked
+    from the page; what it records becomes the style "mine"; both stop together."""
+    import socket
+
+    from genseq.studio import StudioOptions, open_studio
+    mine = tmp_path / "mine.jsonl"
+    srv = open_studio(StudioOptions(capture=str(mine)))
+    th = threading.Thread(target=srv.serve, daemon=True)
+    th.start()
+    try:
+        key, cap = srv.token, srv.capture
+        status, body = _request(srv, "GET", f"/{key}/api/info")
+        info = json.loads(body)
+        assert status == 200 and info["capture"] == cap.url and info["mine"] is None
+        assert cap.port != srv.port and cap.token != key
+        status, page = _request(cap, "GET", f"/{cap.token}/")
+        assert status == 200 and b"<html" in page.lower()
+        status, body = _request(srv, "POST", f"/{key}/api/mine", {"recorded": True})
+        assert status == 400 and "no lines recorded in mine.jsonl yet" in json.loads(body)["error"]
+        for _ in range(2):  # two prompts written on the capture page
+            prompt = cap.session.state()["prompt"]
+            cap.session.submit(prompt["index"], prompt["text"], _screen_line(prompt["text"]))
+        status, body = _request(srv, "POST", f"/{key}/api/mine", {"recorded": True})
+        got = json.loads(body)
+        assert status == 200 and got["name"] == "mine.jsonl" and got["preview"].startswith("<svg")
+        job, msgs = _write(srv.session, style="mine")
+        assert msgs[-1]["type"] == "done"
+    finally:
+        srv.shutdown()
+        th.join(15)
+    assert not th.is_alive()
+    with pytest.raises(OSError):  # the capture page stopped with the studio
+        socket.create_connection(("127.0.0.1", cap.port), timeout=2).close()
+    # Started again on the same file, the studio uses what it holds at once.
+    again = open_studio(StudioOptions(capture=str(mine)))
+    try:
+        assert again.session.info()["mine"]["name"] == "mine.jsonl"
+    finally:
+        again.server_close()
+    assert len(mine.read_text().splitlines()) == 2

@@ -99,3 +99,32 @@ def test_keyboard_only(page):
     page.focus("#tab-write")
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.id") == "tab-text" and page.is_visible("#text-panel")
+
+
+def test_the_capture_page_beside_the_studio_is_linked_and_its_lines_become_mine(browser, tmp_path):
+    import threading
+
+    from genseq.studio import StudioOptions, open_studio as open_server
+    from test_studio import _screen_line
+    srv = open_server(StudioOptions(capture=str(tmp_path / "mine.jsonl")))
+    th = threading.Thread(target=srv.serve, daemon=True)
+    th.start()
+    pg = open_studio(browser, srv.url, 60_000)
+    try:
+        assert pg.is_hidden("#capture-hint") and pg.is_visible("#capture-link")
+        with pg.context.expect_page() as new_tab:
+            pg.click("#capture-link")
+        tab = new_tab.value
+        tab.wait_for_load_state()
+        assert tab.url == srv.capture.url and "capture" in tab.title().lower()
+        tab.close()
+        for _ in range(2):
+            prompt = srv.capture.session.state()["prompt"]
+            srv.capture.session.submit(prompt["index"], prompt["text"], _screen_line(prompt["text"]))
+        pg.click("#use-recorded")
+        pg.wait_for_selector("input[name=style][value='mine']:checked")
+        assert pg.get_attribute("input[name=style][value='mine'] + img", "alt") == "mine: mine.jsonl"
+    finally:
+        pg.context.close()
+        srv.shutdown()
+        th.join(15)

@@ -17,7 +17,7 @@ from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from ..strokes.clean import Skip
 from ..strokes.mixed import MixedLines, data_alphabet, paths_of
-from ..strokes.mixed import run_config as mixed_run_config
+from ..train.start import run_config as start_run_config
 from ..strokes.normalise import ink_target, model_ink
 from .data import augment_maps, make_batch, usable
 from .evaluate import evaluate_split
@@ -215,6 +215,6 @@ def run_ink(init_meta: dict | None = None, resume_meta: dict | None = None) -> d
 
 def run_config(data, kind: str, sizes: dict, *, init: Path | None = None,
                resume: Path | None = None) -> tuple[HandwritingConfig, list[float], bool]:
-    """The model config, per-file data scales and whether the run fine-tunes (mixed.run_config)."""
-    return mixed_run_config(data, "handwriting", HandwritingConfig, HandwritingModel, {"kind": kind, **sizes},
+    """The model config, per-file data scales and whether the run fine-tunes (train.start.run_config)."""
+    return start_run_config(data, "handwriting", HandwritingConfig, HandwritingModel, {"kind": kind, **sizes},
                             init=init, resume=resume, new=lambda paths: config_from_data(paths, kind, **sizes))

@@ -20,7 +20,7 @@ from ..atomic import atomic_open
 from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from ..strokes.mixed import MixedLines, data_alphabet, paths_of
-from ..strokes.mixed import run_config as mixed_run_config
+from ..train.start import run_config as start_run_config
 from ..strokes.split import spread
 from .data import distort, line_batch, readable
 from .evaluate import read_split
@@ -130,6 +130,6 @@ class RecognizeTask(MixedLines):
 
 def run_config(data, sizes: dict, *, init: Path | None = None,
                resume: Path | None = None) -> tuple[RecognizerConfig, list[float], bool]:
-    """The reader's config, per-file data scales and whether the run fine-tunes (mixed.run_config)."""
-    return mixed_run_config(data, "recognizer", RecognizerConfig, Recognizer, sizes, init=init, resume=resume,
+    """The reader's config, per-file data scales and whether the run fine-tunes (train.start.run_config)."""
+    return start_run_config(data, "recognizer", RecognizerConfig, Recognizer, sizes, init=init, resume=resume,
                             new=lambda paths: config_from_data(paths, **sizes))

@@ -155,49 +155,6 @@ class MixedLines:
         return self.last.batch_rng()
 
 
-def run_config(data, kind: str, config_cls, build, sizes: dict, *, init: Path | None, resume: Path | None,
-               new: Callable) -> tuple:
-    """The model config and per-file data scales of a training run, and whether it fine-tunes:
-
-    - a resumed run's own (the size flags must agree with it unless it was
-      fine-tuned, and it must read as many files);
-    - a fine-tuned model's (`init`), its alphabet grown by the characters only
-      the data holds (the task's `adapt_init` grows the weights to match);
-    - or `new(paths)`, a config from the data.
-
-    Model files are checked against their own config before anything is built
-    (checkpoint.load_checked). `build(config)` makes the model; `sizes` are the
-    flags (name -> value) that a config must agree with."""
-    import dataclasses
-
-    from ..checkpoint import load_checked  # torch, only here
-    from .batches import data_scale
-    paths = paths_of(data)
-
-    def checked(path: Path) -> dict:
-        return load_checked(path, kind, lambda c: build(config_cls.from_dict(c["config"])))
-    if resume is not None and resume.exists():
-        ck = checked(resume)
-        config = config_cls.from_dict(ck["config"])
-        if not ck["meta"].get("init"):
-            differ = [f"--{k} {v} (was {getattr(config, k)})" for k, v in sizes.items() if getattr(config, k) != v]
-            if differ:
-                raise GenseqError(f"cannot resume {resume}: the model configuration differs: {', '.join(differ)}")
-        files = ck["meta"].get("files") or [{"scale": ck["meta"].get("scale", 1.0)}]
-        if len(files) != len(paths):
-            raise GenseqError(f"cannot resume {resume}: the run read {len(files)} stroke file(s), now {len(paths)}")
-        return config, [float(f.get("scale", 1.0)) for f in files], bool(ck["meta"].get("init"))
-    if init is not None:
-        ck = checked(init)
-        config = config_cls.from_dict(ck["config"])
-        if getattr(config, "alphabet", ""):
-            extra = "".join(sorted(set(data_alphabet(paths)) - set(config.alphabet)))
-            config = dataclasses.replace(config, alphabet=config.alphabet + extra) if extra else config
-        return config, [data_scale(config, p, ck["meta"]) for p in paths], True
-    config = new(paths)
-    return config, [1.0] + [data_scale(config, p) for p in paths[1:]], False
-
-
 def data_alphabet(data) -> str:
     """The characters of one stroke file, or the union of several (first file first)."""
     out: dict[str, None] = {}

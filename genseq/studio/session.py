@@ -94,15 +94,15 @@ class StudioSession:
         self.max_text = max_text
         self.styles = styles_of(self.hm)
         self._tmp = tempfile.TemporaryDirectory(prefix="genseq-studio-")
+        self._lock = threading.Lock()
         self.mine: Path | None = None
         self.mine_name = ""
         self.mine_preview = ""
         if style_file is not None:
-            self.set_mine(_read_small(Path(style_file)), Path(style_file).name)
+            self.set_mine(read_small(Path(style_file)), Path(style_file).name)
         self.text_models = {"bundled": None, **{Path(p).name: p for p in text_models}}
         self._text_cache: dict = {}
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._lock = threading.Lock()
         self.previews = [self._preview(s.points) for s in self.styles]
 
     def close(self) -> None:
@@ -263,7 +263,7 @@ def render_file(lines: list, page: PageOptions, kind: str) -> bytes:
     return render_png(lines, page)[0] if kind == "png" else render_pdf(lines, page)
 
 
-def _read_small(path: Path, limit: int = 8 * 1024 * 1024) -> bytes:
+def read_small(path: Path, limit: int = 8 * 1024 * 1024) -> bytes:
     """A style file's bytes (a regular file of at most `limit` bytes)."""
     if not path.is_file():
         raise GenseqError(f"no such style file: {path}")

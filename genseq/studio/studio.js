@@ -208,17 +208,20 @@ async function generate(ev) {
   } catch (err) { showError($("text-error"), err.message); }
 }
 
-async function chooseMine(ev) {
-  const file = ev.target.files[0];
-  if (!file) return;
+async function useMine(body) {
   showError($("error"), "");
   try {
     const resp = await fetch("api/mine", { method: "POST", headers: { "Content-Type": "application/json" },
-                                           body: JSON.stringify({ name: file.name, jsonl: await file.text() }) });
+                                           body: JSON.stringify(body) });
     const obj = await resp.json();
     if (!resp.ok) throw new Error(obj.error);
     addStyle("mine", `mine: ${obj.name}`, obj.preview, true);
   } catch (err) { showError($("error"), err.message); }
+}
+
+async function chooseMine(ev) {
+  const file = ev.target.files[0];
+  if (file) await useMine({ name: file.name, jsonl: await file.text() });
 }
 
 function addStyle(value, label, svg, checked) {
@@ -274,6 +277,12 @@ async function init() {
   info.styles.forEach((svg, i) => addStyle(String(i), `style ${i}`, svg, false));
   addStyle("none", "no style (each line its own hand)", null, false);
   if (info.mine) addStyle("mine", `mine: ${info.mine.name}`, info.mine.preview, false);
+  if (info.capture) {  // a capture page beside the studio (genseq studio --capture FILE)
+    $("capture-link").href = info.capture;
+    $("capture").hidden = false;
+    $("capture-hint").hidden = true;
+    $("use-recorded").addEventListener("click", () => useMine({ recorded: true }));
+  }
   for (const name of info.text_models) {
     const o = document.createElement("option"); o.value = o.textContent = name; $("text-model").appendChild(o);
   }
