@@ -291,6 +291,7 @@ def test_a_capture_page_beside_the_studio_records_the_lines_it_writes_with(tmp_p
         assert cap.port != srv.port and cap.token != key
         status, page = _request(cap, "GET", f"/{cap.token}/")
         assert status == 200 and b"<html" in page.lower()
+        assert _request(cap, "GET", f"/{key}/api/state")[0] == 403  # the studio's key opens nothing there
         status, body = _request(srv, "POST", f"/{key}/api/mine", {"recorded": True})
         assert status == 400 and "no lines recorded in mine.jsonl yet" in json.loads(body)["error"]
         for _ in range(2):  # two prompts written on the capture page
