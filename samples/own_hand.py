@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--bias", type=float, default=None, help="bias of the primed and fine-tuned ways (default: the default)")
     ap.add_argument("--style-lines", type=int, default=WriteOptions().style_lines)
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
+    ap.add_argument("--recognizer", default=None, help="the reader that chooses among candidates (default: bundled)")
     ap.add_argument("--picture", type=Path, default=None)
     ap.add_argument("--public", action="store_true",
                     help="leave the writers' real lines out of --picture (what samples/ may show)")
@@ -130,7 +131,7 @@ def main() -> None:
     styles = [(s.points, s.text) for s in bundled_styles()]
     style_feats = [hand_features([st]) for st in styles]
     results, picture = {}, []
-    base = WriteOptions(seed=args.seed, candidates=args.candidates, max_chars=60)
+    base = WriteOptions(seed=args.seed, candidates=args.candidates, max_chars=60, recognizer=args.recognizer)
     default_lines, default_cer = written(hm, reader, base, args.seeds)
     own = base if args.bias is None else replace(base, bias=args.bias)
     print(f"default style: CER {default_cer:.3f}")
