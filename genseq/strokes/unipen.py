@@ -496,14 +496,15 @@ def _by_writer(pieces: list[Piece]) -> dict[str, list[Piece]]:
 
 
 def _thinned(ps: list[Piece], scale: float, opts: UnipenOptions, report: Report,
-             per_char: float = 1.0) -> list[list[np.ndarray]] | None:
+             per_char: float = 1.0) -> list[tuple[list[np.ndarray], np.ndarray]] | None:
     """A writer's pieces thinned to per_char x the target points per character
-    and scaled: absolute strokes per piece; None (counted) when the ink is too
-    jagged."""
+    and scaled: (absolute strokes, their offsets) per piece; None (counted)
+    when the ink is too jagged."""
     pts = sum(p.source_points for p in ps)
     step = max(pts / (opts.points_per_char * per_char * sum(len(p.text) for p in ps)), 1.0)
-    done = [[_smooth_thin(s, step, opts.smooth * step / 2) * scale for s in p.strokes] for p in ps]
-    turns = [t for t in (mean_turning(to_offsets(d)) for d in done) if t is not None]
+    strokes = [[_smooth_thin(s, step, opts.smooth * step / 2) * scale for s in p.strokes] for p in ps]
+    done = [(st, to_offsets(st)) for st in strokes]
+    turns = [t for t in (mean_turning(offs) for _, offs in done) if t is not None]
     # fewer points per character turn more per step: the limit is for IAM-OnDB's density
     limit = opts.max_turning * IAM_POINTS_PER_CHAR / opts.points_per_char
     if opts.max_turning and turns and float(np.median(turns)) > limit:
@@ -528,16 +529,16 @@ def _lines(pieces: list[Piece], builder: Builder, opts: UnipenOptions, report: R
             report.skip(ps[0].contrib, "no words or lines to size the writer by", len(ps))
             continue
         done = _thinned(ps, opts.width_per_char / float(np.median(wpcs)), opts, report)
-        for p, d in zip(ps, done or ()):
-            builder.add(group, Sample(p.id, p.text, to_offsets(d)), p.source_points)
+        for p, (_, offsets) in zip(ps, done or ()):
+            builder.add(group, Sample(p.id, p.text, offsets), p.source_points)
 
 
 def _stitched(pieces: list[Piece], builder: Builder, opts: UnipenOptions, report: Report) -> None:
     """Isolated characters: each writer scaled so that the median height of
     their digits and capitals is CHAR_HEIGHT widths per character (their
-    contributor's median height without any), thinned like lines (spaces
-    to come counted: CHARS_PER_LETTER), then
-    stitched into lines of words (stitch.py); each character once."""
+    contributor's median height without any), thinned like lines (with room
+    for the spaces to come: CHARS_PER_LETTER), then stitched into lines of
+    words (stitch.py); each character once."""
     left = [p for p in pieces if not stitchable(p.text)]
     if left:
         report.skip("isolated", "character below the baseline (not stitched)", len(left))
@@ -563,7 +564,7 @@ def _stitched(pieces: list[Piece], builder: Builder, opts: UnipenOptions, report
         if done is None:
             continue
         rng = np.random.default_rng([opts.seed, int(group, 16)])
-        made = stitch([(p.text, d) for p, d in zip(ps, done)], target, rng)
+        made = stitch([(p.text, strokes) for p, (strokes, _) in zip(ps, done)], target, rng)
         for k, (text, strokes, used) in enumerate(made):
             builder.add(group, Sample(f"{ps[0].contrib}-{group[:8]}-chars{k:04d}", text, to_offsets(strokes)),
                         sum(ps[i].source_points for i in used))

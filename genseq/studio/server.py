@@ -19,7 +19,6 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..capture import CaptureServer, open_capture
 from ..errors import GenseqError, first_line
@@ -73,8 +72,8 @@ class StudioServer(LocalServer):
         """Make the lines recorded on the capture page so far the style "mine"."""
         if self.capture is None:
             raise GenseqError("this studio has no capture page: start it with --capture FILE")
-        path = Path(self.capture.session.path)
-        if not path.is_file() or not path.stat().st_size:
+        path = self.capture.session.path  # the capture session created it
+        if not path.stat().st_size:
             raise GenseqError(f"no lines recorded in {path.name} yet: write a few on the capture page first")
         return self.session.set_mine(read_small(path), path.name)
 
@@ -84,7 +83,7 @@ def open_studio(opts: StudioOptions = StudioOptions()) -> StudioServer:
     capture = open_capture(opts.capture) if opts.capture else None
     try:
         style = opts.style_file
-        if style is None and capture is not None and Path(opts.capture).is_file() and Path(opts.capture).stat().st_size:
+        if style is None and capture is not None and capture.session.path.stat().st_size:
             style = opts.capture  # what was recorded before is "mine" at once
         session = StudioSession(opts.model, style, opts.text_models, opts.max_text)
         return StudioServer(session, opts.port, owns_session=True, capture=capture)

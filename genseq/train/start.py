@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-
 from typing import Callable
 
 from ..checkpoint import bundled_path, load_checked
