@@ -20,12 +20,12 @@ import pytest
 
 WRITTEN = {
     # (text, seed, candidates): sha256 of the written lines
-    ("Golden 12:45", 3, 1): "cb610c7ae0ad7c44c038515c0ab4139f6e0ce6ae7ee9810922bbab8d46aca11c",
-    ("xyz", 5, 1): "6db59442f274fdc262170fae847721d3323cd7a75af147348cf1e013d3fb4701",
-    ("Golden 12:45", 3, 2): "c9225e0d391d4df20d285b823c736e9dc7b1cefb7e261b2977070816fe891917",
+    ("Golden 12:45", 3, 1): "1ed274ccdd5784c57120765fb141265ca47a0be67ecfce1cf56ef97378686e42",
+    ("xyz", 5, 1): "04acf74e0ea5f6d1ff79c590ec9e96c4063c0905724d416d6f65a638012013d1",
+    ("Golden 12:45", 3, 2): "e6473e47e8ef3dc07fa10ed33ebdd8219cdce9a476db8264c196d935c8664c1d",
 }
-SVG = {("Golden 12:45", 3, 1): "bd557b860ffb7f1299b9d19adcd66e59d4f6affc9d006b2f96edd66d459649c2"}
-POINTS = {("Golden 12:45", 3, 1): 183, ("xyz", 5, 1): 40, ("Golden 12:45", 3, 2): 177}
+SVG = {("Golden 12:45", 3, 1): "1f48ae9e5f72e832a72c9cca93ff073b0574645c3c50f5837b0cc04b0877426c"}
+POINTS = {("Golden 12:45", 3, 1): 217, ("xyz", 5, 1): 41, ("Golden 12:45", 3, 2): 189}
 TEXT = "5f21ecd828cef54b3906a01cbb4ffbc1d8cbc707ab06eba75e91ca8fd96ae059"  # "ROMEO:", 200 chars, T 0.8, seed 1
 
 

@@ -32,6 +32,7 @@ def _corpus(tmp_path):
         "a04-030": (["ok", "bad jump", "empty strokes", "bomb", "external", "broken", "badpt"],
                     [_line(), jump, [[], []]]),
         "b01-001": (["another group"], [_line(4)]),
+        "b02-002": (["the # word", "no#tag here"], [_line(5), _line(6)]),  # "#": a struck-through word
     }
     raw = {"a04-030-04": BOMB, "a04-030-05": EXTERNAL, "a04-030-06": "<StrokeSet><Stroke>",
            "a04-030-07": '<StrokeSet><Stroke><Point x="a" y="1"/></Stroke></StrokeSet>',
@@ -49,8 +50,8 @@ def test_convert_pairs_and_skips(tmp_path):
     ls, asc = _corpus(tmp_path)
     out = tmp_path / "iam.h5"
     rep = convert_iam(ls, asc, out, OPTS)
-    assert rep.kept == 6
-    assert dict(rep.skipped) == {"count mismatch": 2, "no CSR section": 1, "absurd jump": 1,
+    assert rep.kept == 7
+    assert dict(rep.skipped) == {"crossed-out word": 1, "count mismatch": 2, "no CSR section": 1, "absurd jump": 1,
                                  "no points": 1, "xml refused (EntitiesForbidden)": 2,
                                  "malformed xml": 1, "bad point": 1, "no transcription": 1}
     with StrokeDataset(out) as ds:
@@ -60,7 +61,7 @@ def test_convert_pairs_and_skips(tmp_path):
             for i in range(len(sp)):
                 got[sp.ids[i]] = (name, sp[i])
         assert sorted(got) == ["a01-000u-01", "a01-000u-02", "a01-000x-01", "a01-000x-02",
-                               "a04-030-01", "b01-001-01"]
+                               "a04-030-01", "b01-001-01", "b02-002-02"]
         assert got["a01-000u-02"][1].text == "second line"  # letter suffix + blank CSR lines
         assert got["a04-030-01"][1].text == "ok"
         p = got["a01-000u-01"][1].points
@@ -117,8 +118,11 @@ def test_cli(tmp_path):
     out = tmp_path / "o.h5"
     r = CliRunner().invoke(main, ["data", "iam-ondb", str(ls), str(asc), "-o", str(out), "-v", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "kept 6 lines, skipped 10" in r.output and "count mismatch 2" in r.output
-    assert "a02-010-01.xml: count mismatch" in r.output
+    assert "kept 7 lines, skipped 11" in r.output and "count mismatch 2" in r.output
+    assert "a02-010-01.xml: count mismatch" in r.output and "b02-002-01.xml: crossed-out word" in r.output
+    r = CliRunner().invoke(main, ["data", "iam-ondb", str(ls), str(asc), "-o", str(tmp_path / "k.h5"),
+                                  "--keep-crossed-out", "--no-progress"])
+    assert r.exit_code == 0 and "kept 8 lines, skipped 10" in r.output, r.output
     assert "points per character" in r.output
     r = CliRunner().invoke(main, ["data", "stats", str(out)])
     assert r.exit_code == 0 and "train:" in r.output and "alphabet" in r.output and "p95" in r.output

@@ -166,3 +166,18 @@ def test_priming_sample_joins_lines_on_one_baseline():
     both = np.concatenate(to_strokes(two.points))
     assert len(both) == len(a) + len(b)
     assert np.ptp(both[:, 0]) > np.ptp(a[:, 0]) + np.ptp(b[:, 0])  # side by side, a space apart
+
+
+def test_style_file_primes_at_the_priming_share_of_the_models_density(tmp_path, monkeypatch):
+    import genseq.hand.api as api
+    texts = ["one near forty characters long, as wanted", "and a second line", "the third"]
+    f = tmp_path / "me.jsonl"
+    _jsonl(f, [_line(t, 120, 30.0, seed=i) for i, t in enumerate(texts)])  # 120 Hz: ~3x the model's density
+    hm = api.load_hand_model(None)
+    assert 0.8 <= api.PRIME_DENSITY < 1.0
+    for share in (1.0, 0.8, api.PRIME_DENSITY):
+        monkeypatch.setattr(api, "PRIME_DENSITY", share)
+        points, text = api.load_style(hm, api.WriteOptions(style_file=f))
+        assert text == texts[0]
+        # the writer's lines share one step of pen time, so this line is near the writer's density
+        assert len(points) / len(text) == pytest.approx(share * IAM_TARGET.points_per_char, rel=0.04)

@@ -42,14 +42,18 @@ def _report(report, verbose: bool, out: str) -> None:
 @click.option("--val-frac", type=float, default=0.05, show_default=True, help="Share of text groups for val.")
 @click.option("--test-frac", type=float, default=0.05, show_default=True, help="Share of text groups for test.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--keep-crossed-out", is_flag=True,
+              help="Keep lines with a crossed-out word. The transcriptions write '#' for a struck-through "
+                   "word, so by default those lines are skipped: a model would learn '#' as a scribble.")
 @clean_options
-def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, every, min_dist, max_jump_ratio, seed, out,
-             verbose):
+def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, keep_crossed_out, every, min_dist, max_jump_ratio,
+             seed, out, verbose):
     """Convert IAM-OnDB: LINESTROKES (lineStrokes-all.tar.gz or folder) and ASCII
     (ascii-all.tar.gz or folder) into a stroke HDF5 file."""
     from ..strokes.iam import IamOptions, convert_iam
 
     opts = IamOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, progress=progress,
+                      crossed_out=keep_crossed_out,
                       clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
     _report(convert_iam(linestrokes, ascii_, out, opts), verbose, out)
 

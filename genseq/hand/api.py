@@ -172,7 +172,8 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
             raise GenseqError(f"no such style file: {path}")
         target = model_ink(hm.meta)
         if target is not None:
-            # The user's ink at the model's own size, points per character and level baseline.
+            # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
+            target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
             sample = priming_sample(read_jsonl(path, target=target), config.alphabet, options.style_lines,
                                     target.width_per_char)
             scale = float(hm.meta.get("scale", 1.0))
@@ -206,6 +207,11 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
 
 
 PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
+# A user's priming ink is resampled to this share of the model's points per character. The model
+# writes on at about the pace of its prime: primed with ink at its own density, it wrote more points
+# per character than in the default style (so slower) for held-out writers; at 0.9, 5-6% fewer, as
+# legibly and nearer the writer (docs/your-handwriting.md).
+PRIME_DENSITY = 0.9
 
 
 def priming_sample(samples: list, alphabet: str, n: int, space: float):
