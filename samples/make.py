@@ -45,6 +45,23 @@ PHRASES = [
 ]
 
 
+# samples/your-hand.svg needs the UNIPEN archive (samples/standin_writers.py), so make.py only describes it.
+YOUR_HAND = [
+    "## Your own handwriting: five writers the models never saw", "",
+    "Three phrases in the hands of five held-out UNIPEN writers: primed with 20",
+    "of their lines, fine-tuned on them (`genseq train handwriting W-mine.jsonl",
+    "--init default`), and both. Made from the stand-in writers of",
+    "`samples/standin_writers.py` (which needs the UNIPEN archive), so",
+    "`make.py` does not redraw it:", "",
+    "```bash",
+    "python samples/own_hand.py standin --tuned W=runs/W/best.pt ... --public --picture-phrases 3 "
+    "--picture samples/your-hand.svg",
+    "```", "",
+    "The scores beside it are in [docs/your-handwriting.md](../docs/your-handwriting.md).", "",
+    "![your hand](your-hand.svg)", "",
+]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=HERE)
@@ -132,6 +149,7 @@ def main() -> None:
         report.append("")
 
     tm = load_text_model()
+    report += YOUR_HAND
     report += ["## Text: the bundled Shakespeare model", ""]
     for temp in (0.5, 0.8, 1.0):
         text = sample_text("ROMEO:\n", model=tm, length=400, temperature=temp, seed=args.seed)

@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="write the phrases at this many seeds (from --seed on)")
     ap.add_argument("--bias", type=float, default=None, help="bias of the primed and fine-tuned ways (default: the default)")
     ap.add_argument("--style-lines", type=int, default=WriteOptions().style_lines)
+    ap.add_argument("--prime-density", type=float, default=None,
+                    help="share of the model's points per character for the priming ink (default: PRIME_DENSITY)")
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
     ap.add_argument("--recognizer", default=None, help="the reader that chooses among candidates (default: bundled)")
     ap.add_argument("--picture", type=Path, default=None)
@@ -124,6 +126,9 @@ def main() -> None:
         return
     import torch
     torch.set_num_threads(1)
+    if args.prime_density is not None:
+        import genseq.hand.api as api
+        api.PRIME_DENSITY = args.prime_density
     hm = load_hand_model(None if args.model == "default" else args.model)
     reader = load_recognizer("default")
     target = model_ink(hm.meta)

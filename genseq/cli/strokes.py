@@ -53,7 +53,7 @@ def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, keep_crossed_ou
     from ..strokes.iam import IamOptions, convert_iam
 
     opts = IamOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, progress=progress,
-                      crossed_out=keep_crossed_out,
+                      keep_crossed_out=keep_crossed_out,
                       clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
     _report(convert_iam(linestrokes, ascii_, out, opts), verbose, out)
 

@@ -208,9 +208,8 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
 
 PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
 # A user's priming ink is resampled to this share of the model's points per character. The model
-# writes on at about the pace of its prime: primed with ink at its own density, it wrote more points
-# per character than in the default style (so slower) for held-out writers; at 0.9, 5-6% fewer, as
-# legibly and nearer the writer (docs/your-handwriting.md).
+# writes on at about the pace of its prime, and primed with ink at its own density it wrote more
+# points per character than in its default style; measured in docs/your-handwriting.md.
 PRIME_DENSITY = 0.9
 
 

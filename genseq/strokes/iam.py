@@ -51,12 +51,12 @@ class IamOptions:
     seed: int = 0
     clean: CleanOptions = CleanOptions()
     progress: bool = True
-    crossed_out: bool = False  # keep lines with a crossed-out word (CROSSED_OUT in the transcription)
+    keep_crossed_out: bool = False  # keep lines with a crossed-out word (CROSSED_OUT in the transcription)
 
 
 # IAM-OnDB's transcriptions write "#" for a word the writer struck through (the ink at that place is a
 # scribble over a word, now and then a hash sign copied from the prompt): a model trained on such lines
-# learns "#" as a scribble, and its reader learns to read a scribble as "#" (82 of the 11,236 line files).
+# learns "#" as a scribble, and its reader learns to read a scribble as "#".
 CROSSED_OUT = "#"
 
 
@@ -255,7 +255,7 @@ def convert_iam(line_strokes: str | os.PathLike, ascii_path: str | os.PathLike, 
             try:
                 if not text:
                     raise Skip("empty text")
-                if not opts.crossed_out and crossed_out(text):
+                if not opts.keep_crossed_out and crossed_out(text):
                     raise Skip("crossed-out word")
                 raw = parse_stroke_xml(read())
                 points = clean_strokes(raw, opts.clean, y_down=True)

@@ -43,7 +43,7 @@ UNITS = ("IAM-OnDB whiteboard tablet units, y flipped to grow upwards (UNIPEN in
 
 CATEGORIES = ("1a", "1b", "1c", "1d", "2", "3", "6", "7", "8")
 DEFAULT_CATEGORIES = ("6", "7", "8")
-# Measured on `data iam-ondb --every 2` (10,092 training lines): points per
+# Measured on `data iam-ondb --every 2 --keep-crossed-out` (10,092 training lines): points per
 # character, 11.28. Width per character: IAM-OnDB's lowercase lines (90% or
 # more lowercase or space) have a median of 186 units; UNIPEN's, brought to
 # that width, are 20% flatter (median spread of y between its quartiles 105
