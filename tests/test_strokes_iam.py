@@ -70,6 +70,7 @@ def test_convert_pairs_and_skips(tmp_path):
         np.testing.assert_array_equal(p[:, 2], [0, 0, 1, 0, 0, 1])
         assert got["a01-000u-01"][0] == got["a01-000x-02"][0]  # one group, one split
         assert ds.terms.startswith("IAM-OnDB") and ds.resample == "none"
+        assert ds.source.endswith("lines with a crossed-out word left out")
 
 
 def test_tar_equals_folder(tmp_path):
@@ -123,6 +124,8 @@ def test_cli(tmp_path):
     r = CliRunner().invoke(main, ["data", "iam-ondb", str(ls), str(asc), "-o", str(tmp_path / "k.h5"),
                                   "--keep-crossed-out", "--no-progress"])
     assert r.exit_code == 0 and "kept 8 lines, skipped 10" in r.output, r.output
+    with StrokeDataset(tmp_path / "k.h5") as ds:
+        assert ds.source == "IAM On-Line Handwriting Database (IAM-OnDB)"
     assert "points per character" in r.output
     r = CliRunner().invoke(main, ["data", "stats", str(out)])
     assert r.exit_code == 0 and "train:" in r.output and "alphabet" in r.output and "p95" in r.output

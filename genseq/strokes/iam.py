@@ -230,7 +230,8 @@ def convert_iam(line_strokes: str | os.PathLike, ascii_path: str | os.PathLike, 
     if not n_files:
         raise GenseqError(f"{line_strokes}: no stroke files (<form>-<line>.xml) found")
     builder = Builder(out, val_frac=opts.val_frac, test_frac=opts.test_frac, seed=opts.seed,
-                      source=SOURCE, terms=TERMS, units=UNITS, resample=opts.clean.describe())
+                      source=SOURCE if opts.keep_crossed_out else f"{SOURCE}, lines with a crossed-out word left out",
+                      terms=TERMS, units=UNITS, resample=opts.clean.describe())
     report = builder.report
     with builder, tqdm(total=n_files, unit="line", desc="iam-ondb", disable=not opts.progress,
                        leave=False) as bar:
