@@ -121,12 +121,12 @@ def test_cli(tmp_path):
     assert r.exit_code == 0, r.output
     assert "kept 7 lines, skipped 11" in r.output and "count mismatch 2" in r.output
     assert "a02-010-01.xml: count mismatch" in r.output and "b02-002-01.xml: crossed-out word" in r.output
-    r = CliRunner().invoke(main, ["data", "iam-ondb", str(ls), str(asc), "-o", str(tmp_path / "k.h5"),
+    assert "points per character" in r.output
+    k = CliRunner().invoke(main, ["data", "iam-ondb", str(ls), str(asc), "-o", str(tmp_path / "k.h5"),
                                   "--keep-crossed-out", "--no-progress"])
-    assert r.exit_code == 0 and "kept 8 lines, skipped 10" in r.output, r.output
+    assert k.exit_code == 0 and "kept 8 lines, skipped 10" in k.output, k.output
     with StrokeDataset(tmp_path / "k.h5") as ds:
         assert ds.source == "IAM On-Line Handwriting Database (IAM-OnDB)"
-    assert "points per character" in r.output
     r = CliRunner().invoke(main, ["data", "stats", str(out)])
     assert r.exit_code == 0 and "train:" in r.output and "alphabet" in r.output and "p95" in r.output
     notarchive = tmp_path / "junk.tar.gz"
