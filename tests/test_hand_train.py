@@ -218,6 +218,25 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     assert sum(c["points"] for c in classes.values()) == r["points"]
     mean = sum(c["nll_per_point"] * c["points"] for c in classes.values()) / r["points"]
     assert mean == pytest.approx(r["nll_per_point"], rel=1e-5)
+    # size-free: the NLL in data units less 2 log r of each step that moved, summed over the classes
+    import math
+    from genseq.hand.data import make_batch
+    from genseq.hand.evaluate import step_log_length
+    from genseq.hand.mdn import mdn_nll
+    with StrokeDataset(strokes_h5) as ds, torch.no_grad():
+        split = ds.split("val")
+        b = make_batch(split, list(range(len(split))), model.config)
+        params, _, extras = model(b.x, b.text, b.text_mask)
+        log_r = step_log_length(b.y, model.config.norm_mean, model.config.norm_std, 1.0)
+        moved = (b.mask > 0) & torch.isfinite(log_r) & (extras["phi"].amax(2) > 0)
+        log_std = sum(math.log(s) for s in model.config.norm_std)
+        want = float((mdn_nll(params, b.y, b.mask).double() + log_std - 2 * log_r)[moved].mean())
+    got = sum(c["size_free_nll_per_point"] * c["moving_points"] for c in classes.values())
+    assert sum(c["moving_points"] for c in classes.values()) == int(moved.sum())
+    assert got / int(moved.sum()) == pytest.approx(want, rel=1e-5)
+    y = torch.tensor([[[(3.0 - 1.0) / 2.0, (4.0 + 1.0) / 4.0, 0.0], [(0 - 1.0) / 2.0, (0 + 1.0) / 4.0, 1.0]]])
+    lr = step_log_length(y, (1.0, -1.0), (2.0, 4.0), 0.5)  # data-unit steps (6, 8) and (0, 0): scale 0.5
+    assert float(lr[0, 0]) == pytest.approx(math.log(10.0)) and lr[0, 1] == -math.inf
     # attribution: with phi one-hot on chosen characters, each point goes to that character's class
     from genseq.hand.evaluate import CLASSES, _class_sums
     text = torch.tensor([[1, 2, 3, 0], [3, 1, 0, 0]])  # ids into "a.Z": 1 lower, 2 punct, 3 upper; 0 pad

@@ -88,3 +88,52 @@ def test_lf_crlf_and_lone_cr_line_breaks(tmp_path):
     f.write_bytes(one + b"\n\xff\r" + one + b"\n")  # bad UTF-8 on line 2 (a lone CR ends it)
     with pytest.raises(GenseqError, match="s.jsonl:2: not UTF-8"):
         list(iter_jsonl(f, CleanOptions(), Report()))
+
+
+def test_whole_strokes_read_as_point_by_point(monkeypatch):
+    """A stroke of plain points is converted in one go; it must read exactly as
+    the point-by-point check reads it, timed or not, ints or floats."""
+    from genseq.strokes import jsonl
+    from genseq.strokes.clean import CleanOptions, Skip
+    rng = np.random.default_rng(0)
+    xy = np.cumsum(rng.normal(0, 3, (60, 2)), 0)
+    timed = [[float(x), float(y), 0.01 * i] for i, (x, y) in enumerate(xy)]
+    cases = [
+        {"text": "ab", "strokes": [timed[:30], timed[30:]]},
+        {"text": "ab", "strokes": [[[int(x), int(y)] for x, y in xy[:25]], [[x, y, 1.0, 0.5] for x, y, _ in timed[25:]]]},
+        {"text": "ab", "strokes": [timed[:20], [p[:2] for p in timed[20:40]], timed[40:]]},  # one untimed stroke
+        {"text": "ab", "strokes": [timed[:20] + [[1.0, 2.0]] + timed[20:]]},  # mixed lengths in a stroke
+        {"text": "ab", "strokes": [[], timed], "y_up": True},
+        {"text": "ab", "strokes": [timed[:5] + [[1.0, True]]]},
+        {"text": "ab", "strokes": [timed[:5] + [[1.0, 10 ** 400]]]},
+    ]
+    line = '{"text": "ab", "strokes": [[[0, 0, 0], [1, 2, NaN], [3, 4, 0.2]]]}'  # a non-finite t: untimed
+    texts = [json.dumps(c) for c in cases] + [line]
+
+    def read(text):
+        try:
+            sample, n, raw = jsonl._parse_raw(text, "w", CleanOptions())
+        except Skip as e:
+            return str(e)
+        return sample.points, n, raw.strokes, raw.times
+
+    fast = [read(t) for t in texts]
+    monkeypatch.setattr(jsonl, "_plain_stroke", lambda stroke: None)
+    slow = [read(t) for t in texts]
+    assert fast[-3:-1] == slow[-3:-1] == ["non-numeric coordinate", "huge coordinate"]
+    for f, s in zip(fast, slow):
+        if isinstance(f, str):
+            assert f == s
+            continue
+        np.testing.assert_array_equal(f[0], s[0])
+        assert f[1] == s[1]
+        for a, b in zip(f[2], s[2]):
+            np.testing.assert_array_equal(a, b)
+        assert (f[3] is None) == (s[3] is None)
+        if f[3] is not None:
+            for a, b in zip(f[3], s[3]):
+                np.testing.assert_array_equal(a, b)
+    assert fast[2][3] is None and fast[-1][3] is None  # an untimed stroke, a non-finite t: untimed lines
+    np.testing.assert_array_equal(np.concatenate(fast[0][3]), 0.01 * np.arange(60))
+    np.testing.assert_array_equal(np.concatenate(fast[0][2]), xy * [1, -1])  # y down, as given
+    assert fast[0][1] == 60 and len(fast[0][0]) == 60  # 60 points read, none repeated to drop

@@ -10,6 +10,14 @@ first point has nothing before it). Scores of models with different
 normalisations are therefore comparable on the same HDF5 file; models trained
 on differently resampled files see different point sets, so compare those on
 nll_per_sequence of one file only.
+
+Some classes are written with longer pen steps than others (capitals, larger
+and faster strokes), and a longer step costs more nats in data units: in
+polar coordinates with the log of the step length,
+-log p(dx, dy) = -log p(log r, θ) + 2 log r for a step of length r.
+`--by-class` also reports each class's NLL in those coordinates
+("size-free": the NLL minus 2 log r per point, over the points where the pen
+moved), which compares classes without their step lengths.
 """
 from __future__ import annotations
 
@@ -47,13 +55,28 @@ def _class_sums(phi, text, mask, nll, cls):
     return sums, torch.bincount(c, minlength=len(CLASSES))
 
 
+def step_log_length(y: torch.Tensor, norm_mean, norm_std, scale: float) -> torch.Tensor:
+    """log r of each target step in data units, (B, T) from normalised targets y
+    (B, T, 3); -inf where the pen did not move (r below 1e-5 of the
+    normalisation's |mean| + std: a zero step comes back from float32 far
+    below that, a real one far above)."""
+    mean = torch.tensor(norm_mean, dtype=torch.float64, device=y.device)
+    std = torch.tensor(norm_std, dtype=torch.float64, device=y.device)
+    d = (y[..., :2].double() * std + mean) / scale  # (B, T, 2) data units
+    r = d.norm(dim=-1)
+    tiny = 1e-5 * float((mean.abs() + std).sum()) / scale
+    return torch.where(r > tiny, torch.log(r), torch.tensor(-math.inf, dtype=torch.float64, device=y.device))
+
+
 def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scale: float = 1.0,
                    max_sequences: int | None = None, by_class: bool = False) -> dict:
     """by_class (synthesis): also the NLL per point of the points written while
     the window attends most to a character of each class (CLASSES), under
     "classes": a character class the model fits on the training lines but
     scores worse on held-out ones is one it memorised. Points where the window
-    attends to nothing at all (possible only far past the text) are in no class."""
+    attends to nothing at all (possible only far past the text) are in no class.
+    Each class also gets its size-free NLL per point over the points where the
+    pen moved (the module's docstring)."""
     config = model.config
     if by_class and config.kind != "synthesis":
         raise GenseqError("--by-class needs a synthesis model (it reads the attention window)")
@@ -63,6 +86,7 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     # (V + 1,) character id -> class index; id 0 (padding) is never attended
     cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in config.alphabet], device=device)
     cls_nll, cls_n = torch.zeros(len(CLASSES), dtype=torch.float64), torch.zeros(len(CLASSES), dtype=torch.long)
+    free_nll, free_n = torch.zeros_like(cls_nll), torch.zeros_like(cls_n)  # the same where the pen moved, size-free
     was_training = model.training
     model.eval()
     try:
@@ -78,13 +102,22 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
                     sums, counts = _class_sums(extras["phi"], b.text, b.mask, nll, cls)
                     cls_nll += sums
                     cls_n += counts
+                    log_r = step_log_length(b.y, config.norm_mean, config.norm_std, scale)  # (B, T)
+                    moved = b.mask * torch.isfinite(log_r)
+                    sums, counts = _class_sums(extras["phi"], b.text, moved,
+                                               nll.double() - 2 * torch.nan_to_num(log_r, neginf=0.0), cls)
+                    free_nll += sums
+                    free_n += counts
     finally:
         model.train(was_training)
     sequences = len(idx)
     out = {"nll_per_point": total / max(points, 1), "nll_per_sequence": total / max(sequences, 1),
            "points": points, "sequences": sequences}
     if by_class:
-        out["classes"] = {name: {"nll_per_point": float(cls_nll[k]) / int(cls_n[k]) + log_std, "points": int(cls_n[k])}
+        out["classes"] = {name: {"nll_per_point": float(cls_nll[k]) / int(cls_n[k]) + log_std, "points": int(cls_n[k]),
+                                 "size_free_nll_per_point": (float(free_nll[k]) / int(free_n[k]) + log_std
+                                                             if free_n[k] > 0 else None),
+                                 "moving_points": int(free_n[k])}
                           for k, name in enumerate(CLASSES) if cls_n[k] > 0}
     return out
 

@@ -75,24 +75,45 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
     y_up = obj.get("y_up", False)
     if not isinstance(y_up, bool):
         raise Skip("y_up must be true or false")
-    xy, times = [], []
+    xy, times = [], []  # per stroke: (n, 2) x, y and (n,) t, NaN where a point has none
     for stroke in strokes:
         if not isinstance(stroke, list):
             raise Skip("bad stroke")
-        pts, ts = [], []
-        for p in stroke:
-            q = parse_point(p)  # the one point check, shared with the capture page
-            pts.append(q[:2])
-            ts.append(q[2] if len(q) >= 3 and math.isfinite(q[2]) else None)
-        xy.append(pts)
-        times.append(ts)
+        a = _plain_stroke(stroke)
+        if a is None:  # point by point: the one point check, shared with the capture page, says why
+            a = np.full((len(stroke), 3), np.nan)
+            for i, p in enumerate(parse_point(p) for p in stroke):
+                a[i, : min(len(p), 3)] = p[:3]
+        xy.append(a[:, :2])
+        times.append(a[:, 2] if a.shape[1] > 2 else np.full(len(a), np.nan))
     # json.loads turns 1e999 into inf (caught above); huge finite values are caught in clean_strokes
     points = clean_strokes(xy, opts, y_down=not y_up)
     flip = 1.0 if y_up else -1.0
-    timed = all(t is not None for ts in times for t in ts)
-    raw = RawLine(text, [np.asarray(s, dtype=np.float64).reshape(-1, 2) * [1.0, flip] for s in xy],
-                  [np.asarray(ts, dtype=np.float64) for ts in times] if timed else None)
+    timed = all(np.isfinite(ts).all() for ts in times)  # a non-finite t only makes the line untimed
+    raw = RawLine(text, [s * [1.0, flip] for s in xy], times if timed else None)
     return Sample(sid, text, points), sum(len(s) for s in xy), raw
+
+
+def _plain_stroke(stroke: list) -> np.ndarray | None:
+    """A stroke whose points all pass parse_point and have the same length k
+    (2-4), as a float64 (n, k) array in one conversion: a tablet's line holds
+    thousands of points, and checking them one by one took most of the time of
+    reading a style file. None when any point is unusual (the caller then
+    checks them one by one and raises parse_point's reason)."""
+    if not stroke or type(stroke[0]) is not list or not 2 <= (k := len(stroke[0])) <= 4:
+        return None
+    if any(type(p) is not list or len(p) != k for p in stroke):
+        return None
+    if not {type(v) for p in stroke for v in p} <= _NUMBERS:  # exact types: a bool is no number here
+        return None
+    try:
+        a = np.array(stroke, dtype=np.float64)
+    except OverflowError:  # an int too large for a float
+        return None
+    return a if np.isfinite(a[:, :2]).all() else None
+
+
+_NUMBERS = {int, float}
 
 
 MAX_LINE_BYTES = 32 * 2**20  # one JSONL line: far above a page of ink at a tablet's full rate
