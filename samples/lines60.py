@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from genseq.cli.hand import parse_char_bias  # noqa: E402
 from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.hand.api import WriteOptions, load_hand_model, write_handwriting  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
@@ -35,12 +36,15 @@ def main() -> None:
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--recognizer", type=Path, default=None, help="the reader that chooses (default: bundled)")
+    ap.add_argument("--char-bias", default=None, metavar="CHARS=B",
+                    help="as genseq write --char-bias ('' for one bias for every character); default: write's")
     args = ap.parse_args()
     texts = lines60()
     hm = load_hand_model(None if args.model == "default" else args.model)
     t0 = time.perf_counter()
+    extra = {} if args.char_bias is None else {"char_bias": parse_char_bias(args.char_bias)}
     _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=args.seed, max_chars=60,
-                                                                                 recognizer=args.recognizer))
+                                                                      recognizer=args.recognizer, **extra))
     took = time.perf_counter() - t0
     config = hm.config
     reads = read_lines(load_recognizer("default"), [w.points for w in written], (config.norm_mean, config.norm_std))

@@ -83,6 +83,8 @@ def test_write_refuses_a_megabyte_of_text_at_once(files):
     (["--page-width", "2e6"], "--page-width"), (["--page-width", "10"], "--page-width"),
     (["--margin", "nan"], "--margin"), (["--line-height", "inf"], "--line-height"),
     (["--max-text", "0"], "--max-text"),
+    (["--char-bias", "x"], "--char-bias 'x': give CHARS=B"), (["--char-bias", "=2"], "give CHARS=B"),
+    (["--char-bias", "x=nan"], "give CHARS=B"), (["--char-bias", "x=11"], "--char-bias: the bias"),
 ])
 def test_write_numeric_options_out_of_range(files, args, needle):
     one_line_error(run("write", "ab", "-m", files["syn"], "-o", files["dir"] / "o.svg", *args), needle)

@@ -183,3 +183,19 @@ def test_far_positions_get_exactly_zero_weight_as_in_the_torch_step():
         _, _, got = npstep.NumpyStep(m, fused, text, 0.0, np.random.default_rng(0))(x, state)
     assert (want == 0).sum() > 5
     assert torch.equal(got == 0, want == 0)
+
+
+def test_a_bias_per_row_draws_each_row_as_its_own_single_bias_would():
+    g = torch.Generator().manual_seed(8)
+    B, K = 32, 5
+    y = torch.randn(B, 1 + 6 * K, generator=g) * 2
+    race = torch.empty(B, K).exponential_(1.0, generator=g)
+    z = torch.randn(B, 2, generator=g)
+    u = torch.rand(B, generator=g)
+    rows = np.where(np.arange(B) % 3 == 0, 2.5, 0.75)  # (B,) float64
+    got = npstep.NumpyStep.draw(y.numpy(), rows, race.numpy(), z.numpy(), u.numpy())
+    for b in (0.75, 2.5):
+        alone = npstep.NumpyStep.draw(y.numpy(), b, race.numpy(), z.numpy(), u.numpy())
+        np.testing.assert_array_equal(got[rows == b], alone[rows == b])  # bit for bit
+    torch_rows = mdn_draw(mdn_params(y, K), torch.from_numpy(rows), race, z, u)
+    torch.testing.assert_close(torch.from_numpy(got), torch_rows, rtol=1e-5, atol=1e-5)

@@ -1,5 +1,6 @@
 """Handwriting sampling: determinism, bias, stopping and bad-line detection on tiny models."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -467,3 +468,21 @@ def test_a_stray_dot_after_an_exclamation_or_question_mark_is_dropped():
     # "ab!!": the window may lag on the first mark while the second is written
     line5, top5 = _strokes(*ab, (2, bar), (2, mark_dot), (2, bar), (2, mark_dot))
     assert not extra_dots(line5, top5, "ab!!", P=0).any()
+
+
+def test_a_character_bias_sharpens_only_while_the_window_is_on_its_characters():
+    from genseq.hand.model import pad_texts
+    from genseq.hand.sample import char_bias_rows, sharp_positions
+    ids, _ = pad_texts(["abc", "ca"], ALPHABET)  # (2, U) ids, 0 padding
+    sharp = sharp_positions(ids, ALPHABET, "c")
+    assert sharp.tolist() == [[False, False, True], [True, False, False]]
+    phi = torch.tensor([[0.1, 0.2, 0.7], [0.1, 0.8, 0.1]])  # row 0 on its 'c', row 1 on its 'a'
+    assert char_bias_rows(phi, 0.75, (sharp, 3.0)).tolist() == [3.0, 0.75]
+    assert char_bias_rows(phi[1:], 0.75, (sharp[1:], 3.0)) == 0.75  # no row on a sharp character
+    assert char_bias_rows(phi, 0.75, None) == 0.75
+    # Written: a line without the characters comes out as without a character bias; one with them does not.
+    m = synth(0.1)
+    plain = sample_synthesis(m, ["abd", "abc"], OPTS)
+    sharp_lines = sample_synthesis(m, ["abd", "abc"], replace(OPTS, char_bias=("c", 5.0)))
+    np.testing.assert_array_equal(sharp_lines[0].points, plain[0].points)
+    assert not np.array_equal(sharp_lines[1].points, plain[1].points)

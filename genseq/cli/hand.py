@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -88,6 +89,21 @@ def eval_handwriting(model, data, split, by_class, sequences, as_json):
                       if free is not None else ""))
 
 
+def parse_char_bias(value: str | None) -> tuple[str, float] | None:
+    """--char-bias 'xX=2.5' -> ("xX", 2.5); '' -> None (--bias for every character)."""
+    from ..errors import GenseqError
+    if not value:
+        return None
+    chars, sep, b = value.rpartition("=")
+    try:
+        bias = float(b)
+    except ValueError:
+        bias = math.nan
+    if not sep or not chars or not math.isfinite(bias):
+        raise GenseqError(f"--char-bias {value!r}: give CHARS=B, e.g. 'xX=2.5'")
+    return chars, bias
+
+
 def page_options(f):
     opts = [
         click.option("--color", default="black", show_default=True, help="Ink colour (any SVG colour)."),
@@ -125,6 +141,9 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--model", "-m", default=None, help="Synthesis model file (default: the bundled one).")
 @click.option("--bias", "-b", type=float, default=_W.bias, show_default=True,
               help="Legibility (Graves 5.4): 0 is the raw model, higher is neater.")
+@click.option("--char-bias", default="", metavar="CHARS=B",
+              help="Bias B instead of --bias while the pen writes one of CHARS, e.g. 'xX=2.5' "
+                   "(default: --bias for every character).")
 @click.option("--style", "-s", type=int, default=None,
               help="Style number (priming, Graves 5.5): a bundled one, or one of the lines a fine-tuned "
                    "model carries; default: the one --seed picks (a fine-tuned model's first).")
@@ -156,7 +175,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--dpi", type=Finite(min=1, max=2400), default=96.0, show_default=True,
               help="Pixels per inch of a PNG (-o page.png); 96 is one pixel per px of the page.")
 @page_options
-def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file, style_lines, seed, max_chars, unknown,
+def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, seed, max_chars, unknown,
               max_text, candidates, recognizer, by_line, animate, speed, plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
@@ -187,7 +206,8 @@ def write_cmd(text, output, text_file, model, bias, style, unprimed, style_file,
         raise GenseqError(f"cannot write {output}: folder {output.parent} does not exist")
     from ..atomic import output_target
     output_target(output)  # refuse a device, FIFO or folder now, not after minutes of writing
-    opts = WriteOptions(bias=bias, seed=seed, style=style, unprimed=unprimed, style_file=style_file,
+    opts = WriteOptions(bias=bias, char_bias=parse_char_bias(char_bias), seed=seed, style=style,
+                        unprimed=unprimed, style_file=style_file,
                         style_lines=style_lines, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, page=_page(**page))

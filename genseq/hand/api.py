@@ -36,6 +36,7 @@ BATCH_SEQUENCES = 64  # with several candidates: at most this many drawn togethe
 @dataclass(frozen=True)
 class WriteOptions:
     bias: float = 0.75             # Graves 2013 section 5.4: larger is neater, 0 is the raw model
+    char_bias: tuple[str, float] | None = None  # (characters, b): bias b while the window is on one of them
     seed: int = 0                  # same seed, same handwriting
     style: int | None = None       # a style (priming sample); None: the seed's bundled one, a fine-tune's first
     style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
@@ -53,6 +54,8 @@ class WriteOptions:
     def check(self) -> None:
         if not 0 <= self.bias <= 10:
             raise GenseqError("--bias must be between 0 and 10")
+        if self.char_bias is not None and not 0 <= self.char_bias[1] <= 10:
+            raise GenseqError("--char-bias: the bias must be between 0 and 10")
         if not 0 <= self.seed < 2**63:
             raise GenseqError("--seed must be between 0 and 2**63 - 1")
         if not 5 <= self.max_chars <= 200:
@@ -246,7 +249,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     the lines i of the batch being written (sample.Progress), on_line(i, line)
     once a line is final. Neither changes what is written."""
     from .choose import choose, scorer
-    sopts = HandSampleOptions(bias=options.bias, seed=options.seed)
+    sopts = HandSampleOptions(bias=options.bias, seed=options.seed, char_bias=options.char_bias)
     prime = load_style(hm, options)
     C = options.candidates
     device = next(hm.model.parameters()).device

@@ -120,11 +120,12 @@ def mdn_nll(params: MDNParams, target: torch.Tensor, mask: torch.Tensor | None =
         return nll
 
 
-def mdn_sample(params: MDNParams, bias: float, generator: torch.Generator | None) -> torch.Tensor:
+def mdn_sample(params: MDNParams, bias: float | torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Draw one point per row from params with leading dim (B,); returns (B, 3).
 
     Graves 2013 section 5.4 bias b ≥ 0: π ∝ softmax(π̂ (1 + b)) (eq. 61) and
     σ = exp(σ̂ - b) (eq. 62); b = 0 is the unbiased model. eos is not biased.
+    bias: one for all rows, or (B,) one per row.
     """
     B, K = params.log_pi.shape
     race = params.log_pi.new_empty(B, K, dtype=torch.float32).exponential_(1.0, generator=generator)  # (B, K)
@@ -134,11 +135,17 @@ def mdn_sample(params: MDNParams, bias: float, generator: torch.Generator | None
     return mdn_draw(params, bias, race, noise[:, :2], u)
 
 
-def mdn_draw(params: MDNParams, bias: float, race: torch.Tensor, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def mdn_draw(params: MDNParams, bias: float | torch.Tensor, race: torch.Tensor, z: torch.Tensor,
+             u: torch.Tensor) -> torch.Tensor:
     """mdn_sample from given random numbers: race (B, K) ~ Exp(1), z (B, 2) ~ N(0, 1), u (B,) ~ U(0, 1)."""
     p = MDNParams(*(t.float() for t in params))
+    if isinstance(bias, torch.Tensor):  # (B,) a bias per row
+        bias = bias.to(device=p.log_pi.device, dtype=torch.float32)
+        scale = (1.0 + bias).unsqueeze(1)  # (B, 1)
+    else:
+        scale = 1.0 + bias
     # (1 + b) · log π differs from (1 + b) · π̂ by a per-row constant: same softmax.
-    probs = torch.softmax(p.log_pi * (1.0 + bias), dim=-1)  # (B, K)
+    probs = torch.softmax(p.log_pi * scale, dim=-1)  # (B, K)
     # k ~ Categorical(probs) as argmax_k probs_k / E_k with E_k ~ Exp(1) (the exponential
     # race; what torch.multinomial does for one draw, without its checks that wait on the values).
     # A NaN in probs wins the argmax here (multinomial raised); NaN weights elsewhere make

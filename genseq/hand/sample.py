@@ -96,6 +96,7 @@ class HandSampleOptions:
     resample_bad: int = 2  # how many times to write a bad line again
     finish_stroke: int = 12  # after the window leaves the text, points allowed to end the stroke in progress
     precision: str = "bf16"  # matmul weights while writing: "bf16" (about 2x faster on CPU) or "fp32"
+    char_bias: tuple[str, float] | None = None  # (characters, b): a sharper bias while the window is on them
 
 
 @dataclass
@@ -129,15 +130,35 @@ def _generator(model: HandwritingModel, seed: int) -> np.random.Generator | torc
     return torch.Generator(device=model.lstms[0].weight_ih_l0.device).manual_seed(seed)
 
 
-def _stepper(model: HandwritingModel, fused, text: torch.Tensor | None, bias: float, gen):
-    """(x (B, 3), state) -> (next point (B, 3), new state, φ (B, U) or None), drawing from gen."""
+def _stepper(model: HandwritingModel, fused, text: torch.Tensor | None, bias: float, gen,
+             char_bias: tuple[torch.Tensor, float] | None = None):
+    """(x (B, 3), state) -> (next point (B, 3), new state, φ (B, U) or None), drawing from gen.
+    char_bias: None, or (sharp (B, U) bool, b) as `sharp_positions` gives."""
     if isinstance(gen, np.random.Generator):
-        return npstep.NumpyStep(model, fused, text, bias, gen)
+        return npstep.NumpyStep(model, fused, text, bias, gen, char_bias)
 
     def step(x, state):
         params, new, phi = model.step(x, state, text, fused)
-        return mdn_sample(params, bias, gen).to(x.dtype), new, phi
+        return mdn_sample(params, char_bias_rows(phi, bias, char_bias), gen).to(x.dtype), new, phi
     return step
+
+
+def sharp_positions(ids: torch.Tensor, alphabet: str, chars: str) -> torch.Tensor:
+    """(B, U) bool: the positions of ids (B, U) (1-based into alphabet, 0 padding) that hold one of chars."""
+    want = torch.tensor([0] + [c in chars for c in alphabet], dtype=torch.bool, device=ids.device)
+    return want[ids]
+
+
+def char_bias_rows(phi: torch.Tensor | None, bias: float, char_bias) -> float | torch.Tensor:
+    """The bias of each row (B,): char_bias's b where the window attends most to a
+    sharp position (φ (B, U)), else `bias`; just `bias` when no row does."""
+    if char_bias is None or phi is None:
+        return bias
+    sharp, b = char_bias
+    hit = sharp.gather(1, phi.argmax(1, keepdim=True)).squeeze(1)  # (B,)
+    if not bool(hit.any()):
+        return bias
+    return torch.where(hit, torch.tensor(b, device=phi.device), torch.tensor(bias, device=phi.device))
 
 
 def _fused(model: HandwritingModel, precision: str):
@@ -218,7 +239,10 @@ def _write(model, fused, texts, options, prime, gen, words=None, progress=None) 
             C, score = words
             chooser = WordChoice(texts, C, batch.P, batch.reachable, batch.T, score, options.stall_steps, start,
                                  on_word=progress)
-        step = _stepper(model, fused, text, options.bias, gen)
+        sharp = None
+        if options.char_bias is not None and options.char_bias[0]:
+            sharp = (sharp_positions(batch.ids, model.config.alphabet, options.char_bias[0]), options.char_bias[1])
+        step = _stepper(model, fused, text, options.bias, gen, sharp)
         points, phis, t1 = _run(step, batch, start, options.finish_stroke, chooser, progress)
         if chooser is None:
             taken = torch.full((len(texts),), t1, device=points.device)  # (B,) steps each row took

@@ -45,15 +45,18 @@ class NumpyStep:
     """One sampling step: (x (B, 3), state) -> (next point (B, 3), new state, φ (B, U) or None).
 
     fused: `model.fused_weights(...)`; text: (B, U, V) one-hot (synthesis) or
-    None; rng: draws the points. Returned tensors share memory with fresh
-    numpy arrays: the state passed in is never written (callers keep it).
+    None; rng: draws the points. char_bias: None, or (sharp (B, U) bool, b):
+    the rows whose window attends most to a sharp position draw with bias b
+    (sample.char_bias_rows). Returned tensors share memory with fresh numpy
+    arrays: the state passed in is never written (callers keep it).
     """
 
     def __init__(self, model: HandwritingModel, fused: list[FusedLinear], text: torch.Tensor | None,
-                 bias: float, rng: np.random.Generator):
+                 bias: float, rng: np.random.Generator, char_bias: tuple[torch.Tensor, float] | None = None):
         config = model.config
         self.L, self.H, self.V, self.K = config.layers, config.hidden, config.vocab_size, config.mixtures
         self.fused, self.bias, self.rng = fused, float(bias), rng
+        self.char_bias = None if char_bias is None else (char_bias[0].cpu().numpy(), float(char_bias[1]))
         self.synthesis = model.synthesis
         with torch.no_grad():
             out = model.output.linear
@@ -118,7 +121,13 @@ class NumpyStep:
         y = torch.addmm(self.b_out, s["hcat"], self.w_out, out=s["y"]).numpy()  # eq. 17: (B, 1 + 6K)
         # The race in float64: numpy's float32 exponential is exactly 0 about once in 6 million
         # draws, and -log 0 would pick its component however unlikely (torch's never is 0).
-        x_new = self.draw(y, self.bias, self.rng.standard_exponential((B, self.K)),
+        bias = self.bias
+        if self.char_bias is not None and phi is not None:
+            sharp, b = self.char_bias
+            hit = sharp[np.arange(B), phi.argmax(1)]  # (B,) rows attending most to a sharp character
+            if hit.any():
+                bias = np.where(hit, b, self.bias)  # (B,) float64
+        x_new = self.draw(y, bias, self.rng.standard_exponential((B, self.K)),
                           self.rng.standard_normal((B, 2), dtype=_F), self.rng.random(B, dtype=_F))
         new = HandState(torch.from_numpy(h), torch.from_numpy(c),
                         None if kappa is None else torch.from_numpy(kappa),
@@ -158,20 +167,26 @@ class NumpyStep:
         return w, kappa, phi
 
     @staticmethod
-    def draw(y: np.ndarray, bias: float, race: np.ndarray, z: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def draw(y: np.ndarray, bias: float | np.ndarray, race: np.ndarray, z: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A point per row from raw outputs y (B, 1 + 6K), as `mdn.mdn_draw`.
 
-        race (B, K) ~ Exp(1) picks the component (the exponential race), z (B, 2)
-        ~ N(0, 1) the offset, u (B,) ~ U(0, 1) the pen. Returns (B, 3) float32.
+        bias: one for all rows, or (B,) float64 one per row. race (B, K) ~ Exp(1)
+        picks the component (the exponential race), z (B, 2) ~ N(0, 1) the
+        offset, u (B,) ~ U(0, 1) the pen. Returns (B, 3) float32.
         """
         K = (y.shape[1] - 1) // 6
+        per_row = isinstance(bias, np.ndarray)
+        # Each row's factors rounded once to float32 from float64, as a single bias is:
+        # a row drawn with bias b comes out the same whether the others share b or not.
+        scale = (1.0 + bias).astype(_F)[:, None] if per_row else 1.0 + bias  # eq. 61's 1 + b
+        shift = (MIN_LOG_SIGMA - bias).astype(_F) if per_row else _F(MIN_LOG_SIGMA - bias)  # eq. 62's -b
         # eq. 61, π ∝ softmax(π̂ (1 + b)), drawn by the race in logs (the Gumbel-max trick):
         # argmax_k π_k / E_k = argmax_k (1 + b) π̂_k - log E_k, no softmax needed.
-        k = (y[:, 1:1 + K] * (1.0 + bias) - np.log(race)).argmax(1)  # (B,), in race's precision
+        k = (y[:, 1:1 + K] * scale - np.log(race)).argmax(1)  # (B,), in race's precision
         mu1, mu2, s1, s2, rho = np.take_along_axis(y, k[:, None] + (1 + K + K * np.arange(5)), 1).T  # (B,) each
         # eq. 21's σ with mdn_params' smooth floor, then eq. 62: σ = exp(log σ - b)
         s = np.logaddexp(_F(0.0), np.stack((s1, s2)) - _F(MIN_LOG_SIGMA))
-        s += _F(MIN_LOG_SIGMA - bias)
+        s += shift
         np.exp(s, out=s)
         rho = np.tanh(rho) * _F(1.0 - RHO_EPS)  # eq. 22
         out = np.empty((y.shape[0], 3), _F)
