@@ -102,14 +102,18 @@ def test_one_step_object_serves_any_batch_size():
         torch.testing.assert_close(got.h, want.h, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("bias", [0.0, 0.75, 3.0])
-def test_numpy_draw_is_mdn_draw_given_the_same_random_numbers(bias):
-    g = torch.Generator().manual_seed(7)
-    B, K = 64, 5
+def draw_inputs(seed: int, B: int, K: int):
+    """Raw outputs y (B, 1 + 6K) and the random numbers of one draw: race, z, u."""
+    g = torch.Generator().manual_seed(seed)
     y = torch.randn(B, 1 + 6 * K, generator=g) * 2
     race = torch.empty(B, K).exponential_(1.0, generator=g)
-    z = torch.randn(B, 2, generator=g)
-    u = torch.rand(B, generator=g)
+    return y, race, torch.randn(B, 2, generator=g), torch.rand(B, generator=g)
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.75, 3.0])
+def test_numpy_draw_is_mdn_draw_given_the_same_random_numbers(bias):
+    B, K = 64, 5
+    y, race, z, u = draw_inputs(7, B, K)
     want = mdn_draw(mdn_params(y, K), bias, race, z, u)
     got = npstep.NumpyStep.draw(y.numpy(), bias, race.numpy(), z.numpy(), u.numpy())
     assert got.dtype == np.float32
@@ -186,12 +190,8 @@ def test_far_positions_get_exactly_zero_weight_as_in_the_torch_step():
 
 
 def test_a_bias_per_row_draws_each_row_as_its_own_single_bias_would():
-    g = torch.Generator().manual_seed(8)
     B, K = 32, 5
-    y = torch.randn(B, 1 + 6 * K, generator=g) * 2
-    race = torch.empty(B, K).exponential_(1.0, generator=g)
-    z = torch.randn(B, 2, generator=g)
-    u = torch.rand(B, generator=g)
+    y, race, z, u = draw_inputs(8, B, K)
     rows = np.where(np.arange(B) % 3 == 0, 2.5, 0.75)  # (B,) float64
     got = npstep.NumpyStep.draw(y.numpy(), rows, race.numpy(), z.numpy(), u.numpy())
     for b in (0.75, 2.5):
