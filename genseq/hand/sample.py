@@ -158,7 +158,7 @@ def char_bias_rows(phi: torch.Tensor | None, bias: float, char_bias) -> float | 
     hit = sharp.gather(1, phi.argmax(1, keepdim=True)).squeeze(1)  # (B,)
     if not bool(hit.any()):
         return bias
-    return torch.where(hit, torch.tensor(b, device=phi.device), torch.tensor(bias, device=phi.device))
+    return torch.where(hit, b, bias)
 
 
 def _fused(model: HandwritingModel, precision: str):

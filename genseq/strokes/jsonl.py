@@ -94,12 +94,15 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
     return Sample(sid, text, points), sum(len(s) for s in xy), raw
 
 
+_NUMBERS = {int, float}
+
+
 def _plain_stroke(stroke: list) -> np.ndarray | None:
     """A stroke whose points all pass parse_point and have the same length k
     (2-4), as a float64 (n, k) array in one conversion: a tablet's line holds
-    thousands of points, and checking them one by one took most of the time of
-    reading a style file. None when any point is unusual (the caller then
-    checks them one by one and raises parse_point's reason)."""
+    thousands of points, too many to check one by one in Python. None when any
+    point is unusual (the caller then checks them one by one and raises
+    parse_point's reason)."""
     if not stroke or type(stroke[0]) is not list or not 2 <= (k := len(stroke[0])) <= 4:
         return None
     if any(type(p) is not list or len(p) != k for p in stroke):
@@ -111,9 +114,6 @@ def _plain_stroke(stroke: list) -> np.ndarray | None:
     except OverflowError:  # an int too large for a float
         return None
     return a if np.isfinite(a[:, :2]).all() else None
-
-
-_NUMBERS = {int, float}
 
 
 MAX_LINE_BYTES = 32 * 2**20  # one JSONL line: far above a page of ink at a tablet's full rate
