@@ -5,7 +5,9 @@
 Writes them with the default options of `genseq write` (seed 1), one line per
 text, labelled with a number, and prints what the bundled reader reads in each
 (a hint for the judge, not the judge: the lines are judged by eye, letter by
-letter; see docs/writing.md).
+letter; see docs/writing.md). With `--beside OTHER` each line is drawn a
+second time, right under the first, in OTHER's hand: two models judged in one
+sitting, line against line, which is steadier than two pictures judged apart.
 """
 from __future__ import annotations
 
@@ -30,6 +32,21 @@ def lines60() -> list[str]:
             if ln and not ln.startswith("#")]
 
 
+def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: int):
+    """The 60 lines in `model`'s hand -> (points in data units per line, what the
+    bundled reader reads in each, seconds of writing)."""
+    texts = lines60()
+    hm = load_hand_model(None if model == "default" else model)
+    t0 = time.perf_counter()
+    extra = {} if char_bias is None else {"char_bias": parse_char_bias(char_bias)}
+    _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=seed, max_chars=60,
+                                                                      recognizer=recognizer, **extra))
+    took = time.perf_counter() - t0
+    config = hm.config
+    reads = read_lines(load_recognizer("default"), [w.points for w in written], (config.norm_mean, config.norm_std))
+    return [denormalise(w.points, config.norm_mean, config.norm_std) for w in written], reads, took
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", nargs="?", default="default")
@@ -38,23 +55,26 @@ def main() -> None:
     ap.add_argument("--recognizer", type=Path, default=None, help="the reader that chooses (default: bundled)")
     ap.add_argument("--char-bias", default=None, metavar="CHARS=B",
                     help="as genseq write --char-bias ('' for one bias for every character); default: write's")
+    ap.add_argument("--beside", default=None, metavar="MODEL",
+                    help="also write the lines with this model ('default': the bundled one) and draw each "
+                         "under MODEL's same line, so that two models are judged line by line in one picture")
+    ap.add_argument("--beside-recognizer", type=Path, default=None, help="the reader that chooses for --beside")
     args = ap.parse_args()
     texts = lines60()
-    hm = load_hand_model(None if args.model == "default" else args.model)
-    t0 = time.perf_counter()
-    extra = {} if args.char_bias is None else {"char_bias": parse_char_bias(args.char_bias)}
-    _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=args.seed, max_chars=60,
-                                                                      recognizer=args.recognizer, **extra))
-    took = time.perf_counter() - t0
-    config = hm.config
-    reads = read_lines(load_recognizer("default"), [w.points for w in written], (config.norm_mean, config.norm_std))
-    pts = [denormalise(w.points, config.norm_mean, config.norm_std) for w in written]
-    labels = [f"{i + 1}. {t}" for i, t in enumerate(texts)]
+    runs = [(args.model, *write60(args.model, args.recognizer, args.char_bias, args.seed))]
+    if args.beside is not None:
+        runs.append((args.beside, *write60(args.beside, args.beside_recognizer, args.char_bias, args.seed)))
+    pts, labels = [], []
+    for i, t in enumerate(texts):
+        for name, points, _, _ in runs:
+            pts.append(points[i])
+            labels.append(f"{i + 1}. {t}" + (f"  [{name}]" if len(runs) > 1 else ""))
     save_pages(render_pages(pts, PageOptions(width=1000, background="white"), labels=labels)[:1], args.out)
-    exact = sum(r == t for r, t in zip(reads, texts))
-    print(f"{args.model}: 60 lines in {took:.1f} s; the bundled reader reads {exact} exactly")
-    for i, (t, r) in enumerate(zip(texts, reads)):
-        print(f"{i + 1:2d}. {t}  |  {r}")
+    for name, _, reads, took in runs:
+        exact = sum(r == t for r, t in zip(reads, texts))
+        print(f"{name}: 60 lines in {took:.1f} s; the bundled reader reads {exact} exactly")
+        for i, (t, r) in enumerate(zip(texts, reads)):
+            print(f"{i + 1:2d}. {t}  |  {r}")
 
 
 if __name__ == "__main__":
