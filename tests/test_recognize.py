@@ -199,6 +199,8 @@ def test_write_with_candidates(trained, tmp_path):
     pages, lines = write_handwriting("abc abc\n\ncab", hm, opts)
     assert [ln.text if ln else "" for ln in lines] == ["abc", "abc", "", "cab"]
     assert write_handwriting("abc abc\n\ncab", hm, opts)[0] == pages  # same seed, same choice
+    # the shape check leaves words without x, X, + or # as the reader chose them
+    assert write_handwriting("abc abc\n\ncab", hm, replace(opts, cross_check=1.0))[0] == pages
     by_line = write_handwriting("abc abc\n\ncab", hm, replace(opts, by_word=False))[1]
     assert [ln.text if ln else "" for ln in by_line] == ["abc", "abc", "", "cab"]
     with pytest.raises(GenseqError, match="candidates"):

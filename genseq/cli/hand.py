@@ -164,6 +164,10 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Recognizer file that picks among the candidates (default: the bundled one).")
 @click.option("--by-line", is_flag=True,
               help="Choose among the candidates by whole lines only (default: at every word's end).")
+@click.option("--cross-check", type=Finite(min=0, max=10), default=_W.cross_check, show_default=True,
+              metavar="NATS",
+              help="Also choose by shape: a candidate whose x, X, t, f, + or # strokes cross less often than "
+                   "another's loses NATS per missing crossing (in words with x, X, + or #; 1 is a good value).")
 @click.option("--animate", is_flag=True,
               help="An SVG that draws itself stroke by stroke at the pen's pace (CSS, no script; "
                    "still for readers who ask for reduced motion).")
@@ -176,7 +180,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Pixels per inch of a PNG (-o page.png); 96 is one pixel per px of the page.")
 @page_options
 def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, seed, max_chars, unknown,
-              max_text, candidates, recognizer, by_line, animate, speed, plotter, dpi, **page):
+              max_text, candidates, recognizer, by_line, cross_check, animate, speed, plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
     from ..hand.api import write_drawing
@@ -210,7 +214,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         unprimed=unprimed, style_file=style_file,
                         style_lines=style_lines, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
-                        by_word=not by_line, page=_page(**page))
+                        by_word=not by_line, cross_check=cross_check, page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
     drawing, lines = write_drawing(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]

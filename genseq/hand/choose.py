@@ -14,6 +14,7 @@ import torch
 
 from ..reader.model import Recognizer, encode_texts, frames, greedy_decode
 from .sample import HandLine
+from .shape import crossing_penalty
 
 
 def _inputs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,8 +44,9 @@ def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[st
     return np.nan_to_num((-nll).float().cpu().numpy(), nan=-np.inf)
 
 
-def scorer(recognizer: Recognizer, norm=None):
-    """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie)."""
+def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0):
+    """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie).
+    cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing."""
     known = set(recognizer.config.alphabet)
 
     def score(points: list[np.ndarray], texts: list[str]) -> np.ndarray:
@@ -52,6 +54,8 @@ def scorer(recognizer: Recognizer, norm=None):
         ok = [i for i, t in enumerate(texts) if set(t) <= known]
         if ok:
             out[ok] = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
+        if cross > 0:
+            out += crossing_penalty(points, texts, norm if norm is not None else ((0, 0), (1, 1)), cross)
         return out
     return score
 
@@ -64,14 +68,15 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
     return greedy_decode(logp, frames(n, recognizer.config.stride), recognizer.config.alphabet)
 
 
-def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None) -> list[HandLine]:
+def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None,
+           cross: float = 0.0) -> list[HandLine]:
     """candidates: C versions of each line, grouped (line 0's C, then line 1's, ...) -> one per line.
-    norm: the synthesis model's (mean, std), see `_inputs`."""
+    norm: the synthesis model's (mean, std), see `_inputs`; cross: see `scorer`."""
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
     if drawn:
-        scores[drawn] = scorer(recognizer, norm)([candidates[i].points for i in drawn],
-                                                 [candidates[i].text for i in drawn])
+        scores[drawn] = scorer(recognizer, norm, cross)([candidates[i].points for i in drawn],
+                                                        [candidates[i].text for i in drawn])
     out = []
     for start in range(0, len(candidates), C):
         group = range(start, start + C)
