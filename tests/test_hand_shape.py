@@ -65,3 +65,13 @@ def test_write_options_refuse_a_cross_check_out_of_range():
         with pytest.raises(GenseqError, match="--cross-check"):
             WriteOptions(cross_check=bad).check()
     WriteOptions(cross_check=1.0).check()
+
+
+def test_long_candidates_are_tested_on_their_last_segments_only():
+    from genseq.hand.shape import MAX_SEGMENTS
+    dash = [[(float(i), 0.0), (i + 0.5, 0.0)] for i in range(0, 2 * MAX_SEGMENTS, 1)]  # many one-segment strokes
+    far = 10 * MAX_SEGMENTS
+    x = [[(far, 10), (far + 10, 0)], [(far, 0), (far + 10, 10)]]
+    assert crossings(_offsets(dash + x), PLAIN) == 1
+    early_x = [[(-20, 10), (-10, 0)], [(-20, 0), (-10, 10)]]
+    assert crossings(_offsets(early_x + dash), PLAIN) == 0  # beyond the last MAX_SEGMENTS

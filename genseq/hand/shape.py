@@ -22,11 +22,12 @@ import numpy as np
 
 NEEDS = {"x": 1, "X": 1, "t": 1, "f": 1, "+": 1, "#": 4}  # pairs of strokes that cross, per character
 CHECKED = set("xX#+")  # a word is checked only when it holds one of these
+MAX_SEGMENTS = 400  # the last segments tested (about 35 characters of the bundled ink): bounded time and memory
 
 
 def crossings(points: np.ndarray, norm, start: int = 0) -> int:
     """Pairs of different pen-down strokes that properly cross, counting only
-    segments from point `start` on.
+    segments from point `start` on (at most the last MAX_SEGMENTS of them).
 
     points (N, 3) offsets (dx, dy, pen-up) normalised by norm = (mean, std),
     pen-up 1 on a stroke's last point; a segment joins point i to i + 1 when
@@ -39,7 +40,7 @@ def crossings(points: np.ndarray, norm, start: int = 0) -> int:
     up = p[:, 2] > 0.5
     stroke = np.concatenate([[0], np.cumsum(up[:-1])])  # (N,) stroke number of each point
     seg = np.arange(max(0, start), len(p) - 1)
-    seg = seg[~up[seg]]
+    seg = seg[~up[seg]][-MAX_SEGMENTS:]
     if len(seg) < 2:
         return 0
     a, b, s = xy[seg], xy[seg + 1], stroke[seg]  # (M, 2), (M, 2), (M,)
