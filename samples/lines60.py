@@ -32,15 +32,18 @@ def lines60() -> list[str]:
             if ln and not ln.startswith("#")]
 
 
-def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: int, cross_check: float = 0.0):
+def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: int,
+            cross_check: float | None = None):
     """The 60 lines in `model`'s hand -> (points in data units per line, what the
     bundled reader reads in each, seconds of writing)."""
     texts = lines60()
     hm = load_hand_model(None if model == "default" else model)
     t0 = time.perf_counter()
     extra = {} if char_bias is None else {"char_bias": parse_char_bias(char_bias)}
-    _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=seed, max_chars=60, recognizer=recognizer,
-                                                                      cross_check=cross_check, **extra))
+    if cross_check is not None:
+        extra["cross_check"] = cross_check
+    _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=seed, max_chars=60,
+                                                                      recognizer=recognizer, **extra))
     took = time.perf_counter() - t0
     config = hm.config
     reads = read_lines(load_recognizer("default"), [w.points for w in written], (config.norm_mean, config.norm_std))
@@ -55,17 +58,20 @@ def main() -> None:
     ap.add_argument("--recognizer", type=Path, default=None, help="the reader that chooses (default: bundled)")
     ap.add_argument("--char-bias", default=None, metavar="CHARS=B",
                     help="as genseq write --char-bias ('' for one bias for every character); default: write's")
-    ap.add_argument("--cross-check", type=float, default=0.0, metavar="NATS",
-                    help="as genseq write --cross-check (MODEL's lines only)")
+    ap.add_argument("--cross-check", type=float, default=None, metavar="NATS",
+                    help="as genseq write --cross-check (MODEL's lines only); default: write's")
     ap.add_argument("--beside", default=None, metavar="MODEL",
                     help="also write the lines with this model ('default': the bundled one) and draw each "
                          "under MODEL's same line, so that two models are judged line by line in one picture")
     ap.add_argument("--beside-recognizer", type=Path, default=None, help="the reader that chooses for --beside")
+    ap.add_argument("--beside-cross-check", type=float, default=None, metavar="NATS",
+                    help="--cross-check for the --beside lines; default: write's")
     args = ap.parse_args()
     texts = lines60()
     runs = [(args.model, *write60(args.model, args.recognizer, args.char_bias, args.seed, args.cross_check))]
     if args.beside is not None:
-        runs.append((args.beside, *write60(args.beside, args.beside_recognizer, args.char_bias, args.seed)))
+        runs.append((args.beside, *write60(args.beside, args.beside_recognizer, args.char_bias, args.seed,
+                                           args.beside_cross_check)))
     pts, labels = [], []
     for i, t in enumerate(texts):
         for name, points, _, _ in runs:

@@ -23,9 +23,11 @@ WRITTEN = {
     ("Golden 12:45", 3, 1): "1ed274ccdd5784c57120765fb141265ca47a0be67ecfce1cf56ef97378686e42",
     ("xyz", 5, 1): "04acf74e0ea5f6d1ff79c590ec9e96c4063c0905724d416d6f65a638012013d1",
     ("Golden 12:45", 3, 2): "e6473e47e8ef3dc07fa10ed33ebdd8219cdce9a476db8264c196d935c8664c1d",
+    # the shape check picks the other candidate here (--cross-check 0: 94497d37...)
+    ("Six boxes", 3, 2): "94f298fcf71363b4676dc6b92f8779e00750f3eb22f4556f149a7f4f29f39951",
 }
 SVG = {("Golden 12:45", 3, 1): "1f48ae9e5f72e832a72c9cca93ff073b0574645c3c50f5837b0cc04b0877426c"}
-POINTS = {("Golden 12:45", 3, 1): 217, ("xyz", 5, 1): 41, ("Golden 12:45", 3, 2): 189}
+POINTS = {("Golden 12:45", 3, 1): 217, ("xyz", 5, 1): 41, ("Golden 12:45", 3, 2): 189, ("Six boxes", 3, 2): 115}
 TEXT = "5f21ecd828cef54b3906a01cbb4ffbc1d8cbc707ab06eba75e91ca8fd96ae059"  # "ROMEO:", 200 chars, T 0.8, seed 1
 
 

@@ -48,7 +48,7 @@ class WriteOptions:
     max_text: int = MAX_TEXT       # refuse longer texts (minutes of CPU); raise it if you mean it
     candidates: int = 8            # write each line this many times, keep the one the reader reads best
     by_word: bool = True           # ... choosing at every word's end (words.py), not only whole lines
-    cross_check: float = 0.0       # nats per crossing of x, X, t, f, +, # a candidate lacks (shape.py); 0: off
+    cross_check: float = 1.0       # nats per crossing of x, X, t, f, +, # a candidate lacks (shape.py); 0: off
     recognizer: Path | None = None # the reader (genseq train recognizer); None: the bundled one
     page: PageOptions = field(default_factory=lambda: PageOptions(background="white"))
 
