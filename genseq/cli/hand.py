@@ -167,7 +167,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--cross-check", type=Finite(min=0, max=10), default=_W.cross_check, show_default=True,
               metavar="NATS",
               help="Also choose by shape: a candidate whose x, X, t, f, + or # strokes cross less often than "
-                   "another's loses NATS per missing crossing (in words with x, X, + or #; 1 is a good value).")
+                   "another's loses NATS per missing crossing (in words with x, X, + or #; 0 turns it off).")
 @click.option("--animate", is_flag=True,
               help="An SVG that draws itself stroke by stroke at the pen's pace (CSS, no script; "
                    "still for readers who ask for reduced motion).")

@@ -1,4 +1,5 @@
-"""Best of C: write each line C times (its candidates) and keep the version a reader reads best.
+"""Best of C: write each line C times (its candidates) and keep the version a reader reads best
+(and, with `cross`, whose strokes cross where an x, X, + or # needs them: shape.py).
 
 The synthesis network writes the right letters most of the time, but not
 always (a 'y' that reads as 'p', a missing 'x'). The attention checks of
