@@ -70,8 +70,8 @@ def main() -> None:
     texts = lines60()
     runs = [(args.model, *write60(args.model, args.recognizer, args.char_bias, args.seed, args.cross_check))]
     if args.beside is not None:
-        runs.append((args.beside, *write60(args.beside, args.beside_recognizer, args.char_bias, args.seed,
-                                           args.beside_cross_check)))
+        runs.append((f"beside: {args.beside}", *write60(args.beside, args.beside_recognizer, args.char_bias,
+                                                        args.seed, args.beside_cross_check)))
     pts, labels = [], []
     for i, t in enumerate(texts):
         for name, points, _, _ in runs:

@@ -13,10 +13,12 @@ strokes cross.
 
 The candidates of one line share their strokes up to where the word being
 chosen began (words.py copies the chosen row into the others), so the newest
-word is what follows their longest shared prefix (from its last point on). Rows come grouped: runs of
-consecutive rows with the same text. No torch here.
+word is what follows their longest shared prefix (from its last point on).
+Rows come grouped: runs of consecutive rows with the same text. No torch here.
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -71,16 +73,13 @@ def crossing_penalty(points: list[np.ndarray], texts: list[str], norm, nats: flo
     best candidate of its group (runs of equal texts), counting at most the
     crossings the word needs; 0 for words without x, X, # or +."""
     out = np.zeros(len(texts))
-    start = 0
-    while start < len(texts):
-        end = start
-        while end < len(texts) and texts[end] == texts[start]:
-            end += 1
-        words = texts[start].split()
-        if end - start > 1 and words and CHECKED & set(words[-1]):
+    for text, run in itertools.groupby(range(len(texts)), key=texts.__getitem__):
+        rows = list(run)
+        words = text.split()
+        if len(rows) > 1 and words and CHECKED & set(words[-1]):
             need = sum(NEEDS.get(c, 0) for c in words[-1])
-            k = max(shared_prefix(points[start:end]) - 1, 0)  # the new word's first segment starts on a shared point
-            got = np.array([min(crossings(p, norm, k), need) for p in points[start:end]])
-            out[start:end] = -nats * (got.max() - got)
-        start = end
+            group = [points[r] for r in rows]
+            k = max(shared_prefix(group) - 1, 0)  # the new word's first segment starts on a shared point
+            got = np.array([min(crossings(p, norm, k), need) for p in group])
+            out[rows] = -nats * (got.max() - got)
     return out
