@@ -146,7 +146,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     target, old = output_target(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+        # A short prefix: a name near the file system's 255-byte limit still gets a temporary file.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent or ".")
     except OSError as err:
         raise _explain(err, path, target.parent) from None
     os.close(fd)

@@ -52,6 +52,20 @@ MAX_PARAMETERS = 200_000_000
 MAX_LAYERS = 1000
 
 
+def check_new_model(build, layers) -> None:
+    """Refuse, before any weight is allocated, a model to be trained whose
+    config asks for more than MAX_LAYERS layers or MAX_PARAMETERS weights (it
+    could never be loaded again). build(): makes the module; it runs on the
+    meta device, which holds shapes but no values."""
+    if isinstance(layers, numbers.Integral) and layers > MAX_LAYERS:
+        raise GenseqError(f"--layers {layers:,} is too many: genseq builds at most {MAX_LAYERS:,}")
+    with torch.device("meta"):
+        count = sum(p.numel() for p in build().parameters())
+    if count > MAX_PARAMETERS:
+        raise GenseqError(f"a model of these sizes has {count:,} weights; genseq builds at most "
+                          f"{MAX_PARAMETERS:,} (use a smaller --hidden, --layers, --embed or --mixtures)")
+
+
 def save_checkpoint(path: str | os.PathLike, *, kind: str, config: dict, meta: dict,
                     model_state: dict, train_state: dict | None = None,
                     half: bool = False) -> None:
@@ -226,7 +240,10 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise GenseqError(f"model file not found: {path}")
+        if path.is_dir():
+            raise GenseqError(f"{path} is a folder, not a model file")
+        raise GenseqError(f"{path} is not a regular file, not a model file" if path.exists()
+                          else f"model file not found: {path}")
     # One open file for the checks and the load: what is checked is what is read.
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive

@@ -33,7 +33,7 @@ def lines60() -> list[str]:
 
 
 def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: int,
-            cross_check: float | None = None):
+            cross_check: float | None = None, candidates: int | None = None):
     """The 60 lines in `model`'s hand -> (points in data units per line, what the
     bundled reader reads in each, seconds of writing)."""
     texts = lines60()
@@ -42,6 +42,8 @@ def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: in
     extra = {} if char_bias is None else {"char_bias": parse_char_bias(char_bias)}
     if cross_check is not None:
         extra["cross_check"] = cross_check
+    if candidates is not None:
+        extra["candidates"] = candidates
     _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=seed, max_chars=60,
                                                                       recognizer=recognizer, **extra))
     took = time.perf_counter() - t0
@@ -60,6 +62,8 @@ def main() -> None:
                     help="as genseq write --char-bias ('' for one bias for every character); default: write's")
     ap.add_argument("--cross-check", type=float, default=None, metavar="NATS",
                     help="as genseq write --cross-check (MODEL's lines only); default: write's")
+    ap.add_argument("-k", "--candidates", type=int, default=None, metavar="N",
+                    help="as genseq write --candidates (MODEL's lines only); default: write's")
     ap.add_argument("--beside", default=None, metavar="MODEL",
                     help="also write the lines with this model ('default': the bundled one) and draw each "
                          "under MODEL's same line, so that two models are judged line by line in one picture")
@@ -68,7 +72,8 @@ def main() -> None:
                     help="--cross-check for the --beside lines; default: write's")
     args = ap.parse_args()
     texts = lines60()
-    runs = [(args.model, *write60(args.model, args.recognizer, args.char_bias, args.seed, args.cross_check))]
+    runs = [(args.model, *write60(args.model, args.recognizer, args.char_bias, args.seed, args.cross_check,
+                                           args.candidates))]
     if args.beside is not None:
         runs.append((f"beside: {args.beside}", *write60(args.beside, args.beside_recognizer, args.char_bias,
                                                         args.seed, args.beside_cross_check)))

@@ -8,6 +8,7 @@ seed 1, lets the pen finish, and saves the page as a PNG.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 from pathlib import Path
@@ -19,6 +20,9 @@ TEXT = "Dear Ada, meet me at 7:45 by the station.\nCall me on 020 7946 0321. You
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-o", "--out", type=Path, default=HERE / "studio.png", help="the PNG to write")
+    out = ap.parse_args().out
     from chromium import MISSING, launch, open_studio, sync_playwright
     if MISSING:
         sys.exit(f"needs a browser: {MISSING}")
@@ -34,10 +38,10 @@ def main() -> None:
         page.wait_for_function("window.studioLog.some(e => e[0] === 'done')")
         page.click("#skip")
         page.wait_for_timeout(500)
-        page.screenshot(path=str(HERE / "studio.png"))
+        page.screenshot(path=str(out))
         browser.close()
     srv.shutdown()
-    print(HERE / "studio.png")
+    print(out)
 
 
 if __name__ == "__main__":

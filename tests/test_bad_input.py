@@ -156,11 +156,30 @@ def test_data_text_streams_a_big_corpus_in_bounded_memory(tmp_path, monkeypatch)
     (["--weight-decay", "inf"], "--weight-decay"), (["--max-time", "nan"], "--max-time"),
     (["--seed", str(2**64)], "--seed"), (["--batch", "100000"], "too short"),
     (["--max-steps", "0"], "--max-steps"), (["--device", "tpu"], "unknown device"),
+    (["--device", "cuda:x"], "unknown device"), (["--device", "cuda:-1"], "unknown device"),
+    (["--threads", "100000"], "--threads"),
 ])
 def test_train_numeric_options_out_of_range(text_run, args, needle):
     one_line_error(run("train", "text", text_run / "c.h5", "-o", text_run / "new", "--layers", 1, "--hidden", 8,
                        "--batch", 2, "--seq-len", 8, "-q", *args), needle)
     assert not (text_run / "new" / "last.pt").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_train_on_a_numbered_cuda_device_without_cuda(text_run):
+    one_line_error(run("train", "text", text_run / "c.h5", "-o", text_run / "new", "--layers", 1, "--hidden", 8,
+                       "--batch", 2, "--seq-len", 8, "-q", "--device", "cuda:0"), "--device cuda:0: no CUDA device")
+
+
+@pytest.mark.parametrize("kind, sizes, needle", [
+    ("text", ["--hidden", "100000"], "weights; genseq builds at most 200,000,000"),
+    ("text", ["--layers", "100000", "--hidden", "1"], "--layers 100,000 is too many"),
+    ("text", ["--embed", "1000000000"], "weights; genseq builds at most"),
+])
+def test_training_a_model_too_big_to_load_is_refused(text_run, kind, sizes, needle):
+    one_line_error(run("train", kind, text_run / "c.h5", "-o", text_run / "big", "--batch", 2, "--seq-len", 8,
+                       "--max-steps", 1, "-q", *sizes), needle)
+    assert not (text_run / "big" / "last.pt").exists()
 
 
 def test_resume_with_another_configuration_or_vocabulary_is_refused(text_run):
@@ -255,3 +274,29 @@ def test_stroke_files_with_missing_or_mistyped_datasets(files, tmp_path, case):
 def test_a_text_corpus_where_strokes_are_expected_and_back(files, text_run):
     one_line_error(run("show", text_run / "c.h5"), "not a genseq stroke file")
     one_line_error(run("train", "text", files["strokes"], "-o", text_run / "x", "-q"), "not a genseq text corpus")
+
+
+def test_an_output_that_is_also_an_input_is_refused(tmp_path):
+    """-o naming one of the command's own input files would replace it (the atomic write renames over it)."""
+    model = tmp_path / "m.pt"
+    hand_model(model)
+    text = tmp_path / "note.txt"
+    text.write_text("abc cab bca " * 20, encoding="utf-8")
+    ink = tmp_path / "mine.jsonl"
+    ink.write_text('{"text": "ab", "strokes": [[[0, 0], [1, 1], [2, 0]]]}\n', encoding="utf-8")
+    for args, victim in [(["write", "-f", text, "-m", model, "-k", 1, "-o", text], text),
+                         (["write", "abc", "-m", model, "--style-file", ink, "-o", ink], ink),
+                         (["data", "text", text, "-o", text], text),
+                         (["data", "jsonl", ink, "-o", ink], ink)]:
+        before = victim.read_bytes()
+        one_line_error(run(*args), "is also an input of this command")
+        assert victim.read_bytes() == before
+    assert run("write", "-f", text, "-m", model, "-k", 1, "-o", tmp_path / "out.svg").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["page.jpg", "page.txt", "page"])
+def test_an_output_name_of_no_known_format_is_refused(tmp_path, name):
+    model = tmp_path / "m.pt"
+    hand_model(model)
+    one_line_error(run("write", "abc", "-m", model, "-k", 1, "-o", tmp_path / name), "name a .svg, .png or .pdf file")
+    assert not (tmp_path / name).exists()

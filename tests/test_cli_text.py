@@ -109,3 +109,13 @@ def test_fine_tune_may_change_dropout(tmp_path, text_file):
     assert _invoke(*ft, "--max-steps", 3, "--resume").exit_code == 0  # the same command resumes
     r = _invoke(*ft[:-2], "--max-steps", 4, "--resume")  # without the new dropout: another configuration
     _one_line_error(r, "differs")
+
+
+def test_a_prime_longer_than_the_limit_is_one_line(tmp_path):
+    from genseq.cli.text import MAX_PRIME_CHARS
+    long = "a" * (MAX_PRIME_CHARS + 1)
+    (tmp_path / "p.txt").write_text(long, encoding="utf-8")
+    for args, flag in [(["--prime", long], "--prime:"), (["--prime-file", str(tmp_path / "p.txt")], "--prime-file:")]:
+        r = CliRunner().invoke(main, ["sample", "-n", "1", *args])
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert f"Error: {flag} longer than {MAX_PRIME_CHARS:,} characters" in r.output

@@ -121,6 +121,25 @@ def test_oversampling_rare_characters(tmp_path, strokes_h5):
     assert r.exit_code == 0, r.output
 
 
+@pytest.mark.parametrize("bad", ["xz", ("xz",), ("", 4), ("xz", 0), ("xz", "4"), ("xz", 2.5), ("xz", True)])
+def test_oversample_from_python_is_checked(bad, tmp_path, strokes_h5):
+    from genseq.hand.train import train_handwriting
+    from genseq.errors import GenseqError
+    with pytest.raises(GenseqError, match=r"oversample must be \(characters, factor\)"):
+        train_handwriting(strokes_h5, tmp_path / "run", hidden=8, layers=1, mixtures=2, window=2, batch=2,
+                          oversample=bad, max_steps=1, progress=False)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.mark.parametrize("kind, sizes", [("handwriting", ["--mixtures", "100000000"]),
+                                         ("handwriting", ["--hidden", "100000"]),
+                                         ("recognizer", ["--hidden", "100000"])])
+def test_training_a_stroke_model_too_big_to_load_is_refused(tmp_path, strokes_h5, kind, sizes):
+    r = _invoke("train", kind, strokes_h5, "-o", tmp_path / "big", "--max-steps", 1, "-q", *sizes)
+    assert r.exit_code == 1 and "weights; genseq builds at most 200,000,000" in r.output, r.output
+    assert not (tmp_path / "big" / "last.pt").exists()
+
+
 def test_augment_maps_are_small_deterministic_affine_maps():
     from genseq.hand.data import affine, augment_maps
     rng = np.random.default_rng

@@ -275,6 +275,23 @@ def test_write_style_file_of_huge_numbers_is_one_line(tmp_path, model):
     cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f), "no usable lines")
 
 
+def test_write_style_file_bounds_what_a_small_file_can_cost(tmp_path, model):
+    import json
+    stroke = [[i * 3, (i % 5) * 2] for i in range(40)]
+    long_text = tmp_path / "long.jsonl"  # 1 MB that would prime with 10 million points
+    long_text.write_text(json.dumps({"text": "a" * 1_000_000, "strokes": [stroke]}) + "\n")
+    cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", long_text),
+              "text longer than 200 characters")
+    dots = tmp_path / "dots.jsonl"  # 800 KB of one-point strokes
+    dots.write_text('{"text": "ab", "strokes": [' + ",".join(["[[0, 0]]"] * 100_000) + "]}\n")
+    cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", dots),
+              "more than 10,000 strokes")
+    from genseq.strokes.jsonl import read_jsonl
+    many = tmp_path / "many.jsonl"
+    many.write_text("".join(json.dumps({"text": f"ab {i}", "strokes": [stroke]}) + "\n" for i in range(50)))
+    assert [s.text for s in read_jsonl(many, max_lines=3)] == ["ab 0", "ab 1", "ab 2"]
+
+
 def test_capture_answers_a_huge_integer_and_an_overlong_one(tmp_path, serve):
     (tmp_path / "p.txt").write_text("\n".join(PROMPTS))
     srv = serve(tmp_path / "m.jsonl", prompts=tmp_path / "p.txt")

@@ -249,3 +249,10 @@ def test_a_cpu_saved_file_loads_on_the_gpu(tmp_path):
                     meta={"vocab": '["a", "b", "c"]', "encoding": "utf-8"}, model_state=CharRNN(config).state_dict())
     tm = load_text_model(tmp_path / "cpu.pt", device="cuda")
     assert all(p.device.type == "cuda" for p in tm.model.parameters())
+
+
+def test_an_output_name_near_the_file_name_limit_is_written(tmp_path):
+    from genseq.atomic import write_text
+    target = tmp_path / ("a" * 245 + ".svg")  # 249 bytes: the temporary file beside it must be shorter
+    write_text(target, "<svg/>")
+    assert target.read_text() == "<svg/>" and [p.name for p in tmp_path.iterdir()] == [target.name]

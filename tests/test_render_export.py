@@ -242,6 +242,11 @@ def test_bad_input():
         render_png(LINES, dpi=0)
     with pytest.raises(GenseqError, match="pixels"):
         render_png(LINES, PageOptions(width=1000, height=900_000))
+    # Each side within Agg's limit, but 4.2 billion pixels (17 GB): refused before any drawing.
+    with pytest.raises(GenseqError, match="150,000,000 a PNG page may have"):
+        render_png(LINES, PageOptions(width=65_000, height=65_000))
+    with pytest.raises(GenseqError, match="a PNG page may have"):
+        render_png(LINES, PageOptions(width=1000, height=1400), dpi=1600)
     # Nothing finite to draw, or absurd offsets: still pictures, not crashes.
     absurd = np.array([[1e300, 1e300, 0], [1e300, -1e300, 1], [np.nan, 0, 1]])
     assert len(render_png([absurd, np.zeros((0, 3))])) == 1

@@ -76,6 +76,25 @@ def test_append_and_auto_val(tmp_path):
         assert not set(ds.split("train").texts) & set(ds.split("val").texts)
 
 
+def test_a_val_share_always_gets_a_line(tmp_path):
+    from genseq.strokes.split import group_fraction
+    # 20 texts none of which the 5% share would pick by its hash
+    texts = [t for t in (f"line {i}" for i in range(200)) if group_fraction(t) >= 0.05][:20]
+    f = tmp_path / "mine.jsonl"
+    for i, t in enumerate(texts):
+        append_jsonl(f, t, [[[0, 0], [i + 1, 2], [i + 3, 5]]], id=f"s{i}")
+    out = tmp_path / "o.h5"
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(out), "--raw"])
+    assert r.exit_code == 0, r.output
+    nearest = min(texts, key=group_fraction)
+    with StrokeDataset(out) as ds:
+        assert list(ds.split("val").texts) == [nearest] and len(ds.split("train")) == 19
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(out), "--raw", "--val-frac", "0"])
+    assert r.exit_code == 0, r.output
+    with StrokeDataset(out) as ds:
+        assert len(ds.split("val")) == 0 and len(ds.split("train")) == 20
+
+
 def test_lf_crlf_and_lone_cr_line_breaks(tmp_path):
     from genseq.strokes.clean import CleanOptions
     from genseq.strokes.jsonl import iter_jsonl

@@ -62,6 +62,18 @@ def test_sampling_is_deterministic_per_seed_and_stops():
     assert stopped.endswith("a") and stopped.count("a") == 1
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_long_prime_runs_in_pieces_to_the_same_state(monkeypatch, cell):
+    import genseq.text.sample as sample
+    torch.manual_seed(1)
+    vocab = Vocab(tuple("abc \n"))
+    model = CharRNN(CharRNNConfig(vocab_size=len(vocab), cell=cell, layers=2, hidden=16))
+    opts = TextSampleOptions(prime="abc ab ca\n" * 30, length=40, seed=5, echo_prime=False, quantize=False)
+    whole = "".join(generate(model, vocab, opts))
+    monkeypatch.setattr(sample, "PRIME_CHUNK", 7)  # 300 characters in 43 pieces
+    assert "".join(generate(model, vocab, opts)) == whole
+
+
 def test_top_k_and_top_p_filtering():
     logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
     k2 = filter_logits(logits, TextSampleOptions(top_k=2))

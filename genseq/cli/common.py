@@ -51,7 +51,7 @@ def train_options(f):
         click.option("--device", default=_D.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_D.precision,
                      show_default=True, help="auto: bf16 autocast on CUDA, fp32 elsewhere."),
-        click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch."),
+        click.option("--threads", type=click.IntRange(min=1, max=1024), default=None, help="CPU threads for torch."),
         click.option("--seed", type=SEED, default=_D.seed, show_default=True, help="Random seed."),
         click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped."),
         click.option("--init", type=click.Path(dir_okay=False), default=None,

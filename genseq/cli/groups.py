@@ -15,7 +15,31 @@ from .. import __version__
 from ..errors import GenseqError
 
 
+def refuse_output_over_input(params: dict) -> None:
+    """A command's output (-o) must not be one of its own input files: the atomic
+    write would replace, say, the JSONL ink a dataset is built from."""
+    out = params.get("out") or params.get("output")
+    if out is None or not os.path.isfile(out):
+        return
+    for name, value in params.items():
+        if name in ("out", "output"):
+            continue
+        for v in value if isinstance(value, (tuple, list)) else [value]:
+            if not isinstance(v, (str, os.PathLike)):
+                v = getattr(v, "name", None)  # an open file (click.File): its path
+            if isinstance(v, (str, os.PathLike)) and str(v) and os.path.isfile(v) and os.path.samefile(out, v):
+                raise GenseqError(f"{out} is also an input of this command; write to another file")
+
+
+class _Command(click.Command):
+    def invoke(self, ctx: click.Context):
+        refuse_output_over_input(ctx.params)
+        return super().invoke(ctx)
+
+
 class _Group(click.Group):
+    command_class = _Command
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

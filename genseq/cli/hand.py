@@ -171,7 +171,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--animate", is_flag=True,
               help="An SVG that draws itself stroke by stroke at the pen's pace (CSS, no script; "
                    "still for readers who ask for reduced motion).")
-@click.option("--speed", type=Finite(min=0, min_open=True, max=100), default=1.0, show_default=True,
+@click.option("--speed", type=Finite(min=0.01, max=100), default=1.0, show_default=True,
               help="With --animate: how much faster than the recorded pen.")
 @click.option("--plotter", is_flag=True,
               help="An SVG for pen plotters: one path per stroke in writing order, no fill, no background, "

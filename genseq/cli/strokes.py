@@ -105,7 +105,8 @@ def own_ink_options(f):
                           "level baseline ('default': the bundled model), ready to prime or fine-tune it.")(f)
     f = click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")(f)
     f = click.option("--val-frac", type=float, default=None,
-                     help="Share of texts for val [default: 0.05 with >= 20 texts, else 0].")(f)
+                     help="Share of texts for val, at least one text when above 0 "
+                          "[default: 0.05 with >= 20 texts, else 0].")(f)
     return click.argument("files", nargs=-1, required=True, type=click.Path())(f)
 
 

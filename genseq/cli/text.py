@@ -85,7 +85,7 @@ def eval_text_cmd(model, data, split, skip_unknown, as_json):
 @click.option("--prime", default="", help="Text to continue.")
 @click.option("--prime-file", type=click.File("r", encoding="utf-8"), default=None, help="Read the prime text from a file.")
 @click.option("--length", "-n", type=click.IntRange(min=0), default=_S.length, show_default=True, help="Characters to generate.")
-@click.option("--temperature", "-t", type=float, default=_S.temperature, show_default=True, help="Sampling temperature (> 0).")
+@click.option("--temperature", "-t", type=Finite(), default=_S.temperature, show_default=True, help="Sampling temperature (> 0).")
 @click.option("--top-k", type=int, default=None, help="Sample among the k most likely characters.")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling: smallest set with probability >= p.")
 @click.option("--argmax", is_flag=True, help="Greedy: always the most likely character.")
@@ -101,6 +101,9 @@ def sample_cmd(model, prime, prime_file, length, temperature, top_k, top_p, argm
     from ..text.sample import generate
     if prime and prime_file:
         raise GenseqError("give --prime or --prime-file, not both")
+    if prime and len(prime) > MAX_PRIME_CHARS:
+        raise GenseqError(f"--prime: longer than {MAX_PRIME_CHARS:,} characters; "
+                          "a prime is the text to continue, not a corpus")
     if prime_file is not None:
         prime = prime_file.read(MAX_PRIME_CHARS + 1)  # bounded: --prime-file /dev/zero
         if len(prime) > MAX_PRIME_CHARS:

@@ -134,6 +134,9 @@ def bundled_styles() -> list:
 
 
 MAX_MODEL_STYLES = (8, 200, 10_000)  # lines, characters per line, points per line
+# A --style-file is read as far as its first 1,000 usable lines, and lines longer than a
+# model style are left out: priming uses at most 5 lines of about 40 characters.
+STYLE_FILE_LIMITS = {"max_lines": 1000, "max_chars": MAX_MODEL_STYLES[1]}
 
 
 def model_styles(hm: HandModel) -> list:
@@ -180,12 +183,12 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
         if target is not None:
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
             target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
-            sample = priming_sample(read_jsonl(path, target=target), config.alphabet, options.style_lines,
-                                    target.width_per_char)
+            sample = priming_sample(read_jsonl(path, target=target, **STYLE_FILE_LIMITS), config.alphabet,
+                                    options.style_lines, target.width_per_char)
             scale = float(hm.meta.get("scale", 1.0))
         else:
             # A model that records no ink: match the spread of the pen offsets.
-            sample = max(read_jsonl(path), key=lambda s: len(s.points))
+            sample = max(read_jsonl(path, **STYLE_FILE_LIMITS), key=lambda s: len(s.points))
             spread = float(np.std(sample.points[:, :2], axis=0).mean())
             if not np.isfinite(spread) or spread <= 0:
                 raise GenseqError("the style sample has no usable strokes")
@@ -209,6 +212,9 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
     bad = sorted(set(sample.text) - set(config.alphabet))
     if bad:
         raise GenseqError(f"the style sample's text has characters the model cannot write: {''.join(bad)!r}")
+    if len(sample.points) > MAX_MODEL_STYLES[2] * options.style_lines:
+        raise GenseqError(f"the style sample has {len(sample.points):,} points; a line may have at most "
+                          f"{MAX_MODEL_STYLES[2]:,} in the model's units")
     return normalise(sample.points, config, scale), sample.text
 
 

@@ -27,6 +27,8 @@ def check_output(path: str | os.PathLike, flavour: str = "static") -> str:
     or plotter drawing is an SVG, and PNG or PDF need matplotlib. Callers check
     before minutes of writing, not after."""
     suffix = Path(path).suffix.lower()
+    if suffix not in (".svg", *RASTER):
+        raise GenseqError(f"{Path(path).name}: name a .svg, .png or .pdf file (the format follows the name)")
     if suffix in RASTER:
         if flavour != "static":
             article = "an" if flavour[0] in "aeiou" else "a"

@@ -30,6 +30,7 @@ PX_PER_INCH = 96.0  # CSS px, the SVG's user unit
 PT_PER_INCH = 72.0  # PDF points, matplotlib's unit for line widths and font sizes
 PT_PER_PX = PT_PER_INCH / PX_PER_INCH
 MAX_PIXELS = 65535  # Agg's (and so matplotlib's) limit on each side of an image
+MAX_PAGE_PIXELS = 150_000_000  # pixels of one page (600 MB as RGBA): an A4 page at 1,200 dpi is 139 million
 
 # matplotlib.path.Path's code values (part of its documented API), so that the
 # geometry below needs no matplotlib.
@@ -156,13 +157,18 @@ def render_png(lines: Sequence[np.ndarray | None], options: PageOptions = PageOp
     pages = paginate(lines, options, labels)
     matplotlib_classes()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    out = []
-    for page in pages:
-        w_px, h_px = _pixels(page.width, dpi), _pixels(page.height, dpi)
+    sizes = [(_pixels(page.width, dpi), _pixels(page.height, dpi)) for page in pages]
+    for page, (w_px, h_px) in zip(pages, sizes):  # every page checked before any is drawn
         if max(w_px, h_px) > MAX_PIXELS:
             raise GenseqError(f"a page of {page.width:g} x {page.height:g} px at {dpi:g} dpi is {w_px} x {h_px} "
                               f"pixels, more than the {MAX_PIXELS} a PNG side may have here; lower the dpi "
                               "or set a page height")
+        if w_px * h_px > MAX_PAGE_PIXELS:
+            raise GenseqError(f"a page of {page.width:g} x {page.height:g} px at {dpi:g} dpi is {w_px} x {h_px} "
+                              f"pixels, more than the {MAX_PAGE_PIXELS:,} a PNG page may have; lower the dpi "
+                              "or the page size")
+    out = []
+    for page, (w_px, h_px) in zip(pages, sizes):
         fig = _figure(page, options, labels, (w_px + _SLIVER, h_px + _SLIVER), dpi)
         buf = io.BytesIO()
         # The canvas's own print_png, not savefig: savefig applies the user's

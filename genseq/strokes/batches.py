@@ -9,6 +9,7 @@ function of (seed, epoch), so the data position is two integers.
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,17 @@ def affine_maps(sx, sy, slant, angle) -> np.ndarray:
     R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (n, 2, 2)
     M = np.stack([np.stack([sx, slant * sy], -1), np.stack([np.zeros_like(sy), sy], -1)], -2)  # (n, 2, 2)
     return R @ M
+
+
+def check_oversample(oversample) -> tuple[str, int]:
+    """(characters, factor) as given from Python -> the same, checked (a GenseqError otherwise)."""
+    ok = isinstance(oversample, (tuple, list)) and len(oversample) == 2
+    chars, factor = oversample if ok else (None, None)
+    if not (ok and isinstance(chars, str) and chars and isinstance(factor, numbers.Integral) and not isinstance(factor, bool)
+            and factor >= 1):
+        raise GenseqError(f"oversample must be (characters, factor), e.g. ('xz', 4), with a factor of 1 or more; "
+                          f"got {oversample!r}")
+    return chars, int(factor)
 
 
 def epoch_batches(lengths: np.ndarray, indices: np.ndarray, batch: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -62,8 +74,10 @@ class LineStream:
 
     def _start(self, oversample: tuple[str, int] | None = None) -> None:
         """oversample: (characters, factor), lines with any of them read factor times per pass."""
-        if oversample is not None and int(oversample[1]) != 1:  # factor 1: every line once, as without
-            oversample = ("".join(sorted(set(oversample[0]))), int(oversample[1]))
+        if oversample is not None:
+            oversample = check_oversample(oversample)
+        if oversample is not None and oversample[1] != 1:  # factor 1: every line once, as without
+            oversample = ("".join(sorted(set(oversample[0]))), oversample[1])
             self.indices = oversampled(self.indices, self.train_split.texts, *oversample)
         else:
             oversample = None

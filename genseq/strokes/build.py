@@ -10,7 +10,7 @@ from ..errors import GenseqError
 from .clean import CleanOptions
 from .h5 import SPLITS, Sample, StrokeWriter
 from .normalise import InkTarget, normalise_lines
-from .split import auto_val_frac, split_of
+from .split import auto_val_frac, group_fraction, split_of
 
 
 @dataclass
@@ -59,12 +59,12 @@ class Builder:
     Raises GenseqError (and leaves no file) when nothing was kept."""
 
     def __init__(self, out: str | os.PathLike, *, val_frac: float, test_frac: float, seed: int,
-                 source: str, terms: str, units: str, resample: str):
+                 source: str, terms: str, units: str, resample: str, fixed: dict[str, str] | None = None):
         split_of("", val_frac, test_frac)  # check the fractions before any work
         self.fracs = (val_frac, test_frac, seed)
         self.report = Report()
         self._writer = StrokeWriter(out, source=source, terms=terms, units=units, resample=resample)
-        self._split: dict[str, str] = {}
+        self._split: dict[str, str] = dict(fixed or {})  # group -> split, where not split_of's
 
     def __enter__(self) -> "Builder":
         self._writer.__enter__()
@@ -103,6 +103,19 @@ class ImportOptions:
     target_units: str = ""
 
 
+def one_val_group(groups: list[str], val_frac: float, test_frac: float, seed: int) -> dict[str, str]:
+    """{group: "val"} for the training group nearest the val share when a val share
+    is asked for but no group falls in it (a few dozen lines at 5% often get none,
+    and training needs validation lines); else {}. Needs 2 or more training groups."""
+    if val_frac <= 0:
+        return {}
+    splits = {g: split_of(g, val_frac, test_frac, seed) for g in dict.fromkeys(groups)}
+    train = [g for g, s in splits.items() if s == "train"]
+    if "val" in splits.values() or len(train) < 2:
+        return {}
+    return {min(train, key=lambda g: group_fraction(g, seed)): "val"}
+
+
 def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, source: str, units: str,
                   terms: str) -> Report:
     """Write (group, sample, source points, raw line) items, split by group; the
@@ -116,7 +129,8 @@ def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, sour
         units = f"{opts.target_units} (the writer's ink {opts.target.describe()})"
         resample = f"the writer's ink {opts.target.describe()}"
     builder = Builder(out, val_frac=val, test_frac=opts.test_frac, seed=opts.seed, source=source,
-                      terms=opts.terms or terms, units=units, resample=resample)
+                      terms=opts.terms or terms, units=units, resample=resample,
+                      fixed=one_val_group([it[0] for it in items], val, opts.test_frac, opts.seed))
     builder.report = report
     with builder:
         for group, sample, n, _ in items:

@@ -69,6 +69,8 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
         raise Skip("empty text")
     if not isinstance(strokes, list):
         raise Skip("missing or non-list strokes")
+    if len(strokes) > MAX_STROKES:
+        raise Skip(f"more than {MAX_STROKES:,} strokes")
     sid = obj.get("id", where)
     if not isinstance(sid, str) or not sid:
         raise Skip("non-string id")
@@ -116,6 +118,7 @@ def _plain_stroke(stroke: list) -> np.ndarray | None:
     return a if np.isfinite(a[:, :2]).all() else None
 
 
+MAX_STROKES = 10_000  # pen strokes in one line: a line of handwriting has a few hundred
 MAX_LINE_BYTES = 32 * 2**20  # one JSONL line: far above a page of ink at a tablet's full rate
 TOO_LONG = b"\0too long"  # what _lines yields for a longer line (never valid JSON)
 
@@ -171,12 +174,21 @@ def iter_jsonl(path: str | os.PathLike, opts: CleanOptions, report: Report):
 
 
 def read_jsonl(path: str | os.PathLike, opts: CleanOptions = CleanOptions(),
-               target: InkTarget | None = None) -> list[Sample]:
+               target: InkTarget | None = None, *, max_lines: int | None = None,
+               max_chars: int | None = None) -> list[Sample]:
     """All usable samples of a JSONL file, cleaned (e.g. to prime a model with
     a user's style); with `target`, normalised together to that model's ink
-    (genseq.strokes.normalise). Raises GenseqError when none is usable."""
-    report = Report()
-    items = list(iter_jsonl(path, opts, report))
+    (genseq.strokes.normalise). Only the first `max_lines` usable lines are read,
+    and lines whose text is longer than `max_chars` are skipped. Raises
+    GenseqError when none is usable."""
+    report, items = Report(), []
+    for item in iter_jsonl(path, opts, report):
+        if max_chars is not None and len(item[1].text) > max_chars:
+            report.skip(item[1].id, f"text longer than {max_chars} characters")
+            continue
+        items.append(item)
+        if max_lines is not None and len(items) >= max_lines:
+            break
     if not items:
         raise GenseqError(f"{path}: no usable lines" + (f" ({report.summary()})" if report.skipped else ""))
     if target is None:

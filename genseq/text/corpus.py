@@ -113,8 +113,8 @@ def _read_chunks(path: Path, encoding: str, newlines: str) -> Iterator[str | byt
                 try:
                     chunk = decoder.decode(raw, final=final)
                 except UnicodeDecodeError as err:
-                    raise GenseqError(f"{path} is not valid UTF-8 near byte {offset + err.start}; "
-                                      "use --encoding bytes for raw bytes") from None
+                    raise GenseqError(f"{path} is not valid UTF-8 near byte {offset + err.start} "
+                                      "(`genseq data text --encoding bytes` reads raw bytes)") from None
                 cr, lf, crlf = "\r", "\n", "\r\n"
             else:
                 chunk, cr, lf, crlf = raw, b"\r", b"\n", b"\r\n"

@@ -57,6 +57,9 @@ def filter_logits(logits: torch.Tensor, opts: TextSampleOptions) -> torch.Tensor
     return logits
 
 
+PRIME_CHUNK = 2048  # prime characters run through the network at once
+
+
 @torch.inference_mode()
 def generate(model: CharRNN, vocab: Vocab, opts: TextSampleOptions) -> Iterator[str]:
     """Yield the prime (if echoed) and then one piece of text per new token."""
@@ -77,7 +80,9 @@ def generate(model: CharRNN, vocab: Vocab, opts: TextSampleOptions) -> Iterator[
         nl = "\n" if "\n" in vocab.tokens else (10 if 10 in vocab.tokens else None)
         ids = vocab.encode("\n") if nl is not None else torch.zeros(1, dtype=torch.long).numpy()
     x = torch.as_tensor(ids, dtype=torch.long, device=device).view(1, -1)
-    logits, state = model(x)
+    state = None
+    for start in range(0, x.shape[1], PRIME_CHUNK):  # a long prime in pieces: bounded memory, the same state
+        logits, state = model(x[:, start:start + PRIME_CHUNK], state)
     last = logits[0, -1].float().cpu()
     stepper = _stepper(model, opts.quantize and device.type == "cpu")
     tail = ""

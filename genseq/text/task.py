@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import check_new_model
 from ..errors import GenseqError
 from .corpus import CorpusFile, Vocab
 from .model import CharRNN, CharRNNConfig, detach_state
@@ -73,6 +74,7 @@ class TextTask:
         self.corpus = CorpusFile(corpus)
         self.vocab: Vocab = self.corpus.vocab
         self.config = CharRNNConfig(vocab_size=len(self.vocab), **config_overrides)
+        check_new_model(lambda: CharRNN(self.config), self.config.layers)
         self.model = CharRNN(self.config)
         self.batch, self.steps = batch, steps
         self.streams = Streams(self.corpus.split("train"), batch, steps)

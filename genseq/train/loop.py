@@ -118,12 +118,19 @@ def pick_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GenseqError("--device cuda: no CUDA device is available")
+    index = name.removeprefix("cuda:")
+    if name.startswith("cuda:") and not (index.isascii() and index.isdigit()):
+        raise GenseqError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N, mps)")
+    if name.startswith("cuda") and name in ("cuda", f"cuda:{index}"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise GenseqError(f"--device {name}: no CUDA device is available")
+        if name != "cuda" and int(index) >= count:
+            raise GenseqError(f"--device {name}: there are {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise GenseqError("--device mps: no MPS device is available")
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise GenseqError(f"unknown device {name!r} (auto, cpu, cuda, mps)")
+        raise GenseqError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N, mps)")
     return torch.device(name)
 
 

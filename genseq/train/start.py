@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from ..checkpoint import bundled_path, load_checked
+from ..checkpoint import bundled_path, check_new_model, load_checked
 from ..errors import GenseqError
 from ..strokes.batches import data_scale
 from ..strokes.mixed import data_alphabet, paths_of
@@ -83,4 +83,5 @@ def run_config(data, kind: str, config_cls, build, sizes: dict, *, init: Path | 
             config = dataclasses.replace(config, alphabet=config.alphabet + extra) if extra else config
         return config, [data_scale(config, p, ck["meta"]) for p in paths], True
     config = new(paths)
+    check_new_model(lambda: build(config), getattr(config, "layers", None))
     return config, [1.0] + [data_scale(config, p) for p in paths[1:]], False
