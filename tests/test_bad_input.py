@@ -300,3 +300,19 @@ def test_an_output_name_of_no_known_format_is_refused(tmp_path, name):
     hand_model(model)
     one_line_error(run("write", "abc", "-m", model, "-k", 1, "-o", tmp_path / name), "name a .svg, .png or .pdf file")
     assert not (tmp_path / name).exists()
+
+
+def test_pages_left_from_a_longer_earlier_write_are_named(tmp_path):
+    model = tmp_path / "m.pt"
+    hand_model(model)
+    out = tmp_path / "mp.svg"
+    common = ["-m", model, "-k", 1, "--max-chars", 5, "--page-height", 120, "--margin", 5, "-o", out]
+    r = run("write", " ".join(["abc"] * 8), *common)
+    assert r.exit_code == 0, r.output
+    pages = sorted(tmp_path.glob("mp-*.svg"))
+    assert len(pages) >= 3 and "warning" not in r.output
+    r = run("write", "abc abc", *common)
+    assert r.exit_code == 0, r.output
+    now = len([line for line in r.output.splitlines() if line.endswith(".svg")])
+    assert now < len(pages)
+    assert f"warning: mp-{now + 1}.svg to mp-{len(pages)}.svg are left from an earlier" in r.output

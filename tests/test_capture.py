@@ -186,6 +186,15 @@ def test_session_refuses_unwritable_targets(tmp_path):
         CaptureSession(tmp_path / "nope" / "m.jsonl", PROMPTS)
     with pytest.raises(GenseqError, match="is a folder"):
         CaptureSession(tmp_path, PROMPTS)
+    for name, head in [("model.pt", b"PK\x03\x04\0\0"), ("data.h5", b"\x89HDF\r\n\x1a\n\0"), ("notes.txt", b"hello\n")]:
+        f = tmp_path / name
+        f.write_bytes(head)
+        with pytest.raises(GenseqError, match="holds something other than JSON Lines"):
+            CaptureSession(f, PROMPTS)
+        assert f.read_bytes() == head
+    for content in [b"", b"\n", b'{"text": "ok", "strokes": [[[0, 0], [1, 1]]]}\n']:
+        (tmp_path / "mine.jsonl").write_bytes(content)
+        CaptureSession(tmp_path / "mine.jsonl", PROMPTS)
 
 
 # -- HTTP --------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ def test_too_few_lines_to_hold_any_out_is_one_line(tmp_path):
     mine.write_text("".join(json.dumps({"text": t, "strokes": _loops(t, rng)}) + "\n" for t in TEXTS[:3]))
     r = _invoke("train", "handwriting", mine, "--init", base, "-o", tmp_path / "few", "-q")
     assert r.exit_code != 0 and "fine-tuning needs at least 6" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "few").exists()  # no empty run folder left behind
 
 
 def test_malformed_model_styles_are_ignored():

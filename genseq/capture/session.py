@@ -127,6 +127,22 @@ def _texts(path: Path) -> tuple[Counter, int]:
     return counts, n
 
 
+def _refuse_foreign(path: Path) -> None:
+    """Lines are appended to `path`: refuse a file that already holds something
+    other than JSON Lines (a dataset, a model, a picture given as -o by mistake)."""
+    try:
+        if not path.is_file():
+            return
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return  # the open for appending names the problem
+    start = head.lstrip()[:1]
+    if b"\0" in head or start not in (b"", b"{"):
+        raise GenseqError(f"{path} holds something other than JSON Lines of ink; "
+                          "give a new file or one that genseq capture wrote")
+
+
 def _open_regular(path: Path, flags: int) -> int:
     """os.open(path, flags) that refuses anything but a regular file (a device,
     a FIFO: O_NONBLOCK, so that a FIFO without a reader does not hang)."""
@@ -212,6 +228,7 @@ class CaptureSession:
             raise GenseqError(f"{self.path}: is a folder, expected a .jsonl file")
         if not self.path.parent.is_dir():
             raise GenseqError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        _refuse_foreign(self.path)
         try:  # fail now, not at the first line; creates the file if missing, never truncates
             os.close(_open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
         except PermissionError:

@@ -186,6 +186,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
     from ..hand.api import write_drawing
     from ..render import save_drawing
     from ..render.output import check_output
+    from ..render.svg import stale_pages
     if animate and plotter:
         raise GenseqError("give --animate or --plotter, not both")
     flavour = "animated" if animate else "plotter" if plotter else "static"
@@ -218,8 +219,14 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
     check_output(output, flavour)  # before minutes of writing, not after
     drawing, lines = write_drawing(text, model, opts)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
-    for path in save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi):
+    written = save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi)
+    for path in written:
         click.echo(str(path))
+    old = stale_pages(output, written) if output.suffix.lower() != ".pdf" else []
+    if old:
+        names = old[0].name + (f" to {old[-1].name}" if len(old) > 1 else "")
+        click.echo(f"warning: {names} {'are' if len(old) > 1 else 'is'} left from an earlier, longer set of pages",
+                   err=True)
     if bad:
         click.echo(f"warning: {len(bad)} line(s) still looked wrong after re-sampling: "
                    + "; ".join(f"{ln.text!r} ({ln.status})" for ln in bad[:5]), err=True)

@@ -61,7 +61,6 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
     from ..strokes.jsonl import convert_jsonl
     from ..strokes.normalise import model_ink
     target = model_ink(init_meta) if init_meta is not None else None
-    out.mkdir(parents=True, exist_ok=True)
     done = []
     for p in paths:
         if not is_own(p):
@@ -76,7 +75,9 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
         opts = ImportOptions(val_frac=small.val_frac, target=target,
                              target_units=str((init_meta or {}).get("units", "")))
         convert = convert_jsonl if Path(p).suffix.lower() == ".jsonl" else convert_inkml
-        report = convert([p], h5, _with_val(opts, p, small))
+        opts = _with_val(opts, p, small)  # may refuse too few lines: before the run folder is made
+        out.mkdir(parents=True, exist_ok=True)
+        report = convert([p], h5, opts)
         print(report.summary(), flush=True)
         done.append(h5)
     return done

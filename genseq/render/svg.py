@@ -311,6 +311,18 @@ def _n(v: float) -> float:
     return round(float(v), 2)
 
 
+def stale_pages(path: str | os.PathLike, written: list[Path]) -> list[Path]:
+    """Pages of an earlier, longer save to `path` that this one (`written`) did not
+    replace: stem-(n+1).suffix and on while they exist (stem-1... when one page was written)."""
+    path = Path(path)
+    suffix = path.suffix or ".svg"
+    first = len(written) + 1 if len(written) > 1 else 1
+    out = []
+    while (p := path.with_name(f"{path.stem}-{first + len(out)}{suffix}")).is_file():
+        out.append(p)
+    return out
+
+
 def save_pages(pages: Sequence[str | bytes], path: str | os.PathLike) -> list[Path]:
     """Write pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ...
     (the suffix is the path's own; .svg if it has none). Pages are text (SVG)
