@@ -40,6 +40,25 @@ def test_crossings_counts_pairs_of_different_strokes():
     assert crossings(off[:1], (mean, std)) == 0
 
 
+TIPS = [[(0, 0), (5, 10.5)], [(4, 10), (10, 0)]]  # an inverted V: its strokes cross near their top ends
+
+
+def test_a_pair_crossing_near_an_end_counts_in_part():
+    from genseq.hand.shape import CENTRAL
+    tips = crossings(_offsets(TIPS), PLAIN)
+    assert 0 < tips < 0.5  # the crossing lies about 5% along each stroke from an end
+    assert crossings(_offsets(TIPS), PLAIN, central=0) == 1  # the plain count
+    # the same strokes crossing a share of CENTRAL or more from their ends count in full
+    assert crossings(_offsets([[(0, 0), (8, 10)], [(2, 10), (10, 0)]]), PLAIN) == 1
+    # where along a stroke of several segments: the whole stroke's length, not its segment's
+    long_first = [[(0, 10), (6, 4), (10, 0), (20, -10), (30, -20)], [(0, 0), (10, 10)]]  # cross at (5, 5)
+    share = 50 ** 0.5 / (72 ** 0.5 + 32 ** 0.5 + 2 * 200 ** 0.5)  # 7.07 of the first stroke's 42.4
+    assert crossings(_offsets(long_first), PLAIN) == pytest.approx(share / CENTRAL)
+    good, bad = _offsets(CROSSED), _offsets(TIPS)
+    pen = crossing_penalty([good, bad], ["x", "x"], PLAIN, 1.0)
+    assert pen[0] == 0 and pen[1] == pytest.approx(-(1 - tips))
+
+
 def test_the_candidate_whose_x_crosses_wins_near_ties():
     a = [[(-20, 0), (-12, 0)]]  # a shared first word (a dash) and the jump to the "x": 3 points
     shift = lambda strokes: [[(x + 30, y) for x, y in s] for s in strokes]  # noqa: E731

@@ -119,6 +119,10 @@ def test_oversampling_rare_characters(tmp_path, strokes_h5):
     assert r.exit_code == 1 and "cannot resume: --oversample was '.' x4, now '.' x2" in r.output
     r = _invoke(*base, "--max-steps", 3, "--oversample", ".", "--oversample-factor", 4, "--resume")
     assert r.exit_code == 0, r.output
+    # a character no training line holds (a typo) would oversample nothing: refused, no run folder left
+    r = _invoke(*base[:4], tmp_path / "none", *base[5:], "--max-steps", 1, "--oversample", "@~")
+    assert r.exit_code == 1 and "--oversample: no training line holds any of '@~'" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "none").exists()
 
 
 @pytest.mark.parametrize("bad", ["xz", ("xz",), ("", 4), ("xz", 0), ("xz", "4"), ("xz", 2.5), ("xz", True)])

@@ -1,10 +1,12 @@
 """genseq.render: strokes, smooth paths, page layout, SVG validity."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,6 +237,32 @@ def test_save_pages(tmp_path):
     assert [p.name for p in many] == ["b-1.svg", "b-2.svg"]
     assert many[1].read_text() == "<svg>2</svg>"
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_save_pages_writes_all_pages_or_none(tmp_path, monkeypatch):
+    import errno
+    old = save_pages(["<svg>old 1</svg>", "<svg>old 2</svg>"], tmp_path / "p.svg")
+    real_fsync, calls = os.fsync, []
+
+    def fails_on(n, err):
+        def fsync(fd):
+            calls.append(fd)
+            if len(calls) == n:
+                raise OSError(err, os.strerror(err))
+            return real_fsync(fd)
+        return fsync
+    # the disk fills while page 2 is written (a sync may fail late: delayed allocation), or page 3 fails to sync
+    for n, err, page in ((2, errno.ENOSPC, "p-2.svg"), (3, errno.EIO, "p-3.svg")):
+        calls.clear()
+        monkeypatch.setattr(os, "fsync", fails_on(n, err))
+        with pytest.raises(GenseqError, match=f"while writing .*{page}|cannot write .*{page}"):
+            save_pages(["<svg>new 1</svg>", "<svg>new 2</svg>", "<svg>new 3</svg>"], tmp_path / "p.svg")
+        # no page replaced its old file, no page 3 appeared, no temporary file is left
+        assert [p.read_text() for p in old] == ["<svg>old 1</svg>", "<svg>old 2</svg>"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["p-1.svg", "p-2.svg"]
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    save_pages(["<svg>new 1</svg>", "<svg>new 2</svg>", "<svg>new 3</svg>"], tmp_path / "p.svg")
+    assert (tmp_path / "p-3.svg").read_text() == "<svg>new 3</svg>"
 
 
 def test_render_never_imports_torch():

@@ -6,6 +6,7 @@ so the layout flips y: page point = (x0 + s * x, y0 - s * y). No torch here.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import svgwrite
 
-from ..atomic import atomic_open, output_target, write_text
+from ..atomic import atomic_path, output_target
 from ..errors import GenseqError
 from .smooth import offsets_to_strokes, smooth_path
 
@@ -338,10 +339,13 @@ def save_pages(pages: Sequence[str | bytes], path: str | os.PathLike) -> list[Pa
         targets = [path.with_name(f"{path.stem}-{i}{suffix}") for i in range(1, len(pages) + 1)]
     for target in targets:  # a device, FIFO or folder among the names: refused before any page is written
         output_target(target)
-    for target, doc in zip(targets, pages):
-        if isinstance(doc, bytes):
-            with atomic_open(target, "wb") as fh:
-                fh.write(doc)
-        else:
-            write_text(target, doc)
+    # All pages or none: each is written and synced to its temporary file
+    # first; the renames over the targets happen only once every page is on disk.
+    with contextlib.ExitStack() as stack:
+        for target, doc in zip(targets, pages):
+            tmp = stack.enter_context(atomic_path(target))
+            with open(tmp, "wb") as fh:
+                fh.write(doc if isinstance(doc, bytes) else doc.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
     return targets

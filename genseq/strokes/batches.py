@@ -76,9 +76,12 @@ class LineStream:
         """oversample: (characters, factor), lines with any of them read factor times per pass."""
         if oversample is not None:
             oversample = check_oversample(oversample)
+        self.oversampled_lines = 0  # training lines holding one of the oversampled characters
         if oversample is not None and oversample[1] != 1:  # factor 1: every line once, as without
             oversample = ("".join(sorted(set(oversample[0]))), oversample[1])
+            before = len(self.indices)
             self.indices = oversampled(self.indices, self.train_split.texts, *oversample)
+            self.oversampled_lines = (len(self.indices) - before) // (oversample[1] - 1)
         else:
             oversample = None
         self.oversample = oversample

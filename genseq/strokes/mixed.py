@@ -80,6 +80,8 @@ class MixedLines:
         self.sources = [LineSource(p, StrokeDataset(p), pick, batch=batch, seed=seed, max_points=max_points,
                                    scale=s, salt=k, oversample=oversample)
                         for k, (p, s) in enumerate(zip(paths, scales))]
+        if self.sources[0].oversample and not any(s.oversampled_lines for s in self.sources):
+            raise GenseqError(f"--oversample: no training line holds any of {self.sources[0].oversample[0]!r}")
         self.mixer = Mixer(mix if mix is not None else [len(s.indices) for s in self.sources], seed)
         self.last = self.sources[0]
         names = [p.name for p in paths]  # in metrics and meta: the files' names, as given if two share one
