@@ -267,3 +267,22 @@ def test_readme_keeps_the_ci_test_command_and_the_quick_start():
     assert "\npython -m pytest\n" in ci
     assert any(line.endswith("&& python -m pytest") and "pip install torch==2.13.0" in line for line in readme)
     assert any("pip install torch==2.13.0" in line and "&& genseq write " in line for line in readme)
+
+
+def _all_click_commands(cmd=main, path=("genseq",)):
+    yield path, cmd
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from _all_click_commands(sub, path + (name,))
+
+
+def test_every_help_page_renders_without_an_empty_range():
+    from click.testing import CliRunner
+    runner = CliRunner()
+    pages = 0
+    for path, _ in _all_click_commands():
+        r = runner.invoke(main, [*path[1:], "--help"])
+        assert r.exit_code == 0, (path, r.output)
+        assert "None" not in r.output, f"{' '.join(path)} --help shows 'None': {r.output}"
+        pages += 1
+    assert pages > 20

@@ -23,6 +23,10 @@ class Finite(click.FloatRange):
             self.fail(f"{rv} is not a finite number.", param, ctx)
         return rv
 
+    def _describe_range(self) -> str:
+        # Without bounds, --help would show "x<=None"; say nothing then.
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
 
 SEED = click.IntRange(0, 2**63 - 1)  # what torch.manual_seed and numpy's generators all accept
 
