@@ -64,7 +64,7 @@ def crossings(points: np.ndarray, norm, start: int = 0, central: float = CENTRAL
     cross = ((side(a1, a2, b1) * side(a1, a2, b2) < 0) & (side(b1, b2, a1) * side(b1, b2, a2) < 0)
              & (s[:, None] < s[None, :]))  # (M, M), each pair of strokes once
     u, v = np.nonzero(cross)
-    if central <= 0:
+    if central <= 0 or len(u) == 0:
         return float(len(set(zip(s[u].tolist(), s[v].tolist()))))
     where = _along(xy, up, stroke)
     best: dict[tuple[int, int], float] = {}
