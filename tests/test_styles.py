@@ -1,0 +1,45 @@
+"""The bundled styles: how samples/make_styles.py primes with a candidate and which it keeps."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _make_styles():
+    spec = importlib.util.spec_from_file_location("make_styles", ROOT / "samples" / "make_styles.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_styles", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_style_carried_in_the_model_primes_like_the_bundled_one():
+    # make_styles screens a candidate by putting it in the model's own styles: that must
+    # write exactly what the same line would as a bundled style.
+    from dataclasses import replace
+    from genseq.hand.api import WriteOptions, bundled_styles, load_hand_model, write_handwriting
+    hm = load_hand_model()
+    style = bundled_styles()[2]
+    carried = replace(hm, meta={**hm.meta, "styles": [{"text": style.text, "points": style.points.tolist()}]})
+    opts = WriteOptions(seed=5, candidates=1)
+    _, a = write_handwriting("Tea at 4", hm, replace(opts, style=2))
+    _, b = write_handwriting("Tea at 4", carried, opts)
+    np.testing.assert_array_equal(a[0].points, b[0].points)
+    _, c = write_handwriting("Tea at 4", hm, replace(opts, style=3))
+    assert len(c[0].points) != len(a[0].points) or not np.array_equal(c[0].points, a[0].points)
+
+
+def test_choose_styles_keeps_the_best_or_replaces_only_where_a_candidate_beats_the_style():
+    ms = _make_styles()
+    bundled = ["b0", "b1", "b2"]
+    final = [("c1", "C1"), ("bundled-1", "b1"), ("c2", "C2"), ("bundled-0", "b0"), ("bundled-2", "b2")]
+    score = {"c1": 0.02, "bundled-1": 0.03, "c2": 0.04, "bundled-0": 0.05, "bundled-2": 0.035}
+    assert ms.choose_styles(final, score, bundled, 2, None) == ["C1", "b1"]
+    assert ms.choose_styles(final, score, bundled, 3, [0]) == ["C1", "b1", "b2"]
+    # style 2 (0.035) beats the second candidate (0.04): it stays
+    assert ms.choose_styles(final, score, bundled, 3, [0, 2]) == ["C1", "b1", "b2"]
+    # style 1 (0.03) loses to c1 (0.02); then style 0 (0.05) to c2 (0.04)
+    assert ms.choose_styles(final, score, bundled, 3, [1, 0]) == ["C2", "C1", "b2"]
