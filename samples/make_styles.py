@@ -2,7 +2,7 @@
 """Make the bundled styles (`genseq write --style N`): lines of handwriting
 that prime the bundled model into lines its reader reads best.
 
-    python samples/make_styles.py --writer iam-only.pt [--replace 0] [--model M] [--out F]
+    python samples/make_styles.py --writer iam-only.pt [--replace 0 3 4] [--model M] [--out F]
 
 Priming (Graves 2013 section 5.5) needs a line of strokes and its text. No
 dataset line is shipped: the styles are lines a model wrote itself. The
@@ -21,11 +21,12 @@ fine-tuned from (its file: `git show 952d784^:genseq/models/handwriting.pt`).
    at seeds 2 and 3 and are ranked by their CER over those two draws.
 4. Without `--replace`, the `--styles` best are written, best first (style 0
    is the one the default seed picks). With `--replace N ...`, the bundled
-   styles stay and style N is replaced by the best finalist not yet used,
-   when that one ranks above it.
+   styles stay and each style N, the weakest first, is replaced by the best
+   finalist not yet used, when that one ranks above it.
 
 The styles differ a lot: the six first bundled primed the model into CER
-0.031 to 0.054 on the screening lines (seeds 2-3). The reader's CER is a
+0.031 to 0.054 on the screening lines (seeds 2-3); `--replace 0 3 4` gave
+the three weakest the best three of 32 new lines (0.027-0.030). The reader's CER is a
 guide, not the judge: differences of a few thousandths did not show by eye
 (docs/writing.md). About 30 minutes on 2 CPU cores (`--screen` takes a
 shorter list, for a quick run).
@@ -85,13 +86,14 @@ def screen_cer(hm, reader, style: Sample, texts: list[str], seed: int) -> float:
 def choose_styles(final: list, score: dict, bundled: list, n: int, replace: list[int] | None) -> list:
     """The styles to write: the n best of `final` ((name, Sample) pairs ranked
     best first; the bundled ones named bundled-I), or, with `replace`, the
-    bundled styles with each style I in `replace` replaced by the best fresh
-    finalist not yet used, when that one scores lower (CER) than style I."""
+    bundled styles with each style I in `replace`, the weakest first, replaced
+    by the best fresh finalist not yet used, when that one scores lower (CER)
+    than style I."""
     if replace is None:
         return [s for _, s in final[:n]]
     chosen = list(bundled)
     fresh = [(name, s) for name, s in final if not name.startswith("bundled-")]
-    for i in replace:
+    for i in sorted(replace, key=lambda i: -score[f"bundled-{i}"]):  # the weakest style gets the best
         if fresh and score[fresh[0][0]] < score[f"bundled-{i}"]:
             name, chosen[i] = fresh.pop(0)
             print(f"style {i}: {name} replaces it")

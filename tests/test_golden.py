@@ -31,7 +31,7 @@ CASES = [  # (text, seed, candidates)
     ("Golden 12:45", 3, 1),
     ("xyz", 5, 1),
     ("Golden 12:45", 3, 2),
-    ("Six boxes", 3, 2),  # the shape check picks the other candidate here (with --cross-check 0, the first)
+    ("Fix the box", 3, 2),  # the shape check changes which of the two candidates is kept here
 ]
 SVG_CASE = ("Golden 12:45", 3, 1)
 TEXT = "5f21ecd828cef54b3906a01cbb4ffbc1d8cbc707ab06eba75e91ca8fd96ae059"  # "ROMEO:", 200 chars, T 0.8, seed 1

@@ -41,5 +41,8 @@ def test_choose_styles_keeps_the_best_or_replaces_only_where_a_candidate_beats_t
     assert ms.choose_styles(final, score, bundled, 3, [0]) == ["C1", "b1", "b2"]
     # style 2 (0.035) beats the second candidate (0.04): it stays
     assert ms.choose_styles(final, score, bundled, 3, [0, 2]) == ["C1", "b1", "b2"]
-    # style 1 (0.03) loses to c1 (0.02); then style 0 (0.05) to c2 (0.04)
-    assert ms.choose_styles(final, score, bundled, 3, [1, 0]) == ["C2", "C1", "b2"]
+    # the weakest first: style 0 (0.05) gets c1 (0.02), then style 1 (0.03) keeps its place
+    # against c2 (0.04), whatever order they are given in
+    assert ms.choose_styles(final, score, bundled, 3, [1, 0]) == ["C1", "b1", "b2"]
+    score["c2"] = 0.025
+    assert ms.choose_styles(final, score, bundled, 3, [1, 0]) == ["C1", "C2", "b2"]
