@@ -117,7 +117,7 @@ def _mine(tmp_path, name="mine.jsonl", seed=1):
     return mine
 
 
-def test_best_keeps_the_tuned_weights_blended_half_way_back_to_the_start(tmp_path):
+def test_best_keeps_the_tuned_weights_blended_back_towards_the_start(tmp_path):
     base = _base_model(tmp_path)
     mine = _mine(tmp_path)
     start = load_checkpoint(base, kind="handwriting")["model"]

@@ -40,7 +40,7 @@ _P = PageOptions()
                    "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
 @click.option("--blend", type=Finite(min=0.0, max=1.0, min_open=True), default=None, metavar="A",
               help="With --init: best.pt keeps A x the tuned weights + (1 - A) x the starting model's, "
-                   "which keeps more of its legibility (default: 0.5 for your own .jsonl/.inkml lines, else 1).")
+                   "which keeps more of its legibility (default: 0.25 for your own .jsonl/.inkml lines, else 1).")
 @oversample_options
 @train_options
 def train_handwriting_cmd(data, mix, **kw):
@@ -55,7 +55,7 @@ def train_handwriting_cmd(data, mix, **kw):
     .jsonl or .inkml files: they are brought to the model's own ink in the run
     folder, a few lines held out, and flags left at their defaults take a short
     schedule for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1,
-    --blend 0.5).
+    --blend 0.25).
     """
     from ..hand.train import train_handwriting
     run_training(train_handwriting, list(data), mix=parse_mix(mix, len(data)), **typed_options(kw))
