@@ -49,7 +49,7 @@ from genseq.hand.api import WriteOptions, bundled_styles, load_hand_model, write
 from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.hand.sample import HandSampleOptions, denormalise, sample_synthesis  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
-from genseq.reader.evaluate import edit_distance  # noqa: E402
+from genseq.reader.evaluate import char_error_rate  # noqa: E402
 from genseq.strokes import to_strokes  # noqa: E402
 from genseq.strokes.clean import to_offsets  # noqa: E402
 from genseq.strokes.h5 import Sample  # noqa: E402
@@ -80,7 +80,7 @@ def screen_cer(hm, reader, style: Sample, texts: list[str], seed: int) -> float:
     primed = replace(hm, meta={**hm.meta, "styles": [{"text": style.text, "points": style.points.tolist()}]})
     _, lines = write_handwriting("\n".join(texts), primed, WriteOptions(seed=seed, max_chars=60))
     reads = read_lines(reader, [ln.points for ln in lines], (hm.config.norm_mean, hm.config.norm_std))
-    return sum(edit_distance(r, t) for r, t in zip(reads, texts)) / sum(map(len, texts))
+    return char_error_rate(texts, reads)
 
 
 def choose_styles(final: list, score: dict, bundled: list, n: int, replace: list[int] | None) -> list:

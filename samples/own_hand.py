@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
-from genseq.reader.evaluate import edit_distance  # noqa: E402
+from genseq.reader.evaluate import char_error_rate  # noqa: E402
 from genseq.hand.api import WriteOptions, bundled_styles, load_hand_model  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
 from genseq.hand.api import write_handwriting  # noqa: E402
@@ -82,10 +82,6 @@ PHRASES = [
 ]
 
 
-def cer(texts: list[str], reads: list[str]) -> float:
-    return sum(edit_distance(t, r) for t, r in zip(texts, reads)) / sum(len(t) for t in texts)
-
-
 def written(hm, reader, opts: WriteOptions, seeds: int = 1) -> tuple[list, float]:
     """The 10 phrases written under `opts` at `seeds` seeds from opts.seed on:
     ((points, text) lines in data units, CER)."""
@@ -96,7 +92,7 @@ def written(hm, reader, opts: WriteOptions, seeds: int = 1) -> tuple[list, float
     reads = read_lines(reader, [ln.points for ln in lines], (config.norm_mean, config.norm_std))
     data = [(ln.points[:, :2] * np.asarray(config.norm_std, np.float32), ln.text) for ln in lines]
     data = [(np.concatenate([p, ln.points[:, 2:]], 1), t) for (p, t), ln in zip(data, lines)]
-    return data, cer([ln.text for ln in lines], reads)
+    return data, char_error_rate([ln.text for ln in lines], reads)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from genseq.checkpoint import load_checkpoint, save_checkpoint
 from genseq.cli import main
 from genseq.errors import GenseqError
-from genseq.reader.evaluate import edit_distance
+from genseq.reader.evaluate import char_error_rate, edit_distance
 from genseq.reader.model import Recognizer, RecognizerConfig, frames, greedy_decode
 from genseq.hand.sample import HandLine
 from genseq.strokes import Sample, write_strokes
@@ -91,6 +91,8 @@ def test_greedy_decode_and_edit_distance():
     logp = torch.nn.functional.one_hot(ids, 6).float().log()
     assert greedy_decode(logp, torch.tensor([7, 5]), ALPHA) == ["aab", "aac"]
     assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
+    # edits over all lines per reference character: (3 + 0) / (6 + 2)
+    assert char_error_rate(["kitten", "ab"], ["sitting", "ab"]) == 3 / 8
 
 
 def test_read_right_marks_each_reference_character():

@@ -25,6 +25,11 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def char_error_rate(refs: list[str], reads: list[str]) -> float:
+    """Edits to turn each read into its reference, over all of them, per reference character."""
+    return sum(edit_distance(r, h) for r, h in zip(refs, reads)) / sum(len(r) for r in refs)
+
+
 def read_right(ref: str, hyp: str) -> list[bool]:
     """Per character of ref: read as itself in hyp, on a minimal edit alignment
     (Levenshtein; of the minimal ones, one with the most matches), where
@@ -69,7 +74,7 @@ def read_split(model: Recognizer, split, indices, device, chars: str = "",
             total += float(ctc_nll(logp, f, text, u, reduction="sum"))
             pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, model.config.alphabet)))
     n = sum(len(r) for r, _ in pairs)
-    out = {"cer": sum(edit_distance(r, h) for r, h in pairs) / n,
+    out = {"cer": char_error_rate(*zip(*pairs)),
            "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
            "nll_per_char": total / n, "chars": n, "lines": len(pairs)}
     if chars:
