@@ -6,7 +6,10 @@
 Picks writers of the UNIPEN test split (by writer, as `genseq data unipen`
 splits them, so no bundled model has seen them), one per contributor (each
 contributor recorded with its own tablet), each with 25 or more text lines of
-10 or more characters, and writes each writer's lines twice:
+10 or more characters, and writes each writer's lines twice. `--split val
+--same-contributor` picks other writers no bundled model was trained on
+either (the validation split), to choose settings by, so that the test
+writers stay for measuring them:
 
 - `W-tablet.jsonl`: as the tablet recorded them: source units, y up
   (`"y_up": true`), every point, t in seconds from the header's points per
@@ -58,15 +61,19 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--min-lines", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", choices=["test", "val"], default="test",
+                    help="the writers of this split (val: others, also never trained on, to choose settings by)")
+    ap.add_argument("--same-contributor", action="store_true",
+                    help="allow several writers of one contributor (one tablet)")
     args = ap.parse_args()
     pieces = read_unipen(args.archive, UnipenOptions(categories=("8",), progress=False), keep_raw=True)
     by_writer = defaultdict(list)
     for p in pieces:
-        if split_of(p.group, 0.05, 0.05, 0) == "test" and len(p.text) >= 10 and is_one_line(p.strokes):
+        if split_of(p.group, 0.05, 0.05, 0) == args.split and len(p.text) >= 10 and is_one_line(p.strokes):
             by_writer[p.group].append(p)
     chosen, contribs = [], set()
     for group, ps in sorted(by_writer.items(), key=lambda kv: -len(kv[1])):
-        if len(ps) >= args.min_lines and ps[0].contrib not in contribs:
+        if len(ps) >= args.min_lines and (args.same_contributor or ps[0].contrib not in contribs):
             chosen.append((group, ps))
             contribs.add(ps[0].contrib)
     chosen = chosen[:args.writers]

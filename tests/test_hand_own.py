@@ -81,7 +81,14 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
     assert 1 <= len(styles) <= STYLE_LINES and {st["text"] for st in styles} <= train_texts
     hm = load_hand_model(run / "last.pt")
     assert [s.text for s in model_styles(hm)] == [st["text"] for st in styles]
-    # the first (nearest 40 characters) is the default whatever the seed; --style picks the others
+    # They are the lines the reader reads plainly first (api.prime_order), here the one a stand-in reader likes.
+    from genseq.hand.model import HandwritingConfig
+    from genseq.hand.own import own_styles
+    liked = sorted(train_texts)[-1]
+    chosen = own_styles(run / "mine.h5", HandwritingConfig.from_dict(ck["config"]),
+                        legible=lambda pool: np.array([0.0 if s.text == liked else -5.0 for s in pool]))
+    assert chosen[0]["text"] == liked and len(chosen) == len(styles)
+    # the first is the default whatever the seed; --style picks the others
     assert all(load_style(hm, WriteOptions(seed=s))[1] == styles[0]["text"] for s in range(4))
     assert load_style(hm, WriteOptions(style=len(styles) - 1))[1] == styles[-1]["text"]
     assert "styles" not in load_checkpoint(base, kind="handwriting")["meta"]  # a run on a corpus carries none

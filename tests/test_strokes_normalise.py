@@ -168,6 +168,53 @@ def test_priming_sample_joins_lines_on_one_baseline():
     assert np.ptp(both[:, 0]) > np.ptp(a[:, 0]) + np.ptp(b[:, 0])  # side by side, a space apart
 
 
+def test_priming_prefers_lines_the_reader_reads_plainly():
+    from genseq.hand.api import PRIME_MAX, PRIME_PLAIN, prime_order, priming_sample
+    from genseq.strokes import Sample
+    texts = ["a short one", "one near forty characters long, as wanted", "a plain line of about thirty",
+             "a scrawled line of thirty or so", "zzz $$",
+             "a very long line, plainly written, that goes on and on past sixty characters"]
+    lines = [Sample(f"s{i}", t, normalise_lines([_line(t, 50, 1.0, seed=i)], TARGET)[0]) for i, t in enumerate(texts)]
+    alphabet = "abcdefghijklmnopqrstuvwxyz ,."
+    read = {texts[0]: PRIME_PLAIN + 0.25, texts[1]: PRIME_PLAIN - 1.0, texts[2]: PRIME_PLAIN,
+            texts[3]: PRIME_PLAIN - 2.0, texts[5]: 0.0}
+    assert len(texts[5]) > PRIME_MAX
+    asked = []
+
+    def legible(pool):
+        asked.append([s.text for s in pool])
+        return np.array([read[s.text] for s in pool])
+    by_length = [s.text for s in prime_order(lines, alphabet)]
+    assert by_length == [texts[1], texts[3], texts[2], texts[0], texts[5]]  # nearest 40 first; "$" unwritable
+    order = [s.text for s in prime_order(lines, alphabet, legible)]
+    # Lines read plainly enough come first, by length (the thirty before the short one); then the
+    # others, the more legible first; a line longer than PRIME_MAX, however plain, last.
+    assert asked == [by_length[:4]]
+    assert order == [texts[2], texts[0], texts[1], texts[3], texts[5]]
+    assert priming_sample(lines, alphabet, 2, 100.0, legible).text == f"{texts[2]} {texts[0]}"
+    # None read plainly: the most legible first.
+    assert [s.text for s in prime_order(lines, alphabet, lambda pool: np.array([read[s.text] - 1 for s in pool]))
+            ] == [texts[0], texts[2], texts[1], texts[3], texts[5]]
+    # No preference (all -inf or NaN, as when no reader can be loaded): the order by length.
+    assert [s.text for s in prime_order(lines, alphabet, lambda pool: np.full(len(pool), np.nan))] == by_length
+
+
+def test_legibility_is_the_readers_log_likelihood_per_character():
+    import torch
+    from genseq.hand.choose import legibility, read_scores
+    from genseq.reader.model import Recognizer, RecognizerConfig
+    torch.manual_seed(0)
+    reader = Recognizer(RecognizerConfig(alphabet=" abc", hidden=8, layers=1, stride=2)).eval()
+    rng = np.random.default_rng(0)
+    pts = [np.concatenate([rng.normal(0, 1, (n, 2)), (rng.random((n, 1)) < 0.2)], 1).astype(np.float32)
+           for n in (40, 30, 30, 30)]
+    texts = ["abc ab", "cab", "axe", ""]
+    got = legibility(reader, pts, texts)
+    whole = read_scores(reader, pts[:2], texts[:2])
+    assert np.allclose(got[:2], whole / [6, 3]) and np.isfinite(got[:2]).all()
+    assert got[2] == got[3] == -np.inf  # a character the reader cannot spell, an empty text
+
+
 def test_style_file_primes_at_the_priming_share_of_the_models_density(tmp_path, monkeypatch):
     import genseq.hand.api as api
     texts = ["one near forty characters long, as wanted", "and a second line", "the third"]

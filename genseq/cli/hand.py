@@ -151,7 +151,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
 @click.option("--style-lines", type=click.IntRange(1, 5), default=_W.style_lines, show_default=True,
-              help="With --style-file: prime with this many of its lines (those nearest 40 characters), side by side.")
+              help="With --style-file: prime with this many of its lines, side by side: those the reader "
+                   "reads plainly, nearest 40 characters long, first.")
 @click.option("--seed", type=SEED, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
 @click.option("--max-chars", type=int, default=_W.max_chars, show_default=True, help="Wrap lines at this many characters.")
 @click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default="error", show_default=True,

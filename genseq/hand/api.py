@@ -40,7 +40,7 @@ class WriteOptions:
     seed: int = 0                  # same seed, same handwriting
     style: int | None = None       # a style (priming sample); None: the seed's bundled one, a fine-tune's first
     style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
-    style_lines: int = 1           # how many of the style file's longest writable lines prime, side by side
+    style_lines: int = 1           # how many of the style file's lines prime, side by side (prime_order)
     unprimed: bool = False         # no priming at all: every line in a hand of its own
     max_chars: int = 40            # wrap lines at this many characters (IAM-OnDB lines: 95% <= 41)
     unknown: str = "error"         # characters outside the alphabet: error | drop | replace
@@ -163,12 +163,14 @@ def styles_of(hm: HandModel) -> list:
     return model_styles(hm) or bundled_styles()
 
 
-def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] | None:
+def load_style(hm: HandModel, options: WriteOptions, reader=None) -> tuple[np.ndarray, str] | None:
     """The priming sample, normalised as the model sees it: ((N, 3) points, its text).
 
     All lines of a call are primed with it, so they share one hand (Graves 2013
     section 5.5). Without --style or --style-file: the first of the lines a
-    fine-tuned model carries, else the bundled style the seed picks.
+    fine-tuned model carries, else the bundled style the seed picks. A style
+    file's lines are chosen by prime_order, read by `reader` (None: the one
+    `options` names, loaded if needed).
     """
     from ..strokes.jsonl import read_jsonl
     from ..strokes.normalise import model_ink
@@ -183,9 +185,10 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
         if target is not None:
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
             target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
-            sample = priming_sample(read_jsonl(path, target=target, **STYLE_FILE_LIMITS), config.alphabet,
-                                    options.style_lines, target.width_per_char)
             scale = float(hm.meta.get("scale", 1.0))
+            sample = priming_sample(read_jsonl(path, target=target, **STYLE_FILE_LIMITS), config.alphabet,
+                                    options.style_lines, target.width_per_char,
+                                    prime_legibility(config, reader, options.recognizer, scale))
         else:
             # A model that records no ink: match the spread of the pen offsets.
             sample = max(read_jsonl(path, **STYLE_FILE_LIMITS), key=lambda s: len(s.points))
@@ -219,20 +222,64 @@ def load_style(hm: HandModel, options: WriteOptions) -> tuple[np.ndarray, str] |
 
 
 PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
+PRIME_MAX = 60    # ... of at most this many characters,
+PRIME_POOL = 40   # ... of which at most this many nearest are read (prime_order),
+PRIME_PLAIN = -0.3  # ... and those read at this log p(text | ink) per character or better come first
 # A user's priming ink is resampled to this share of the model's points per character. The model
 # writes on at about the pace of its prime, and primed with ink at its own density it wrote more
 # points per character than in its default style; measured in docs/your-handwriting.md.
 PRIME_DENSITY = 0.9
 
 
-def priming_sample(samples: list, alphabet: str, n: int, space: float):
-    """The `n` lines the model can write (all lines if none can) nearest
-    PRIME_CHARS characters long, side by side on one baseline, a `space` (data
-    units) apart, as one Sample."""
+def prime_legibility(config: HandwritingConfig, reader=None, recognizer: Path | None = None,
+                     scale: float = 1.0) -> Callable[[list], np.ndarray]:
+    """legible(lines) for prime_order: choose.legibility of Samples in the model's
+    data units, read by `reader` (None: `recognizer`, None the bundled one, loaded
+    at the first call); all -inf (no preference) when no reader can be loaded."""
+    from .choose import legibility
+    norm = (config.norm_mean, config.norm_std)
+    loaded = [reader]
+
+    def legible(lines: list) -> np.ndarray:
+        if loaded[0] is None:
+            try:
+                loaded[0] = load_recognizer(recognizer)
+            except GenseqError:
+                return np.full(len(lines), -np.inf)
+        return legibility(loaded[0], [normalise(s.points, config, scale) for s in lines],
+                          [s.text for s in lines], norm)
+    return legible
+
+
+def prime_order(samples: list, alphabet: str, legible: Callable[[list], np.ndarray] | None = None) -> list:
+    """The lines a writer's sample primes with, best first. Among the lines the
+    model can write (all lines if none can), ordered by how near PRIME_CHARS
+    long they are: with `legible(lines)` (log p(text | ink) per character,
+    choose.legibility), the PRIME_POOL nearest of at most PRIME_MAX characters
+    are read, and those read at PRIME_PLAIN or better come first, then the
+    others, most legible first, then the rest by length. A scrawled line
+    primes the model into scrawl, and so does a long one: measured in
+    docs/your-handwriting.md."""
+    ok = [s for s in samples if set(s.text) <= set(alphabet)] or samples
+    near = sorted(ok, key=lambda s: (abs(len(s.text) - PRIME_CHARS), -len(s.text), s.id))
+    if legible is None:
+        return near
+    pool = [s for s in near if len(s.text) <= PRIME_MAX][:PRIME_POOL]
+    rest = [s for s in near if all(s is not p for p in pool)]
+    if len(pool) > 1:
+        score = np.nan_to_num(np.asarray(legible(pool), dtype=np.float64), nan=-np.inf)
+        plain = [s for s, v in zip(pool, score) if v >= PRIME_PLAIN]
+        pool = plain + [pool[i] for i in np.argsort(-score, kind="stable") if score[i] < PRIME_PLAIN]  # ties: by length
+    return pool + rest
+
+
+def priming_sample(samples: list, alphabet: str, n: int, space: float,
+                   legible: Callable[[list], np.ndarray] | None = None):
+    """The first `n` lines of prime_order side by side on one baseline, a
+    `space` (data units) apart, as one Sample."""
     from ..strokes.clean import to_offsets, to_strokes
     from ..strokes.h5 import Sample
-    ok = [s for s in samples if set(s.text) <= set(alphabet)] or samples
-    chosen = sorted(ok, key=lambda s: (abs(len(s.text) - PRIME_CHARS), -len(s.text)))[:n]
+    chosen = prime_order(samples, alphabet, legible)[:n]
     if len(chosen) == 1:
         return chosen[0]
     strokes, texts, right, base = [], [], None, None
@@ -259,10 +306,10 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     once a line is final. Neither changes what is written."""
     from .choose import choose, scorer
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed, char_bias=options.char_bias)
-    prime = load_style(hm, options)
     C = options.candidates
     device = next(hm.model.parameters()).device
     reader = load_recognizer(options.recognizer, device=str(device)) if C > 1 else None
+    prime = load_style(hm, options, reader)
     norm = (hm.config.norm_mean, hm.config.norm_std)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)

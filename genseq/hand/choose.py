@@ -61,6 +61,19 @@ def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0):
     return score
 
 
+def legibility(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
+    """How plainly each line spells its text to the reader: log p(text | strokes)
+    per character (B,), nats; -inf for a text it cannot spell or align.
+    points and norm as for read_scores."""
+    out = np.full(len(texts), -np.inf)
+    known = set(recognizer.config.alphabet)
+    ok = [i for i, t in enumerate(texts) if t and set(t) <= known]
+    if ok:
+        scores = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
+        out[ok] = scores / np.array([len(texts[i]) for i in ok])
+    return out
+
+
 def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> list[str]:
     """What the recognizer reads in written lines (best path)."""
     x, n = _inputs(recognizer, points, norm)

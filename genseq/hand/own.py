@@ -115,15 +115,16 @@ def _texts(path: Path) -> set[str]:
 STYLE_LINES = 3  # a fine-tune's own styles: this many of the writer's training lines
 
 
-def own_styles(path: Path, alphabet: str, n: int = STYLE_LINES) -> list[dict]:
+def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None) -> list[dict]:
     """Up to `n` of the writer's training lines in `path` (a converted own-ink
-    file, data units), the ones the model can write nearest PRIME_CHARS long:
-    what a fine-tuned model primes with when no style is asked for, so that it
-    writes in that writer's hand (the bundled styles are the base model's)."""
+    file, data units) that the model (`config`) can write, in api.prime_order
+    (`legible`: None, the bundled reader): what a fine-tuned model primes with
+    when no style is asked for, so that it writes in that writer's hand (the
+    bundled styles are the base model's)."""
     from ..strokes import StrokeDataset
-    from .api import PRIME_CHARS
+    from .api import prime_legibility, prime_order
     with StrokeDataset(path) as ds:
-        lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(alphabet)]
-    lines.sort(key=lambda s: (abs(len(s.text) - PRIME_CHARS), s.id))
+        lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(config.alphabet)]
+    lines = prime_order(lines, config.alphabet, legible or prime_legibility(config))
     return [{"text": s.text, "points": [[round(float(v), 2) for v in row] for row in s.points]} for s in lines[:n]]
 

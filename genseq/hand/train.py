@@ -68,7 +68,7 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                               "resume it with the same --init")
     torch.manual_seed(opts.seed)  # the initial weights follow the seed
     # One writer's lines: the model file carries a few of them, its default style.
-    styles = own_styles(paths[0], config.alphabet) if one_writer and config.kind == "synthesis" else None
+    styles = own_styles(paths[0], config) if one_writer and config.kind == "synthesis" else None
     task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
                     blend=(blend, start["model"]) if blend < 1.0 else None)
