@@ -61,6 +61,8 @@ def measure(hm, reader, path: Path, args, work: Path) -> list[dict]:
     (work / "mine.jsonl").write_text("\n".join(mine) + "\n")
     primed = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
     samples = read_jsonl(work / "mine.jsonl", target=primed)  # one per line of `mine`, in order
+    if len(samples) != len(mine):
+        raise SystemExit(f"{path}: {len(mine) - len(samples)} of the first {len(mine)} lines are unreadable")
     config, norm = hm.config, (hm.config.norm_mean, hm.config.norm_std)
     out = []
     for k, s in enumerate(samples):

@@ -45,16 +45,21 @@ def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[st
     return np.nan_to_num((-nll).float().cpu().numpy(), nan=-np.inf)
 
 
+def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm, fill: float) -> np.ndarray:
+    """read_scores (B,) of the texts the reader can spell; `fill` for the others."""
+    known = set(recognizer.config.alphabet)
+    out = np.full(len(texts), fill)
+    ok = [i for i, t in enumerate(texts) if set(t) <= known]
+    if ok:
+        out[ok] = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
+    return out
+
+
 def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0):
     """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie).
     cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing."""
-    known = set(recognizer.config.alphabet)
-
     def score(points: list[np.ndarray], texts: list[str]) -> np.ndarray:
-        out = np.zeros(len(texts))
-        ok = [i for i, t in enumerate(texts) if set(t) <= known]
-        if ok:
-            out[ok] = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
+        out = _spelled(recognizer, points, texts, norm, 0.0)
         if cross > 0:
             out += crossing_penalty(points, texts, norm if norm is not None else ((0, 0), (1, 1)), cross)
         return out
@@ -63,15 +68,11 @@ def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0):
 
 def legibility(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
     """How plainly each line spells its text to the reader: log p(text | strokes)
-    per character (B,), nats; -inf for a text it cannot spell or align.
-    points and norm as for read_scores."""
-    out = np.full(len(texts), -np.inf)
-    known = set(recognizer.config.alphabet)
-    ok = [i for i, t in enumerate(texts) if t and set(t) <= known]
-    if ok:
-        scores = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
-        out[ok] = scores / np.array([len(texts[i]) for i in ok])
-    return out
+    per character (B,), nats; -inf for a text it cannot spell or align, or an
+    empty one. points and norm as for read_scores."""
+    chars = np.array([len(t) for t in texts], dtype=np.float64)
+    whole = _spelled(recognizer, points, texts, norm, -np.inf)
+    return np.where(chars > 0, whole / np.maximum(chars, 1), -np.inf)
 
 
 def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> list[str]:
