@@ -11,7 +11,8 @@ phrases it writes:
 - primed-raw: the same sample scaled only by the spread of its offsets (how
   `write --style-file` primed before the ink was normalised);
 - fine-tuned: with each model given by `--tuned W=MODEL`, in the model's
-  default style;
+  default style (with `--carry-density D`, the lines it carries chosen
+  again from the sample at D of the model's points per character);
 - tuned+primed: the fine-tuned model primed with the sample.
 
 and reports, per writer and way: the bundled reader's character error rate
@@ -95,6 +96,16 @@ def written(hm, reader, opts: WriteOptions, seeds: int = 1) -> tuple[list, float
     return data, char_error_rate([ln.text for ln in lines], reads)
 
 
+def carried(hm, run: Path, mine: Path, density: float) -> list[dict]:
+    """The lines fine-tune `hm` (run folder `run`, trained on a copy of `mine`)
+    would carry at `density` (genseq.hand.own.own_styles)."""
+    from genseq.hand.own import own_styles
+    converted = sorted(run.glob("*.h5"))
+    if len(converted) != 1:
+        sys.exit(f"{run}: expected the one converted .h5 file of the fine-tune")
+    return own_styles(converted[0], hm.config, source=mine, target=model_ink(hm.meta), density=density)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path, nargs="?")
@@ -109,6 +120,9 @@ def main() -> None:
     ap.add_argument("--style-lines", type=int, default=WriteOptions().style_lines)
     ap.add_argument("--prime-density", type=float, default=None,
                     help="share of the model's points per character for the priming ink (default: PRIME_DENSITY)")
+    ap.add_argument("--carry-density", type=float, default=None,
+                    help="choose the lines each --tuned model carries again, from the writer's sample at this share "
+                         "of the model's points per character (default: as the model file has them)")
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
     ap.add_argument("--recognizer", default=None, help="the reader that chooses among candidates (default: bundled)")
     ap.add_argument("--picture", type=Path, default=None)
@@ -151,6 +165,8 @@ def main() -> None:
         ways = {"primed": (hm, replace(own, style_file=mine, style_lines=args.style_lines))}
         if name in tuned:
             mine_model = load_hand_model(tuned[name])
+            if args.carry_density is not None:
+                mine_model.meta["styles"] = carried(mine_model, Path(tuned[name]).parent, mine, args.carry_density)
             ways["fine-tuned"] = (mine_model, own)
             ways["tuned+primed"] = (mine_model, ways["primed"][1])
         for way, (model, opts) in ways.items():

@@ -28,6 +28,11 @@ def _loops(text: str, rng, scale: float = 1.0):
     return strokes
 
 
+def converted_line(run, text):
+    with StrokeDataset(run / "mine.h5") as ds:
+        return next([[round(float(v), 2) for v in row] for row in s.points] for s in ds.split("train") if s.text == text)
+
+
 def _invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -79,15 +84,29 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
         train_texts = set(ds.split("train").texts)
     styles = ck["meta"]["styles"]
     assert 1 <= len(styles) <= STYLE_LINES and {st["text"] for st in styles} <= train_texts
+    # ... normalised from mine.jsonl again, a little sparser than the converted lines (STYLE_DENSITY)
+    from genseq.hand.own import STYLE_DENSITY
+    with StrokeDataset(run / "mine.h5") as ds:
+        converted = {s.text: len(s.points) for s in ds.split("train")}
+    ratio = sum(len(st["points"]) for st in styles) / sum(converted[st["text"]] for st in styles)
+    assert abs(ratio - STYLE_DENSITY) < 0.04, ratio
     hm = load_hand_model(run / "last.pt")
     assert [s.text for s in model_styles(hm)] == [st["text"] for st in styles]
     # They are the lines the reader reads plainly first (api.prime_order), here the one a stand-in reader likes.
     from genseq.hand.model import HandwritingConfig
     from genseq.hand.own import own_styles
+    from genseq.strokes.normalise import model_ink
     liked = sorted(train_texts)[-1]
     chosen = own_styles(run / "mine.h5", HandwritingConfig.from_dict(ck["config"]),
                         legible=lambda pool: np.array([0.0 if s.text == liked else -5.0 for s in pool]))
     assert chosen[0]["text"] == liked and len(chosen) == len(styles)
+    assert [st["points"] for st in chosen] == [converted_line(run, st["text"]) for st in chosen]  # no source: as converted
+    again = own_styles(run / "mine.h5", HandwritingConfig.from_dict(ck["config"]), source=mine,
+                       target=model_ink(ck["meta"]))
+    assert again == styles  # what the run carries
+    gone = own_styles(run / "mine.h5", HandwritingConfig.from_dict(ck["config"]), source=tmp_path / "moved.jsonl",
+                      target=model_ink(ck["meta"]))
+    assert {st["text"] for st in gone} <= train_texts and len(gone) == len(styles)  # a resumed run without it
     # the first is the default whatever the seed; --style picks the others
     assert all(load_style(hm, WriteOptions(seed=s))[1] == styles[0]["text"] for s in range(4))
     assert load_style(hm, WriteOptions(style=len(styles) - 1))[1] == styles[-1]["text"]
@@ -170,3 +189,28 @@ def test_blend_weights_mixes_shared_blocks_and_keeps_grown_columns():
     assert out["n"] == 7 and torch.equal(out["new"], tuned["new"])    # integers and tensors start lacks
     assert all(torch.equal(blend_weights(tuned, start, 1.0)[k], v) for k, v in tuned.items())
     assert torch.equal(tuned["w"], torch.full((4, 5), 2.0))            # the inputs are left alone
+
+
+def test_a_fine_tune_on_inkml_carries_its_lines_sparser(tmp_path):
+    """InkML lines (no pen times: resampled by arc length) are carried as JSONL lines are."""
+    from genseq.hand.own import STYLE_DENSITY
+    base = _base_model(tmp_path)
+    rng = np.random.default_rng(2)
+    groups, traces = [], []
+    for i, t in enumerate(TEXTS):
+        refs = []
+        for s in _loops(t, rng, scale=2.0):
+            traces.append(f'<trace xml:id="t{len(traces)}">' + ", ".join(f"{x:.1f} {-y:.1f}" for x, y in s) + "</trace>")
+            refs.append(f'<traceView traceDataRef="t{len(traces) - 1}"/>')
+        groups.append(f'<traceGroup><annotation type="truth">{t}</annotation>{"".join(refs)}</traceGroup>')
+    mine = tmp_path / "mine.inkml"
+    mine.write_text('<ink xmlns="http://www.w3.org/2003/InkML">' + "".join(traces) + "".join(groups) + "</ink>")
+    run = tmp_path / "ink"
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 2, "-q")
+    assert r.exit_code == 0, r.output
+    styles = load_checkpoint(run / "last.pt", kind="handwriting")["meta"]["styles"]
+    with StrokeDataset(run / "mine.h5") as ds:
+        converted = {s.text: len(s.points) for s in ds.split("train")}
+    assert styles and {st["text"] for st in styles} <= set(converted)
+    ratio = sum(len(st["points"]) for st in styles) / sum(converted[st["text"]] for st in styles)
+    assert abs(ratio - STYLE_DENSITY) < 0.04, ratio

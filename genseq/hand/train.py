@@ -8,6 +8,7 @@ import torch
 from ..checkpoint import load_checkpoint
 from ..errors import GenseqError
 from ..strokes.mixed import paths_of
+from ..strokes.normalise import model_ink
 from ..train import TrainOptions, TrainResult, train
 from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
 from .model import HandwritingConfig
@@ -39,7 +40,7 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     1, the tuned weights). `options` are
     genseq.train.TrainOptions' (max_steps, lr, seed, resume, ...; max_time and
     save_every in seconds)."""
-    paths = paths_of(data)
+    paths = sources = paths_of(data)
     init = init_path(init, DEFAULT_MODEL)
     start = load_checkpoint(init, kind="handwriting") if init is not None else None
     init_meta = start["meta"] if start is not None else None
@@ -68,7 +69,8 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                               "resume it with the same --init")
     torch.manual_seed(opts.seed)  # the initial weights follow the seed
     # One writer's lines: the model file carries a few of them, its default style.
-    styles = own_styles(paths[0], config) if one_writer and config.kind == "synthesis" else None
+    styles = (own_styles(paths[0], config, source=sources[0], target=model_ink(init_meta) if init_meta else None)
+              if one_writer and config.kind == "synthesis" else None)
     task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
                     blend=(blend, start["model"]) if blend < 1.0 else None)

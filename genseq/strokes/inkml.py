@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
 from .xmlsafe import parse_xml
-from .clean import Skip, clean_strokes
+from .clean import CleanOptions, Skip, clean_strokes
 from .normalise import RawLine
 from .h5 import Sample
 
@@ -155,6 +155,13 @@ def _parse_inkml(data: bytes, name: str) -> list[tuple[str, str, list, bool]]:
 def convert_inkml(paths, out: str | os.PathLike, opts: InkmlOptions = InkmlOptions()) -> Report:
     """Convert InkML files to a genseq stroke file; groups are the texts."""
     report = Report()
+    items = inkml_items(paths, opts.clean, report)
+    return write_grouped(items, out, opts, report, source=SOURCE, units=UNITS, terms=TERMS)
+
+
+def inkml_items(paths, clean: CleanOptions, report: Report) -> list:
+    """(group, sample, source points, raw line) per usable trace group of the
+    files, as strokes.build.write_grouped takes them; skips go to `report`."""
     items = []
     for path in paths:
         path = Path(path)
@@ -169,11 +176,11 @@ def convert_inkml(paths, out: str | os.PathLike, opts: InkmlOptions = InkmlOptio
             try:
                 if not text:
                     raise Skip("empty text")
-                points = clean_strokes(strokes, opts.clean, y_down=y_down)
+                points = clean_strokes(strokes, clean, y_down=y_down)
             except Skip as err:
                 report.skip(f"{path.name} ({sid})", str(err))
                 continue
             flip = -1.0 if y_down else 1.0
             raw = RawLine(text, [np.asarray(s, dtype=np.float64).reshape(-1, 2) * [1.0, flip] for s in strokes if s])
             items.append((text.casefold(), Sample(sid, text, points), sum(len(s) for s in strokes), raw))
-    return write_grouped(items, out, opts, report, source=SOURCE, units=UNITS, terms=TERMS)
+    return items
