@@ -11,8 +11,9 @@ phrases it writes:
 - primed-raw: the same sample scaled only by the spread of its offsets (how
   `write --style-file` primed before the ink was normalised);
 - fine-tuned: with each model given by `--tuned W=MODEL`, in the model's
-  default style (with `--carry-density D`, the lines it carries chosen
-  again from the sample at D of the model's points per character);
+  default style (with `--style N`, its carried line N; with
+  `--carry-density D`, the lines it carries chosen again from the sample
+  at D of the model's points per character);
 - tuned+primed: the fine-tuned model primed with the sample.
 
 and reports, per writer and way: the bundled reader's character error rate
@@ -123,6 +124,8 @@ def main() -> None:
     ap.add_argument("--carry-density", type=float, default=None,
                     help="choose the lines each --tuned model carries again, from the writer's sample at this share "
                          "of the model's points per character (default: as the model file has them)")
+    ap.add_argument("--style", type=int, default=None,
+                    help="which of the lines a --tuned model carries primes its fine-tuned way (default: its first)")
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
     ap.add_argument("--recognizer", default=None, help="the reader that chooses among candidates (default: bundled)")
     ap.add_argument("--picture", type=Path, default=None)
@@ -167,7 +170,7 @@ def main() -> None:
             mine_model = load_hand_model(tuned[name])
             if args.carry_density is not None:
                 mine_model.meta["styles"] = carried(mine_model, Path(tuned[name]).parent, mine, args.carry_density)
-            ways["fine-tuned"] = (mine_model, own)
+            ways["fine-tuned"] = (mine_model, own if args.style is None else replace(own, style=args.style))
             ways["tuned+primed"] = (mine_model, ways["primed"][1])
         for way, (model, opts) in ways.items():
             data, c = written(model, reader, opts, args.seeds)
