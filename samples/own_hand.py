@@ -84,14 +84,18 @@ PHRASES = [
 ]
 
 
-def written(hm, reader, opts: WriteOptions, seeds: int = 1) -> tuple[list, float]:
+def written(hm, reader, opts: WriteOptions, seeds: int = 1, misread: bool = False) -> tuple[list, float]:
     """The 10 phrases written under `opts` at `seeds` seeds from opts.seed on:
-    ((points, text) lines in data units, CER)."""
+    ((points, text) lines in data units, CER); `misread` prints each line the
+    reader reads otherwise, with what it read."""
     lines = []
     for k in range(seeds):
         lines += write_handwriting("\n".join(PHRASES), hm, replace(opts, seed=opts.seed + k))[1]
     config = hm.config
     reads = read_lines(reader, [ln.points for ln in lines], (config.norm_mean, config.norm_std))
+    for ln, read in zip(lines, reads):
+        if misread and read != ln.text:
+            print(f"    misread {ln.text!r} as {read!r}")
     data = [(ln.points[:, :2] * np.asarray(config.norm_std, np.float32), ln.text) for ln in lines]
     data = [(np.concatenate([p, ln.points[:, 2:]], 1), t) for (p, t), ln in zip(data, lines)]
     return data, char_error_rate([ln.text for ln in lines], reads)
@@ -132,6 +136,7 @@ def main() -> None:
     ap.add_argument("--public", action="store_true",
                     help="leave the writers' real lines out of --picture (what samples/ may show)")
     ap.add_argument("--picture-phrases", type=int, default=len(PHRASES), help="phrases per way in --picture")
+    ap.add_argument("--misread", action="store_true", help="print each primed or fine-tuned line the reader misreads")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.spread:
@@ -173,7 +178,7 @@ def main() -> None:
             ways["fine-tuned"] = (mine_model, own if args.style is None else replace(own, style=args.style))
             ways["tuned+primed"] = (mine_model, ways["primed"][1])
         for way, (model, opts) in ways.items():
-            data, c = written(model, reader, opts, args.seeds)
+            data, c = written(model, reader, opts, args.seeds, args.misread)
             r[way] = {"cer": c, "style": style_distance(hand_features(data), real_f), "features": hand_features(data)}
             picture.append((name, way, data))
         import genseq.strokes.normalise as nz
