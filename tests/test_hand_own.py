@@ -106,15 +106,17 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
     assert again == styles  # what the run carries
     gone = own_styles(run / "mine.h5", HandwritingConfig.from_dict(ck["config"]), source=tmp_path / "moved.jsonl",
                       target=model_ink(ck["meta"]))
-    assert {st["text"] for st in gone} <= train_texts and len(gone) == len(styles)  # a resumed run without it
+    assert {st["text"] for st in gone} <= train_texts and len(gone) == len(styles)  # without it: as converted
     # the first is the default whatever the seed; --style picks the others
     assert all(load_style(hm, WriteOptions(seed=s))[1] == styles[0]["text"] for s in range(4))
     assert load_style(hm, WriteOptions(style=len(styles) - 1))[1] == styles[-1]["text"]
     assert "styles" not in load_checkpoint(base, kind="handwriting")["meta"]  # a run on a corpus carries none
-    # resuming reuses the converted file
+    # resuming reuses the converted file and carries the same lines, whatever became of the source since
+    mine.write_text("\n".join(json.dumps({"text": t, "strokes": _loops(t, rng, scale=5.0)}) for t in TEXTS) + "\n")
     r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 4, "-q", "--resume")
     assert r.exit_code == 0, r.output
-    assert load_checkpoint(run / "last.pt")["train"]["step"] == 4
+    ck = load_checkpoint(run / "last.pt", kind="handwriting")
+    assert ck["train"]["step"] == 4 and ck["meta"]["styles"] == styles
 
 
 def test_too_few_lines_to_hold_any_out_is_one_line(tmp_path):
@@ -214,3 +216,19 @@ def test_a_fine_tune_on_inkml_carries_its_lines_sparser(tmp_path):
     assert styles and {st["text"] for st in styles} <= set(converted)
     ratio = sum(len(st["points"]) for st in styles) / sum(converted[st["text"]] for st in styles)
     assert abs(ratio - STYLE_DENSITY) < 0.04, ratio
+
+
+def test_own_styles_leave_out_lines_a_model_file_cannot_carry(tmp_path):
+    from genseq.hand.api import MAX_MODEL_STYLES
+    from genseq.hand.model import HandwritingConfig
+    from genseq.hand.own import own_styles
+    from genseq.strokes.clean import to_offsets
+    rng = np.random.default_rng(3)
+    long = " ".join(["abc"] * (MAX_MODEL_STYLES[1] // 4 + 1))  # more characters than a carried line may have
+    texts = [long, "abc", "cab a"]
+    lines = [Sample(f"s{i}", t, to_offsets([np.asarray(s) for s in _loops(t, rng)])) for i, t in enumerate(texts)]
+    data = tmp_path / "w.h5"
+    write_strokes(data, {"train": lines, "val": lines[1:2]}, source="test", terms="none", units="px")
+    config = HandwritingConfig(alphabet="abc .")
+    chosen = own_styles(data, config, legible=lambda pool: np.zeros(len(pool)))
+    assert len(long) > MAX_MODEL_STYLES[1] and {st["text"] for st in chosen} == {"abc", "cab a"}

@@ -119,8 +119,8 @@ STYLE_LINES = 3  # a fine-tune's own styles: this many of the writer's training 
 # ... brought to this share of the model's points per character. A fine-tuned model
 # primed with them writes on at about their pace: on six unseen writers, lines at 0.95
 # primed it into lines nearer the writer's hand than lines at its full density (style
-# distance 0.39 against 0.45), a little less legible (CER 0.024 against 0.021); 0.9
-# measured as 0.95 (docs/your-handwriting.md).
+# distance 0.39 against 0.45), a little less legible (CER 0.024 against 0.021); on
+# those six, 0.9 measured as 0.95 (docs/your-handwriting.md).
 STYLE_DENSITY = 0.95
 
 
@@ -134,17 +134,18 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
     file `path` was converted from, and `target`, the starting model's ink
     (strokes.normalise.InkTarget), the lines are normalised from the source
     again, all lines together as a style file's are, to `density` of the
-    target's points per character (by pen time where the points carry it)."""
+    target's points per character (by pen time when all lines carry it). Lines
+    longer than a model file's styles may be are left out."""
     from dataclasses import replace
 
     from ..strokes import StrokeDataset
     from ..strokes.clean import Skip
     from ..strokes.h5 import Sample
     from ..strokes.normalise import normalise_lines
-    from .api import prime_legibility, prime_order
+    from .api import MAX_MODEL_STYLES, prime_legibility, prime_order
     with StrokeDataset(path) as ds:
         lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(config.alphabet)]
-    if source is not None and target is not None and Path(source).is_file():  # a resumed run may lack it
+    if source is not None and target is not None and Path(source).is_file():
         items = own_items(source)
         sparser = replace(target, points_per_char=target.points_per_char * density)
         try:
@@ -154,5 +155,7 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
         if points is not None:
             train = {s.text for s in lines}
             lines = [Sample(s.id, s.text, p) for (_, s, _, _), p in zip(items, points) if s.text in train]
+    most_chars, most_points = MAX_MODEL_STYLES[1:]  # what a model file's styles may hold (api.model_styles)
+    lines = [s for s in lines if len(s.text) <= most_chars and 1 < len(s.points) <= most_points]
     lines = prime_order(lines, config.alphabet, legible or prime_legibility(config))
     return [{"text": s.text, "points": [[round(float(v), 2) for v in row] for row in s.points]} for s in lines[:n]]

@@ -68,9 +68,13 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
             raise GenseqError("this run keeps best.pt blended with the model it started from: "
                               "resume it with the same --init")
     torch.manual_seed(opts.seed)  # the initial weights follow the seed
-    # One writer's lines: the model file carries a few of them, its default style.
-    styles = (own_styles(paths[0], config, source=sources[0], target=model_ink(init_meta) if init_meta else None)
-              if one_writer and config.kind == "synthesis" else None)
+    # One writer's lines: the model file carries a few of them, its default style (a resumed run, its own).
+    styles = None
+    if one_writer and config.kind == "synthesis":
+        styles = resumed.get("styles") if resumed is not None else None
+        if not isinstance(styles, list) or not styles:
+            styles = own_styles(paths[0], config, source=sources[0],
+                                target=model_ink(init_meta) if init_meta else None)
     task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
                     blend=(blend, start["model"]) if blend < 1.0 else None)
