@@ -135,7 +135,7 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
     (strokes.normalise.InkTarget), the lines are normalised from the source
     again, all lines together as a style file's are, to `density` of the
     target's points per character (by pen time when all lines carry it). Lines
-    longer than a model file's styles may be are left out."""
+    a model file's styles cannot hold (api.MAX_MODEL_STYLES) are left out."""
     from dataclasses import replace
 
     from ..strokes import StrokeDataset
