@@ -64,6 +64,7 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
     run = tmp_path / "mine"
     r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--max-steps", 3, "-q")
     assert r.exit_code == 0, r.output
+    assert f"{run / 'best.pt'} writes in your hand, primed with your line " in r.output  # and says how to use it
     ink = load_checkpoint(base, kind="handwriting")["meta"]["ink"]  # measured on its data when it was trained
     with StrokeDataset(run / "mine.h5") as ds:
         assert len(ds.split("val")) >= SMALL_SET.min_val and len(ds.split("train")) >= 3

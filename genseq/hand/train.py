@@ -1,6 +1,8 @@
 """Training Graves' handwriting networks: `genseq train handwriting` as one function."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -78,4 +80,10 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                     oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
                     blend=(blend, start["model"]) if blend < 1.0 else None)
-    return train(task, opts)
+    result = train(task, opts)
+    if styles and result.stopped != "interrupted" and os.environ.get("RANK", "0") == "0":
+        best, n = Path(out) / "best.pt", len(styles) - 1
+        others = f" (--style 1{f' to {n}' if n > 1 else ''} for your other line{'s' if n > 1 else ''})" if n else ""
+        print(f"{best} writes in your hand, primed with your line {styles[0]['text']!r}{others}: "
+              f"genseq write \"...\" --model {best}", file=sys.stderr)
+    return result
