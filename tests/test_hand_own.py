@@ -200,7 +200,7 @@ def test_a_fine_tune_on_inkml_carries_its_lines_sparser(tmp_path):
     base = _base_model(tmp_path)
     rng = np.random.default_rng(2)
     groups, traces = [], []
-    for i, t in enumerate(TEXTS):
+    for t in TEXTS:
         refs = []
         for s in _loops(t, rng, scale=2.0):
             traces.append(f'<trace xml:id="t{len(traces)}">' + ", ".join(f"{x:.1f} {-y:.1f}" for x, y in s) + "</trace>")
