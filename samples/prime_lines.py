@@ -24,8 +24,8 @@ With `--tuned W=MODEL` (one per writer; MODEL the best.pt of
 `genseq train handwriting W-mine.jsonl --init default`, W-mine.jsonl the
 first --mine lines) it compares instead each fine-tune primed with the
 first line it carries, as genseq chooses them, against the same model
-carrying its lines by length alone. The files fall under UNIPEN's terms:
-keep them out of the project.
+carrying its lines by length alone (both at `--carry-density`). The files
+fall under UNIPEN's terms: keep them out of the project.
 """
 from __future__ import annotations
 
@@ -82,28 +82,32 @@ def measure(hm, reader, path: Path, args, work: Path) -> list[dict]:
 def carried(reader, path: Path, model: Path, args, work: Path) -> dict:
     """A fine-tune (`genseq train handwriting W-mine.jsonl --init default -o DIR`,
     model DIR/best.pt) primed with the first line it carries, chosen as genseq
-    does (hand.api.prime_order), against the same model carrying its training
-    lines in the order by length alone: {way: {cer, style, line}}."""
+    does (hand.own.own_styles: hand.api.prime_order), against the same model
+    carrying its training lines in the order by length alone, both normalised
+    from the sample at --carry-density of the model's points per character:
+    {way: {cer, style, line}}."""
     from genseq.checkpoint import load_checkpoint, save_checkpoint
-    from genseq.hand.own import STYLE_LINES
-    from genseq.strokes import StrokeDataset
+    from genseq.hand.api import prime_legibility
+    from genseq.hand.model import HandwritingConfig
+    from genseq.hand.own import own_styles
     ck = load_checkpoint(model, kind="handwriting")
-    alphabet = ck["config"]["alphabet"]
+    config = HandwritingConfig.from_dict(ck["config"])
     (h5,) = model.parent.glob("*.h5")  # the writer's lines, converted by the fine-tune
-    with StrokeDataset(h5) as ds:
-        lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(alphabet)]
-    by_length = [{"text": s.text, "points": s.points.round(2).tolist()} for s in prime_order(lines, alphabet)]
-    other = work / "by-length.pt"
-    save_checkpoint(other, kind="handwriting", config=ck["config"], meta={**ck["meta"], "styles": by_length[:STYLE_LINES]},
-                    model_state=ck["model"])
-    rest = path.read_text().splitlines()[args.mine:]
-    (work / "rest.jsonl").write_text("\n".join(rest) + "\n")
+    lines = path.read_text().splitlines()
+    (work / "mine.jsonl").write_text("\n".join(lines[:args.mine]) + "\n")
+    (work / "rest.jsonl").write_text("\n".join(lines[args.mine:]) + "\n")
+    target = model_ink(ck["meta"])
+    real = hand_features([(s.points, s.text) for s in read_jsonl(work / "rest.jsonl", target=target)])
+    orders = {"genseq": prime_legibility(config, reader), "by length": lambda pool: np.full(len(pool), -np.inf)}
     out = {}
-    for way, f in (("genseq", model), ("by length", other)):
-        hm = load_hand_model(f)
-        real = hand_features([(s.points, s.text) for s in read_jsonl(work / "rest.jsonl", target=model_ink(hm.meta))])
-        data, cer = written(hm, reader, WriteOptions(seed=args.seed, max_chars=60), args.seeds)
-        out[way] = {"cer": cer, "style": style_distance(hand_features(data), real), "line": hm.meta["styles"][0]["text"]}
+    for way, legible in orders.items():
+        styles = own_styles(h5, config, legible=legible, source=work / "mine.jsonl", target=target,
+                            density=args.carry_density)
+        f = work / "carried.pt"
+        save_checkpoint(f, kind="handwriting", config=ck["config"], meta={**ck["meta"], "styles": styles},
+                        model_state=ck["model"])
+        data, cer = written(load_hand_model(f), reader, WriteOptions(seed=args.seed, max_chars=60), args.seeds)
+        out[way] = {"cer": cer, "style": style_distance(hand_features(data), real), "line": styles[0]["text"]}
         print(f"  fine-tuned, carried lines {way:9s}: CER {cer:.3f}  style {out[way]['style']:.2f}  "
               f"primed with {out[way]['line']!r}", flush=True)
     return out
@@ -147,6 +151,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--tuned", action="append", default=[], metavar="W=MODEL",
                     help="only compare the lines fine-tune MODEL of writer W carries (see carried())")
+    ap.add_argument("--carry-density", type=float, default=None,
+                    help="with --tuned: the carried lines' share of the model's points per character "
+                         "(default: genseq.hand.own.STYLE_DENSITY)")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -155,6 +162,9 @@ def main() -> None:
     work = Path(args.json.parent if args.json else ".") / "prime_lines.tmp"
     work.mkdir(exist_ok=True)
     if args.tuned:
+        if args.carry_density is None:
+            from genseq.hand.own import STYLE_DENSITY
+            args.carry_density = STYLE_DENSITY
         tuned = {w: carried(reader, args.dir / f"{w}-capture.jsonl", Path(m), args, work)
                  for w, m in (t.split("=", 1) for t in args.tuned)}
         for way in ("genseq", "by length"):
