@@ -28,12 +28,14 @@ import hmac
 import json
 import math
 import secrets
+import signal
 import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import GenseqError, first_line
@@ -45,6 +47,10 @@ REQUEST_DEADLINE = 30  # seconds from connecting until the request is read (and 
 SHUTDOWN_GRACE = 3  # seconds that open requests get to finish after Ctrl-C
 TOKEN_HEADER = "X-Genseq-Token"
 CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'"
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -74,13 +80,21 @@ class LocalServer(ThreadingHTTPServer):
         self.static = {route: (resources.files(package).joinpath(file).read_bytes(), ctype)
                        for route, (file, ctype) in static.items()}
 
-    def serve(self) -> None:
-        """Serve until Ctrl-C (or `shutdown()` from another thread), then close."""
+    def serve(self, ready: Callable[[], None] | None = None) -> None:
+        """Call `ready()` (e.g. print the address), then serve until Ctrl-C or
+        SIGTERM (or `shutdown()` from another thread), then close: both signals
+        stop it alike, so its temporary files go and a line being saved is saved."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
         try:
+            if ready is not None:
+                ready()
             self.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
             self.server_close()
 
     def token_ok(self, given: str | None) -> bool:

@@ -19,7 +19,8 @@ phrases it writes:
 and reports, per writer and way: the bundled reader's character error rate
 (CER) on the phrases, and the style distance (genseq.strokes.style) of the
 written lines to the writer's held-out real lines, beside the distance of
-each bundled style. `--picture OUT.svg` draws, per writer, the held-out real
+each bundled style; first, per writer, the reader's CER on the writer's
+held-out real lines (only that with `--real-only`). `--picture OUT.svg` draws, per writer, the held-out real
 lines, then the primed and fine-tuned ones (do not commit it: it shows
 UNIPEN ink); with `--public` it leaves the real lines out. `--spread UNIPEN_ARCHIVE` prints the between-writer spread of
 the style features (genseq.strokes.style.SPREAD).
@@ -101,6 +102,15 @@ def written(hm, reader, opts: WriteOptions, seeds: int = 1, misread: bool = Fals
     return data, char_error_rate([ln.text for ln in lines], reads)
 
 
+def read_real(reader, real: list, config) -> float:
+    """The reader's CER on a writer's real lines ((points, text) in data units):
+    how plainly the writer's own ink reads, a yardstick for the written lines'."""
+    std = np.asarray(config.norm_std, np.float32)
+    pts = [np.concatenate([p[:, :2] / std, p[:, 2:]], 1) for p, _ in real]
+    reads = read_lines(reader, pts, (config.norm_mean, config.norm_std))
+    return char_error_rate([t for _, t in real], reads)
+
+
 def carried(hm, run: Path, mine: Path, density: float) -> list[dict]:
     """The lines fine-tune `hm` (run folder `run`, trained on a copy of `mine`)
     would carry at `density` (genseq.hand.own.own_styles)."""
@@ -137,6 +147,8 @@ def main() -> None:
                     help="leave the writers' real lines out of --picture (what samples/ may show)")
     ap.add_argument("--picture-phrases", type=int, default=len(PHRASES), help="phrases per way in --picture")
     ap.add_argument("--misread", action="store_true", help="print each primed or fine-tuned line the reader misreads")
+    ap.add_argument("--real-only", action="store_true",
+                    help="only print the reader's CER on each writer's held-out real lines")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.spread:
@@ -155,9 +167,11 @@ def main() -> None:
     style_feats = [hand_features([st]) for st in styles]
     results, picture = {}, []
     base = WriteOptions(seed=args.seed, candidates=args.candidates, max_chars=60, recognizer=args.recognizer)
-    default_lines, default_cer = written(hm, reader, base, args.seeds)
+    default_lines, default_cer = [], None
+    if not args.real_only:
+        default_lines, default_cer = written(hm, reader, base, args.seeds)
+        print(f"default style: CER {default_cer:.3f}")
     own = base if args.bias is None else replace(base, bias=args.bias)
-    print(f"default style: CER {default_cer:.3f}")
     for path in sorted(args.dir.glob(f"*-{args.kind}.jsonl")):
         name = path.name.rsplit("-", 1)[0]
         lines = path.read_text().splitlines()
@@ -167,7 +181,12 @@ def main() -> None:
         rest.write_text("\n".join(lines[args.mine:]) + "\n")
         real = [(s.points, s.text) for s in read_jsonl(rest, target=target)]
         real_f = hand_features(real)
-        r = {"lines": len(lines), "real": real_f,
+        real_cer = read_real(reader, real, hm.config)
+        print(f"{name}: the reader reads its {len(real)} held-out real lines at CER {real_cer:.3f}")
+        if args.real_only:
+            results[name] = {"real_cer": real_cer}
+            continue
+        r = {"real_cer": real_cer, "lines": len(lines), "real": real_f,
              "bundled_styles": [style_distance(f, real_f) for f in style_feats],
              "default": {"cer": default_cer, "style": style_distance(hand_features(default_lines), real_f)}}
         ways = {"primed": (hm, replace(own, style_file=mine, style_lines=args.style_lines))}

@@ -85,6 +85,8 @@ def test_write_refuses_a_megabyte_of_text_at_once(files):
     (["--max-text", "0"], "--max-text"),
     (["--char-bias", "x"], "--char-bias 'x': give CHARS=B"), (["--char-bias", "=2"], "give CHARS=B"),
     (["--char-bias", "x=nan"], "give CHARS=B"), (["--char-bias", "x=11"], "--char-bias: the bias"),
+    (["--char-bias", "é=2"], "--char-bias: the model cannot write 'é'"),
+    (["--style-lines", "2"], "--style-lines works with --style-file"),
 ])
 def test_write_numeric_options_out_of_range(files, args, needle):
     one_line_error(run("write", "ab", "-m", files["syn"], "-o", files["dir"] / "o.svg", *args), needle)
@@ -154,7 +156,8 @@ def test_data_text_streams_a_big_corpus_in_bounded_memory(tmp_path, monkeypatch)
 @pytest.mark.parametrize("args, needle", [
     (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"), (["--clip", "nan"], "--clip"),
     (["--weight-decay", "inf"], "--weight-decay"), (["--max-time", "nan"], "--max-time"),
-    (["--seed", str(2**64)], "--seed"), (["--batch", "100000"], "too short"),
+    (["--seed", str(2**64)], "--seed"),
+    (["--batch", "100000"], "too short for batch 100000 x 8 steps (it needs 900,000): give a smaller --batch"),
     (["--max-steps", "0"], "--max-steps"), (["--device", "tpu"], "unknown device"),
     (["--device", "cuda:x"], "unknown device"), (["--device", "cuda:-1"], "unknown device"),
     (["--threads", "100000"], "--threads"),

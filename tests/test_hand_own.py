@@ -233,3 +233,21 @@ def test_own_styles_leave_out_lines_a_model_file_cannot_carry(tmp_path):
     config = HandwritingConfig(alphabet="abc .")
     chosen = own_styles(data, config, legible=lambda pool: np.zeros(len(pool)))
     assert len(long) > MAX_MODEL_STYLES[1] and {st["text"] for st in chosen} == {"abc", "cab a"}
+
+
+def test_two_files_of_the_same_name_are_converted_apart(tmp_path):
+    base = _base_model(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = _mine(tmp_path / "a", seed=1), _mine(tmp_path / "b", seed=2)
+    run = tmp_path / "both"
+    r = _invoke("train", "handwriting", a, b, "--init", base, "-o", run, "--max-steps", 2, "--eval-every", 2, "-q")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in run.glob("*.h5")) == ["mine-2.h5", "mine.h5"]
+    with StrokeDataset(run / "mine.h5") as x, StrokeDataset(run / "mine-2.h5") as y:
+        assert not np.array_equal(next(iter(x.split("train"))).points, next(iter(y.split("train"))).points)
+    again = _invoke("train", "handwriting", a, b, "--init", base, "-o", run, "--max-steps", 4, "--eval-every", 2,
+                    "-q", "--resume")
+    assert again.exit_code == 0, again.output  # the resumed run finds both converted files
+    twice = _invoke("train", "handwriting", a, a, "--init", base, "-o", tmp_path / "twice", "--max-steps", 2, "-q")
+    assert twice.exit_code != 0 and "given twice" in twice.output

@@ -171,6 +171,17 @@ def test_every_writer_refuses_a_special_output(tmp_path, writer, kind):
     assert sorted(os.listdir(tmp_path)) == ["o"]  # no temporary file left behind
 
 
+@pytest.mark.parametrize("args", [["data", "inkml", "{d}", "-o", "{d}/x.h5"], ["data", "jsonl", "{d}", "-o", "{d}/x.h5"],
+                                  ["data", "stats", "{d}"], ["eval", "handwriting", "{m}", "{d}"],
+                                  ["train", "handwriting", "{d}", "-o", "{d}/run"]])
+def test_a_folder_given_for_an_input_file_is_named_so(tmp_path, model, args):
+    r = CliRunner().invoke(main, [a.format(d=tmp_path, m=model) for a in args])
+    last = r.output.strip().splitlines()[-1]  # click's usage errors print the usage above it
+    assert r.exit_code != 0 and last.startswith("Error:") and "Traceback" not in r.output, r.output
+    assert "is a folder" in last or "is a directory" in last, last
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("writer", ["svg", "text", "h5", "checkpoint"])
 def test_every_writer_replaces_a_symlinks_target_and_keeps_its_mode(tmp_path, writer):
     (tmp_path / "real").mkdir()

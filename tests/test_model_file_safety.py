@@ -125,6 +125,8 @@ def test_good_files_still_load_and_run(good, tmp_path):
     assert r.exit_code == 0, r.output
     r = run("export", good["text"], tmp_path / "e.pt")
     assert r.exit_code == 0 and load_text_model(tmp_path / "e.pt").vocab == load_text_model(good["text"]).vocab
+    r = run("export", "default", tmp_path / "d.pt")  # as other commands name the bundled model
+    assert r.exit_code != 0 and "exported already" in r.output and not (tmp_path / "d.pt").exists()
 
 
 # -- 1. tensors whose shape and strides do not match their stored bytes -----------------------

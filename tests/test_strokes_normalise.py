@@ -138,6 +138,15 @@ def test_data_jsonl_normalises_to_the_bundled_model_unless_raw(tmp_path):
         pn = sum(len(s.points) for s in n.split("train")) / sum(len(t) for t in texts)
         pr = sum(len(s.points) for s in raw.split("train")) / sum(len(t) for t in texts)
     assert pn == pytest.approx(IAM_TARGET.points_per_char, rel=0.1) and pr > 3 * pn
+    # thinning applies to the source's points (--raw); normalised ink has the model's density instead
+    for flag in (["--every", "3"], ["--min-dist", "2"]):
+        r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "e.h5"), *flag])
+        assert r.exit_code != 0 and "work with --raw" in r.output and not (tmp_path / "e.h5").exists()
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "e.h5"), "--raw", "--every", "3"])
+    assert r.exit_code == 0, r.output
+    with StrokeDataset(tmp_path / "e.h5") as thin:
+        pe = sum(len(s.points) for s in thin.split("train")) / sum(len(t) for t in texts)
+    assert pe == pytest.approx(pr / 3, rel=0.1)
 
 
 def test_style_measure_tells_slant_apart():
@@ -228,3 +237,26 @@ def test_style_file_primes_at_the_priming_share_of_the_models_density(tmp_path, 
         assert text == texts[0]
         # the writer's lines share one step of pen time, so this line is near the writer's density
         assert len(points) / len(text) == pytest.approx(share * IAM_TARGET.points_per_char, rel=0.04)
+
+
+def test_an_inkml_style_file_primes_as_the_same_lines_in_json_lines(tmp_path):
+    import genseq.hand.api as api
+    texts = ["one near forty characters long, as wanted", "and a second line", "the third"]
+    lines = [_line(t, 120, 30.0, seed=i) for i, t in enumerate(texts)]
+    as_jsonl, as_inkml = tmp_path / "me.jsonl", tmp_path / "me.inkml"
+    with open(as_jsonl, "w") as fh:  # no pen times: both are resampled by arc length
+        for ln in lines:
+            fh.write(json.dumps({"text": ln.text, "strokes": [[[float(x), float(-y)] for x, y in s]
+                                                               for s in ln.strokes]}) + "\n")
+    traces, groups = [], []
+    for ln in lines:
+        refs = []
+        for s in ln.strokes:
+            traces.append(f'<trace xml:id="t{len(traces)}">' + ", ".join(f"{float(x)!r} {float(-y)!r}" for x, y in s) + "</trace>")
+            refs.append(f'<traceView traceDataRef="t{len(traces) - 1}"/>')
+        groups.append(f'<traceGroup><annotation type="truth">{ln.text}</annotation>{"".join(refs)}</traceGroup>')
+    as_inkml.write_text('<ink xmlns="http://www.w3.org/2003/InkML">' + "".join(traces) + "".join(groups) + "</ink>")
+    hm = api.load_hand_model(None)
+    (p_j, t_j), (p_i, t_i) = (api.load_style(hm, api.WriteOptions(style_file=f)) for f in (as_jsonl, as_inkml))
+    assert t_j == t_i == texts[0]
+    assert p_j.shape == p_i.shape and np.allclose(p_j, p_i, atol=1e-4)

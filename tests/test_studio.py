@@ -5,6 +5,7 @@ import json
 import threading
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,10 +124,34 @@ def test_my_handwriting_from_a_jsonl_file(tmp_path):
         msgs = []
         s.write({"text": "no", "style": "mine", "quality": "fast"}, msgs.append)
         assert msgs[-1]["type"] == "done"
-        with pytest.raises(GenseqError, match="bad.jsonl"):
+        with pytest.raises(GenseqError, match="bad.jsonl") as err:
             s.set_mine(b"not json\n", "bad.jsonl")
+        assert str(err.value).startswith("bad.jsonl: no usable lines") and "genseq-studio" not in str(err.value)
+        # InkML, told by its name: the same two lines, as traces
+        traces = "".join(f'<traceGroup><annotation type="truth">{text}</annotation>' + "".join(
+            "<trace>" + ", ".join(f"{x * 4.0 + 10 * i} {20 + 6 * np.sin(x / 2.0)}" for x in range(30)) + "</trace>"
+            for i in range(2)) + "</traceGroup>" for text in ("on", "no"))
+        info = s.set_mine(f'<ink xmlns="http://www.w3.org/2003/InkML">{traces}</ink>'.encode(), "hand.inkml")
+        assert info["name"] == "hand.inkml" and s.info()["mine"]["name"] == "hand.inkml"
     finally:
         s.close()
+
+
+def test_text_models_are_told_apart_by_their_paths_and_checked_at_start(tmp_path):
+    from genseq.checkpoint import bundled_path
+    from genseq.studio.session import model_labels
+    labels = model_labels(["runs/shakes/best.pt", "runs/mine/best.pt", "poems.pt", "runs/shakes/best.pt", "bundled"])
+    assert list(labels) == ["shakes/best.pt", "mine/best.pt", "poems.pt", str(Path("bundled").resolve())]
+    assert labels["mine/best.pt"] == "runs/mine/best.pt"
+    text = bundled_path("shakespeare.pt")
+    s = StudioSession(text_models=(text,))
+    try:
+        assert s.info()["text_models"] == ["bundled", "shakespeare.pt"]
+    finally:
+        s.close()
+    for bad, why in ((tmp_path / "missing.pt", "not found"), (bundled_path("handwriting.pt"), "not a text model")):
+        with pytest.raises(GenseqError, match=why):
+            StudioSession(text_models=(text, bad))
 
 
 def test_text_samples_stream_piece_by_piece(session):
@@ -264,6 +289,20 @@ def test_cli_serves_until_ctrl_c(cli_process):
     rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in rest and "no display" in err and "Traceback" not in err
+
+
+def test_sigterm_stops_the_studio_as_ctrl_c_does(cli_process, tmp_path, monkeypatch):
+    """Stopped by SIGTERM (a service manager, `timeout`), the studio exits 0 and leaves no temporary folder."""
+    import signal
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    proc = cli_process("studio")
+    line = proc.stdout.readline()
+    assert line.startswith("studio: http://127.0.0.1:"), line + proc.stderr.read()
+    assert [p.name for p in tmp_path.iterdir()][0].startswith("genseq-studio-")
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in rest and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def _screen_line(text: str) -> list:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import GenseqError, first_line
 from ..web import LocalHandler, LocalServer
@@ -38,9 +39,10 @@ class CaptureServer(LocalServer):
         self.session = session
         super().__init__(_Handler, port, "capture", __package__, _STATIC)
 
-    def run(self) -> int:
-        """Serve until Ctrl-C (or `shutdown()` from another thread); returns the lines saved."""
-        self.serve()
+    def run(self, ready: Callable[[], None] | None = None) -> int:
+        """Call `ready()`, serve until Ctrl-C or SIGTERM (or `shutdown()` from another
+        thread); returns the lines saved."""
+        self.serve(ready)
         return self.session.saved
 
 

@@ -49,7 +49,9 @@ def capture(out: str, prompts: str | None, port: int, no_browser: bool) -> None:
     missing = missing_chars(server.session.prompts)
     if prompts is not None and missing:
         click.echo(f"note: no prompt uses {' '.join(missing)}", err=True)
-    click.echo(f"capture page: {server.url}  (saving to {out}; Ctrl-C to stop)")
-    open_page(server.url, no_browser)
-    saved = server.run()
+
+    def ready() -> None:
+        click.echo(f"capture page: {server.url}  (saving to {out}; Ctrl-C to stop)")
+        open_page(server.url, no_browser)
+    saved = server.run(ready)
     click.echo(f"stopped; {saved} line{'s' if saved != 1 else ''} saved to {out} this session")

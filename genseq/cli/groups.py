@@ -89,6 +89,10 @@ def export(model: str, out: str, half: bool) -> None:
     """Copy MODEL to OUT with its weights only (no optimizer state): what you share or bundle."""
     import os
 
-    from ..checkpoint import export_model
+    from ..checkpoint import bundled_path, export_model
+    from ..errors import GenseqError
+    if model == "default" and not os.path.exists(model):
+        raise GenseqError("export copies a model file you trained; the bundled models are exported already "
+                          f"(in {bundled_path('handwriting.pt').parent})")
     export_model(model, out, half=half)
     click.echo(f"{out}: {os.path.getsize(out) / 1e6:.1f} MB")

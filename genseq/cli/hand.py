@@ -149,7 +149,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
                    "model carries; default: the one --seed picks (a fine-tuned model's first).")
 @click.option("--no-style", "unprimed", is_flag=True, help="No priming: every line in a hand of its own.")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
+              help="Prime with your own handwriting: a JSON Lines file (text + strokes) or InkML (.inkml).")
 @click.option("--style-lines", type=click.IntRange(1, 5), default=_W.style_lines, show_default=True,
               help="With --style-file: prime with this many of its lines, side by side: those the reader "
                    "reads plainly, nearest 40 characters long, first.")
@@ -190,6 +190,9 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
     from ..render.svg import stale_pages
     if animate and plotter:
         raise GenseqError("give --animate or --plotter, not both")
+    given = click.get_current_context().get_parameter_source("style_lines")
+    if style_file is None and given is click.core.ParameterSource.COMMANDLINE:
+        raise GenseqError("--style-lines works with --style-file (how many of its lines prime)")
     flavour = "animated" if animate else "plotter" if plotter else "static"
     if text is not None and text_file is not None:
         raise GenseqError("give the text as an argument or with --file, not both")

@@ -130,7 +130,11 @@ def ink_target_of(like: str, raw: bool):
 def _import_own(convert, files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out,
                 verbose) -> None:
     """Run `convert` (convert_jsonl, convert_inkml) on FILES with the options of own_ink_options."""
+    from ..errors import GenseqError
     from ..strokes.build import ImportOptions
+    if not raw and (every != 1 or min_dist != 0):
+        raise GenseqError("--every and --min-dist work with --raw; without it the ink is resampled to the "
+                          "points per character of --like's model")
     target, units = ink_target_of(like, raw)
     opts = ImportOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, target=target, target_units=units,
                          clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
@@ -158,7 +162,12 @@ def inkml(files, **kw):
 def stats(file):
     """Counts, lengths, points per character and alphabet of a stroke HDF5 file;
     tokens per split and the vocabulary of a text corpus."""
+    import os
+
+    from ..errors import GenseqError
     from ..strokes.stats import format_stats, stroke_stats
     from ..text.corpus import describe_corpus, is_text_corpus
 
+    if os.path.isdir(file):
+        raise GenseqError(f"{file}: is a folder, expected a stroke file or text corpus (.h5)")
     click.echo(describe_corpus(file) if is_text_corpus(file) else format_stats(stroke_stats(file)))

@@ -13,7 +13,7 @@ _D = StudioOptions()
 @main.command()
 @click.option("--model", "-m", default=None, help="Synthesis model file (default: the bundled one).")
 @click.option("--style-file", type=click.Path(dir_okay=False), default=None,
-              help="Your handwriting (JSON Lines, e.g. from `genseq capture`) as the style \"mine\"; "
+              help="Your handwriting (JSON Lines, e.g. from `genseq capture`, or InkML) as the style \"mine\"; "
                    "the page can also load one.")
 @click.option("--capture", "capture", type=click.Path(dir_okay=False), default=None,
               help="Also serve a capture page (its own address and key) that records your lines into this "
@@ -35,9 +35,11 @@ def studio(model, style_file, capture, text_models, port, max_text, no_browser) 
     """
     server = open_studio(StudioOptions(model=model, style_file=style_file, capture=capture,
                                        text_models=tuple(text_models), port=port, max_text=max_text))
-    click.echo(f"studio: {server.url}  (Ctrl-C to stop)")
-    if server.capture is not None:
-        click.echo(f"capture page: {server.capture.url}  (saving to {capture})")
-    open_page(server.url, no_browser)
-    server.serve()
+
+    def ready() -> None:
+        click.echo(f"studio: {server.url}  (Ctrl-C to stop)")
+        if server.capture is not None:
+            click.echo(f"capture page: {server.capture.url}  (saving to {capture})")
+        open_page(server.url, no_browser)
+    server.serve(ready)
     click.echo("stopped")

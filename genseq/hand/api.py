@@ -39,7 +39,7 @@ class WriteOptions:
     char_bias: tuple[str, float] | None = None  # (characters, b): bias b while the window is on one of them
     seed: int = 0                  # same seed, same handwriting
     style: int | None = None       # a style (priming sample); None: the seed's bundled one, a fine-tune's first
-    style_file: Path | None = None # prime with your own line(s) (JSON Lines, see datasets/jsonl)
+    style_file: Path | None = None # prime with your own line(s) (JSON Lines or .inkml, see datasets/)
     style_lines: int = 1           # how many of the style file's lines prime, side by side (prime_order)
     unprimed: bool = False         # no priming at all: every line in a hand of its own
     max_chars: int = 40            # wrap lines at this many characters (IAM-OnDB lines: 95% <= 41)
@@ -172,8 +172,8 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None) -> tuple[np.nd
     file's lines are chosen by prime_order, read by `reader` (None: the one
     `options` names, loaded if needed).
     """
-    from ..strokes.jsonl import read_jsonl
     from ..strokes.normalise import model_ink
+    from ..strokes.ownink import read_ink
     config = hm.config
     if options.unprimed:
         return None
@@ -186,12 +186,12 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None) -> tuple[np.nd
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
             target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
             scale = float(hm.meta.get("scale", 1.0))
-            sample = priming_sample(read_jsonl(path, target=target, **STYLE_FILE_LIMITS), config.alphabet,
+            sample = priming_sample(read_ink(path, target=target, **STYLE_FILE_LIMITS), config.alphabet,
                                     options.style_lines, target.width_per_char,
                                     prime_legibility(config, reader, options.recognizer, scale))
         else:
             # A model that records no ink: match the spread of the pen offsets.
-            sample = max(read_jsonl(path, **STYLE_FILE_LIMITS), key=lambda s: len(s.points))
+            sample = max(read_ink(path, **STYLE_FILE_LIMITS), key=lambda s: len(s.points))
             spread = float(np.std(sample.points[:, :2], axis=0).mean())
             if not np.isfinite(spread) or spread <= 0:
                 raise GenseqError("the style sample has no usable strokes")
@@ -305,6 +305,9 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     the lines i of the batch being written (sample.Progress), on_line(i, line)
     once a line is final. Neither changes what is written."""
     from .choose import choose, scorer
+    if options.char_bias is not None and set(options.char_bias[0]) - set(hm.config.alphabet):
+        bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet)))
+        raise GenseqError(f"--char-bias: the model cannot write {bad!r}")
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed, char_bias=options.char_bias)
     C = options.candidates
     device = next(hm.model.parameters()).device

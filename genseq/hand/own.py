@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GenseqError
-
-OWN_SUFFIXES = (".jsonl", ".inkml")
+from ..strokes.ownink import OWN_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,12 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
     from ..strokes.jsonl import convert_jsonl
     from ..strokes.normalise import model_ink
     target = model_ink(init_meta) if init_meta is not None else None
-    done = []
+    done, names = [], {}
     for p in paths:
         if not is_own(p):
             done.append(p)
             continue
-        h5 = out / f"{Path(p).stem}.h5"
+        h5 = out / _h5_name(Path(p), names)
         if resume and h5.exists():
             done.append(h5)
             continue
@@ -81,6 +80,21 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
         print(report.summary(), flush=True)
         done.append(h5)
     return done
+
+
+def _h5_name(path: Path, names: dict) -> str:
+    """`<stem>.h5` for the file converted from `path`; `<stem>-2.h5` and on when
+    another file of the run has the same stem (`a/mine.jsonl b/mine.jsonl`). The
+    same file given twice keeps one name. `names` maps each source to its name."""
+    key = str(path.resolve())
+    if key not in names:
+        taken = {n.lower() for n in names.values()}
+        name, k = f"{path.stem}.h5", 1
+        while name.lower() in taken:
+            k += 1
+            name = f"{path.stem}-{k}.h5"
+        names[key] = name
+    return names[key]
 
 
 def _with_val(opts, path: Path, small: SmallSet):
@@ -108,11 +122,8 @@ def own_items(path: Path) -> list:
     converter reports."""
     from ..strokes.build import Report
     from ..strokes.clean import CleanOptions
-    if Path(path).suffix.lower() == ".jsonl":
-        from ..strokes.jsonl import iter_jsonl
-        return list(iter_jsonl(path, CleanOptions(), Report()))
-    from ..strokes.inkml import inkml_items
-    return inkml_items([path], CleanOptions(), Report())
+    from ..strokes.ownink import iter_ink
+    return list(iter_ink(path, CleanOptions(), Report()))
 
 
 STYLE_LINES = 3  # a fine-tune's own styles: this many of the writer's training lines

@@ -184,6 +184,8 @@ class StrokeDataset:
         self.path = str(path)
         if not os.path.exists(self.path):
             raise GenseqError(f"{self.path}: no such file")
+        if os.path.isdir(self.path):
+            raise GenseqError(f"{self.path}: is a folder, expected a stroke file (.h5)")
         try:
             self._f = h5py.File(self.path, "r")
         except OSError:

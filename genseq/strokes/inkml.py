@@ -165,6 +165,8 @@ def inkml_items(paths, clean: CleanOptions, report: Report) -> list:
     items = []
     for path in paths:
         path = Path(path)
+        if path.is_dir():
+            raise GenseqError(f"{path}: is a folder, expected an .inkml file")
         if not path.is_file():
             raise GenseqError(f"{path}: no such file")
         try:

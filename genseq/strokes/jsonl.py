@@ -181,8 +181,17 @@ def read_jsonl(path: str | os.PathLike, opts: CleanOptions = CleanOptions(),
     (genseq.strokes.normalise). Only the first `max_lines` usable lines are read,
     and lines whose text is longer than `max_chars` are skipped. Raises
     GenseqError when none is usable."""
-    report, items = Report(), []
-    for item in iter_jsonl(path, opts, report):
+    report = Report()
+    return collect_samples(iter_jsonl(path, opts, report), path, report, target,
+                           max_lines=max_lines, max_chars=max_chars)
+
+
+def collect_samples(found, path, report: Report, target: InkTarget | None = None, *,
+                    max_lines: int | None = None, max_chars: int | None = None) -> list[Sample]:
+    """The samples of `found` ((group, sample, source points, raw line) items of
+    the file `path`), as read_jsonl returns them."""
+    items = []
+    for item in found:
         if max_chars is not None and len(item[1].text) > max_chars:
             report.skip(item[1].id, f"text longer than {max_chars} characters")
             continue

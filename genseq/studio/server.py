@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from ..capture import CaptureServer, open_capture
 from ..errors import GenseqError, first_line
@@ -53,11 +54,11 @@ class StudioServer(LocalServer):
         self._capturing: threading.Thread | None = None
         super().__init__(_Handler, port, "studio", __package__, _STATIC)
 
-    def serve(self) -> None:
+    def serve(self, ready: Callable[[], None] | None = None) -> None:
         if self.capture is not None and self._capturing is None:
             self._capturing = threading.Thread(target=self.capture.serve_forever, name="capture", daemon=True)
             self._capturing.start()
-        super().serve()
+        super().serve(ready)
 
     def server_close(self) -> None:
         super().server_close()

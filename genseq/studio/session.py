@@ -88,10 +88,14 @@ class StudioSession:
     def __init__(self, model: str | os.PathLike | None = None, style_file: str | os.PathLike | None = None,
                  text_models: tuple = (), max_text: int = MAX_TEXT):
         from ..hand.api import load_hand_model, styles_of
+        from ..text.api import load_text_model
         self.hm = load_hand_model(model)
         if self.hm.config.kind != "synthesis":
             raise GenseqError("the studio needs a synthesis model (one that writes given text)")
         self.max_text = max_text
+        self.text_models = {"bundled": None, **model_labels(text_models)}
+        # Loaded now: a missing file or one that is not a text model is refused at start, not on first use.
+        self._text_cache: dict = {name: load_text_model(p) for name, p in self.text_models.items() if p}
         self.styles = styles_of(self.hm)
         self._tmp = tempfile.TemporaryDirectory(prefix="genseq-studio-")
         self._lock = threading.Lock()
@@ -100,8 +104,6 @@ class StudioSession:
         self.mine_preview = ""
         if style_file is not None:
             self.set_mine(read_small(Path(style_file)), Path(style_file).name)
-        self.text_models = {"bundled": None, **{Path(p).name: p for p in text_models}}
-        self._text_cache: dict = {}
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self.previews = [self._preview(s.points) for s in self.styles]
 
@@ -115,19 +117,23 @@ class StudioSession:
         return render_pages([points], PageOptions(width=420, margin=6, max_text_height=16, stroke_width=1.2))[0]
 
     def set_mine(self, data: bytes, name: str) -> dict:
-        """Use a JSONL file of the user's lines (genseq capture writes one) as the style "mine"."""
+        """Use a file of the user's lines as the style "mine": JSON Lines (genseq capture
+        writes one), or InkML when `name` ends in .inkml."""
         from ..hand.sample import denormalise
         from ..hand.api import WriteOptions, load_style
-        path = Path(self._tmp.name) / f"mine-{secrets.token_hex(4)}.jsonl"
+        from ..strokes.ownink import is_inkml
+        name = Path(name).name[:80]
+        path = Path(self._tmp.name) / f"mine-{secrets.token_hex(4)}{'.inkml' if is_inkml(name) else '.jsonl'}"
         path.write_bytes(data)
         try:
             prime = load_style(self.hm, WriteOptions(style_file=path))
         except GenseqError as err:
             path.unlink(missing_ok=True)
-            raise GenseqError(f"{name}: {err}") from None
+            why = str(err).removeprefix(f"{path}: ").replace(str(path), name)  # no temporary path shown
+            raise GenseqError(f"{name}: {why}") from None
         config = self.hm.config
         with self._lock:
-            old, self.mine, self.mine_name = self.mine, path, Path(name).name[:80]
+            old, self.mine, self.mine_name = self.mine, path, name
             self.mine_preview = self._preview(denormalise(prime[0], config.norm_mean, config.norm_std))
         if old is not None:
             old.unlink(missing_ok=True)
@@ -247,6 +253,24 @@ class StudioSession:
                 raise Stopped()
             emit({"type": "text", "text": piece})
         emit({"type": "done"})
+
+
+def model_labels(paths) -> dict:
+    """{label: path} for the page's model picker: each file's name, or as many of
+    its last path parts as tell it from the others (`shakes/best.pt`,
+    `mine/best.pt`); the same file given twice is listed once."""
+    paths = list({Path(p).resolve(): Path(p) for p in paths}.values())
+    depth = {p: 1 for p in paths}
+    names = {p: p.parts[1:] if p.is_absolute() else p.parts for p in paths}
+    while True:
+        labels = {p: "/".join(names[p][-depth[p]:]) if depth[p] <= len(names[p]) else str(p.resolve())
+                  for p in paths}
+        taken = [labels[p] for p in paths] + ["bundled"]
+        clash = [p for p in paths if taken.count(labels[p]) > 1]
+        if not clash:
+            return {labels[p]: str(p) for p in paths}
+        for p in clash:
+            depth[p] += 1
 
 
 def render_file(lines: list, page: PageOptions, kind: str) -> bytes:

@@ -256,6 +256,8 @@ class CorpusFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise GenseqError(f"{self.path}: is a folder, expected a corpus file (.h5)")
         if not self.path.is_file():
             raise GenseqError(f"no such corpus: {self.path}")
         try:

@@ -34,7 +34,9 @@ class Streams:
         self.first = rank * batch          # global number of this process's first stream
         if self.L < steps + 1:
             procs = f" x {world} processes" if world > 1 else ""
-            raise GenseqError(f"split of {len(data)} tokens is too short for batch {batch}{procs} x {steps} steps")
+            raise GenseqError(f"split of {len(data)} tokens is too short for batch {batch}{procs} x {steps} steps "
+                              f"(it needs {batch * world * (steps + 1):,}): give a smaller --batch or --seq-len, "
+                              "e.g. --batch 8 --seq-len 64")
         self.chunks = (self.L - 1) // steps
 
     def batch(self, i: int) -> torch.Tensor:

@@ -1,0 +1,31 @@
+"""samples/own_hand.py: the reader's CER on a writer's real lines reads them in the model's units."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def _module():
+    sys.path.insert(0, str(SAMPLES))
+    spec = importlib.util.spec_from_file_location("own_hand", SAMPLES / "own_hand.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_read_real_reads_lines_given_in_data_units():
+    oh = _module()
+    hm = oh.load_hand_model(None)
+    reader = oh.load_recognizer("default")
+    text = "Keep calm and write on."
+    lines = oh.write_handwriting(text, hm, oh.WriteOptions(seed=1))[1]
+    std = np.asarray(hm.config.norm_std, np.float32)
+    real = [(np.concatenate([ln.points[:, :2] * std, ln.points[:, 2:]], 1), ln.text) for ln in lines]
+    assert oh.read_real(reader, real, hm.config) < 0.1  # the bundled writer's own line reads plainly
+    assert oh.read_real(reader, [(p, "Quiet zebras vex me.") for p, _ in real], hm.config) > 0.5
+    # the same line left in model units (not divided by the spread again) reads as something else
+    unscaled = [(np.concatenate([p[:, :2] / std, p[:, 2:]], 1), t) for p, t in real]
+    assert oh.read_real(reader, unscaled, hm.config) > 0.3
