@@ -193,7 +193,12 @@ def test_resume_with_another_configuration_or_vocabulary_is_refused(text_run):
     one_line_error(run("train", "text", d / "c2.h5", "--layers", 1, "--hidden", 8, *common),
                    "vocabulary differs", "--init")
     one_line_error(run("train", "text", d / "c.h5", "--layers", 2, "--hidden", 8, *common),
-                   "configuration differs", "--init")
+                   "configuration differs", "layers 2 (was 1)", "--init")
+    # another corpus of the same vocabulary: the data position would point into other text
+    (d / "t3.txt").write_text((d / "t.txt").read_text() * 2, encoding="utf-8")
+    assert run("data", "text", d / "t3.txt", "-o", d / "c3.h5", "--vocab", d / "c.h5").exit_code == 0
+    one_line_error(run("train", "text", d / "c3.h5", "--layers", 1, "--hidden", 8, *common),
+                   "cannot resume", "another corpus")
 
 
 # -- stroke data ----------------------------------------------------------------------------

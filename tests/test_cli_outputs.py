@@ -71,3 +71,25 @@ def test_show_to_pdf_and_png(strokes_h5, tmp_path):
     assert code == 0, text
     pngs = sorted(tmp_path.glob("line-*.png"))
     assert len(pngs) >= 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_scribble_writes_svg_png_and_pdf_by_name(tmp_path):
+    import torch
+    from genseq.checkpoint import save_checkpoint
+    from genseq.hand.model import HandwritingConfig, HandwritingModel
+    torch.manual_seed(0)
+    models = {}
+    for kind in ("prediction", "synthesis"):
+        config = HandwritingConfig(kind=kind, alphabet="ab ", hidden=8, layers=1, mixtures=2, window=2)
+        models[kind] = tmp_path / f"{kind}.pt"
+        save_checkpoint(models[kind], kind="handwriting", config=config.to_dict(), meta={},
+                        model_state=HandwritingModel(config).state_dict())
+    heads = {"s.svg": b"<svg", "s.png": b"\x89PNG\r\n\x1a\n", "s.pdf": b"%PDF-"}
+    for name, head in heads.items():
+        code, text = run("scribble", "-m", models["prediction"], "--lines", 2, "--steps", 30, "-o", tmp_path / name)
+        assert code == 0, text
+        assert (tmp_path / name).read_bytes().lstrip()[:len(head)] == head, name
+    code, text = run("scribble", "-m", models["synthesis"], "-o", tmp_path / "t.svg")
+    assert code != 0 and "needs a prediction model" in text
+    code, text = run("scribble", "-m", models["prediction"], "-o", tmp_path / "t.gif")
+    assert code != 0 and "Traceback" not in text and not (tmp_path / "t.gif").exists()

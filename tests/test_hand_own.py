@@ -251,3 +251,17 @@ def test_two_files_of_the_same_name_are_converted_apart(tmp_path):
     assert again.exit_code == 0, again.output  # the resumed run finds both converted files
     twice = _invoke("train", "handwriting", a, a, "--init", base, "-o", tmp_path / "twice", "--max-steps", 2, "-q")
     assert twice.exit_code != 0 and "given twice" in twice.output
+
+
+def test_a_refused_start_leaves_no_converted_file_behind(tmp_path):
+    base = _base_model(tmp_path)
+    mine = _mine(tmp_path)
+    run = tmp_path / "refused"
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--hidden", 400, "-q")
+    assert r.exit_code != 0 and "keeps that model's sizes" in r.output
+    assert not run.exists()  # the converted mine.h5 went with the refused run
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "-q", "--resume")
+    assert r.exit_code != 0 and "start it again without --resume" in r.output and not run.exists()
+    (run / "keep").mkdir(parents=True)  # a folder that holds something else keeps it
+    r = _invoke("train", "handwriting", mine, "--init", base, "-o", run, "--hidden", 400, "-q")
+    assert r.exit_code != 0 and sorted(p.name for p in run.iterdir()) == ["keep"]

@@ -286,6 +286,16 @@ def test_write_style_file_of_huge_numbers_is_one_line(tmp_path, model):
     cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f), "no usable lines")
 
 
+def test_an_inkml_style_file_is_read_whole_only_up_to_a_bound(tmp_path, model, monkeypatch):
+    import genseq.strokes.ownink as ownink
+    f = tmp_path / "style.inkml"
+    f.write_text('<ink xmlns="http://www.w3.org/2003/InkML"><annotation type="truth">ab</annotation>'
+                 + "<trace>0 0, 1 1, 2 0</trace>" * 50 + "</ink>")
+    monkeypatch.setattr(ownink, "MAX_INKML_BYTES", f.stat().st_size - 1)
+    cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f), "may have at most")
+    assert not (tmp_path / "o.svg").exists()
+
+
 def test_write_style_file_bounds_what_a_small_file_can_cost(tmp_path, model):
     import json
     stroke = [[i * 3, (i % 5) * 2] for i in range(40)]

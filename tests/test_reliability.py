@@ -215,7 +215,7 @@ def test_resume_with_another_vocabulary_is_refused_fine_tune_is_separate(tmp_pat
     from genseq.text.corpus import build_corpus
     build_corpus([other_txt], other, val_frac=0.1)
     task = TextTask(other, dict(layers=1, hidden=8), batch=4, steps=16)
-    with pytest.raises(GenseqError, match="vocabulary differs.*--init to fine-tune"):
+    with pytest.raises(GenseqError, match="vocabulary differs.*start a new run from it with --init"):
         train(task, TrainOptions(out=tmp_path / "run", max_steps=4, resume=True, progress=False))
 
 

@@ -159,6 +159,8 @@ def test_style_measure_tells_slant_apart():
     # a 20-degree lean is nearly two typical between-writer spreads of slant (SPREAD)
     assert style_distance(fu, fu) == 0.0 and style_distance(fu, fl) > 0.7
     assert line_features(np.zeros((1, 3), np.float32), "a") is None
+    with pytest.raises(TypeError, match="hand_features"):  # the lines themselves are not a hand's features
+        style_distance(upright, leaning)
 
 
 def test_priming_sample_joins_lines_on_one_baseline():

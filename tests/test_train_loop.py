@@ -58,6 +58,10 @@ def test_sigint_saves_and_resume_equals_uninterrupted(tmp_path, corpus, monkeypa
         assert torch.equal(a[k], b[k]), k
     steps = [json.loads(l)["step"] for l in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)
+    # the metrics too: the first loss after the resume averages the steps since the last report, as in one run
+    logged = [[(r["step"], r.get("train_loss"), r.get("val_loss")) for r in map(json.loads, open(
+        tmp_path / run / "metrics.jsonl"))] for run in ("full", "part")]
+    assert logged[0] == logged[1] and sum(r[1] is not None for r in logged[0]) == 2
 
 
 def test_refuses_to_overwrite_or_resume_mismatch(tmp_path, corpus):
@@ -75,13 +79,36 @@ def test_resume_with_another_schedule_says_so(tmp_path, corpus, capsys):
     _run(corpus, tmp_path / "run", 6)
     capsys.readouterr()
     _run(corpus, tmp_path / "run", 6, resume=True)
-    assert "another schedule" not in capsys.readouterr().err  # same flags: nothing to say
+    assert "other options" not in capsys.readouterr().err  # same flags: nothing to say
     task, res = _run(corpus, tmp_path / "run", 12, resume=True, lr=0.02)
     err = capsys.readouterr().err
     assert res.step == 12
-    assert "resumed at step 6 with another schedule (--max-steps 6 -> 12, --lr 0.01 -> 0.02)" in err
+    assert "resumed at step 6 with other options (--max-steps 6 -> 12, --lr 0.01 -> 0.02)" in err
     _run(corpus, tmp_path / "run", 10, resume=True)
     assert "resumed at step 12, already at --max-steps 10: nothing to train" in capsys.readouterr().err
+
+
+def test_resume_with_another_weight_decay_applies_it(tmp_path, corpus, capsys):
+    for out in ("a", "b"):
+        _run(corpus, tmp_path / out, 4)
+    capsys.readouterr()
+    _run(corpus, tmp_path / "a", 8, resume=True, weight_decay=0.5)
+    assert "(--max-steps 4 -> 8, --weight-decay 0.0 -> 0.5)" in capsys.readouterr().err
+    _run(corpus, tmp_path / "b", 8, resume=True)
+    a, b = (load_checkpoint(tmp_path / o / "last.pt") for o in ("a", "b"))
+    assert a["train"]["optimizer"]["param_groups"][0]["weight_decay"] == 0.5
+    assert b["train"]["optimizer"]["param_groups"][0]["weight_decay"] == 0.0
+    assert any(not torch.equal(a["model"][k], b["model"][k]) for k in a["model"])  # it changed the training
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path, corpus):
+    from genseq.train.loop import run_folder
+    with run_folder(tmp_path / "run"):  # another run holds it
+        with pytest.raises(GenseqError, match="in use by another run"):
+            _run(corpus, tmp_path / "run", 2)
+    assert not (tmp_path / "run" / "last.pt").exists()
+    _run(corpus, tmp_path / "run", 2)  # free again once that run has ended
+    assert (tmp_path / "run" / "last.pt").exists()
 
 
 def test_fine_tune_from_init(tmp_path, corpus):

@@ -239,19 +239,23 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
 @main.command("scribble")
 @click.option("--model", "-m", required=True, help="A prediction model file (genseq train handwriting --kind prediction).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("scribble.svg"),
-              show_default=True, help="SVG file to write.")
+              show_default=True, help="File to write: SVG, or PNG or PDF by its name (genseq[export]).")
 @click.option("--lines", type=click.IntRange(1, 100), default=3, show_default=True, help="Lines to draw.")
 @click.option("--steps", type=click.IntRange(1, 10000), default=400, show_default=True, help="Points per line.")
 @click.option("--bias", "-b", type=Finite(0, 10), default=0.5, show_default=True, help="Neatness (Graves 5.4).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
+@click.option("--dpi", type=Finite(min=1, max=2400), default=96.0, show_default=True,
+              help="Pixels per inch of a PNG page.")
 @page_options
-def scribble_cmd(model, output, lines, steps, bias, seed, **page):
+def scribble_cmd(model, output, lines, steps, bias, seed, dpi, **page):
     """Unconditional handwriting from a prediction network (Graves 2013 section 4)."""
     from ..errors import GenseqError
-    from ..hand.api import load_hand_model, scribble
-    from ..render import save_pages
+    from ..hand.api import load_hand_model, scribble_lines
+    from ..render import save_drawing
+    from ..render.output import check_output
+    check_output(output, "static")  # before drawing, not after
     hm = load_hand_model(model)
     if hm.config.kind != "prediction":
         raise GenseqError("scribble needs a prediction model; a synthesis model writes text: use `genseq write`")
-    for path in save_pages(scribble(hm, lines, steps, bias, seed, _page(**page)), output):
+    for path in save_drawing(scribble_lines(hm, lines, steps, bias, seed), output, _page(**page), dpi=dpi):
         click.echo(str(path))

@@ -398,8 +398,14 @@ def write_drawing(text: str, model: str | os.PathLike | HandModel | None = None,
 
 def scribble(model: str | os.PathLike | HandModel | None, lines: int = 3, steps: int = 400,
              bias: float = 0.5, seed: int = 0, page: PageOptions = PageOptions(background="white")) -> list[str]:
-    """Unconditional handwriting from a prediction model (Graves 2013 section 4)."""
+    """Unconditional handwriting from a prediction model (Graves 2013 section 4): SVG pages."""
+    return render_pages(scribble_lines(model, lines, steps, bias, seed), page)
+
+
+def scribble_lines(model: str | os.PathLike | HandModel | None, lines: int = 3, steps: int = 400,
+                   bias: float = 0.5, seed: int = 0) -> list[np.ndarray]:
+    """The lines scribble draws, as (T, 3) offsets in data units."""
     hm = model if isinstance(model, HandModel) else load_hand_model(model)
     out = sample_unconditional(hm.model, lines, steps, HandSampleOptions(bias=bias, seed=seed))
     config = hm.config
-    return render_pages([denormalise(o.points, config.norm_mean, config.norm_std) for o in out], page)
+    return [denormalise(o.points, config.norm_mean, config.norm_std) for o in out]

@@ -1,6 +1,7 @@
 """Training Graves' handwriting networks: `genseq train handwriting` as one function."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -54,36 +55,54 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
             options, recipe, small = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines(), True
             one_writer = len(paths) == 1
         paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False))
-    blend_given, blend = blend, (SMALL_SET.blend if small else 1.0) if blend is None else blend
-    lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
-    opts = TrainOptions(out=Path(out), init=init, **options)
-    given = dict(kind=kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
-    sizes, resume = with_defaults(given, HandwritingConfig), resume_path(opts)
-    config, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
-    if init is not None:
-        refuse_size_flags(init, given, config.to_dict())
-    resumed = load_checkpoint(resume, kind="handwriting")["meta"] if resume is not None and resume.exists() else None
-    if blend_given is None and resumed is not None:  # a resumed run blends as it did
-        was = resumed.get("blend", 1.0)
-        blend = float(was) if isinstance(was, (int, float)) and 0.0 < was <= 1.0 else 1.0
-        if blend < 1.0 and start is None:
-            raise GenseqError("this run keeps best.pt blended with the model it started from: "
-                              "resume it with the same --init")
-    torch.manual_seed(opts.seed)  # the initial weights follow the seed
-    # One writer's lines: the model file carries a few of them, its default style (a resumed run, its own).
-    styles = None
-    if one_writer and config.kind == "synthesis":
-        styles = resumed.get("styles") if resumed is not None else None
-        if not isinstance(styles, list) or not styles:
-            styles = own_styles(paths[0], config, source=sources[0],
-                                target=model_ink(init_meta) if init_meta else None)
-    task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
-                    oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
-                    blend=(blend, start["model"]) if blend < 1.0 else None)
-    result = train(task, opts)
-    if styles and result.stopped != "interrupted" and os.environ.get("RANK", "0") == "0":
-        best, n = Path(out) / "best.pt", len(styles) - 1
-        others = f" (--style 1{f' to {n}' if n > 1 else ''} for your other line{'s' if n > 1 else ''})" if n else ""
-        print(f"{best} writes in your hand, primed with your line {styles[0]['text']!r}{others}: "
-              f"genseq write \"...\" --model {best}", file=sys.stderr)
-    return result
+    with _forgotten_unless_started([p for p in paths if p not in sources], Path(out)):
+        blend_given, blend = blend, (SMALL_SET.blend if small else 1.0) if blend is None else blend
+        lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
+        opts = TrainOptions(out=Path(out), init=init, **options)
+        given = dict(kind=kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
+        sizes, resume = with_defaults(given, HandwritingConfig), resume_path(opts)
+        config, scales, tuned = run_config(paths, sizes.pop("kind"), sizes, init=init, resume=resume)
+        if init is not None:
+            refuse_size_flags(init, given, config.to_dict())
+        resumed = (load_checkpoint(resume, kind="handwriting")["meta"]
+                   if resume is not None and resume.exists() else None)
+        if blend_given is None and resumed is not None:  # a resumed run blends as it did
+            was = resumed.get("blend", 1.0)
+            blend = float(was) if isinstance(was, (int, float)) and 0.0 < was <= 1.0 else 1.0
+            if blend < 1.0 and start is None:
+                raise GenseqError("this run keeps best.pt blended with the model it started from: "
+                                  "resume it with the same --init")
+        torch.manual_seed(opts.seed)  # the initial weights follow the seed
+        # One writer's lines: the model file carries a few of them, its default style (a resumed run, its own).
+        styles = None
+        if one_writer and config.kind == "synthesis":
+            styles = resumed.get("styles") if resumed is not None else None
+            if not isinstance(styles, list) or not styles:
+                styles = own_styles(paths[0], config, source=sources[0],
+                                    target=model_ink(init_meta) if init_meta else None)
+        task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
+                        oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
+                        blend=(blend, start["model"]) if blend < 1.0 else None)
+        result = train(task, opts)
+        if styles and result.stopped != "interrupted" and os.environ.get("RANK", "0") == "0":
+            best, n = Path(out) / "best.pt", len(styles) - 1
+            others = f" (--style 1{f' to {n}' if n > 1 else ''} for your other line{'s' if n > 1 else ''})" if n else ""
+            print(f"{best} writes in your hand, primed with your line {styles[0]['text']!r}{others}: "
+                  f"genseq write \"...\" --model {best}", file=sys.stderr)
+        return result
+
+
+@contextlib.contextmanager
+def _forgotten_unless_started(made: list[Path], out: Path):
+    """Files converted into `out` for this run are removed (and `out` with them when
+    it is left empty) if the run stops before its first checkpoint: a refused or
+    interrupted start leaves no half-made run folder that --resume cannot continue."""
+    try:
+        yield
+    except BaseException:
+        if made and not (out / "last.pt").exists():
+            for p in made:
+                p.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if nothing else is in it
+        raise

@@ -103,9 +103,10 @@ class LineStream:
             raise GenseqError(f"cannot resume: --oversample was {was}, now {new}")
         # The epoch's batch list is a function of these: another value would read other data.
         for key, flag, now in (("batch", "--batch", self.batch), ("seed", "--seed", self.seed),
-                               ("sequences", "--max-points (training lines)", len(self.indices))):
+                               ("sequences", "the number of training lines", len(self.indices))):
             if st.get(key, now) != now:
-                raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}")
+                why = " (another stroke file, or another --max-points)" if key == "sequences" else ""
+                raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}{why}")
         self.epoch, self.position = int(st["epoch"]), int(st["position"])
         self._batches = None
 

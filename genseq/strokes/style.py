@@ -80,7 +80,10 @@ def hand_features(lines: list[tuple[np.ndarray, str]]) -> dict:
 
 
 def style_distance(a: dict, b: dict, spread: dict = SPREAD) -> float:
-    """Root mean square of the feature differences in units of between-writer spread."""
+    """Root mean square of the feature differences in units of between-writer spread,
+    between two hands as hand_features gives them (nan when they share no feature)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        raise TypeError("style_distance compares two hand_features(lines) dicts, not the lines themselves")
     keys = [k for k in FEATURES if k in a and k in b]
     if not keys:
         return float("nan")

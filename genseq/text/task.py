@@ -95,8 +95,11 @@ class TextTask:
     def compatible(self, ckpt: dict) -> str | None:
         if ckpt["meta"].get("vocab") != self.vocab.to_json():
             return "the corpus vocabulary differs from the checkpoint's"
-        if ckpt["config"] != self.config.to_dict():
-            return "the model configuration differs from the checkpoint's"
+        now = self.config.to_dict()
+        if ckpt["config"] != now:
+            differ = [f"{k} {now.get(k)} (was {ckpt['config'].get(k)})" for k in sorted(set(now) | set(ckpt["config"]))
+                      if now.get(k) != ckpt["config"].get(k)]
+            return f"the model configuration differs from the checkpoint's: {', '.join(differ)}"
         return None
 
     def train_batch(self, device: torch.device) -> torch.Tensor:
@@ -121,12 +124,17 @@ class TextTask:
         state = None
         if self.state is not None:
             state = [s.cpu() for s in (self.state if isinstance(self.state, tuple) else (self.state,))]
-        return {"position": self.position, "hidden": state, "batch": self.batch, "steps": self.steps}
+        return {"position": self.position, "hidden": state, "batch": self.batch, "steps": self.steps,
+                "tokens": len(self.streams.data)}
 
     def load_state_dict(self, st: dict) -> None:
         for key, flag, now in (("batch", "--batch", self.batch), ("steps", "--seq-len", self.steps)):
             if st.get(key, now) != now:  # the data position and hidden state depend on both
                 raise GenseqError(f"cannot resume: {flag} was {st[key]}, now {now}")
+        now = len(self.streams.data)
+        if st.get("tokens", now) != now:  # the data position would point into other text
+            raise GenseqError(f"cannot resume: the run read a training split of {st['tokens']:,} tokens, this "
+                              f"corpus has {now:,} (another corpus)")
         self.position = int(st["position"])
         hidden = st.get("hidden")
         if hidden is None:

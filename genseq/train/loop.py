@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -259,7 +260,7 @@ def _log(msg: str, progress) -> None:
         print(msg, file=sys.stderr)
 
 
-SCHEDULE = ("max_steps", "lr", "warmup")  # the schedule's command-line options
+SCHEDULE = ("max_steps", "lr", "warmup", "weight_decay")  # options a resumed run may change
 
 
 def _schedule_changes(saved: dict, opts: TrainOptions) -> str:
@@ -300,11 +301,34 @@ def train(task: Task, opts: TrainOptions) -> TrainResult:
         torch.set_num_threads(opts.threads)
     world = dist.start(pick_device(opts.device))
     try:
-        result = _train(task, opts, world)
-        world.sum([0.0])  # nobody leaves before rank 0 has written the last checkpoint
+        with run_folder(Path(opts.out)) if world.main else contextlib.nullcontext():
+            result = _train(task, opts, world)
+            world.sum([0.0])  # nobody leaves before rank 0 has written the last checkpoint
         return result
     finally:
         world.close()
+
+
+@contextlib.contextmanager
+def run_folder(out: Path):
+    """The run folder `out`, made if missing and held by this run alone (an
+    exclusive lock on the folder itself while the run lasts): a second run given
+    the same --out is refused instead of mixing its checkpoints and metrics in."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: unguarded
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GenseqError(f"{out} is in use by another run; wait for it to end or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _train(task: Task, opts: TrainOptions, world: dist.World) -> TrainResult:
@@ -351,13 +375,15 @@ class _Run:
         opts, task, last_path = self.opts, self.task, self.last_path
         if opts.resume:
             if not last_path.exists():
-                raise GenseqError(f"--resume: no checkpoint at {last_path}")
+                raise GenseqError(f"--resume: no checkpoint at {last_path} (the run saved none yet: start it "
+                                  "again without --resume)")
             ckpt = load_checkpoint(last_path, kind=task.kind)
             if "train" not in ckpt:
                 raise GenseqError(f"{last_path} holds weights only; it cannot resume a run")
             why = task.compatible(ckpt)
             if why:
-                raise GenseqError(f"cannot resume {last_path}: {why} (use --init to fine-tune instead)")
+                raise GenseqError(f"cannot resume {last_path}: {why}; resume with the flags the run started "
+                                  "with, or start a new run from it with --init")
             saved = ckpt["train"].get("world", 1)
             if saved != self.world.size:
                 raise GenseqError(f"cannot resume {last_path}: it was saved by {saved} process(es), this run has "
@@ -398,15 +424,21 @@ class _Run:
         self.wrapped = self.world.wrap(model)
         self.log = MetricsLog(self.out, self.step if ckpt is not None else None) if self.main else None
         self.started = self.last_save = time.monotonic()
-        self.window_loss, self.window_units, self.window_t = 0.0, 0, time.monotonic()
+        # The training loss since the last report (a resumed run goes on with the saved sums, so its
+        # metrics are an uninterrupted run's); units per second count this invocation's steps only.
+        window = ckpt["train"].get("window", (0.0, 0)) if ckpt is not None else (0.0, 0)
+        self.window_loss, self.window_units = float(window[0]), int(window[1])
+        self.rate_units, self.window_t = 0, time.monotonic()
         from tqdm import tqdm
         self.bar = tqdm(total=opts.max_steps, initial=self.step, desc=f"train {self.task.kind}", unit="step",
                         disable=not (opts.progress and self.main), dynamic_ncols=True, file=sys.stderr)
         return ckpt
 
     def _restore(self, tr: dict) -> None:
-        """The optimizer, step and this rank's data position of a checkpoint's train state."""
+        """The optimizer, step and this rank's data position of a checkpoint's train state;
+        the optimizer takes this run's --weight-decay (announced when it changed)."""
         self.optimizer.load_state_dict(tr["optimizer"])
+        self.optimizer.param_groups[0]["weight_decay"] = self.opts.weight_decay  # the matrices' group
         _optimizer_to(self.optimizer, self.device)
         self.step = tr["step"]
         self.task.load_state_dict(_own(tr, self.world.rank)["task"])
@@ -423,8 +455,8 @@ class _Run:
         if ckpt is not None:
             changed = _schedule_changes(ckpt["train"].get("options", {}), opts)
             if changed and step < opts.max_steps:
-                self.say(f"resumed at step {step} with another schedule ({changed}): the learning rate follows "
-                         f"the new one from here ({lr_at(step, opts) * self.lr_scale:.3g} now)")
+                self.say(f"resumed at step {step} with other options ({changed}): training follows them from "
+                         f"here (learning rate {lr_at(step, opts) * self.lr_scale:.3g} now)")
             elif changed:
                 self.say(f"resumed at step {step}, already at --max-steps {opts.max_steps}: nothing to train")
 
@@ -460,6 +492,7 @@ class _Run:
         self.step += 1
         self.window_loss += loss_sum
         self.window_units += int(units_sum)
+        self.rate_units += int(units_sum)
         self.bar.update(1)
         if self.step % 10 == 0 or self.step == opts.max_steps:
             self._report_throughput(lr)
@@ -494,13 +527,13 @@ class _Run:
     def _report_throughput(self, lr: float) -> None:
         """The mean training loss and units per second since the last report."""
         now = time.monotonic()
-        rate = self.window_units / max(now - self.window_t, 1e-9)  # all ranks: the sums are global
+        rate = self.rate_units / max(now - self.window_t, 1e-9)  # all ranks: the sums are global
         train_loss = self.window_loss / max(self.window_units, 1)
         if self.main:
             self.bar.set_postfix(loss=f"{train_loss:.3f}", **{f"{self.task.unit}/s": f"{rate:,.0f}"})
             self.log.add({"step": self.step, "train_loss": train_loss, "lr": lr,
                           f"{self.task.unit}_per_s": rate, "time": time.time()})
-        self.window_loss, self.window_units, self.window_t = 0.0, 0, now
+        self.window_loss, self.window_units, self.rate_units, self.window_t = 0.0, 0, 0, now
 
     def _evaluate_and_checkpoint(self) -> None:
         """Held-out metrics (rank 0; the other ranks wait in their next collective),
@@ -538,7 +571,8 @@ class _Run:
                 return
             train_state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "best_val": self.best_val,
                            "lr_scale": self.lr_scale, "task": ranks[0]["task"], "rng": ranks[0]["rng"],
-                           "options": {k: str(v) for k, v in asdict(self.opts).items()}}
+                           "options": {k: str(v) for k, v in asdict(self.opts).items()},
+                           "window": [self.window_loss, self.window_units]}
             if world.distributed:
                 train_state.update(world=world.size, ranks=ranks)
                 if len({r["weights"] for r in ranks}) > 1:
