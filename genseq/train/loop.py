@@ -326,6 +326,8 @@ def run_folder(out: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise GenseqError(f"{out} is in use by another run; wait for it to end or choose another --out") from None
+        except OSError:
+            pass  # a filesystem without locks (some network mounts): unguarded
         yield
     finally:
         os.close(fd)  # closing releases the lock
