@@ -49,13 +49,14 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     init_meta = start["meta"] if start is not None else None
     if blend is not None and blend < 1.0 and start is None:
         raise GenseqError("--blend needs --init: the model the fine-tune starts from")
-    recipe, one_writer, small = LINES, False, False
+    recipe, one_writer, small, before = LINES, False, False, set()
     if any(is_own(p) for p in paths):
         if init is not None and all(is_own(p) for p in paths):  # a few dozen lines: the small-set recipe
             options, recipe, small = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines(), True
             one_writer = len(paths) == 1
+        before = set(Path(out).glob("*.h5"))  # files there before this run are never removed
         paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False))
-    with _forgotten_unless_started([p for p in paths if p not in sources], Path(out)):
+    with _forgotten_unless_started([p for p in paths if p not in sources and p not in before], Path(out)):
         blend_given, blend = blend, (SMALL_SET.blend if small else 1.0) if blend is None else blend
         lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
         opts = TrainOptions(out=Path(out), init=init, **options)
