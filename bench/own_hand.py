@@ -54,7 +54,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--tuned", type=Path, default=None, help="a model fine-tuned on MINE: skip the fine-tune")
     p.add_argument("--prime-density", type=float, default=None,
-                   help="share of the model's points per character for the priming ink (default: PRIME_DENSITY)")
+                   help="share of the model's points per character for the priming ink "
+                        "(default: what `write --style-file` uses, genseq.hand.api.PRIME_DENSITY)")
     args = p.parse_args()
     if not args.mine.is_file():
         sys.exit(f"error: {args.mine}: no such file")

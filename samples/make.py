@@ -49,8 +49,8 @@ PHRASES = [
 YOUR_HAND = [
     "## Your own handwriting: five writers the models never saw", "",
     "Three phrases in the hands of five held-out UNIPEN writers: primed with 20",
-    "of their lines, fine-tuned on them (`genseq train handwriting W-mine.jsonl",
-    "--init default`), and both. Made from the stand-in writers of",
+    "of their lines, fine-tuned on them (`genseq train handwriting _W-mine.jsonl",
+    "--init default -o runs/W`, the sample `samples/own_hand.py` writes), and both. Made from the stand-in writers of",
     "`samples/standin_writers.py` (which needs the UNIPEN archive), so",
     "`make.py` does not redraw it:", "",
     "```bash",

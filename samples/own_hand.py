@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.reader.evaluate import char_error_rate  # noqa: E402
-from genseq.hand.api import WriteOptions, bundled_styles, load_hand_model  # noqa: E402
+from genseq.hand.api import PRIME_DENSITY, WriteOptions, bundled_styles, load_hand_model  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
 from genseq.hand.api import write_handwriting  # noqa: E402
 from genseq.strokes.jsonl import read_jsonl  # noqa: E402
@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--bias", type=float, default=None, help="bias of the primed and fine-tuned ways (default: the default)")
     ap.add_argument("--style-lines", type=int, default=WriteOptions().style_lines)
     ap.add_argument("--prime-density", type=float, default=None,
-                    help="share of the model's points per character for the priming ink (default: PRIME_DENSITY)")
+                    help=f"share of the model's points per character for the priming ink (default: {PRIME_DENSITY})")
     ap.add_argument("--carry-density", type=float, default=None,
                     help="choose the lines each --tuned model carries again, from the writer's sample at this share "
                          "of the model's points per character (default: as the model file has them)")

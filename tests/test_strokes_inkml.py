@@ -39,3 +39,17 @@ def test_inkml(tmp_path):
     np.testing.assert_array_equal(got["c"].points[1], [0, 10, 1])  # Y column first, y already up
     r = CliRunner().invoke(main, ["data", "inkml", str(files[3]), "-o", str(tmp_path / "x.h5")])
     assert r.exit_code == 1 and "no usable lines" in r.output and "Traceback" not in r.output
+
+
+def test_trace_references_as_uri_fragments_and_dangling_ones(tmp_path):
+    refs = f"""<ink {NS}>
+<trace xml:id="t1">0 0, 1 0</trace><trace xml:id="t2">2 0, 3 0, 4 0</trace>
+<traceGroup><annotation type="truth">ab</annotation><trace>5 5, 6 5</trace><traceView traceDataRef="#t2"/></traceGroup>
+<traceGroup><annotation type="truth">c</annotation><traceView traceDataRef="t1"/><traceView traceDataRef="#t9"/></traceGroup>
+</ink>"""
+    (tmp_path / "r.inkml").write_text(refs)
+    rep = convert_inkml([tmp_path / "r.inkml"], tmp_path / "r.h5")
+    assert rep.kept == 1 and dict(rep.skipped) == {"unresolved traceDataRef": 1}  # not kept with half its ink
+    with StrokeDataset(tmp_path / "r.h5") as ds:
+        (only,) = list(ds.split("train"))
+    assert only.text == "ab" and len(only.points) == 5  # its own trace and the one "#t2" names

@@ -118,7 +118,9 @@ def _parse_inkml(data: bytes, name: str) -> list[tuple[str, str, list, bool]]:
         nonlocal budget
         strokes, seen = [], set()
         for el in traces:
-            if el is not None and el not in seen:
+            if el is None:  # a reference to no trace of the file: the sample would miss ink
+                return sid, text, Refused("unresolved traceDataRef"), y_down
+            if el not in seen:
                 seen.add(el)
                 strokes.append(parsed[el])
         n = sum(len(s) for s in strokes)
@@ -132,8 +134,8 @@ def _parse_inkml(data: bytes, name: str) -> list[tuple[str, str, list, bool]]:
             tag = _local(el.tag)
             if tag == "trace":
                 yield el
-            elif tag == "traceView":
-                yield by_id.get(el.get("traceDataRef"))
+            elif tag == "traceView":  # traceDataRef="t2" or, as a URI reference, "#t2"
+                yield by_id.get((el.get("traceDataRef") or "").removeprefix("#"))
 
     text = _truth(root)
     if text is not None:
