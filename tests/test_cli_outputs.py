@@ -66,7 +66,7 @@ def test_show_to_pdf_and_png(strokes_h5, tmp_path):
     code, text = run("show", strokes_h5, "-i", 0, "-i", 1, "-o", tmp_path / "lines.pdf")
     assert code == 0, text
     assert (tmp_path / "lines.pdf").read_bytes()[:5] == b"%PDF-"
-    code, text = run("show", strokes_h5, "-o", tmp_path / "line.png", "--page-height", 100, "-i", 0, "-i", 1,
+    code, text = run("show", strokes_h5, "-o", tmp_path / "line.png", "--page-height", 160, "-i", 0, "-i", 1,
                      "-i", 2)
     assert code == 0, text
     pngs = sorted(tmp_path.glob("line-*.png"))

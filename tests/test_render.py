@@ -189,6 +189,17 @@ def test_page_flow_and_blank_lines():
     assert len(paths(root)) == 2 and float(root.get("height")) == pytest.approx(520)
 
 
+def test_a_line_taller_than_the_page_is_refused_not_clipped():
+    lines = [wavy_line(), wavy_line()]
+    opts = PageOptions(width=1000, margin=10, line_height=100, scale=0.1)  # ink 30 px tall
+    assert len(render_pages(lines, PageOptions(**{**opts.__dict__, "height": 51}))) == 2  # 31 px inside: fits
+    with pytest.raises(GenseqError, match=r"line 1 is 30 px tall, .* page height of at least 50"):
+        render_pages(lines, PageOptions(**{**opts.__dict__, "height": 45}))
+    # a label takes room too
+    with pytest.raises(GenseqError, match="page height of at least"):
+        render_pages(lines, PageOptions(**{**opts.__dict__, "height": 51}), labels=["a", "b"])
+
+
 def test_labels_colours_background():
     opts = PageOptions(color="#123456", background="ivory", stroke_width=3, label_color="gray")
     [doc] = render_pages([wavy_line(), None], opts, labels=["hello <world> & co", "blank"])
@@ -280,7 +291,11 @@ rows = hnp.arrays(
 @given(st.lists(st.one_of(st.none(), rows), min_size=1, max_size=4), st.sampled_from(["left", "center", "right"]),
        st.one_of(st.none(), st.just(150.0)))
 def test_random_offsets_always_give_valid_svg(lines, align, height):
-    pages = render_pages(lines, PageOptions(align=align, height=height), labels=["x"] * len(lines))
+    try:
+        pages = render_pages(lines, PageOptions(align=align, height=height), labels=["x"] * len(lines))
+    except GenseqError as err:  # a line taller than the page is refused, never clipped
+        assert height is not None and "give a page height of at least" in str(err)
+        return
     assert pages
     for doc in pages:
         root = parse(doc)

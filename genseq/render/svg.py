@@ -163,14 +163,27 @@ def _auto_scale(measured: list[_Line], options: PageOptions) -> float:
     return scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
+def _check_lines_fit(measured: list, scale: float, label_room: float, options: PageOptions) -> None:
+    """Refuse a page height that a line's ink (with its label) cannot fit in: it would be clipped."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        inks = [scale * float(m.hi[1] - m.lo[1]) + label_room if m is not None else 0.0 for m in measured]
+    inks = [h if np.isfinite(h) else 0.0 for h in inks]
+    room = options.height - 2 * options.margin
+    if inks and max(inks) > room:
+        i = int(np.argmax(inks))
+        raise GenseqError(f"line {i + 1} is {inks[i]:.0f} px tall, but a page height of {options.height:g} "
+                          f"leaves {room:.0f} px inside the margins: give a page height of at least "
+                          f"{math.ceil(inks[i] + 2 * options.margin)} or smaller margins")
+
+
 def layout(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),
            labels: Sequence[str] | None = None) -> tuple[list[Placement], list[float], int]:
     """Place every non-empty line: (placements, page heights, page count).
 
     Rows stack downwards; empty lines (None, no rows, or nothing finite) take
     one line height of blank space. With `options.height`, a row that does not
-    fit on the current page starts the next one (a single row taller than a
-    page gets a page of its own and may be clipped).
+    fit on the current page starts the next one; a line whose ink (and label)
+    is taller than the room inside the margins is refused, not clipped.
     """
     measured = [_measure(p) for p in lines]
     present = [m for m in measured if m is not None]
@@ -184,6 +197,8 @@ def layout(lines: Sequence[np.ndarray | None], options: PageOptions = PageOption
     inner = options.width - 2 * options.margin
     gap = 0.15 * pitch  # the least space between one line's ink and the next's
 
+    if options.height is not None:
+        _check_lines_fit(measured, scale, label_room, options)
     placements: list[Placement] = []
     page_heights: list[float] = []
     page, cursor = 0, options.margin  # cursor: top of the next row on this page
