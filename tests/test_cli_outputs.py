@@ -54,6 +54,7 @@ def test_animated_and_plotter_flavours(written):
     (["--plotter", "-o", "x.pdf"], "a plotter drawing is an SVG"),
     (["--animate", "--plotter"], "not both"),
     (["--animate", "--speed", 0], "--speed"),
+    (["--speed", 2], "--speed works with --animate"),
 ])
 def test_output_flags_that_do_not_fit(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

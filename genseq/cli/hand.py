@@ -190,9 +190,11 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
     from ..render.svg import stale_pages
     if animate and plotter:
         raise GenseqError("give --animate or --plotter, not both")
-    given = click.get_current_context().get_parameter_source("style_lines")
-    if style_file is None and given is click.core.ParameterSource.COMMANDLINE:
+    ctx, typed = click.get_current_context(), click.core.ParameterSource.COMMANDLINE
+    if style_file is None and ctx.get_parameter_source("style_lines") is typed:
         raise GenseqError("--style-lines works with --style-file (how many of its lines prime)")
+    if not animate and ctx.get_parameter_source("speed") is typed:
+        raise GenseqError("--speed works with --animate (how fast the page draws itself)")
     flavour = "animated" if animate else "plotter" if plotter else "static"
     if text is not None and text_file is not None:
         raise GenseqError("give the text as an argument or with --file, not both")
