@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
+from genseq.hand.data import normalise  # noqa: E402
 from genseq.reader.evaluate import char_error_rate  # noqa: E402
 from genseq.hand.api import PRIME_DENSITY, WriteOptions, bundled_styles, load_hand_model  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
@@ -105,9 +106,7 @@ def written(hm, reader, opts: WriteOptions, seeds: int = 1, misread: bool = Fals
 def read_real(reader, real: list, config) -> float:
     """The reader's CER on a writer's real lines ((points, text) in data units):
     how plainly the writer's own ink reads, a yardstick for the written lines'."""
-    std = np.asarray(config.norm_std, np.float32)
-    pts = [np.concatenate([p[:, :2] / std, p[:, 2:]], 1) for p, _ in real]
-    reads = read_lines(reader, pts, (config.norm_mean, config.norm_std))
+    reads = read_lines(reader, [normalise(p, config) for p, _ in real], (config.norm_mean, config.norm_std))
     return char_error_rate([t for _, t in real], reads)
 
 

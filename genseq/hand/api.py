@@ -305,8 +305,8 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     the lines i of the batch being written (sample.Progress), on_line(i, line)
     once a line is final. Neither changes what is written."""
     from .choose import choose, scorer
-    if options.char_bias is not None and set(options.char_bias[0]) - set(hm.config.alphabet):
-        bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet)))
+    bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet))) if options.char_bias else ""
+    if bad:
         raise GenseqError(f"--char-bias: the model cannot write {bad!r}")
     sopts = HandSampleOptions(bias=options.bias, seed=options.seed, char_bias=options.char_bias)
     C = options.candidates

@@ -113,17 +113,12 @@ def _with_val(opts, path: Path, small: SmallSet):
 
 
 def _texts(path: Path) -> set[str]:
-    return {g for g, *_ in own_items(path)}
-
-
-def own_items(path: Path) -> list:
-    """(group, sample, source points, raw line) per usable line of a JSONL or
-    InkML file (strokes.build.write_grouped's items); what is skipped, the
-    converter reports."""
+    """The distinct texts (groups) of the usable lines of a JSONL or InkML file;
+    what is skipped, the converter reports."""
     from ..strokes.build import Report
     from ..strokes.clean import CleanOptions
     from ..strokes.ownink import iter_ink
-    return list(iter_ink(path, CleanOptions(), Report()))
+    return {g for g, *_ in iter_ink(path, CleanOptions(), Report())}
 
 
 STYLE_LINES = 3  # a fine-tune's own styles: this many of the writer's training lines
@@ -150,22 +145,18 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
     from dataclasses import replace
 
     from ..strokes import StrokeDataset
-    from ..strokes.clean import Skip
-    from ..strokes.h5 import Sample
-    from ..strokes.normalise import normalise_lines
+    from ..strokes.ownink import read_ink
     from .api import MAX_MODEL_STYLES, prime_legibility, prime_order
     with StrokeDataset(path) as ds:
         lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(config.alphabet)]
     if source is not None and target is not None and Path(source).is_file():
-        items = own_items(source)
-        sparser = replace(target, points_per_char=target.points_per_char * density)
         try:
-            points = normalise_lines([raw for *_, raw in items], sparser)  # (N_i, 3) offsets per line
-        except Skip:  # the converted lines, at the model's full density, then
-            points = None
-        if points is not None:
+            again = read_ink(source, target=replace(target, points_per_char=target.points_per_char * density))
+        except GenseqError:  # the converted lines, at the model's full density, then
+            again = None
+        if again is not None:
             train = {s.text for s in lines}
-            lines = [Sample(s.id, s.text, p) for (_, s, _, _), p in zip(items, points) if s.text in train]
+            lines = [s for s in again if s.text in train]
     most_chars, most_points = MAX_MODEL_STYLES[1:]  # what a model file's styles may hold (api.model_styles)
     lines = [s for s in lines if len(s.text) <= most_chars and 1 < len(s.points) <= most_points]
     lines = prime_order(lines, config.alphabet, legible or prime_legibility(config))
