@@ -67,8 +67,10 @@ def train_handwriting_cmd(data, mix, **kw):
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True, help="Split to score.")
 @click.option("--by-class", is_flag=True,
               help="Also the NLL per point by the class of the character the window attends to "
-                   "(lower, upper, digit, space, punct); also size-free: less 2 log r for each pen step "
-                   "of length r, over the steps where the pen moved.")
+                   "(lower, upper, digit, space, punct) and by where it stands (first of the line, first "
+                   "of a word, inside a word), and each class against lowercase letters at its own "
+                   "positions; also size-free: less 2 log r for each pen step of length r, over the "
+                   "steps where the pen moved.")
 @click.option("--sequences", type=click.IntRange(min=1), default=None,
               help="Score only this many sequences, spread evenly over the split (e.g. a sample of train).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -83,10 +85,19 @@ def eval_handwriting(model, data, split, by_class, sequences, as_json):
     click.echo(f"{r['nll_per_point']:.4f} nats/point, {r['nll_per_sequence']:.1f} nats/sequence "
                f"over {r['sequences']:,} sequences ({r['points']:,} points)")
     for name, c in r.get("classes", {}).items():
-        free = c["size_free_nll_per_point"]
-        click.echo(f"  {name:5s} {c['nll_per_point']:.4f} nats/point over {c['points']:,} points"
-                   + (f"; size-free {free:.4f} over the {c['moving_points']:,} where the pen moved"
-                      if free is not None else ""))
+        click.echo(f"  {name:5s} {_class_line(c)}")
+        for pos, at in c["positions"].items():
+            click.echo(f"    {pos.replace('_', ' '):10s} {_class_line(at)}")
+        gap, free_gap = c["vs_lower_same_positions"], c["size_free_vs_lower_same_positions"]
+        if gap is not None:
+            click.echo(f"    {'':10s} {gap:+.4f} nats/point against lowercase letters at the same positions"
+                       + (f"; size-free {free_gap:+.4f}" if free_gap is not None else ""))
+
+
+def _class_line(c: dict) -> str:
+    free = c["size_free_nll_per_point"]
+    return (f"{c['nll_per_point']:.4f} nats/point over {c['points']:,} points"
+            + (f"; size-free {free:.4f} over the {c['moving_points']:,} where the pen moved" if free is not None else ""))
 
 
 def parse_char_bias(value: str | None) -> tuple[str, float] | None:

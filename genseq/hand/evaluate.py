@@ -18,6 +18,14 @@ polar coordinates with the log of the step length,
 `--by-class` also reports each class's NLL in those coordinates
 ("size-free": the NLL minus 2 log r per point, over the points where the pen
 moved), which compares classes without their step lengths.
+
+Where a character stands matters as much: the first letter of a line costs
+more than any other (nothing tells where the pen starts), the first of a word
+more than one inside it (where the word starts after the gap). Capitals stand
+first far more often than lowercase letters, so each class is also split by
+POSITIONS, and compared with lowercase letters at its own positions:
+Σ_p w_p (NLL_p - NLL_lower,p), w_p the share of the class's points at position
+p ("vs_lower_same_positions").
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ from .model import HandwritingModel
 
 
 CLASSES = ("lower", "upper", "digit", "space", "punct")
+POSITIONS = ("line_start", "word_start", "in_word")  # the text's first character, one after a space, any other
 
 
 def char_class(ch: str) -> str:
@@ -45,14 +54,37 @@ def char_class(ch: str) -> str:
     return "upper" if ch.isupper() else "lower" if ch.isalpha() else "punct"
 
 
-def _class_sums(phi, text, mask, nll, cls):
-    """NLL summed and points counted per class (C,) of the most attended character.
-    phi (B, T, U), text (B, U) ids, mask (B, T), nll (B, T); cls (V + 1,) id -> class
-    index. Points where the window attends to nothing (phi all 0) are left out."""
+def _class_sums(phi, text, mask, nll, cls, spaces):
+    """NLL summed and points counted per class and position (C, P) of the most
+    attended character. phi (B, T, U), text (B, U) ids, mask (B, T), nll (B, T);
+    cls (V + 1,) id -> class index; spaces (V + 1,) bool, id -> is a space.
+    Points where the window attends to nothing (phi all 0) are left out."""
     keep = (mask > 0) & (phi.amax(2) > 0)  # (B, T)
-    c = cls[text.gather(1, phi.argmax(2))][keep].cpu()  # (N,) class of each kept point
-    sums = torch.zeros(len(CLASSES), dtype=torch.float64).index_add_(0, c, nll[keep].double().cpu())
-    return sums, torch.bincount(c, minlength=len(CLASSES))
+    at = phi.argmax(2)  # (B, T) attended position
+    c = cls[text.gather(1, at)]  # (B, T) its class
+    after_space = spaces[text.gather(1, (at - 1).clamp(min=0))]
+    pos = torch.where(at == 0, 0, torch.where(after_space, 1, 2))  # (B, T) index into POSITIONS
+    group = (c * len(POSITIONS) + pos)[keep].cpu()  # (N,)
+    size = len(CLASSES) * len(POSITIONS)
+    sums = torch.zeros(size, dtype=torch.float64).index_add_(0, group, nll[keep].double().cpu())
+    counts = torch.bincount(group, minlength=size)
+    return sums.view(len(CLASSES), -1), counts.view(len(CLASSES), -1)
+
+
+def _per_point(total: float, n: int, log_std: float) -> float | None:
+    return total / n + log_std if n > 0 else None
+
+
+def _vs_lower(nll, n, k: int) -> float | None:
+    """Σ_p w_p (nll[k, p] - nll[lower, p]) over the positions where class k and lowercase
+    both have points, w_p the share of class k's points there; nll, n (C, P)."""
+    low = CLASSES.index("lower")
+    both = [p for p in range(len(POSITIONS)) if n[k, p] > 0 and n[low, p] > 0]
+    weight = sum(int(n[k, p]) for p in both)
+    if k == low or not both:
+        return None
+    return sum(int(n[k, p]) * (float(nll[k, p]) / int(n[k, p]) - float(nll[low, p]) / int(n[low, p]))
+               for p in both) / weight
 
 
 def step_log_length(y: torch.Tensor, norm_mean, norm_std, scale: float) -> torch.Tensor:
@@ -76,7 +108,8 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     scores worse on held-out ones is one it memorised. Points where the window
     attends to nothing at all (possible only far past the text) are in no class.
     Each class also gets its size-free NLL per point over the points where the
-    pen moved (the module's docstring)."""
+    pen moved, both by POSITIONS, and its difference from lowercase letters at
+    its own positions (the module's docstring)."""
     config = model.config
     if by_class and config.kind != "synthesis":
         raise GenseqError("--by-class needs a synthesis model (it reads the attention window)")
@@ -85,7 +118,9 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     total, points = 0.0, 0
     # (V + 1,) character id -> class index; id 0 (padding) is never attended
     cls = torch.tensor([0] + [CLASSES.index(char_class(c)) for c in config.alphabet], device=device)
-    cls_nll, cls_n = torch.zeros(len(CLASSES), dtype=torch.float64), torch.zeros(len(CLASSES), dtype=torch.long)
+    spaces = torch.tensor([False] + [c.isspace() for c in config.alphabet], device=device)
+    cls_nll = torch.zeros(len(CLASSES), len(POSITIONS), dtype=torch.float64)
+    cls_n = torch.zeros(len(CLASSES), len(POSITIONS), dtype=torch.long)
     free_nll, free_n = torch.zeros_like(cls_nll), torch.zeros_like(cls_n)  # the same where the pen moved, size-free
     was_training = model.training
     model.eval()
@@ -99,13 +134,14 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
                 total += float(nll.sum()) + n * log_std
                 points += int(n)
                 if by_class:
-                    sums, counts = _class_sums(extras["phi"], b.text, b.mask, nll, cls)
+                    sums, counts = _class_sums(extras["phi"], b.text, b.mask, nll, cls, spaces)
                     cls_nll += sums
                     cls_n += counts
                     log_r = step_log_length(b.y, config.norm_mean, config.norm_std, scale)  # (B, T)
                     moved = b.mask * torch.isfinite(log_r)
                     sums, counts = _class_sums(extras["phi"], b.text, moved,
-                                               nll.double() - 2 * torch.nan_to_num(log_r, neginf=0.0), cls)
+                                               nll.double() - 2 * torch.nan_to_num(log_r, neginf=0.0), cls,
+                                               spaces)
                     free_nll += sums
                     free_n += counts
     finally:
@@ -114,11 +150,23 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
     out = {"nll_per_point": total / max(points, 1), "nll_per_sequence": total / max(sequences, 1),
            "points": points, "sequences": sequences}
     if by_class:
-        out["classes"] = {name: {"nll_per_point": float(cls_nll[k]) / int(cls_n[k]) + log_std, "points": int(cls_n[k]),
-                                 "size_free_nll_per_point": (float(free_nll[k]) / int(free_n[k]) + log_std
-                                                             if free_n[k] > 0 else None),
-                                 "moving_points": int(free_n[k])}
-                          for k, name in enumerate(CLASSES) if cls_n[k] > 0}
+        out["classes"] = {}
+        for k, name in enumerate(CLASSES):
+            if cls_n[k].sum() == 0:
+                continue
+            at = {pos: {"nll_per_point": _per_point(float(cls_nll[k, p]), int(cls_n[k, p]), log_std),
+                        "points": int(cls_n[k, p]),
+                        "size_free_nll_per_point": _per_point(float(free_nll[k, p]), int(free_n[k, p]), log_std),
+                        "moving_points": int(free_n[k, p])}
+                  for p, pos in enumerate(POSITIONS) if cls_n[k, p] > 0}
+            out["classes"][name] = {
+                "nll_per_point": _per_point(float(cls_nll[k].sum()), int(cls_n[k].sum()), log_std),
+                "points": int(cls_n[k].sum()),
+                "size_free_nll_per_point": _per_point(float(free_nll[k].sum()), int(free_n[k].sum()), log_std),
+                "moving_points": int(free_n[k].sum()),
+                "positions": at,
+                "vs_lower_same_positions": _vs_lower(cls_nll, cls_n, k),
+                "size_free_vs_lower_same_positions": _vs_lower(free_nll, free_n, k)}
     return out
 
 
