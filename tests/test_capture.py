@@ -101,6 +101,19 @@ def test_a_glitch_the_reader_would_skip_is_refused(tmp_path):
         s.submit(0, "first prompt", jump)
 
 
+def test_a_prompt_written_on_two_lines_is_refused(tmp_path):
+    """Priming and fine-tuning skip an entry of two lines of writing, so the page asks
+    for the prompt again on one line, keeping the drawing; nothing is written."""
+    s = CaptureSession(tmp_path / "m.jsonl", PROMPTS)
+    word = lambda x0, y0: [[x0 + k, y0 - 8 * (k % 2)] for k in range(30)]  # y down: a zigzag 8 px tall
+    first = [word(0, 100), word(40, 100), word(80, 100)]
+    with pytest.raises(BadLine, match="more than one line of writing.*write the line again"):
+        s.submit(0, "first prompt", first + [word(0, 140), word(40, 140)])  # back left, a line lower
+    assert not (tmp_path / "m.jsonl").exists() or rows(tmp_path / "m.jsonl") == []
+    s.submit(0, "first prompt", first + [word(120, 100)])
+    assert [r["text"] for r in rows(tmp_path / "m.jsonl")] == ["first prompt"]
+
+
 def test_stale_prompt_is_refused(tmp_path):
     out = tmp_path / "mine.jsonl"
     s = CaptureSession(out, PROMPTS)

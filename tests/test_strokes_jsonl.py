@@ -156,3 +156,39 @@ def test_whole_strokes_read_as_point_by_point(monkeypatch):
     np.testing.assert_array_equal(np.concatenate(fast[0][3]), 0.01 * np.arange(60))
     np.testing.assert_array_equal(np.concatenate(fast[0][2]), xy * [1, -1])  # y down, as given
     assert fast[0][1] == 60 and len(fast[0][0]) == 60  # 60 points read, none repeated to drop
+
+
+def _word(x0: float, y0: float, letters: int = 4) -> list:
+    """A made-up cursive word: one stroke of `letters` loops, 10 units high, 8 wide each."""
+    t = np.linspace(0, letters * 2 * np.pi, letters * 12)
+    return np.stack([x0 + t / (2 * np.pi) * 8 + 3 * np.sin(t), y0 + 5 - 5 * np.cos(t)], 1).tolist()
+
+
+def _line(y0: float, words: int = 4, x0: float = 0.0) -> list:
+    return [_word(x0 + 45 * k, y0) for k in range(words)]
+
+
+def test_an_entry_with_a_second_line_of_writing_is_skipped_and_one_line_is_kept(tmp_path):
+    """A note of two lines given as one entry (as some tablets' files hold them) primes
+    and trains into scribble: it is skipped and counted; a late t-cross, an underline,
+    a capital's bars and a lone word below nothing are one line."""
+    from genseq.strokes.clean import second_line
+    y_up = lambda strokes: [np.asarray(s, float) for s in strokes]
+    one = _line(0)
+    two = one + _line(-30, words=3)  # back to the left margin, a line lower (y up)
+    assert not second_line(y_up(one)) and second_line(y_up(two))
+    assert second_line(y_up(one + _line(-30, words=1) + [[[20, -15], [21, -15]]]))  # a lone word and its dot
+    assert not second_line(y_up(one + _line(0, words=2, x0=190)))  # more words on the same line
+    late_cross = one + [[[2, 8], [12, 8]], [[47, 8], [57, 8]]]  # t-crosses put in at the end, at the line's height
+    assert not second_line(y_up(late_cross))
+    underline = one + [[[0, -4], [170, -4]]]
+    assert not second_line(y_up(underline))
+    capital_f = [[[0, 20], [10, 20]], [[0, 20], [0, 0]], [[0, 10], [8, 10]]]  # top bar, stem, middle bar
+    assert not second_line(y_up(capital_f))
+    lines = [json.dumps({"text": "one line", "strokes": one, "y_up": True}),
+             json.dumps({"text": "two lines of it", "strokes": two, "y_up": True}),
+             json.dumps({"text": "down the page", "strokes": [[[x, -y] for x, y in s] for s in two]})]  # y down
+    f = _write(tmp_path / "notes.jsonl", lines)
+    rep = convert_jsonl([f], tmp_path / "o.h5")
+    assert rep.kept == 1 and dict(rep.skipped) == {"more than one line of writing": 2}
+    assert [s.text for s in read_jsonl(f)] == ["one line"]

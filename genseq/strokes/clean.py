@@ -18,6 +18,12 @@ import numpy as np
 # works for screen pixels (JSONL, InkML).
 MAX_JUMP_RATIO = 30.0
 MAX_ABS_COORD = 1e7  # larger coordinates are corrupt data, and lose precision in float32 offsets
+# A second line of writing (`second_line`): a pen-up move back left by over
+# NEW_LINE_BACK of the ink's width, then at least NEW_LINE_SHARE of the points,
+# centred below nearly all the ink before the move.
+NEW_LINE_BACK = 0.5
+NEW_LINE_SHARE = 0.05
+MAX_NEW_LINES = 50  # moves back left looked at in one line
 
 
 class Skip(Exception):
@@ -73,6 +79,8 @@ def clean_strokes(strokes, opts: CleanOptions = CleanOptions(), *, y_down: bool)
         cleaned.append(a[keep])
     if not cleaned:
         raise Skip("no points")
+    if second_line(cleaned):
+        raise Skip("more than one line of writing")
     steps = np.concatenate([np.hypot(*np.diff(a, axis=0).T) for a in cleaned])  # within-stroke steps
     if len(steps) and opts.max_jump_ratio > 0:
         median = float(np.median(steps))
@@ -80,6 +88,30 @@ def clean_strokes(strokes, opts: CleanOptions = CleanOptions(), *, y_down: bool)
             raise Skip("absurd jump")
     cleaned = [resample_stroke(a, opts) for a in cleaned]
     return to_offsets(cleaned)
+
+
+def second_line(strokes: list[np.ndarray]) -> bool:
+    """Whether absolute strokes (n, 2), y up, in writing order hold a second line of
+    writing below the first (a note of several lines given as one line): a pen-up
+    move back left by over NEW_LINE_BACK of the ink's width, with two strokes or
+    more before it, and two or more and at least NEW_LINE_SHARE of the points
+    after it, their median height below the 5th percentile of the points before
+    it. A late i-dot or t-cross goes back left at the line's own height; an
+    underline is one stroke; a capital's bars follow one or two strokes.
+    The UNIPEN converter, which reads lists of words written one under another,
+    keeps its own rule (unipen.is_one_line: a stroke wholly below all the ink
+    before it), with which the bundled model's UNIPEN data was built."""
+    xy = np.concatenate(strokes)
+    width = np.ptp(xy[:, 0])
+    starts = np.cumsum([len(a) for a in strokes])[:-1]  # first point of strokes 1 ..
+    back = [k for k in range(len(strokes) - 1) if strokes[k + 1][0, 0] - strokes[k][-1, 0] < -NEW_LINE_BACK * width]
+    for k in back[:MAX_NEW_LINES]:  # a real note has a few; a zigzag of thousands costs no more than that
+        i = starts[k]
+        before, after = xy[:i, 1], xy[i:, 1]
+        if (k >= 1 and k + 2 < len(strokes) and len(after) >= NEW_LINE_SHARE * len(xy)
+                and np.median(after) < np.percentile(before, 5)):
+            return True
+    return False
 
 
 def resample_stroke(a: np.ndarray, opts: CleanOptions) -> np.ndarray:
