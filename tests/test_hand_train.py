@@ -254,6 +254,14 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
         moved = (b.mask > 0) & torch.isfinite(log_r) & (extras["phi"].amax(2) > 0)
         log_std = sum(math.log(s) for s in model.config.norm_std)
         want = float((mdn_nll(params, b.y, b.mask).double() + log_std - 2 * log_r)[moved].mean())
+        # the points of lowercase letters just after a space, counted here from phi and the text
+        at = extras["phi"].argmax(2)  # (B, T)
+        kept = (b.mask > 0) & (extras["phi"].amax(2) > 0)
+        space = model.config.alphabet.index(" ") + 1
+        is_lower = torch.tensor([False] + [c.islower() for c in model.config.alphabet])
+        after_space = (b.text.gather(1, (at - 1).clamp(min=0)) == space) & (at > 0)
+        word_start = int((kept & after_space & is_lower[b.text.gather(1, at)]).sum())
+    assert classes["lower"]["positions"]["word_start"]["points"] == word_start > 0
     got = sum(c["size_free_nll_per_point"] * c["moving_points"] for c in classes.values())
     assert sum(c["moving_points"] for c in classes.values()) == int(moved.sum())
     assert got / int(moved.sum()) == pytest.approx(want, rel=1e-5)

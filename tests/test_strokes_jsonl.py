@@ -170,21 +170,32 @@ def _line(y0: float, words: int = 4, x0: float = 0.0) -> list:
 
 def test_an_entry_with_a_second_line_of_writing_is_skipped_and_one_line_is_kept(tmp_path):
     """A note of two lines given as one entry (as some tablets' files hold them) primes
-    and trains into scribble: it is skipped and counted; a late t-cross, an underline,
-    a capital's bars and a lone word below nothing are one line."""
+    and trains into scribble: it is skipped and counted. Late marks, underlines, a
+    flourish, a quote mark or a capital's bars before the words, a letter with a
+    descender after a short word: one line."""
     from genseq.strokes.clean import second_line
     y_up = lambda strokes: [np.asarray(s, float) for s in strokes]
-    one = _line(0)
+    seg = lambda x0, y0, x1, y1, n=20: np.stack([np.linspace(x0, x1, n), np.linspace(y0, y1, n)], 1).tolist()
+    one = _line(0)  # four words, x 0 .. 170, letters 10 high
     two = one + _line(-30, words=3)  # back to the left margin, a line lower (y up)
     assert not second_line(y_up(one)) and second_line(y_up(two))
+    assert second_line(y_up(two + _line(-60, words=2)))  # three lines
     assert second_line(y_up(one + _line(-30, words=1) + [[[20, -15], [21, -15]]]))  # a lone word and its dot
+    assert second_line(y_up(one + [_word(0, -30, letters=8)]))  # the second line one cursive stroke
     assert not second_line(y_up(one + _line(0, words=2, x0=190)))  # more words on the same line
-    late_cross = one + [[[2, 8], [12, 8]], [[47, 8], [57, 8]]]  # t-crosses put in at the end, at the line's height
-    assert not second_line(y_up(late_cross))
-    underline = one + [[[0, -4], [170, -4]]]
-    assert not second_line(y_up(underline))
-    capital_f = [[[0, 20], [10, 20]], [[0, 20], [0, 0]], [[0, 10], [8, 10]]]  # top bar, stem, middle bar
-    assert not second_line(y_up(capital_f))
+    single = {
+        "late t-crosses and a comma": one + [[[2, 8], [12, 8]], [[47, 8], [57, 8]], [[172, -1], [171, -4]]],
+        "an underline under two words": one + [seg(0, -4, 35, -4), seg(45, -4, 80, -4)],
+        "a double underline": one + [seg(0, -4, 170, -4), seg(0, -7, 170, -7)],
+        "an underline, then an i-dot": one + [seg(0, -4, 170, -4), [[20, 14], [20.5, 14]]],
+        "cedillas put in late": one + [seg(5, -1, 6, -4, 60), seg(50, -1, 51, -4, 60)],
+        "a flourish under a signature": _line(0, words=2) + [seg(-5, -8, 60, -6, 40), seg(60, -6, 100, -10)],
+        "a quote mark, then the words": [seg(0, 14, 0, 18, 5), seg(3, 14, 3, 18, 5)] + _line(0, x0=8),
+        "an E, then a g": [seg(0, 0, 0, 20, 10), seg(0, 20, 10, 20, 5), seg(0, 10, 8, 10, 5), seg(0, 0, 10, 0, 5),
+                           _word(12, 0, letters=1), seg(20, 0, 20, -8, 8)],
+    }
+    for name, strokes in single.items():
+        assert not second_line(y_up(strokes)), name
     lines = [json.dumps({"text": "one line", "strokes": one, "y_up": True}),
              json.dumps({"text": "two lines of it", "strokes": two, "y_up": True}),
              json.dumps({"text": "down the page", "strokes": [[[x, -y] for x, y in s] for s in two]})]  # y down
@@ -192,3 +203,6 @@ def test_an_entry_with_a_second_line_of_writing_is_skipped_and_one_line_is_kept(
     rep = convert_jsonl([f], tmp_path / "o.h5")
     assert rep.kept == 1 and dict(rep.skipped) == {"more than one line of writing": 2}
     assert [s.text for s in read_jsonl(f)] == ["one line"]
+    notes = _write(tmp_path / "notes2.jsonl", lines[1:])
+    with pytest.raises(GenseqError, match=r"no usable lines \(kept 0 lines, skipped 2: more than one line of writing 2\)"):
+        read_jsonl(notes)

@@ -77,11 +77,12 @@ def _per_point(total: float, n: int, log_std: float) -> float | None:
 
 def _vs_lower(nll, n, k: int) -> float | None:
     """Σ_p w_p (nll[k, p] - nll[lower, p]) over the positions where class k and lowercase
-    both have points, w_p the share of class k's points there; nll, n (C, P)."""
+    both have points, w_p the share of class k's points there (of its points at
+    those positions); nll, n (C, P). None for lowercase and spaces."""
     low = CLASSES.index("lower")
     both = [p for p in range(len(POSITIONS)) if n[k, p] > 0 and n[low, p] > 0]
     weight = sum(int(n[k, p]) for p in both)
-    if k == low or not both:
+    if k in (low, CLASSES.index("space")) or not both:  # a space stands between words, never in one
         return None
     return sum(int(n[k, p]) * (float(nll[k, p]) / int(n[k, p]) - float(nll[low, p]) / int(n[low, p]))
                for p in both) / weight
