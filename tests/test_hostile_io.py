@@ -286,6 +286,22 @@ def test_write_style_file_of_huge_numbers_is_one_line(tmp_path, model):
     cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f), "no usable lines")
 
 
+def test_write_says_which_lines_of_a_style_file_are_left_out(tmp_path, model):
+    import json
+    word = lambda x0, y0: [[x0 + k, y0 - 8 * (k % 2)] for k in range(30)]  # y down: a zigzag 8 px tall
+    line = [word(0, 100), word(40, 100), word(80, 100)]
+    note = line + [word(0, 140), word(40, 140)]  # a second line under the first
+    f = tmp_path / "style.jsonl"
+    f.write_text(json.dumps({"text": "ab ab ab", "strokes": line}) + "\n"
+                 + json.dumps({"text": "ab ab ab ab ab", "strokes": note}) + "\n")
+    r = run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f, "--candidates", 1)
+    assert r.exit_code == 0, r.output
+    assert "1 line(s) left out (more than one line of writing 1); the others can prime" in r.output
+    f.write_text(json.dumps({"text": "ab ab ab", "strokes": line}) + "\n")
+    r = run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f, "--candidates", 1)
+    assert r.exit_code == 0 and "left out" not in r.output, r.output
+
+
 def test_an_inkml_style_file_is_read_whole_only_up_to_a_bound(tmp_path, model, monkeypatch):
     import genseq.strokes.ownink as ownink
     f = tmp_path / "style.inkml"

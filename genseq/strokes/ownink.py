@@ -38,9 +38,10 @@ def iter_ink(path: str | os.PathLike, opts: CleanOptions, report: Report) -> Ite
 
 
 def read_ink(path: str | os.PathLike, opts: CleanOptions = CleanOptions(), target: InkTarget | None = None, *,
-             max_lines: int | None = None, max_chars: int | None = None) -> list[Sample]:
+             max_lines: int | None = None, max_chars: int | None = None, report: Report | None = None) -> list[Sample]:
     """All usable lines of a JSON Lines or InkML file, as strokes.jsonl.read_jsonl
-    returns them (normalised together to `target` when given)."""
-    report = Report()
+    returns them (normalised together to `target` when given); the lines left
+    out are counted in `report` when one is given."""
+    report = Report() if report is None else report
     return collect_samples(iter_ink(path, opts, report), path, report, target,
                            max_lines=max_lines, max_chars=max_chars)
