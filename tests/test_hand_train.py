@@ -269,7 +269,7 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     lr = step_log_length(y, (1.0, -1.0), (2.0, 4.0), 0.5)  # data-unit steps (6, 8) and (0, 0): scale 0.5
     assert float(lr[0, 0]) == pytest.approx(math.log(10.0)) and lr[0, 1] == -math.inf
     # attribution: with phi one-hot on chosen characters, each point goes to that character's class
-    from genseq.hand.evaluate import CLASSES, POSITIONS, _class_sums, _vs_lower
+    from genseq.hand.evaluate import CLASSES, POSITIONS, _class_sums, _groups, _vs_lower
     text = torch.tensor([[1, 2, 3, 0], [3, 1, 0, 0]])  # ids into "a.Z": 1 lower, 2 punct, 3 upper; 0 pad
     cls = torch.tensor([0, CLASSES.index("lower"), CLASSES.index("punct"), CLASSES.index("upper")])
     at = torch.tensor([[0, 0, 1, 2, 2], [0, 1, 1, 1, 0]])  # (B, T) attended position
@@ -278,7 +278,7 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]).float()  # the last point of line 0 is padding
     nll = torch.arange(10.0).view(2, 5)
     spaces = torch.tensor([False, False, False, False])
-    sums, counts = _class_sums(phi, text, mask, nll, cls, spaces)
+    sums, counts = _class_sums(*_groups(phi, text, cls, spaces), mask, nll)
     want = {"lower": (0 + 1 + 6 + 7 + 8, 5), "punct": (2, 1), "upper": (3 + 5, 2)}
     for name, (total, n) in want.items():
         k = CLASSES.index(name)
@@ -291,10 +291,10 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
     assert (float(sums[lower, inside]), int(counts[lower, inside])) == (6 + 7 + 8, 3)
     assert (float(sums[upper, first]), int(counts[upper, first])) == (5, 1)
     assert (float(sums[upper, inside]), int(counts[upper, inside])) == (3, 1)
-    sums, counts = _class_sums(phi, text, mask, nll, cls, torch.tensor([False, False, True, False]))
+    sums, counts = _class_sums(*_groups(phi, text, cls, torch.tensor([False, False, True, False])), mask, nll)
     assert (float(sums[upper, start]), int(counts[upper, start])) == (3, 1) and counts[upper, inside] == 0
     # against lowercase at the class's own positions: first (5 - 0.5) and inside (3 - 7), weighted 1:1
-    sums, counts = _class_sums(phi, text, mask, nll, cls, spaces)
+    sums, counts = _class_sums(*_groups(phi, text, cls, spaces), mask, nll)
     assert _vs_lower(sums, counts, upper) == pytest.approx(((5 - 0.5) + (3 - 7)) / 2)
     assert _vs_lower(sums, counts, lower) is None
     for c in classes.values():  # the positions add up to the class

@@ -296,7 +296,7 @@ def test_write_says_which_lines_of_a_style_file_are_left_out(tmp_path, model):
                  + json.dumps({"text": "ab ab ab ab ab", "strokes": note}) + "\n")
     r = run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f, "--candidates", 1)
     assert r.exit_code == 0, r.output
-    assert "1 line(s) left out (more than one line of writing 1); the others can prime" in r.output
+    assert "1 line(s) left out (more than one line of writing 1); the others primed" in r.output
     f.write_text(json.dumps({"text": "ab ab ab", "strokes": line}) + "\n")
     r = run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", f, "--candidates", 1)
     assert r.exit_code == 0 and "left out" not in r.output, r.output

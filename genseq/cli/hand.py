@@ -234,9 +234,9 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, cross_check=cross_check, page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
-    if style_file is not None:
-        _note_left_out(style_file)
-    drawing, lines = write_drawing(text, model, opts)
+    from ..strokes.build import Report
+    left_out = Report()
+    drawing, lines = write_drawing(text, model, opts, left_out)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
     written = save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi)
     for path in written:
@@ -246,26 +246,13 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
         names = old[0].name + (f" to {old[-1].name}" if len(old) > 1 else "")
         click.echo(f"warning: {names} {'are' if len(old) > 1 else 'is'} left from an earlier, longer set of pages",
                    err=True)
+    if left_out.skipped:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(left_out.skipped.items()))
+        click.echo(f"note: {style_file}: {sum(left_out.skipped.values())} line(s) left out ({reasons}); "
+                   "the others primed", err=True)
     if bad:
         click.echo(f"warning: {len(bad)} line(s) still looked wrong after re-sampling: "
                    + "; ".join(f"{ln.text!r} ({ln.status})" for ln in bad[:5]), err=True)
-
-
-def _note_left_out(path: Path) -> None:
-    """One line on stderr when some lines of a style file cannot prime (the others do)."""
-    from ..errors import GenseqError
-    from ..hand.api import STYLE_FILE_LIMITS
-    from ..strokes.build import Report
-    from ..strokes.ownink import read_ink
-    report = Report()
-    try:
-        read_ink(path, report=report, **STYLE_FILE_LIMITS)
-    except GenseqError:
-        return  # no usable line at all: writing stops with the reason
-    if report.skipped:
-        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items()))
-        click.echo(f"note: {path}: {sum(report.skipped.values())} line(s) left out ({reasons}); "
-                   "the others can prime", err=True)
 
 
 @main.command("scribble")

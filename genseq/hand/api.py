@@ -13,7 +13,7 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .data import normalise
 from .model import HandwritingConfig, HandwritingModel
 from .sample import (HandLine, HandSampleOptions, Progress, denormalise, progress_keys, sample_synthesis,
                      sample_unconditional)
+
+if TYPE_CHECKING:
+    from ..strokes.build import Report
 
 DEFAULT_MODEL = "handwriting.pt"
 STYLES = "styles.jsonl"
@@ -163,14 +166,16 @@ def styles_of(hm: HandModel) -> list:
     return model_styles(hm) or bundled_styles()
 
 
-def load_style(hm: HandModel, options: WriteOptions, reader=None) -> tuple[np.ndarray, str] | None:
+def load_style(hm: HandModel, options: WriteOptions, reader=None,
+               left_out: Report | None = None) -> tuple[np.ndarray, str] | None:
     """The priming sample, normalised as the model sees it: ((N, 3) points, its text).
 
     All lines of a call are primed with it, so they share one hand (Graves 2013
     section 5.5). Without --style or --style-file: the first of the lines a
     fine-tuned model carries, else the bundled style the seed picks. A style
     file's lines are chosen by prime_order, read by `reader` (None: the one
-    `options` names, loaded if needed).
+    `options` names, loaded if needed); the lines of a style file that cannot
+    prime are counted in `left_out` when one is given.
     """
     from ..strokes.normalise import model_ink
     from ..strokes.ownink import read_ink
@@ -186,12 +191,13 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None) -> tuple[np.nd
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
             target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
             scale = float(hm.meta.get("scale", 1.0))
-            sample = priming_sample(read_ink(path, target=target, **STYLE_FILE_LIMITS), config.alphabet,
+            sample = priming_sample(read_ink(path, target=target, report=left_out, **STYLE_FILE_LIMITS),
+                                    config.alphabet,
                                     options.style_lines, target.width_per_char,
                                     prime_legibility(config, reader, options.recognizer, scale))
         else:
             # A model that records no ink: match the spread of the pen offsets.
-            sample = max(read_ink(path, **STYLE_FILE_LIMITS), key=lambda s: len(s.points))
+            sample = max(read_ink(path, report=left_out, **STYLE_FILE_LIMITS), key=lambda s: len(s.points))
             spread = float(np.std(sample.points[:, :2], axis=0).mean())
             if not np.isfinite(spread) or spread <= 0:
                 raise GenseqError("the style sample has no usable strokes")
@@ -297,13 +303,15 @@ def priming_sample(samples: list, alphabet: str, n: int, space: float,
 
 
 def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress: Progress | None = None,
-                on_line: Callable[[int, HandLine], None] | None = None) -> list[HandLine | None]:
+                on_line: Callable[[int, HandLine], None] | None = None,
+                left_out: Report | None = None) -> list[HandLine | None]:
     """Write each non-empty line (batches of BATCH_LINES lines, or of BATCH_SEQUENCES
     candidates); None for blank lines.
 
     For a page that shows lines as they grow: progress({i: points so far}) for
     the lines i of the batch being written (sample.Progress), on_line(i, line)
-    once a line is final. Neither changes what is written."""
+    once a line is final. Neither changes what is written. `left_out` counts the
+    lines of a style file that cannot prime (load_style)."""
     from .choose import choose, scorer
     bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet))) if options.char_bias else ""
     if bad:
@@ -312,7 +320,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     C = options.candidates
     device = next(hm.model.parameters()).device
     reader = load_recognizer(options.recognizer, device=str(device)) if C > 1 else None
-    prime = load_style(hm, options, reader)
+    prime = load_style(hm, options, reader, left_out)
     norm = (hm.config.norm_mean, hm.config.norm_std)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
@@ -377,9 +385,11 @@ def write_handwriting(text: str, model: str | os.PathLike | HandModel | None = N
 
 
 def write_drawing(text: str, model: str | os.PathLike | HandModel | None = None,
-                  options: WriteOptions = WriteOptions()) -> tuple[list[np.ndarray | None], list[HandLine | None]]:
+                  options: WriteOptions = WriteOptions(),
+                  left_out: Report | None = None) -> tuple[list[np.ndarray | None], list[HandLine | None]]:
     """Handwrite `text`: returns (every line's (N, 3) offsets in data units, None for a blank
-    line: what the renderers of genseq.render lay out; the written lines)."""
+    line: what the renderers of genseq.render lay out; the written lines). `left_out`
+    counts the lines of a style file that cannot prime."""
     options.check()
     hm = model if isinstance(model, HandModel) else load_hand_model(model)
     if hm.config.kind != "synthesis":
@@ -391,7 +401,7 @@ def write_drawing(text: str, model: str | os.PathLike | HandModel | None = None,
     lines = wrap_lines(text, options.max_chars)
     if not lines:
         raise GenseqError("nothing to write: the text is empty or only spaces")
-    written = write_lines(lines, hm, options)
+    written = write_lines(lines, hm, options, left_out=left_out)
     config = hm.config
     return [None if w is None else denormalise(w.points, config.norm_mean, config.norm_std) for w in written], written
 

@@ -54,17 +54,22 @@ def char_class(ch: str) -> str:
     return "upper" if ch.isupper() else "lower" if ch.isalpha() else "punct"
 
 
-def _class_sums(phi, text, mask, nll, cls, spaces):
-    """NLL summed and points counted per class and position (C, P) of the most
-    attended character. phi (B, T, U), text (B, U) ids, mask (B, T), nll (B, T);
-    cls (V + 1,) id -> class index; spaces (V + 1,) bool, id -> is a space.
-    Points where the window attends to nothing (phi all 0) are left out."""
-    keep = (mask > 0) & (phi.amax(2) > 0)  # (B, T)
+def _groups(phi, text, cls, spaces):
+    """The class and position of the most attended character at each step, as one
+    index class * len(POSITIONS) + position, (B, T) long; and (B, T) bool, whether the
+    window attends to anything there. phi (B, T, U), text (B, U) ids; cls (V + 1,)
+    id -> class index; spaces (V + 1,) bool, id -> is a space."""
     at = phi.argmax(2)  # (B, T) attended position
-    c = cls[text.gather(1, at)]  # (B, T) its class
     after_space = spaces[text.gather(1, (at - 1).clamp(min=0))]
     pos = torch.where(at == 0, 0, torch.where(after_space, 1, 2))  # (B, T) index into POSITIONS
-    group = (c * len(POSITIONS) + pos)[keep].cpu()  # (N,)
+    return cls[text.gather(1, at)] * len(POSITIONS) + pos, phi.amax(2) > 0
+
+
+def _class_sums(groups, attends, mask, nll):
+    """NLL summed and points counted per class and position (C, P), from `_groups`;
+    mask (B, T), nll (B, T). Points where the window attends to nothing are left out."""
+    keep = (mask > 0) & attends  # (B, T)
+    group = groups[keep].cpu()  # (N,)
     size = len(CLASSES) * len(POSITIONS)
     sums = torch.zeros(size, dtype=torch.float64).index_add_(0, group, nll[keep].double().cpu())
     counts = torch.bincount(group, minlength=size)
@@ -81,11 +86,10 @@ def _vs_lower(nll, n, k: int) -> float | None:
     those positions); nll, n (C, P). None for lowercase and spaces."""
     low = CLASSES.index("lower")
     both = [p for p in range(len(POSITIONS)) if n[k, p] > 0 and n[low, p] > 0]
-    weight = sum(int(n[k, p]) for p in both)
     if k in (low, CLASSES.index("space")) or not both:  # a space stands between words, never in one
         return None
     return sum(int(n[k, p]) * (float(nll[k, p]) / int(n[k, p]) - float(nll[low, p]) / int(n[low, p]))
-               for p in both) / weight
+               for p in both) / sum(int(n[k, p]) for p in both)
 
 
 def step_log_length(y: torch.Tensor, norm_mean, norm_std, scale: float) -> torch.Tensor:
@@ -135,14 +139,14 @@ def evaluate_split(model: HandwritingModel, split, device, batch: int = 32, scal
                 total += float(nll.sum()) + n * log_std
                 points += int(n)
                 if by_class:
-                    sums, counts = _class_sums(extras["phi"], b.text, b.mask, nll, cls, spaces)
+                    groups, attends = _groups(extras["phi"], b.text, cls, spaces)
+                    sums, counts = _class_sums(groups, attends, b.mask, nll)
                     cls_nll += sums
                     cls_n += counts
                     log_r = step_log_length(b.y, config.norm_mean, config.norm_std, scale)  # (B, T)
                     moved = b.mask * torch.isfinite(log_r)
-                    sums, counts = _class_sums(extras["phi"], b.text, moved,
-                                               nll.double() - 2 * torch.nan_to_num(log_r, neginf=0.0), cls,
-                                               spaces)
+                    sums, counts = _class_sums(groups, attends, moved,
+                                               nll.double() - 2 * torch.nan_to_num(log_r, neginf=0.0))
                     free_nll += sums
                     free_n += counts
     finally:
