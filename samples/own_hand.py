@@ -7,7 +7,10 @@ sample and the rest are held out as the writer's real hand. For 10 fixed
 phrases it writes:
 
 - default: the model's default style (what a user gets without a sample);
-- primed: `--style-file` with the sample, as `genseq write` does;
+- primed: `--style-file` with the sample, as `genseq write` does (stood
+  upright to prime, the lines leant back towards the writer's slant:
+  genseq.hand.slant; `--as-written` primes with the lines as written,
+  `--lean-back F` leans them F of the way back);
 - primed-raw: the same sample scaled only by the spread of its offsets (how
   `write --style-file` primed before the ink was normalised);
 - fine-tuned: with each model given by `--tuned W=MODEL`, in the model's
@@ -139,6 +142,11 @@ def main() -> None:
                          "of the model's points per character (default: as the model file has them)")
     ap.add_argument("--style", type=int, default=None,
                     help="which of the lines a --tuned model carries primes its fine-tuned way (default: its first)")
+    ap.add_argument("--as-written", action="store_true",
+                    help="prime with the sample's lines as written, not stood upright (genseq.hand.slant)")
+    ap.add_argument("--lean-back", type=float, default=None,
+                    help="share of the way back from upright to the writer's slant for the primed lines "
+                         "(default: genseq.hand.slant.LEAN_BACK)")
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
     ap.add_argument("--recognizer", default=None, help="the reader that chooses among candidates (default: bundled)")
     ap.add_argument("--picture", type=Path, default=None)
@@ -158,6 +166,11 @@ def main() -> None:
     if args.prime_density is not None:
         import genseq.hand.api as api
         api.PRIME_DENSITY = args.prime_density
+    import genseq.hand.slant as slant
+    if args.as_written:
+        slant.UPRIGHT = None
+    if args.lean_back is not None:
+        slant.LEAN_BACK = args.lean_back
     hm = load_hand_model(None if args.model == "default" else args.model)
     reader = load_recognizer("default")
     target = model_ink(hm.meta)

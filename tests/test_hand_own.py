@@ -109,8 +109,8 @@ def test_train_on_jsonl_converts_holds_out_and_uses_the_small_set_recipe(tmp_pat
                       target=model_ink(ck["meta"]))
     assert {st["text"] for st in gone} <= train_texts and len(gone) == len(styles)  # without it: as converted
     # the first is the default whatever the seed; --style picks the others
-    assert all(load_style(hm, WriteOptions(seed=s))[1] == styles[0]["text"] for s in range(4))
-    assert load_style(hm, WriteOptions(style=len(styles) - 1))[1] == styles[-1]["text"]
+    assert all(load_style(hm, WriteOptions(seed=s)).text == styles[0]["text"] for s in range(4))
+    assert load_style(hm, WriteOptions(style=len(styles) - 1)).text == styles[-1]["text"]
     assert "styles" not in load_checkpoint(base, kind="handwriting")["meta"]  # a run on a corpus carries none
     # resuming reuses the converted file and carries the same lines, whatever became of the source since
     mine.write_text("\n".join(json.dumps({"text": t, "strokes": _loops(t, rng, scale=5.0)}) for t in TEXTS) + "\n")

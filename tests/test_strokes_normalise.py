@@ -235,7 +235,7 @@ def test_style_file_primes_at_the_priming_share_of_the_models_density(tmp_path, 
     assert 0.8 <= api.PRIME_DENSITY < 1.0
     for share in (1.0, 0.8, api.PRIME_DENSITY):
         monkeypatch.setattr(api, "PRIME_DENSITY", share)
-        points, text = api.load_style(hm, api.WriteOptions(style_file=f))
+        points, text = api.load_style(hm, api.WriteOptions(style_file=f)).prime
         assert text == texts[0]
         # the writer's lines share one step of pen time, so this line is near the writer's density
         assert len(points) / len(text) == pytest.approx(share * IAM_TARGET.points_per_char, rel=0.04)
@@ -259,6 +259,6 @@ def test_an_inkml_style_file_primes_as_the_same_lines_in_json_lines(tmp_path):
         groups.append(f'<traceGroup><annotation type="truth">{ln.text}</annotation>{"".join(refs)}</traceGroup>')
     as_inkml.write_text('<ink xmlns="http://www.w3.org/2003/InkML">' + "".join(traces) + "".join(groups) + "</ink>")
     hm = api.load_hand_model(None)
-    (p_j, t_j), (p_i, t_i) = (api.load_style(hm, api.WriteOptions(style_file=f)) for f in (as_jsonl, as_inkml))
+    (p_j, t_j), (p_i, t_i) = (api.load_style(hm, api.WriteOptions(style_file=f)).prime for f in (as_jsonl, as_inkml))
     assert t_j == t_i == texts[0]
     assert p_j.shape == p_i.shape and np.allclose(p_j, p_i, atol=1e-4)

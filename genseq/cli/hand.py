@@ -160,7 +160,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
                    "model carries; default: the one --seed picks (a fine-tuned model's first).")
 @click.option("--no-style", "unprimed", is_flag=True, help="No priming: every line in a hand of its own.")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Prime with your own handwriting: a JSON Lines file (text + strokes) or InkML (.inkml).")
+              help="Prime with your own handwriting: a JSON Lines file (text + strokes) or InkML (.inkml). "
+                   "It primes stood upright, and the lines lean three quarters of the way back to your slant.")
 @click.option("--style-lines", type=click.IntRange(1, 5), default=_W.style_lines, show_default=True,
               help="With --style-file: prime with this many of its lines, side by side: those the reader "
                    "reads plainly, nearest 40 characters long, first.")

@@ -166,22 +166,37 @@ def styles_of(hm: HandModel) -> list:
     return model_styles(hm) or bundled_styles()
 
 
+@dataclass(frozen=True)
+class Style:
+    """A priming sample as the model sees it, and the slant the written lines get."""
+
+    points: np.ndarray  # (N, 3) normalised offsets
+    text: str
+    shear: float | None = None  # the upright_shear written lines get (hand.slant); None: lines as written
+
+    @property
+    def prime(self) -> tuple[np.ndarray, str]:
+        return self.points, self.text
+
+
 def load_style(hm: HandModel, options: WriteOptions, reader=None,
-               left_out: Report | None = None) -> tuple[np.ndarray, str] | None:
-    """The priming sample, normalised as the model sees it: ((N, 3) points, its text).
+               left_out: Report | None = None) -> Style | None:
+    """The priming sample, normalised as the model sees it.
 
     All lines of a call are primed with it, so they share one hand (Graves 2013
     section 5.5). Without --style or --style-file: the first of the lines a
     fine-tuned model carries, else the bundled style the seed picks. A style
-    file's lines are chosen by prime_order, read by `reader` (None: the one
-    `options` names, loaded if needed); the lines of a style file that cannot
-    prime are counted in `left_out` when one is given.
+    file's lines are stood upright (hand.slant) and chosen by prime_order, read
+    by `reader` (None: the one `options` names, loaded if needed); the lines of
+    a style file that cannot prime are counted in `left_out` when one is given.
     """
     from ..strokes.normalise import model_ink
     from ..strokes.ownink import read_ink
+    from .slant import stand_upright
     config = hm.config
     if options.unprimed:
         return None
+    shear = None
     if options.style_file is not None:
         path = Path(options.style_file)
         if not path.is_file():
@@ -191,8 +206,8 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
             target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
             scale = float(hm.meta.get("scale", 1.0))
-            sample = priming_sample(read_ink(path, target=target, report=left_out, **STYLE_FILE_LIMITS),
-                                    config.alphabet,
+            samples, shear = stand_upright(read_ink(path, target=target, report=left_out, **STYLE_FILE_LIMITS))
+            sample = priming_sample(samples, config.alphabet,
                                     options.style_lines, target.width_per_char,
                                     prime_legibility(config, reader, options.recognizer, scale))
         else:
@@ -224,7 +239,7 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
     if len(sample.points) > MAX_MODEL_STYLES[2] * options.style_lines:
         raise GenseqError(f"the style sample has {len(sample.points):,} points; a line may have at most "
                           f"{MAX_MODEL_STYLES[2]:,} in the model's units")
-    return normalise(sample.points, config, scale), sample.text
+    return Style(normalise(sample.points, config, scale), sample.text, shear)
 
 
 PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
@@ -313,6 +328,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     once a line is final. Neither changes what is written. `left_out` counts the
     lines of a style file that cannot prime (load_style)."""
     from .choose import choose, scorer
+    from .slant import lean_line
     bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet))) if options.char_bias else ""
     if bad:
         raise GenseqError(f"--char-bias: the model cannot write {bad!r}")
@@ -320,7 +336,8 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     C = options.candidates
     device = next(hm.model.parameters()).device
     reader = load_recognizer(options.recognizer, device=str(device)) if C > 1 else None
-    prime = load_style(hm, options, reader, left_out)
+    style = load_style(hm, options, reader, left_out)
+    prime = None if style is None else style.prime
     norm = (hm.config.norm_mean, hm.config.norm_std)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
@@ -339,6 +356,8 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
                 drawn = _candidates([lines[i] for i in idx], C, hm, batch_opts, prime, score, shown)
                 written = choose(drawn, C, reader, norm, options.cross_check)
             for i, line in zip(idx, written):
+                if style is not None and style.shear is not None:
+                    line = lean_line(line, style.shear, hm.config)  # the writer's slant (hand.slant)
                 out[i] = line
                 if on_line is not None:
                     on_line(i, line)

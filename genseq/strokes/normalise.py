@@ -93,6 +93,74 @@ def deskew(strokes: list[np.ndarray]) -> list[np.ndarray]:
     return [(a - centre) @ R.T + centre for a in strokes]
 
 
+def _steps(strokes: list[np.ndarray]) -> np.ndarray | None:
+    """The pen-down steps (S, 2) of a line's absolute strokes; None without any."""
+    steps = [np.diff(np.asarray(a, dtype=np.float64)[:, :2], axis=0) for a in strokes if len(a) > 1]
+    return np.concatenate(steps) if steps else None
+
+
+def _step_slant(d: np.ndarray) -> float | None:
+    """The median angle from the vertical (degrees, positive leans right, y up)
+    of the near-vertical steps of d (S, 2); None where there are none."""
+    vert = d[np.abs(d[:, 1]) > np.abs(d[:, 0])]  # steps of length 0 are not near-vertical
+    if not len(vert):
+        return None
+    return float(np.median(np.degrees(np.arctan2(vert[:, 0] * np.sign(vert[:, 1]), np.abs(vert[:, 1])))))
+
+
+def line_slant(strokes: list[np.ndarray]) -> float | None:
+    """The slant of one levelled line of absolute strokes (y up): the median angle
+    from the vertical, in degrees (positive leans right), of its near-vertical
+    pen-down steps; None where it has none."""
+    d = _steps(strokes)
+    return None if d is None else _step_slant(d)
+
+
+def lean(points: np.ndarray, k: float) -> np.ndarray:
+    """(N, 3) offsets (y up) sheared by x += k·y: every stroke leans right by k
+    units per unit of height more (left for k < 0); pen states unchanged."""
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[:, 0] += np.float32(k) * out[:, 1]
+    return out
+
+
+MAX_SHEAR = 2.0  # a line that would need more (63 degrees) to stand upright is not a slant to measure
+
+
+def upright_shear(strokes: list[np.ndarray], tol: float = 0.1, rounds: int = 10) -> float | None:
+    """The shear k that stands a levelled line of absolute strokes (y up)
+    upright: line_slant of the strokes under x -= k·y is within `tol` degrees
+    of 0 (fixed-point steps k += tan(slant)); None where no slant can be
+    measured, the steps do not settle or |k| > MAX_SHEAR.
+
+    line_slant counts only steps within 45 degrees of the vertical, so on a
+    steep hand it reads less than the hand leans and a shear by it stands the
+    hand only part of the way up. Near upright it reads true, and so k moves
+    one for one with a shear: a line leant by c has upright_shear k + c."""
+    d = _steps(strokes)
+    if d is None:
+        return None
+    k = 0.0
+    for _ in range(rounds):
+        a = _step_slant(d - k * d[:, 1:2] * [1.0, 0.0])  # the steps under x -= k·y
+        if a is None or abs(k) > MAX_SHEAR:
+            return None
+        if abs(a) < tol:
+            return k
+        k += math.tan(math.radians(a))
+    return None
+
+
+def writer_shear(lines: list[tuple[np.ndarray, str]]) -> float | None:
+    """The median upright_shear over a writer's levelled (N, 3) offset lines of
+    two characters or more (normalise_lines levels them); None where none can
+    be measured."""
+    from .clean import to_strokes
+    ks = [upright_shear(to_strokes(p)) for p, t in lines if len(t.strip()) >= 2 and len(p) > 1]
+    ks = [k for k in ks if k is not None]
+    return float(np.median(ks)) if ks else None
+
+
 def line_size(strokes: list[np.ndarray], text: str) -> tuple[float | None, float | None]:
     """(width per character, y spread between quartiles) of one levelled line;
     None where it cannot be measured (one character, no extent)."""

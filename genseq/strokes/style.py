@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from .clean import to_strokes
-from .normalise import deskew, line_size
+from .normalise import deskew, line_size, line_slant
 
 FEATURES = ("slant", "aspect", "turning", "lifts", "dots")
 # Spread between writers of each feature: the standard deviation over 162
@@ -42,16 +42,12 @@ def line_features(points: np.ndarray, text: str) -> dict | None:
         return None
     strokes = deskew(strokes)
     width, height = line_size(strokes, text)
-    steps = [np.diff(s, axis=0) for s in strokes if len(s) > 1]
-    if not steps or not width or not height:
+    if not any(len(s) > 1 for s in strokes) or not width or not height:
         return None
-    d = np.concatenate(steps)  # (S, 2)
-    d = d[np.hypot(d[:, 0], d[:, 1]) > 0]
-    vert = d[np.abs(d[:, 1]) > np.abs(d[:, 0])]
-    slant = np.degrees(np.arctan2(vert[:, 0] * np.sign(vert[:, 1]), np.abs(vert[:, 1]))) if len(vert) else []
+    slant = line_slant(strokes)
     turns = turning_angles(strokes)
     n = len(text.strip())
-    return {"slant": float(np.median(slant)) if len(slant) else 0.0,
+    return {"slant": 0.0 if slant is None else slant,
             "aspect": width / height,
             "turning": float(np.degrees(np.median(turns))) if len(turns) else 0.0,
             "lifts": len(strokes) / n,

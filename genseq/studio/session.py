@@ -121,12 +121,13 @@ class StudioSession:
         writes one), or InkML when `name` ends in .inkml."""
         from ..hand.sample import denormalise
         from ..hand.api import WriteOptions, load_style
+        from ..hand.slant import lean_to
         from ..strokes.ownink import is_inkml
         name = Path(name).name[:80]
         path = Path(self._tmp.name) / f"mine-{secrets.token_hex(4)}{'.inkml' if is_inkml(name) else '.jsonl'}"
         path.write_bytes(data)
         try:
-            prime = load_style(self.hm, WriteOptions(style_file=path))
+            style = load_style(self.hm, WriteOptions(style_file=path))
         except GenseqError as err:
             path.unlink(missing_ok=True)
             why = str(err).removeprefix(f"{path}: ").replace(str(path), name)  # no temporary path shown
@@ -134,7 +135,9 @@ class StudioSession:
         config = self.hm.config
         with self._lock:
             old, self.mine, self.mine_name = self.mine, path, name
-            self.mine_preview = self._preview(denormalise(prime[0], config.norm_mean, config.norm_std))
+            line = denormalise(style.points, config.norm_mean, config.norm_std)
+            # leant as the written lines will be (it primes stood upright: hand.slant)
+            self.mine_preview = self._preview(line if style.shear is None else lean_to(line, style.shear))
         if old is not None:
             old.unlink(missing_ok=True)
         return {"name": self.mine_name, "preview": self.mine_preview}

@@ -1,0 +1,69 @@
+"""A writer's slant, kept apart from the rest of their hand when priming.
+
+The bundled model learnt mostly upright hands (IAM-OnDB's training lines
+lean 3.4 degrees at the median, UNIPEN's 11; genseq.strokes.normalise.
+upright_shear). Primed with a hand as it was written, it wrote the steeper
+hands less legibly (Spearman 0.52 between a writer's slant and the reader's
+character error rate on the primed lines, 22 unseen writers;
+docs/your-handwriting.md). So a style file's
+lines are stood up to UPRIGHT before they prime, all by one shear, and each
+written line is then leant LEAN_BACK of the way back to the writer's slant:
+
+    k_back = k_up + LEAN_BACK · (k_writer - k_up)
+    x' = x + (k_back - k_line) · y          (offsets: dx' = dx + (k_back - k_line) · dy)
+
+where k is the shear that stands a line upright (upright_shear), k_up =
+tan(UPRIGHT), k_writer the median over the writer's lines and k_line the
+written line's own. A shear keeps every point's height, so letters keep their
+size and the line its baseline.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from ..strokes.clean import to_strokes
+from ..strokes.normalise import lean, upright_shear, writer_shear
+from .data import normalise
+from .model import HandwritingConfig
+from .sample import HandLine, denormalise
+
+UPRIGHT: float | None = 3.4  # degrees: IAM-OnDB's training lines' median (upright_shear); None: prime as written
+# The written lines lean this share of the way back from UPRIGHT to the writer: on ten
+# unseen writers of UNIPEN's validation split, at 0.75 they read better and came out
+# nearer the writer's hand than primed as written; the whole way back read worse
+# (docs/your-handwriting.md).
+LEAN_BACK = 0.75
+
+
+def stand_upright(samples: list) -> tuple[list, float | None]:
+    """A writer's samples (genseq.strokes.h5.Sample, levelled, data units) ->
+    (the samples leant together to UPRIGHT, the shear each written line is to
+    have: LEAN_BACK of the way back to the writer's); the samples unchanged and
+    None where no slant can be measured, or UPRIGHT is None."""
+    if UPRIGHT is None:
+        return samples, None
+    k = writer_shear([(s.points, s.text) for s in samples])
+    if k is None:
+        return samples, None
+    up = math.tan(math.radians(UPRIGHT))
+    return [replace(s, points=lean(s.points, up - k)) for s in samples], up + LEAN_BACK * (k - up)
+
+
+def lean_to(points: np.ndarray, k: float) -> np.ndarray:
+    """(N, 3) data-unit offsets of one level line -> the line leant so that its
+    upright_shear is `k`; unchanged where its slant cannot be measured. (A
+    shear moves the least-squares line through a short line's points, so the
+    line is not levelled again first: the model writes level lines.)"""
+    own = upright_shear(to_strokes(points))
+    return points if own is None else lean(points, k - own)
+
+
+def lean_line(line: HandLine, k: float, config: HandwritingConfig) -> HandLine:
+    """A written line (normalised points) leant to the shear `k` (stand_upright's)."""
+    if len(line.points) < 2:
+        return line
+    pts = lean_to(denormalise(line.points, config.norm_mean, config.norm_std), k)
+    return replace(line, points=normalise(pts, config))
