@@ -166,10 +166,10 @@ def main() -> None:
     if args.prime_density is not None:
         import genseq.hand.api as api
         api.PRIME_DENSITY = args.prime_density
-    import genseq.hand.slant as slant
-    if args.as_written:
-        slant.UPRIGHT = None
     if args.lean_back is not None:
+        if args.as_written or not 0 <= args.lean_back <= 1:
+            sys.exit("--lean-back: a share between 0 and 1 of the way back, for lines primed upright")
+        import genseq.hand.slant as slant
         slant.LEAN_BACK = args.lean_back
     hm = load_hand_model(None if args.model == "default" else args.model)
     reader = load_recognizer("default")
@@ -184,6 +184,7 @@ def main() -> None:
         default_lines, default_cer = written(hm, reader, base, args.seeds)
         print(f"default style: CER {default_cer:.3f}")
     own = base if args.bias is None else replace(base, bias=args.bias)
+    own = replace(own, upright=not args.as_written)
     for path in sorted(args.dir.glob(f"*-{args.kind}.jsonl")):
         name = path.name.rsplit("-", 1)[0]
         lines = path.read_text().splitlines()

@@ -10,7 +10,8 @@ would with a file of that one line, to write the 10 phrases of
 samples/own_hand.py at --seeds seeds. Per line it records:
 
 - legibility: how plainly the bundled reader reads the line itself, log p(text
-  | ink) per character (genseq.hand.choose.legibility, on the ink as primed);
+  | ink) per character (genseq.hand.choose.legibility, on the line at the priming
+  density, as written: `write --style-file` then stands it upright, genseq.hand.slant);
 - cer: the bundled reader's character error rate on the primed phrases;
 - style: the style distance of the primed phrases to the writer's other lines.
 

@@ -70,18 +70,78 @@ def test_a_style_file_primes_upright_and_the_written_lines_lean_back_towards_the
     assert api.load_style(hm, api.WriteOptions(style=0)).shear is None
 
 
-def test_without_upright_a_style_file_primes_as_written(tmp_path, monkeypatch):
+def test_as_written_a_style_file_primes_with_its_slant_and_the_lines_keep_theirs(tmp_path):
     import genseq.hand.api as api
-    import genseq.hand.slant as slant
     f = tmp_path / "steep.jsonl"
     _jsonl(f, [_slanted(t, 0.8, seed=i) for i, t in enumerate(["a steep line to prime with", "another one"])])
     hm = api.load_hand_model(None)
     upright = api.load_style(hm, api.WriteOptions(style_file=f))
-    monkeypatch.setattr(slant, "UPRIGHT", None)
-    as_written = api.load_style(hm, api.WriteOptions(style_file=f))
+    as_written = api.load_style(hm, api.WriteOptions(style_file=f, upright=False))
     assert as_written.shear is None and as_written.text == upright.text
     config = hm.config
     k = [upright_shear(to_strokes(denormalise(s.points, config.norm_mean, config.norm_std)))
          for s in (as_written, upright)]
     writer = upright_shear(_slanted("a steep line to prime with", 0.0).strokes) + 0.8
     assert k[0] == pytest.approx(writer, abs=0.05) and k[1] == pytest.approx(math.tan(math.radians(3.4)), abs=0.02)
+
+
+@pytest.mark.parametrize("by", [-1.73, 1.9])
+def test_upright_shear_finds_hands_steeper_than_45_degrees(by):
+    # the steps settle from 0 where almost none are near-vertical: searched again from the most vertical shear
+    base = upright_shear(_slanted("hello world!", 0.0).strokes)
+    assert upright_shear(_slanted("hello world!", by).strokes) - base == pytest.approx(by, abs=0.01)
+
+
+def test_upright_shear_refuses_scribble_and_hands_past_the_largest_shear():
+    rng = np.random.default_rng(0)
+    flat = np.cumsum(np.stack([rng.uniform(1, 3, 400), rng.normal(0, 0.2, 400)], 1), 0)  # a flat zigzag
+    assert upright_shear([flat]) is None
+    assert upright_shear(_slanted("hello world!", 2.6).strokes) is None  # 69 degrees: not a slant to stand up
+
+
+def test_a_left_leaning_writer_primes_upright_and_the_lines_lean_back_left(tmp_path):
+    import genseq.hand.api as api
+    from genseq.hand.slant import LEAN_BACK, UPRIGHT
+    f = tmp_path / "left.jsonl"
+    texts = ["a hand that leans to the left a lot", "and a second line", "the third one"]
+    _jsonl(f, [_slanted(t, -0.5, seed=i) for i, t in enumerate(texts)])
+    hm = api.load_hand_model(None)
+    style = api.load_style(hm, api.WriteOptions(style_file=f))
+    writer = upright_shear(_slanted(texts[0], 0.0).strokes) - 0.5
+    up = math.tan(math.radians(UPRIGHT))
+    assert style.shear == pytest.approx(up + LEAN_BACK * (writer - up), abs=0.05) and style.shear < 0
+    lines, _ = api.write_drawing("leaning left", hm, api.WriteOptions(style_file=f, candidates=2, seed=1))
+    assert upright_shear(to_strokes(lines[0])) == pytest.approx(style.shear, abs=0.02)
+
+
+def test_a_written_line_too_short_to_measure_is_leant_by_the_fixed_amount():
+    from genseq.hand.slant import UPRIGHT, lean_to
+    up = math.tan(math.radians(UPRIGHT))
+    dash = to_offsets([np.array([[0.0, 0.0], [40.0, 1.0], [80.0, 0.0]])])  # "-": no near-vertical step
+    assert np.allclose(lean_to(dash, 0.6), lean(dash, 0.6 - up))
+    short = to_offsets(_slanted("hi", 1.2, rate=6).strokes[:1])  # a few near-vertical steps: not enough to go by
+    assert np.allclose(lean_to(short, 0.6), lean(short, 0.6 - up))
+    near = to_offsets(_slanted("hello world!", 0.1).strokes)
+    own = upright_shear(to_strokes(near))
+    assert np.allclose(lean_to(near, 0.6), lean(near, 0.6 - own))
+
+
+def test_a_style_file_with_no_slant_to_measure_primes_as_written(tmp_path):
+    import json
+    import genseq.hand.api as api
+    f = tmp_path / "dots.jsonl"
+    dots = [[[float(10 * i), 50.0]] for i in range(30)]  # one-point strokes: no pen-down step at all
+    f.write_text("".join(json.dumps({"text": t, "strokes": dots}) + "\n" for t in ("dot dot dot", "more dots")))
+    hm = api.load_hand_model(None)
+    style = api.load_style(hm, api.WriteOptions(style_file=f))
+    assert style.shear is None
+    lines, _ = api.write_drawing("dots", hm, api.WriteOptions(style_file=f, candidates=1, seed=1))
+    assert lines[0] is not None and np.isfinite(lines[0]).all()
+
+
+def test_write_as_written_needs_a_style_file(tmp_path):
+    from click.testing import CliRunner
+    from genseq.cli import main
+    r = CliRunner().invoke(main, ["write", "hi", "--as-written", "-o", str(tmp_path / "o.svg")])
+    assert r.exit_code != 0 and "--as-written works with --style-file" in r.output
+    assert not (tmp_path / "o.svg").exists()

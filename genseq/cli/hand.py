@@ -165,6 +165,9 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--style-lines", type=click.IntRange(1, 5), default=_W.style_lines, show_default=True,
               help="With --style-file: prime with this many of its lines, side by side: those the reader "
                    "reads plainly, nearest 40 characters long, first.")
+@click.option("--as-written", is_flag=True,
+              help="With --style-file: prime with your lines as written, not stood upright (the lines then lean "
+                   "as the model imitates your slant).")
 @click.option("--seed", type=SEED, default=_W.seed, show_default=True, help="Same seed, same handwriting.")
 @click.option("--max-chars", type=int, default=_W.max_chars, show_default=True, help="Wrap lines at this many characters.")
 @click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default="error", show_default=True,
@@ -192,7 +195,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--dpi", type=Finite(min=1, max=2400), default=96.0, show_default=True,
               help="Pixels per inch of a PNG (-o page.png); 96 is one pixel per px of the page.")
 @page_options
-def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, seed, max_chars, unknown,
+def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, as_written, seed,
+              max_chars, unknown,
               max_text, candidates, recognizer, by_line, cross_check, animate, speed, plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
@@ -205,6 +209,8 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
     ctx, typed = click.get_current_context(), click.core.ParameterSource.COMMANDLINE
     if style_file is None and ctx.get_parameter_source("style_lines") is typed:
         raise GenseqError("--style-lines works with --style-file (how many of its lines prime)")
+    if style_file is None and as_written:
+        raise GenseqError("--as-written works with --style-file (how its lines prime)")
     if not animate and ctx.get_parameter_source("speed") is typed:
         raise GenseqError("--speed works with --animate (how fast the page draws itself)")
     flavour = "animated" if animate else "plotter" if plotter else "static"
@@ -231,7 +237,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
     output_target(output)  # refuse a device, FIFO or folder now, not after minutes of writing
     opts = WriteOptions(bias=bias, char_bias=parse_char_bias(char_bias), seed=seed, style=style,
                         unprimed=unprimed, style_file=style_file,
-                        style_lines=style_lines, max_chars=max_chars,
+                        style_lines=style_lines, upright=not as_written, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, cross_check=cross_check, page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after

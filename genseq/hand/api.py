@@ -44,6 +44,7 @@ class WriteOptions:
     style: int | None = None       # a style (priming sample); None: the seed's bundled one, a fine-tune's first
     style_file: Path | None = None # prime with your own line(s) (JSON Lines or .inkml, see datasets/)
     style_lines: int = 1           # how many of the style file's lines prime, side by side (prime_order)
+    upright: bool = True           # a style file's lines prime stood upright, the lines lean back (hand.slant)
     unprimed: bool = False         # no priming at all: every line in a hand of its own
     max_chars: int = 40            # wrap lines at this many characters (IAM-OnDB lines: 95% <= 41)
     unknown: str = "error"         # characters outside the alphabet: error | drop | replace
@@ -166,7 +167,7 @@ def styles_of(hm: HandModel) -> list:
     return model_styles(hm) or bundled_styles()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Style:
     """A priming sample as the model sees it, and the slant the written lines get."""
 
@@ -206,7 +207,9 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).
             target = replace(target, points_per_char=target.points_per_char * PRIME_DENSITY)
             scale = float(hm.meta.get("scale", 1.0))
-            samples, shear = stand_upright(read_ink(path, target=target, report=left_out, **STYLE_FILE_LIMITS))
+            samples = read_ink(path, target=target, report=left_out, **STYLE_FILE_LIMITS)
+            if options.upright:
+                samples, shear = stand_upright(samples)
             sample = priming_sample(samples, config.alphabet,
                                     options.style_lines, target.width_per_char,
                                     prime_legibility(config, reader, options.recognizer, scale))
@@ -325,8 +328,9 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
 
     For a page that shows lines as they grow: progress({i: points so far}) for
     the lines i of the batch being written (sample.Progress), on_line(i, line)
-    once a line is final. Neither changes what is written. `left_out` counts the
-    lines of a style file that cannot prime (load_style)."""
+    once a line is final (primed with a style file, progress shows a line upright
+    and on_line leant: hand.slant). Neither changes what is written. `left_out`
+    counts the lines of a style file that cannot prime (load_style)."""
     from .choose import choose, scorer
     from .slant import lean_line
     bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet))) if options.char_bias else ""

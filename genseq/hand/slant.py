@@ -3,7 +3,7 @@
 The bundled model learnt mostly upright hands (IAM-OnDB's training lines
 lean 3.4 degrees at the median, UNIPEN's 11; genseq.strokes.normalise.
 upright_shear). Primed with a hand as it was written, it wrote the steeper
-hands less legibly (Spearman 0.52 between a writer's slant and the reader's
+hands less legibly (Spearman 0.60 between a writer's slant and the reader's
 character error rate on the primed lines, 22 unseen writers;
 docs/your-handwriting.md). So a style file's
 lines are stood up to UPRIGHT before they prime, all by one shear, and each
@@ -25,15 +25,15 @@ from dataclasses import replace
 import numpy as np
 
 from ..strokes.clean import to_strokes
-from ..strokes.normalise import lean, upright_shear, writer_shear
+from ..strokes.normalise import lean, upright_shear, vertical_steps, writer_shear
 from .data import normalise
 from .model import HandwritingConfig
 from .sample import HandLine, denormalise
 
-UPRIGHT: float | None = 3.4  # degrees: IAM-OnDB's training lines' median (upright_shear); None: prime as written
+UPRIGHT = 3.4  # degrees: the median slant of IAM-OnDB's training lines (upright_shear)
 # The written lines lean this share of the way back from UPRIGHT to the writer: on ten
-# unseen writers of UNIPEN's validation split, at 0.75 they read better and came out
-# nearer the writer's hand than primed as written; the whole way back read worse
+# unseen writers of UNIPEN's validation split, 0.75 came out nearest the writer's hand of
+# the shares tried (0, 0.5, 0.75, 1) and read better than primed as written
 # (docs/your-handwriting.md).
 LEAN_BACK = 0.75
 
@@ -42,9 +42,7 @@ def stand_upright(samples: list) -> tuple[list, float | None]:
     """A writer's samples (genseq.strokes.h5.Sample, levelled, data units) ->
     (the samples leant together to UPRIGHT, the shear each written line is to
     have: LEAN_BACK of the way back to the writer's); the samples unchanged and
-    None where no slant can be measured, or UPRIGHT is None."""
-    if UPRIGHT is None:
-        return samples, None
+    None where no slant can be measured."""
     k = writer_shear([(s.points, s.text) for s in samples])
     if k is None:
         return samples, None
@@ -52,13 +50,23 @@ def stand_upright(samples: list) -> tuple[list, float | None]:
     return [replace(s, points=lean(s.points, up - k)) for s in samples], up + LEAN_BACK * (k - up)
 
 
+# A written line is leant from its own slant when that rests on at least MIN_STEPS near-vertical
+# steps (the phrases of docs/your-handwriting.md: 100 or more). A short line ("a", "-") can read
+# 40 degrees off; it is leant as if it stood at UPRIGHT.
+MIN_STEPS = 20
+
+
 def lean_to(points: np.ndarray, k: float) -> np.ndarray:
-    """(N, 3) data-unit offsets of one level line -> the line leant so that its
-    upright_shear is `k`; unchanged where its slant cannot be measured. (A
-    shear moves the least-squares line through a short line's points, so the
-    line is not levelled again first: the model writes level lines.)"""
-    own = upright_shear(to_strokes(points))
-    return points if own is None else lean(points, k - own)
+    """(N, 3) data-unit offsets of one level line written primed upright -> the
+    line leant so that its upright_shear is `k` (see MIN_STEPS). (A shear moves
+    the least-squares line through a short line's points, so the line is not
+    levelled again first: the model writes level lines.)"""
+    strokes = to_strokes(points)
+    up = math.tan(math.radians(UPRIGHT))
+    own = upright_shear(strokes)
+    if own is None or vertical_steps(strokes, own) < MIN_STEPS:
+        own = up
+    return lean(points, k - own)
 
 
 def lean_line(line: HandLine, k: float, config: HandwritingConfig) -> HandLine:

@@ -129,9 +129,11 @@ MAX_SHEAR = 2.0  # a line that would need more (63 degrees) to stand upright is 
 
 def upright_shear(strokes: list[np.ndarray], tol: float = 0.1, rounds: int = 10) -> float | None:
     """The shear k that stands a levelled line of absolute strokes (y up)
-    upright: line_slant of the strokes under x -= k·y is within `tol` degrees
-    of 0 (fixed-point steps k += tan(slant)); None where no slant can be
-    measured, the steps do not settle or |k| > MAX_SHEAR.
+    upright: fixed-point steps k += tan(line_slant of the strokes under
+    x -= k·y) until that slant is within `tol` degrees of 0 (the last step
+    taken too), at most `rounds` of them; None where no slant can be measured
+    or |k| > MAX_SHEAR, or where under k fewer than MIN_VERTICAL of its steps
+    stand near the vertical (a scribble, or a false rest on a very steep hand).
 
     line_slant counts only steps within 45 degrees of the vertical, so on a
     steep hand it reads less than the hand leans and a shear by it stands the
@@ -140,15 +142,44 @@ def upright_shear(strokes: list[np.ndarray], tol: float = 0.1, rounds: int = 10)
     d = _steps(strokes)
     if d is None:
         return None
-    k = 0.0
+    k = _settle(d, 0.0, tol, rounds)
+    if k is None or _vertical(d, k) < MIN_VERTICAL:
+        # A hand steeper than about 45 degrees has few near-vertical steps to start from, and
+        # the steps can settle where almost none are: start again from the shear that stands
+        # the most steps near the vertical.
+        best = max(np.arange(-MAX_SHEAR, MAX_SHEAR + 1e-9, 0.1), key=lambda c: _vertical(d, c))
+        k = _settle(d, float(best), tol, rounds)
+        if k is None or _vertical(d, k) < MIN_VERTICAL:
+            return None
+    return k if abs(k) <= MAX_SHEAR else None
+
+
+MIN_VERTICAL = 0.2  # upright, a line of writing has at least this share of its steps near the vertical
+
+
+def _vertical(d: np.ndarray, k: float) -> float:
+    """The share of the steps d (S, 2) within 45 degrees of the vertical under x -= k·y."""
+    x = d[:, 0] - k * d[:, 1]
+    return float(np.mean(np.abs(d[:, 1]) > np.abs(x)))
+
+
+def vertical_steps(strokes: list[np.ndarray], k: float) -> int:
+    """How many pen-down steps of a line stand within 45 degrees of the vertical under
+    x -= k·y: what its upright_shear k rests on."""
+    d = _steps(strokes)
+    return 0 if d is None else int(round(_vertical(d, k) * len(d)))
+
+
+def _settle(d: np.ndarray, k: float, tol: float, rounds: int) -> float | None:
+    """upright_shear's fixed-point steps from k."""
     for _ in range(rounds):
         a = _step_slant(d - k * d[:, 1:2] * [1.0, 0.0])  # the steps under x -= k·y
-        if a is None or abs(k) > MAX_SHEAR:
+        if a is None:
             return None
-        if abs(a) < tol:
-            return k
         k += math.tan(math.radians(a))
-    return None
+        if abs(a) < tol:
+            break
+    return k
 
 
 def writer_shear(lines: list[tuple[np.ndarray, str]]) -> float | None:
