@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .clean import Skip, to_offsets
+from .clean import Skip, to_offsets, to_strokes
 
 MAX_DESKEW = math.radians(20.0)
 
@@ -186,7 +186,6 @@ def writer_shear(lines: list[tuple[np.ndarray, str]]) -> float | None:
     """The median upright_shear over a writer's levelled (N, 3) offset lines of
     two characters or more (normalise_lines levels them); None where none can
     be measured."""
-    from .clean import to_strokes
     ks = [upright_shear(to_strokes(p)) for p, t in lines if len(t.strip()) >= 2 and len(p) > 1]
     ks = [k for k in ks if k is not None]
     return float(np.median(ks)) if ks else None
@@ -270,7 +269,6 @@ def ink_target(split, max_lines: int = 2000) -> InkTarget:
     """Measure a stroke file's split (genseq.strokes.h5.StrokeSplit): points per
     character over the whole split, sizes as medians over up to `max_lines`
     lines spread evenly over it."""
-    from .clean import to_strokes
     from .split import spread
     chars = sum(len(t) for t in split.texts)
     if not chars:
