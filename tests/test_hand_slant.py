@@ -145,3 +145,113 @@ def test_write_as_written_needs_a_style_file(tmp_path):
     r = CliRunner().invoke(main, ["write", "hi", "--as-written", "-o", str(tmp_path / "o.svg")])
     assert r.exit_code != 0 and "--as-written works with --style-file" in r.output
     assert not (tmp_path / "o.svg").exists()
+
+
+TUNE_TEXTS = ["abc cab", "cab a bc", "b.c aa", "aa bb c", "c a b ab", "abc. ba", "ba ca cc", "cc a bb"]
+
+
+def _steep_file(tmp_path, slant=0.8):
+    f = tmp_path / "steep.jsonl"
+    _jsonl(f, [_slanted(t, slant, seed=i) for i, t in enumerate(TUNE_TEXTS)])
+    return f, upright_shear(_slanted(TUNE_TEXTS[0], 0.0).strokes) + slant
+
+
+def test_a_fine_tune_learns_the_lines_upright_and_its_lines_lean_back_to_the_writer(tmp_path):
+    from click.testing import CliRunner
+
+    from genseq.checkpoint import load_checkpoint
+    from genseq.cli import main
+    from genseq.hand.api import WriteOptions, load_hand_model, load_style
+    from genseq.hand.slant import UPRIGHT, lean_back
+    from genseq.strokes import StrokeDataset
+    from test_hand_own import _base_model
+    base = _base_model(tmp_path)
+    f, writer = _steep_file(tmp_path)  # 39 degrees past upright
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "handwriting", str(f), "--init", str(base), "-o", str(run),
+                                  "--max-steps", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    up = math.tan(math.radians(UPRIGHT))
+    from genseq.strokes.normalise import model_ink
+    from genseq.strokes.ownink import read_ink
+    as_written = read_ink(f, target=model_ink(load_checkpoint(base, kind="handwriting")["meta"]))
+    writer = writer_shear([(s.points, s.text) for s in as_written])  # in the base model's ink
+    assert writer > 0.6
+    with StrokeDataset(run / "steep.h5") as ds:
+        assert ds.writer_shear == pytest.approx(writer, abs=1e-6)  # the slant the lines were stood up from
+        lines = [(s.points, s.text) for name in ("train", "val") for s in ds.split(name)]
+        assert "sheared from a slant of" in ds.resample
+    assert writer_shear(lines) == pytest.approx(up, abs=0.02)  # learnt upright
+    meta = load_checkpoint(run / "best.pt", kind="handwriting")["meta"]
+    assert meta["writer_shear"] == pytest.approx(writer, abs=1e-6)
+    # the carried lines (normalised from the file again, sparser) are leant by the same shear
+    from dataclasses import replace
+
+    from genseq.hand.own import STYLE_DENSITY
+    target = model_ink(meta)
+    sparser = {s.text: s.points for s in read_ink(f, target=replace(
+        target, points_per_char=target.points_per_char * STYLE_DENSITY))}
+    for st in meta["styles"]:
+        assert np.allclose(st["points"], lean(sparser[st["text"]], up - writer), atol=0.006)
+    hm = load_hand_model(run / "best.pt")
+    assert load_style(hm, WriteOptions()).shear == pytest.approx(lean_back(meta["writer_shear"]))
+    assert load_style(hm, WriteOptions(style_file=f)).shear == pytest.approx(lean_back(writer), abs=0.05)
+    assert load_style(hm, WriteOptions(unprimed=True)) is None
+    # --as-written: the lines learnt as they are, no slant recorded, nothing leant
+    r = CliRunner().invoke(main, ["train", "handwriting", str(f), "--init", str(base), "-o", str(tmp_path / "aw"),
+                                  "--max-steps", "2", "-q", "--as-written"])
+    assert r.exit_code == 0, r.output
+    with StrokeDataset(tmp_path / "aw" / "steep.h5") as ds:
+        assert ds.writer_shear is None
+        assert writer_shear([(s.points, s.text) for n in ("train", "val") for s in ds.split(n)]) == \
+            pytest.approx(writer, abs=1e-3)
+    aw = load_hand_model(tmp_path / "aw" / "best.pt")
+    assert "writer_shear" not in aw.meta and load_style(aw, WriteOptions()).shear is None
+    r = CliRunner().invoke(main, ["train", "handwriting", str(run / "steep.h5"), "-o", str(tmp_path / "x"),
+                                  "--as-written", "-q"])
+    assert r.exit_code != 0 and "--as-written is for your own" in r.output and "Traceback" not in r.output
+
+
+def test_data_jsonl_upright_records_the_slant_and_refuses_raw(tmp_path):
+    from click.testing import CliRunner
+
+    from genseq.cli import main
+    from genseq.hand.slant import UPRIGHT
+    from genseq.strokes import StrokeDataset
+    from genseq.strokes.normalise import IAM_TARGET
+    from genseq.strokes.ownink import read_ink
+    f, _ = _steep_file(tmp_path, slant=0.5)
+    writer = writer_shear([(s.points, s.text) for s in read_ink(f, target=IAM_TARGET)])  # the bundled model's ink
+    assert writer > 0.3
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "up.h5"), "--upright"])
+    assert r.exit_code == 0, r.output
+    assert "slant: " in r.output and "stood upright to 3.4" in r.output
+    with StrokeDataset(tmp_path / "up.h5") as ds:
+        assert ds.writer_shear == pytest.approx(writer, abs=1e-6)
+        lines = [(s.points, s.text) for name in ("train", "val") for s in ds.split(name)]
+    assert writer_shear(lines) == pytest.approx(math.tan(math.radians(UPRIGHT)), abs=0.02)
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "w.h5")])
+    with StrokeDataset(tmp_path / "w.h5") as ds:  # without it: as written, no slant recorded
+        assert ds.writer_shear is None
+        lines = [(s.points, s.text) for name in ("train", "val") for s in ds.split(name)]
+        assert writer_shear(lines) == pytest.approx(writer, abs=1e-3)
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "r.h5"), "--upright", "--raw"])
+    assert r.exit_code != 0 and "--upright" in r.output and "Traceback" not in r.output
+
+
+def test_a_model_or_file_with_a_bad_writer_shear_is_refused_or_ignored(tmp_path):
+    import h5py
+
+    from genseq.errors import GenseqError
+    from genseq.hand.slant import model_lean
+    from genseq.strokes import Sample, StrokeDataset, write_strokes
+    for bad in (float("nan"), True, "0.3", 9.0, None, [0.1]):
+        assert model_lean({"writer_shear": bad}) is None
+    assert model_lean({}) is None and model_lean({"writer_shear": 0.5}) is not None
+    p = tmp_path / "s.h5"
+    pts = np.array([[0, 0, 0], [1, 1, 1]], np.float32)
+    write_strokes(p, {"train": [Sample("a", "ab", pts)]}, source="t", terms="t", units="u")
+    with h5py.File(p, "a") as fh:
+        fh.attrs["writer_shear"] = np.nan
+    with pytest.raises(GenseqError, match="writer_shear"):
+        StrokeDataset(p)

@@ -41,6 +41,10 @@ _P = PageOptions()
 @click.option("--blend", type=Finite(min=0.0, max=1.0, min_open=True), default=None, metavar="A",
               help="With --init: best.pt keeps A x the tuned weights + (1 - A) x the starting model's, "
                    "which keeps more of its legibility (default: 0.25 for your own .jsonl/.inkml lines, else 1).")
+@click.option("--as-written", is_flag=True,
+              help="Your own .jsonl/.inkml lines are learnt as written (default: stood upright to the "
+                   "model's slant, with your slant recorded; the fine-tuned model leans its lines back "
+                   "towards it).")
 @oversample_options
 @train_options
 def train_handwriting_cmd(data, mix, **kw):
@@ -53,9 +57,10 @@ def train_handwriting_cmd(data, mix, **kw):
     and normalisation and fine-tunes on DATA; characters only DATA holds are
     added to its alphabet with fresh weights. Your own handwriting may come as
     .jsonl or .inkml files: they are brought to the model's own ink in the run
-    folder, a few lines held out, and flags left at their defaults take a short
-    schedule for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1,
-    --blend 0.25).
+    folder, stood upright (your slant recorded in the model, which leans its
+    lines back towards it; --as-written keeps it), a few lines held out, and
+    flags left at their defaults take a short schedule for a few dozen lines
+    (150 steps of 8 lines, lr 1e-4, --augment 1, --blend 0.25).
     """
     from ..hand.train import train_handwriting
     run_training(train_handwriting, list(data), mix=parse_mix(mix, len(data)), **typed_options(kw))

@@ -103,6 +103,10 @@ def own_ink_options(f):
     f = click.option("--like", default="default", show_default=True, metavar="MODEL",
                      help="Bring the ink, as one writer's, to this model's size, points per character and "
                           "level baseline ('default': the bundled model), ready to prime or fine-tune it.")(f)
+    f = click.option("--upright", is_flag=True,
+                     help="Shear all lines together so that the writer's slant stands at the model's own "
+                          "(3.4 degrees) and record the slant: a model fine-tuned on the file writes its "
+                          "lines leant back towards it (what `train handwriting mine.jsonl --init` does).")(f)
     f = click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")(f)
     f = click.option("--val-frac", type=float, default=None,
                      help="Share of texts for val, at least one text when above 0 "
@@ -127,16 +131,19 @@ def ink_target_of(like: str, raw: bool):
     return target, str(meta.get("units", ""))
 
 
-def _import_own(convert, files, val_frac, test_frac, like, raw, every, min_dist, max_jump_ratio, seed, out,
-                verbose) -> None:
+def _import_own(convert, files, val_frac, test_frac, like, raw, upright, every, min_dist, max_jump_ratio, seed,
+                out, verbose) -> None:
     """Run `convert` (convert_jsonl, convert_inkml) on FILES with the options of own_ink_options."""
     from ..errors import GenseqError
     from ..strokes.build import ImportOptions
     if not raw and (every != 1 or min_dist != 0):
         raise GenseqError("--every and --min-dist work with --raw; without it the ink is resampled to the "
                           "points per character of --like's model")
+    if raw and upright:
+        raise GenseqError("--upright works on ink brought to a model's (--like); --raw keeps the source as it is")
     target, units = ink_target_of(like, raw)
     opts = ImportOptions(val_frac=val_frac, test_frac=test_frac, seed=seed, target=target, target_units=units,
+                         upright=upright,
                          clean=CleanOptions(every=every, min_dist=min_dist, max_jump_ratio=max_jump_ratio))
     _report(convert(files, out, opts), verbose, out)
 

@@ -2,12 +2,15 @@
 
 `genseq train handwriting mine.jsonl --init default -o runs/mine` converts the
 files into the run folder, brought to the starting model's own ink (size,
-points per character, level baseline: genseq.strokes.normalise), with a share
-of the lines held out to choose the best step by; and, for flags left at their
+points per character, level baseline: genseq.strokes.normalise) and stood
+upright (strokes.normalise.stand_upright: the model file records the writer's
+slant, and its lines lean back towards it, hand.slant), with a share of the
+lines held out to choose the best step by; and, for flags left at their
 defaults, uses SMALL_SET: a short, gentle schedule for 20-40 lines.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +54,11 @@ def is_own(path: Path) -> bool:
 
 
 def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
-             small: SmallSet = SMALL_SET) -> list[Path]:
+             small: SmallSet = SMALL_SET, upright: bool = True) -> list[Path]:
     """The stroke files a run trains on: stroke HDF5 files as given; each JSONL or
     InkML file converted once into `out` (`<name>.h5`; a resumed run reuses it),
-    normalised to the starting model's ink when it records one."""
+    normalised to the starting model's ink when it records one and then, with
+    `upright`, stood upright (strokes.normalise.stand_upright)."""
     from ..strokes.build import ImportOptions
     from ..strokes.inkml import convert_inkml
     from ..strokes.jsonl import convert_jsonl
@@ -71,7 +75,7 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
             continue
         if not Path(p).is_file():
             raise GenseqError(f"{p}: no such file")
-        opts = ImportOptions(val_frac=small.val_frac, target=target,
+        opts = ImportOptions(val_frac=small.val_frac, target=target, upright=upright and target is not None,
                              target_units=str((init_meta or {}).get("units", "")))
         convert = convert_jsonl if Path(p).suffix.lower() == ".jsonl" else convert_inkml
         opts = _with_val(opts, p, small)  # may refuse too few lines: before the run folder is made
@@ -140,15 +144,18 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
     file `path` was converted from, and `target`, the starting model's ink
     (strokes.normalise.InkTarget), the lines are normalised from the source
     again, all lines together as a style file's are, to `density` of the
-    target's points per character (by pen time when all lines carry it). Lines
-    a model file's styles cannot hold (api.MAX_MODEL_STYLES) are left out."""
+    target's points per character (by pen time when all lines carry it), and
+    leant by the shear that stood the file's lines upright where it records
+    one (StrokeDataset.writer_shear). Lines a model file's styles cannot hold (api.MAX_MODEL_STYLES) are left out."""
     from dataclasses import replace
 
     from ..strokes import StrokeDataset
+    from ..strokes.normalise import UPRIGHT, lean
     from ..strokes.ownink import read_ink
     from .api import MAX_MODEL_STYLES, prime_legibility, prime_order
     with StrokeDataset(path) as ds:
         lines = [s for s in ds.split("train") if s.text and set(s.text) <= set(config.alphabet)]
+        k = ds.writer_shear
     if source is not None and target is not None and Path(source).is_file():
         try:
             again = read_ink(source, target=replace(target, points_per_char=target.points_per_char * density))
@@ -157,6 +164,9 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
         if again is not None:
             train = {s.text for s in lines}
             lines = [s for s in again if s.text in train]
+            if k is not None:  # stood upright as the lines the model learnt (strokes.normalise.stand_upright)
+                c = math.tan(math.radians(UPRIGHT)) - k
+                lines = [replace(s, points=lean(s.points, c)) for s in lines]
     most_chars, most_points = MAX_MODEL_STYLES[1:]  # what a model file's styles may hold (api.model_styles)
     lines = [s for s in lines if len(s.text) <= most_chars and 1 < len(s.points) <= most_points]
     lines = prime_order(lines, config.alphabet, legible or prime_legibility(config))

@@ -16,6 +16,11 @@ where k is the shear that stands a line upright (upright_shear), k_up =
 tan(UPRIGHT), k_writer the median over the writer's lines and k_line the
 written line's own. A shear keeps every point's height, so letters keep their
 size and the line its baseline.
+
+A fine-tune on one writer's lines learns them stood upright the same way
+(hand.own): its model file records k_writer ("writer_shear"), and the lines it
+writes primed with the lines it carries lean back by the same rule
+(model_lean).
 """
 from __future__ import annotations
 
@@ -25,12 +30,12 @@ from dataclasses import replace
 import numpy as np
 
 from ..strokes.clean import to_strokes
-from ..strokes.normalise import lean, upright_shear, vertical_steps, writer_shear
+from ..strokes.normalise import UPRIGHT, lean, stand_upright as stand_lines_upright, upright_shear, vertical_steps
 from .data import normalise
 from .model import HandwritingConfig
 from .sample import HandLine, denormalise
 
-UPRIGHT = 3.4  # degrees: the median slant of IAM-OnDB's training lines (upright_shear)
+# UPRIGHT (genseq.strokes.normalise): 3.4 degrees, the median slant of IAM-OnDB's training lines.
 # The written lines lean this share of the way back from UPRIGHT to the writer: on ten
 # unseen writers of UNIPEN's validation split, 0.75 came out nearest the writer's hand of
 # the shares tried (0, 0.5, 0.75, 1) and read better than primed as written
@@ -41,13 +46,30 @@ LEAN_BACK = 0.75
 def stand_upright(samples: list) -> tuple[list, float | None]:
     """A writer's samples (genseq.strokes.h5.Sample, levelled, data units) ->
     (the samples leant together to UPRIGHT, the shear each written line is to
-    have: LEAN_BACK of the way back to the writer's); the samples unchanged and
-    None where no slant can be measured."""
-    k = writer_shear([(s.points, s.text) for s in samples])
+    have: lean_back of the writer's); the samples unchanged and None where no
+    slant can be measured."""
+    points, k = stand_lines_upright([(s.points, s.text) for s in samples])
     if k is None:
         return samples, None
+    return [replace(s, points=p) for s, p in zip(samples, points)], lean_back(k)
+
+
+def lean_back(k: float) -> float:
+    """The shear written lines get for a writer whose lines stand upright under
+    the shear k: LEAN_BACK of the way back from UPRIGHT (in shear)."""
     up = math.tan(math.radians(UPRIGHT))
-    return [replace(s, points=lean(s.points, up - k)) for s in samples], up + LEAN_BACK * (k - up)
+    return up + LEAN_BACK * (k - up)
+
+
+def model_lean(meta: dict) -> float | None:
+    """The shear the lines of a model fine-tuned on one writer's lines stood
+    upright get (lean_back of the writer's shear its file records,
+    "writer_shear"); None for a model that records none."""
+    from ..strokes.normalise import MAX_SHEAR
+    k = meta.get("writer_shear")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or abs(k) > MAX_SHEAR:
+        return None
+    return lean_back(float(k))
 
 
 # A written line is leant from its own slant when that rests on at least MIN_STEPS near-vertical

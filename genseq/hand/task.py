@@ -41,7 +41,8 @@ class HandTask(MixedLines):
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
                  augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
-                 styles: list[dict] | None = None, blend: tuple[float, dict] | None = None) -> None:
+                 styles: list[dict] | None = None, blend: tuple[float, dict] | None = None,
+                 writer_shear: float | None = None) -> None:
         self.config = config
         self.model = HandwritingModel(config)
         self.init = init  # fine-tuned: the config came from another model, not from flags
@@ -51,6 +52,7 @@ class HandTask(MixedLines):
                    max_points=max_points, oversample=oversample)
         self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
         self.styles = styles  # priming lines the model file carries (a fine-tune on one writer: theirs)
+        self.writer_shear = writer_shear  # that writer's slant, their lines stood upright (hand.slant.model_lean)
         self.blend = blend  # (a, the starting model's weights): best.pt keeps a * tuned + (1 - a) * start
 
     # -- bookkeeping ------------------------------------------------------
@@ -59,6 +61,8 @@ class HandTask(MixedLines):
         meta = {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
         if self.blend is not None:
             meta["blend"] = self.blend[0]
+        if self.writer_shear is not None:
+            meta["writer_shear"] = self.writer_shear
         return {**meta, "styles": self.styles} if self.styles else meta
 
     def kept(self, state: dict) -> dict:

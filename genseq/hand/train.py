@@ -27,7 +27,8 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                       mixtures: int | None = None, window: int | None = None, batch: int | None = None,
                       max_points: int | None = None, eval_sequences: int | None = None,
                       augment: float | None = None, oversample: tuple[str, int] | None = None,
-                      init: str | Path | None = None, blend: float | None = None, **options) -> TrainResult:
+                      init: str | Path | None = None, blend: float | None = None, as_written: bool = False,
+                      **options) -> TrainResult:
     """Train a handwriting network ('synthesis' or 'prediction' `kind`) on `data`,
     one stroke file or several (their alphabets joined; each batch from one file,
     file k with probability mix[k]), into the run folder `out`.
@@ -40,7 +41,9 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     the options left out take SMALL_SET's recipe. `blend` (with `init`): best.pt
     keeps blend * the tuned weights + (1 - blend) * the starting ones
     (genseq.train.blend; the small-set recipe's default is SMALL_SET.blend, else
-    1, the tuned weights). `options` are
+    1, the tuned weights). Your own lines are stood upright to the model's
+    slant, and the model records the writer's (hand.slant.model_lean), unless
+    `as_written`. `options` are
     genseq.train.TrainOptions' (max_steps, lr, seed, resume, ...; max_time and
     save_every in seconds)."""
     paths = sources = paths_of(data)
@@ -50,12 +53,14 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     if blend is not None and blend < 1.0 and start is None:
         raise GenseqError("--blend needs --init: the model the fine-tune starts from")
     recipe, one_writer, small, before = LINES, False, False, set()
+    if as_written and not any(is_own(p) for p in paths):
+        raise GenseqError("--as-written is for your own .jsonl or .inkml lines (a stroke file is used as it is)")
     if any(is_own(p) for p in paths):
         if init is not None and all(is_own(p) for p in paths):  # a few dozen lines: the small-set recipe
             options, recipe, small = {**SMALL_SET.schedule(), **options}, SMALL_SET.lines(), True
             one_writer = len(paths) == 1
         before = set(Path(out).glob("*.h5"))  # files there before this run are never removed
-        paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False))
+        paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False), upright=not as_written)
     with _forgotten_unless_started([p for p in paths if p not in sources and p not in before], Path(out)):
         blend_given, blend = blend, (SMALL_SET.blend if small else 1.0) if blend is None else blend
         lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
@@ -83,7 +88,7 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                                     target=model_ink(init_meta) if init_meta else None)
         task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                         oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
-                        blend=(blend, start["model"]) if blend < 1.0 else None)
+                        blend=(blend, start["model"]) if blend < 1.0 else None, writer_shear=_writer_shear(paths))
         result = train(task, opts)
         if styles and result.stopped != "interrupted" and os.environ.get("RANK", "0") == "0":
             best, n = Path(out) / "best.pt", len(styles) - 1
@@ -91,6 +96,17 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
             print(f"{best} writes in your hand, primed with your line {styles[0]['text']!r}{others}: "
                   f"genseq write \"...\" --model {best}", file=sys.stderr)
         return result
+
+
+def _writer_shear(paths: list[Path]) -> float | None:
+    """The slant one writer's lines were stood upright from, when the run trains on
+    one stroke file that records it (strokes.normalise.stand_upright): the model
+    records it, and its lines lean back towards it (hand.slant.model_lean)."""
+    from ..strokes import StrokeDataset
+    if len(paths) != 1:
+        return None
+    with StrokeDataset(paths[0]) as ds:
+        return ds.writer_shear
 
 
 @contextlib.contextmanager

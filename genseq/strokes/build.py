@@ -2,6 +2,7 @@
 group, write the HDF5 file, and print a summary."""
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from ..errors import GenseqError
 from .clean import CleanOptions
 from .h5 import SPLITS, Sample, StrokeWriter
-from .normalise import InkTarget, normalise_lines
+from .normalise import UPRIGHT, InkTarget, normalise_lines, stand_upright
 from .split import auto_val_frac, group_fraction, split_of
 
 
@@ -23,6 +24,7 @@ class Report:
     chars: int = 0
     source_points: int = 0  # points in the source files of kept lines
     points: int = 0  # points written
+    writer_shear: float | None = None  # the lines were stood upright from this shear (ImportOptions.upright)
     split_counts: dict = field(default_factory=dict)
 
     def skip(self, where: str, reason: str, n: int = 1) -> None:
@@ -47,6 +49,8 @@ class Report:
         if self.chars:
             lines.append(f"points per character: {self.source_points / self.chars:.2f} in the source, "
                          f"{self.points / self.chars:.2f} written")
+        if self.writer_shear is not None:
+            lines.append(f"slant: {_degrees(self.writer_shear):.1f} degrees, stood upright to {UPRIGHT}")
         return "\n".join(lines)
 
 
@@ -59,11 +63,13 @@ class Builder:
     Raises GenseqError (and leaves no file) when nothing was kept."""
 
     def __init__(self, out: str | os.PathLike, *, val_frac: float, test_frac: float, seed: int,
-                 source: str, terms: str, units: str, resample: str, fixed: dict[str, str] | None = None):
+                 source: str, terms: str, units: str, resample: str, fixed: dict[str, str] | None = None,
+                 writer_shear: float | None = None):
         split_of("", val_frac, test_frac)  # check the fractions before any work
         self.fracs = (val_frac, test_frac, seed)
         self.report = Report()
-        self._writer = StrokeWriter(out, source=source, terms=terms, units=units, resample=resample)
+        self._writer = StrokeWriter(out, source=source, terms=terms, units=units, resample=resample,
+                                    writer_shear=writer_shear)
         self._split: dict[str, str] = dict(fixed or {})  # group -> split, where not split_of's
 
     def __enter__(self) -> "Builder":
@@ -101,6 +107,12 @@ class ImportOptions:
     terms: str | None = None
     target: InkTarget | None = None
     target_units: str = ""
+    upright: bool = False  # with target: stand the writer's lines upright (strokes.normalise.stand_upright)
+
+
+def _degrees(k: float) -> float:
+    """A shear x += k·y as the angle from the vertical it leans by."""
+    return math.degrees(math.atan(k))
 
 
 def one_val_group(groups: list[str], val_frac: float, test_frac: float, seed: int) -> dict[str, str]:
@@ -125,12 +137,18 @@ def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, sour
     resample = opts.clean.describe()
     if opts.target is not None and items:
         points = normalise_lines([it[3] for it in items], opts.target)
+        resample = f"the writer's ink {opts.target.describe()}"
+        if opts.upright:
+            points, report.writer_shear = stand_upright([(p, it[1].text) for p, it in zip(points, items)])
+            if report.writer_shear is not None:
+                resample += (f", sheared from a slant of {_degrees(report.writer_shear):.1f} degrees "
+                             f"to {UPRIGHT}")
         items = [(g, Sample(s.id, s.text, p), n, raw) for (g, s, n, raw), p in zip(items, points)]
         units = f"{opts.target_units} (the writer's ink {opts.target.describe()})"
-        resample = f"the writer's ink {opts.target.describe()}"
     builder = Builder(out, val_frac=val, test_frac=opts.test_frac, seed=opts.seed, source=source,
                       terms=opts.terms or terms, units=units, resample=resample,
-                      fixed=one_val_group([it[0] for it in items], val, opts.test_frac, opts.seed))
+                      fixed=one_val_group([it[0] for it in items], val, opts.test_frac, opts.seed),
+                      writer_shear=report.writer_shear)
     builder.report = report
     with builder:
         for group, sample, n, _ in items:

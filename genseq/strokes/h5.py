@@ -53,9 +53,11 @@ class StrokeWriter:
     dataset. The file appears at `path` only when the `with` block succeeds."""
 
     def __init__(self, path: str | os.PathLike, *, source: str, terms: str, units: str,
-                 resample: str = "none"):
+                 resample: str = "none", writer_shear: float | None = None):
         self.path = path
         self.attrs = {"source": source, "terms": terms, "units": units, "resample": resample}
+        if writer_shear is not None:  # one writer's lines stood upright from this shear (strokes.normalise)
+            self.attrs["writer_shear"] = float(writer_shear)
         self.counts = {name: 0 for name in SPLITS}
 
     def __enter__(self) -> "StrokeWriter":
@@ -201,6 +203,8 @@ class StrokeDataset:
             self.units: str = _s(a["units"])
             self.resample: str = _s(a["resample"])
             self.version = int(a["version"])
+            # One writer's lines, stood upright (strokes.normalise.stand_upright) from this shear; None: as written.
+            self.writer_shear: float | None = float(a["writer_shear"]) if "writer_shear" in a else None
             self._splits = {name: StrokeSplit(name, self._f[name]) for name in SPLITS}
         except H5_ERRORS as err:  # a damaged file fails inside h5py in many ways
             self._f.close()
@@ -226,6 +230,10 @@ class StrokeDataset:
                 raise GenseqError(f"{p}: attribute {key!r} must be 2 finite numbers")
         if not np.all(np.asarray(f.attrs["norm_std"]) > 0):
             raise GenseqError(f"{p}: attribute 'norm_std' must be positive")
+        if "writer_shear" in f.attrs:
+            value = f.attrs["writer_shear"]
+            if np.shape(value) != () or np.asarray(value).dtype.kind not in "iuf" or not np.isfinite(value):
+                raise GenseqError(f"{p}: attribute 'writer_shear' must be a finite number")
         for name in SPLITS:
             g = f.get(name)
             if not isinstance(g, h5py.Group):

@@ -191,6 +191,24 @@ def writer_shear(lines: list[tuple[np.ndarray, str]]) -> float | None:
     return float(np.median(ks)) if ks else None
 
 
+# The slant a writer's lines are stood to (stand_upright): the median upright_shear of
+# IAM-OnDB's training lines, in degrees (UNIPEN's: 11). The bundled model learnt mostly
+# upright hands and writes them most legibly (genseq.hand.slant).
+UPRIGHT = 3.4
+
+
+def stand_upright(lines: list[tuple[np.ndarray, str]]) -> tuple[list[np.ndarray], float | None]:
+    """A writer's levelled (N, 3) offset lines and their texts -> (the lines
+    sheared together, by one shear, so that the writer's slant (writer_shear)
+    is UPRIGHT; the writer's shear k); the lines unchanged and None where no
+    slant can be measured. x += (tan(UPRIGHT) - k)·y keeps every point's height."""
+    k = writer_shear(lines)
+    if k is None:
+        return [p for p, _ in lines], None
+    c = math.tan(math.radians(UPRIGHT)) - k
+    return [lean(p, c) for p, _ in lines], k
+
+
 def line_size(strokes: list[np.ndarray], text: str) -> tuple[float | None, float | None]:
     """(width per character, y spread between quartiles) of one levelled line;
     None where it cannot be measured (one character, no extent)."""
