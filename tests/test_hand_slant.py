@@ -161,7 +161,7 @@ def test_a_fine_tune_learns_the_lines_upright_and_its_lines_lean_back_to_the_wri
 
     from genseq.checkpoint import load_checkpoint
     from genseq.cli import main
-    from genseq.hand.api import WriteOptions, load_hand_model, load_style
+    from genseq.hand.api import WriteOptions, load_hand_model, load_style, write_drawing
     from genseq.hand.slant import UPRIGHT, lean_back
     from genseq.strokes import StrokeDataset
     from test_hand_own import _base_model
@@ -191,12 +191,32 @@ def test_a_fine_tune_learns_the_lines_upright_and_its_lines_lean_back_to_the_wri
     target = model_ink(meta)
     sparser = {s.text: s.points for s in read_ink(f, target=replace(
         target, points_per_char=target.points_per_char * STYLE_DENSITY))}
+    assert meta["styles"]
     for st in meta["styles"]:
         assert np.allclose(st["points"], lean(sparser[st["text"]], up - writer), atol=0.006)
     hm = load_hand_model(run / "best.pt")
     assert load_style(hm, WriteOptions()).shear == pytest.approx(lean_back(meta["writer_shear"]))
     assert load_style(hm, WriteOptions(style_file=f)).shear == pytest.approx(lean_back(writer), abs=0.05)
-    assert load_style(hm, WriteOptions(unprimed=True)) is None
+    assert load_style(hm, WriteOptions(style=1)).shear == pytest.approx(lean_back(meta["writer_shear"]))
+    # ... and the lines it writes are the same draws leant back to that shear
+    from dataclasses import replace
+
+    from genseq.hand.slant import lean_to
+    leant, _ = write_drawing("ab ca", hm, WriteOptions(candidates=1, seed=0))
+    plain = replace(hm, meta={k: v for k, v in hm.meta.items() if k != "writer_shear"})
+    as_drawn, _ = write_drawing("ab ca", plain, WriteOptions(candidates=1, seed=0))
+    k_back = lean_back(meta["writer_shear"])
+    assert len(leant) == len(as_drawn) >= 1
+    assert all(np.allclose(a, lean_to(b, k_back), atol=1e-3) for a, b in zip(leant, as_drawn))
+    assert not all(np.allclose(a, b) for a, b in zip(leant, as_drawn))
+    # a resumed run reuses the converted lines and keeps the slant; --as-written cannot change it
+    r = CliRunner().invoke(main, ["train", "handwriting", str(f), "--init", str(base), "-o", str(run),
+                                  "--max-steps", "3", "-q", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(run / "last.pt", kind="handwriting")["meta"]["writer_shear"] == meta["writer_shear"]
+    r = CliRunner().invoke(main, ["train", "handwriting", str(f), "--init", str(base), "-o", str(run),
+                                  "--max-steps", "4", "-q", "--resume", "--as-written"])
+    assert r.exit_code != 0 and "resume it without --as-written" in r.output and "Traceback" not in r.output
     # --as-written: the lines learnt as they are, no slant recorded, nothing leant
     r = CliRunner().invoke(main, ["train", "handwriting", str(f), "--init", str(base), "-o", str(tmp_path / "aw"),
                                   "--max-steps", "2", "-q", "--as-written"])
@@ -245,13 +265,64 @@ def test_a_model_or_file_with_a_bad_writer_shear_is_refused_or_ignored(tmp_path)
     from genseq.errors import GenseqError
     from genseq.hand.slant import model_lean
     from genseq.strokes import Sample, StrokeDataset, write_strokes
-    for bad in (float("nan"), True, "0.3", 9.0, None, [0.1]):
+    for bad in (float("nan"), True, "0.3", 9.0, None, [0.1], 10**400, -(10**400)):
         assert model_lean({"writer_shear": bad}) is None
     assert model_lean({}) is None and model_lean({"writer_shear": 0.5}) is not None
     p = tmp_path / "s.h5"
     pts = np.array([[0, 0, 0], [1, 1, 1]], np.float32)
     write_strokes(p, {"train": [Sample("a", "ab", pts)]}, source="t", terms="t", units="u")
+    for bad in (np.nan, np.inf, 3.0, -1e308, np.uint64(2**64 - 1), "0.3", b"0.3", np.array([0.1, 0.2]), True):
+        with h5py.File(p, "a") as fh:
+            fh.attrs["writer_shear"] = bad
+        with pytest.raises(GenseqError, match="writer_shear"):
+            StrokeDataset(p)
     with h5py.File(p, "a") as fh:
-        fh.attrs["writer_shear"] = np.nan
-    with pytest.raises(GenseqError, match="writer_shear"):
-        StrokeDataset(p)
+        fh.attrs["writer_shear"] = 0.25
+    with StrokeDataset(p) as ds:
+        assert ds.writer_shear == 0.25
+
+
+def test_a_bad_writer_shear_in_a_model_file_writes_the_lines_as_they_come(tmp_path):
+    """A model file is data: a slant that is not a number within range is ignored, never a traceback."""
+    import torch
+    from click.testing import CliRunner
+
+    from genseq.cli import main
+    from genseq.checkpoint import bundled_path
+    from genseq.hand.api import DEFAULT_MODEL
+    ck = torch.load(bundled_path(DEFAULT_MODEL), weights_only=True)
+    ck["meta"]["writer_shear"] = 10**400
+    bad = tmp_path / "bad.pt"
+    torch.save(ck, bad)
+    r = CliRunner().invoke(main, ["write", "hi", "--model", str(bad), "-o", str(tmp_path / "hi.svg"),
+                                  "--candidates", "1"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "hi.svg").exists()
+
+
+def test_a_fine_tune_on_an_upright_stroke_file_leans_its_lines_back(tmp_path):
+    from click.testing import CliRunner
+
+    from genseq.checkpoint import load_checkpoint
+    from genseq.cli import main
+    from genseq.hand.api import WriteOptions, load_hand_model, load_style
+    from genseq.hand.slant import lean_back
+    from test_hand_own import _base_model
+    base = _base_model(tmp_path)
+    f, _ = _steep_file(tmp_path)
+    r = CliRunner().invoke(main, ["data", "jsonl", str(f), "-o", str(tmp_path / "up.h5"), "--upright",
+                                  "--like", str(base), "--val-frac", "0.3"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["train", "handwriting", str(tmp_path / "up.h5"), "--init", str(base), "-o",
+                                  str(tmp_path / "run"), "--max-steps", "2", "--eval-every", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    from genseq.strokes import StrokeDataset
+    with StrokeDataset(tmp_path / "up.h5") as ds:
+        k = ds.writer_shear
+    assert k is not None and load_checkpoint(tmp_path / "run" / "best.pt", kind="handwriting")["meta"]["writer_shear"] == k
+    # it carries no lines of its own: primed with a bundled style, its lines lean back all the same
+    from dataclasses import replace
+    bundled = load_hand_model(None)
+    tuned = replace(bundled, meta={**bundled.meta, "writer_shear": k})
+    assert load_style(tuned, WriteOptions(style=0)).shear == pytest.approx(lean_back(k))
+    assert load_style(bundled, WriteOptions(style=0)).shear is None

@@ -42,9 +42,9 @@ _P = PageOptions()
               help="With --init: best.pt keeps A x the tuned weights + (1 - A) x the starting model's, "
                    "which keeps more of its legibility (default: 0.25 for your own .jsonl/.inkml lines, else 1).")
 @click.option("--as-written", is_flag=True,
-              help="Your own .jsonl/.inkml lines are learnt as written (default: stood upright to the "
-                   "model's slant, with your slant recorded; the fine-tuned model leans its lines back "
-                   "towards it).")
+              help="With --init, your own .jsonl/.inkml lines are learnt as written (default: stood "
+                   "upright to 3.4 degrees and, given one file, your slant recorded; the fine-tuned "
+                   "model leans its lines back towards it).")
 @oversample_options
 @train_options
 def train_handwriting_cmd(data, mix, **kw):
@@ -58,9 +58,10 @@ def train_handwriting_cmd(data, mix, **kw):
     added to its alphabet with fresh weights. Your own handwriting may come as
     .jsonl or .inkml files: they are brought to the model's own ink in the run
     folder, stood upright (your slant recorded in the model, which leans its
-    lines back towards it; --as-written keeps it), a few lines held out, and
-    flags left at their defaults take a short schedule for a few dozen lines
-    (150 steps of 8 lines, lr 1e-4, --augment 1, --blend 0.25).
+    lines back towards it; --as-written keeps the lines as written), a few
+    lines held out, and flags left at their defaults take a short schedule
+    for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1,
+    --blend 0.25).
     """
     from ..hand.train import train_handwriting
     run_training(train_handwriting, list(data), mix=parse_mix(mix, len(data)), **typed_options(kw))

@@ -104,9 +104,10 @@ def own_ink_options(f):
                      help="Bring the ink, as one writer's, to this model's size, points per character and "
                           "level baseline ('default': the bundled model), ready to prime or fine-tune it.")(f)
     f = click.option("--upright", is_flag=True,
-                     help="Shear all lines together so that the writer's slant stands at the model's own "
-                          "(3.4 degrees) and record the slant: a model fine-tuned on the file writes its "
-                          "lines leant back towards it (what `train handwriting mine.jsonl --init` does).")(f)
+                     help="Shear all lines together so that the writer's slant stands at 3.4 degrees (the "
+                          "median of IAM-OnDB's training lines) and record the slant: a model fine-tuned on "
+                          "this one file (--init) leans its lines back towards it, as `train handwriting "
+                          "mine.jsonl --init` does.")(f)
     f = click.option("--test-frac", type=float, default=0.0, show_default=True, help="Share of texts for test.")(f)
     f = click.option("--val-frac", type=float, default=None,
                      help="Share of texts for val, at least one text when above 0 "

@@ -186,9 +186,9 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
 
     All lines of a call are primed with it, so they share one hand (Graves 2013
     section 5.5). Without --style or --style-file: the first of the lines a
-    fine-tuned model carries (which lean back to the writer's slant when the
-    model records it: hand.slant.model_lean), else the bundled style the seed
-    picks. A style file's lines are stood upright (hand.slant) and chosen by prime_order, read
+    fine-tuned model carries, else the bundled style the seed picks; the lines
+    of a model that records its writer's slant lean back to it
+    (hand.slant.model_lean). A style file's lines are stood upright (hand.slant) and chosen by prime_order, read
     by `reader` (None: the one `options` names, loaded if needed); the lines of
     a style file that cannot prime are counted in `left_out` when one is given.
     """
@@ -235,8 +235,7 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
         if not 0 <= index < len(styles):
             raise GenseqError(f"--style must be between 0 and {len(styles) - 1}")
         sample, scale = styles[index], 1.0  # already in the model's units
-        if own:  # a fine-tune on one writer's lines stood upright: its lines lean back to the writer's slant
-            shear = model_lean(hm.meta)
+        shear = model_lean(hm.meta)  # a fine-tune on one writer's lines stood upright: lean back to their slant
         if options.style is None and not set(sample.text) <= set(config.alphabet):
             return None  # a model of another alphabet: no default style
     bad = sorted(set(sample.text) - set(config.alphabet))

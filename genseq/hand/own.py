@@ -71,6 +71,8 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
             continue
         h5 = out / _h5_name(Path(p), names)
         if resume and h5.exists():
+            if not upright and _stood_upright(h5):
+                raise GenseqError(f"{h5}: this run learns your lines stood upright; resume it without --as-written")
             done.append(h5)
             continue
         if not Path(p).is_file():
@@ -84,6 +86,12 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
         print(report.summary(), flush=True)
         done.append(h5)
     return done
+
+
+def _stood_upright(h5: Path) -> bool:
+    from ..strokes import StrokeDataset
+    with StrokeDataset(h5) as ds:
+        return ds.writer_shear is not None
 
 
 def _h5_name(path: Path, names: dict) -> str:

@@ -67,9 +67,13 @@ def model_lean(meta: dict) -> float | None:
     "writer_shear"); None for a model that records none."""
     from ..strokes.normalise import MAX_SHEAR
     k = meta.get("writer_shear")
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or abs(k) > MAX_SHEAR:
+    if isinstance(k, bool) or not isinstance(k, (int, float)):
         return None
-    return lean_back(float(k))
+    try:
+        k = float(k)  # an integer beyond a float raises OverflowError
+    except OverflowError:
+        return None
+    return lean_back(k) if math.isfinite(k) and abs(k) <= MAX_SHEAR else None
 
 
 # A written line is leant from its own slant when that rests on at least MIN_STEPS near-vertical

@@ -24,7 +24,8 @@ class Report:
     chars: int = 0
     source_points: int = 0  # points in the source files of kept lines
     points: int = 0  # points written
-    writer_shear: float | None = None  # the lines were stood upright from this shear (ImportOptions.upright)
+    writer_shear: float | None = None  # the writer's slant the lines were stood upright from (ImportOptions.upright)
+    upright: bool = False  # standing the lines upright was asked for
     split_counts: dict = field(default_factory=dict)
 
     def skip(self, where: str, reason: str, n: int = 1) -> None:
@@ -51,6 +52,8 @@ class Report:
                          f"{self.points / self.chars:.2f} written")
         if self.writer_shear is not None:
             lines.append(f"slant: {_degrees(self.writer_shear):.1f} degrees, stood upright to {UPRIGHT}")
+        elif self.upright:
+            lines.append("slant: not measurable, the lines kept as written")
         return "\n".join(lines)
 
 
@@ -139,6 +142,7 @@ def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, sour
         points = normalise_lines([it[3] for it in items], opts.target)
         resample = f"the writer's ink {opts.target.describe()}"
         if opts.upright:
+            report.upright = True
             points, report.writer_shear = stand_upright([(p, it[1].text) for p, it in zip(points, items)])
             if report.writer_shear is not None:
                 resample += (f", sheared from a slant of {_degrees(report.writer_shear):.1f} degrees "

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
+from .normalise import MAX_SHEAR
 
 FORMAT = "genseq-strokes"
 VERSION = 1
@@ -232,8 +233,10 @@ class StrokeDataset:
             raise GenseqError(f"{p}: attribute 'norm_std' must be positive")
         if "writer_shear" in f.attrs:
             value = f.attrs["writer_shear"]
-            if np.shape(value) != () or np.asarray(value).dtype.kind not in "iuf" or not np.isfinite(value):
-                raise GenseqError(f"{p}: attribute 'writer_shear' must be a finite number")
+            if (np.shape(value) != () or np.asarray(value).dtype.kind not in "iuf"
+                    or not abs(float(value)) <= MAX_SHEAR):
+                raise GenseqError(f"{p}: attribute 'writer_shear' must be a number between "
+                                  f"-{MAX_SHEAR} and {MAX_SHEAR}")
         for name in SPLITS:
             g = f.get(name)
             if not isinstance(g, h5py.Group):

@@ -105,12 +105,19 @@ class StudioSession:
         if style_file is not None:
             self.set_mine(read_small(Path(style_file)), Path(style_file).name)
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self.previews = [self._preview(s.points) for s in self.styles]
+        self.previews = [self._preview(p) for p in self._style_lines()]
 
     def close(self) -> None:
         self._tmp.cleanup()
 
     # -- styles ------------------------------------------------------------------------------
+    def _style_lines(self) -> list[np.ndarray]:
+        """The styles' lines as the picker shows them: for a model fine-tuned on one writer's
+        lines stood upright, leant as the lines it writes will be (hand.slant.model_lean)."""
+        from ..hand.slant import lean_to, model_lean
+        k = model_lean(self.hm.meta)
+        return [s.points if k is None else lean_to(s.points, k) for s in self.styles]
+
     @staticmethod
     def _preview(points: np.ndarray) -> str:
         """A style's line as a small SVG: what the picker shows."""
