@@ -51,7 +51,8 @@ def test_writer_shear_is_the_median_over_lines_and_none_without_ink():
 
 def test_a_style_file_primes_upright_and_the_written_lines_lean_back_towards_the_writer(tmp_path):
     import genseq.hand.api as api
-    from genseq.hand.slant import LEAN_BACK, UPRIGHT
+    from genseq.hand.slant import LEAN_BACK
+    from genseq.strokes.normalise import UPRIGHT
     f = tmp_path / "steep.jsonl"
     texts = ["a line of a steep hand to prime with", "and a second line", "the third one"]
     _jsonl(f, [_slanted(t, 0.8, seed=i) for i, t in enumerate(texts)])  # 39 degrees past upright
@@ -101,7 +102,8 @@ def test_upright_shear_refuses_scribble_and_hands_past_the_largest_shear():
 
 def test_a_left_leaning_writer_primes_upright_and_the_lines_lean_back_left(tmp_path):
     import genseq.hand.api as api
-    from genseq.hand.slant import LEAN_BACK, UPRIGHT
+    from genseq.hand.slant import LEAN_BACK
+    from genseq.strokes.normalise import UPRIGHT
     f = tmp_path / "left.jsonl"
     texts = ["a hand that leans to the left a lot", "and a second line", "the third one"]
     _jsonl(f, [_slanted(t, -0.5, seed=i) for i, t in enumerate(texts)])
@@ -115,7 +117,8 @@ def test_a_left_leaning_writer_primes_upright_and_the_lines_lean_back_left(tmp_p
 
 
 def test_a_written_line_too_short_to_measure_is_leant_by_the_fixed_amount():
-    from genseq.hand.slant import UPRIGHT, lean_to
+    from genseq.hand.slant import lean_to
+    from genseq.strokes.normalise import UPRIGHT
     up = math.tan(math.radians(UPRIGHT))
     dash = to_offsets([np.array([[0.0, 0.0], [40.0, 1.0], [80.0, 0.0]])])  # "-": no near-vertical step
     assert np.allclose(lean_to(dash, 0.6), lean(dash, 0.6 - up))
@@ -162,7 +165,8 @@ def test_a_fine_tune_learns_the_lines_upright_and_its_lines_lean_back_to_the_wri
     from genseq.checkpoint import load_checkpoint
     from genseq.cli import main
     from genseq.hand.api import WriteOptions, load_hand_model, load_style, write_drawing
-    from genseq.hand.slant import UPRIGHT, lean_back
+    from genseq.hand.slant import lean_back
+    from genseq.strokes.normalise import UPRIGHT
     from genseq.strokes import StrokeDataset
     from test_hand_own import _base_model
     base = _base_model(tmp_path)
@@ -236,7 +240,7 @@ def test_data_jsonl_upright_records_the_slant_and_refuses_raw(tmp_path):
     from click.testing import CliRunner
 
     from genseq.cli import main
-    from genseq.hand.slant import UPRIGHT
+    from genseq.strokes.normalise import UPRIGHT
     from genseq.strokes import StrokeDataset
     from genseq.strokes.normalise import IAM_TARGET
     from genseq.strokes.ownink import read_ink

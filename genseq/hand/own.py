@@ -10,7 +10,6 @@ defaults, uses SMALL_SET: a short, gentle schedule for 20-40 lines.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
             continue
         h5 = out / _h5_name(Path(p), names)
         if resume and h5.exists():
-            if not upright and _stood_upright(h5):
+            if not upright and writer_shear_of(h5) is not None:
                 raise GenseqError(f"{h5}: this run learns your lines stood upright; resume it without --as-written")
             done.append(h5)
             continue
@@ -88,10 +87,12 @@ def own_data(paths: list[Path], out: Path, init_meta: dict | None, resume: bool,
     return done
 
 
-def _stood_upright(h5: Path) -> bool:
+def writer_shear_of(h5: Path) -> float | None:
+    """The writer's slant a converted stroke file's lines were stood upright from
+    (StrokeDataset.writer_shear); None: as written."""
     from ..strokes import StrokeDataset
     with StrokeDataset(h5) as ds:
-        return ds.writer_shear is not None
+        return ds.writer_shear
 
 
 def _h5_name(path: Path, names: dict) -> str:
@@ -158,7 +159,7 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
     from dataclasses import replace
 
     from ..strokes import StrokeDataset
-    from ..strokes.normalise import UPRIGHT, lean
+    from ..strokes.normalise import stand_from
     from ..strokes.ownink import read_ink
     from .api import MAX_MODEL_STYLES, prime_legibility, prime_order
     with StrokeDataset(path) as ds:
@@ -173,8 +174,7 @@ def own_styles(path: Path, config, n: int = STYLE_LINES, legible=None, source: P
             train = {s.text for s in lines}
             lines = [s for s in again if s.text in train]
             if k is not None:  # stood upright as the lines the model learnt (strokes.normalise.stand_upright)
-                c = math.tan(math.radians(UPRIGHT)) - k
-                lines = [replace(s, points=lean(s.points, c)) for s in lines]
+                lines = [replace(s, points=stand_from(s.points, k)) for s in lines]
     most_chars, most_points = MAX_MODEL_STYLES[1:]  # what a model file's styles may hold (api.model_styles)
     lines = [s for s in lines if len(s.text) <= most_chars and 1 < len(s.points) <= most_points]
     lines = prime_order(lines, config.alphabet, legible or prime_legibility(config))

@@ -30,7 +30,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..strokes.clean import to_strokes
-from ..strokes.normalise import UPRIGHT, lean, stand_upright as stand_lines_upright, upright_shear, vertical_steps
+from ..strokes.normalise import (MAX_SHEAR, UPRIGHT_SHEAR, lean, stand_upright as stand_lines_upright,
+                                 upright_shear, vertical_steps)
 from .data import normalise
 from .model import HandwritingConfig
 from .sample import HandLine, denormalise
@@ -57,15 +58,13 @@ def stand_upright(samples: list) -> tuple[list, float | None]:
 def lean_back(k: float) -> float:
     """The shear written lines get for a writer whose lines stand upright under
     the shear k: LEAN_BACK of the way back from UPRIGHT (in shear)."""
-    up = math.tan(math.radians(UPRIGHT))
-    return up + LEAN_BACK * (k - up)
+    return UPRIGHT_SHEAR + LEAN_BACK * (k - UPRIGHT_SHEAR)
 
 
 def model_lean(meta: dict) -> float | None:
     """The shear the lines of a model fine-tuned on one writer's lines stood
     upright get (lean_back of the writer's shear its file records,
     "writer_shear"); None for a model that records none."""
-    from ..strokes.normalise import MAX_SHEAR
     k = meta.get("writer_shear")
     if isinstance(k, bool) or not isinstance(k, (int, float)):
         return None
@@ -88,10 +87,9 @@ def lean_to(points: np.ndarray, k: float) -> np.ndarray:
     the least-squares line through a short line's points, so the line is not
     levelled again first: the model writes level lines.)"""
     strokes = to_strokes(points)
-    up = math.tan(math.radians(UPRIGHT))
     own = upright_shear(strokes)
     if own is None or vertical_steps(strokes, own) < MIN_STEPS:
-        own = up
+        own = UPRIGHT_SHEAR
     return lean(points, k - own)
 
 

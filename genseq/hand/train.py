@@ -15,7 +15,7 @@ from ..strokes.normalise import model_ink
 from ..train import TrainOptions, TrainResult, train
 from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
 from .model import HandwritingConfig
-from .own import SMALL_SET, is_own, own_data, own_styles
+from .own import SMALL_SET, is_own, own_data, own_styles, writer_shear_of
 from .task import HandTask, run_config, run_ink
 from .api import DEFAULT_MODEL
 
@@ -86,9 +86,11 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
             if not isinstance(styles, list) or not styles:
                 styles = own_styles(paths[0], config, source=sources[0],
                                     target=model_ink(init_meta) if init_meta else None)
+        # One writer's lines stood upright (a converted file, or `data jsonl --upright`): the model records their slant.
+        writer = writer_shear_of(paths[0]) if len(paths) == 1 else None
         task = HandTask(paths, config, **lines, seed=opts.seed, eval_sequences=eval_sequences, scale=scales, init=tuned,
                         oversample=oversample, mix=mix, ink=run_ink(init_meta, resumed), styles=styles,
-                        blend=(blend, start["model"]) if blend < 1.0 else None, writer_shear=_writer_shear(paths))
+                        blend=(blend, start["model"]) if blend < 1.0 else None, writer_shear=writer)
         result = train(task, opts)
         if styles and result.stopped != "interrupted" and os.environ.get("RANK", "0") == "0":
             best, n = Path(out) / "best.pt", len(styles) - 1
@@ -96,17 +98,6 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
             print(f"{best} writes in your hand, primed with your line {styles[0]['text']!r}{others}: "
                   f"genseq write \"...\" --model {best}", file=sys.stderr)
         return result
-
-
-def _writer_shear(paths: list[Path]) -> float | None:
-    """The slant one writer's lines were stood upright from, when the run trains on
-    one stroke file that records it (strokes.normalise.stand_upright): the model
-    records it, and its lines lean back towards it (hand.slant.model_lean)."""
-    from ..strokes import StrokeDataset
-    if len(paths) != 1:
-        return None
-    with StrokeDataset(paths[0]) as ds:
-        return ds.writer_shear
 
 
 @contextlib.contextmanager

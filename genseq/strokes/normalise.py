@@ -195,18 +195,24 @@ def writer_shear(lines: list[tuple[np.ndarray, str]]) -> float | None:
 # IAM-OnDB's training lines, in degrees (UNIPEN's: 11). The bundled model learnt mostly
 # upright hands and writes them most legibly (genseq.hand.slant).
 UPRIGHT = 3.4
+UPRIGHT_SHEAR = math.tan(math.radians(UPRIGHT))  # the same slant as a shear x += k·y
 
 
 def stand_upright(lines: list[tuple[np.ndarray, str]]) -> tuple[list[np.ndarray], float | None]:
     """A writer's levelled (N, 3) offset lines and their texts -> (the lines
     sheared together, by one shear, so that the writer's slant (writer_shear)
     is UPRIGHT; the writer's shear k); the lines unchanged and None where no
-    slant can be measured. x += (tan(UPRIGHT) - k)·y keeps every point's height."""
+    slant can be measured."""
     k = writer_shear(lines)
     if k is None:
         return [p for p, _ in lines], None
-    c = math.tan(math.radians(UPRIGHT)) - k
-    return [lean(p, c) for p, _ in lines], k
+    return [stand_from(p, k) for p, _ in lines], k
+
+
+def stand_from(points: np.ndarray, k: float) -> np.ndarray:
+    """(N, 3) offsets of a writer whose slant is the shear k, stood at UPRIGHT:
+    x += (tan(UPRIGHT) - k)·y, which keeps every point's height."""
+    return lean(points, UPRIGHT_SHEAR - k)
 
 
 def line_size(strokes: list[np.ndarray], text: str) -> tuple[float | None, float | None]:
