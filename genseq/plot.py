@@ -59,9 +59,10 @@ def handwriting_lines(text: str, model: str | os.PathLike | None = None, options
 @click.option("--bias", "-b", type=float, default=None,
               help="Legibility (Graves 5.4): 0 is the raw model, higher is neater (default: genseq write's).")
 @click.option("--style", "-s", type=int, default=None,
-              help="Bundled style number (priming, Graves 5.5); default: the one --seed picks.")
+              help="Style number (priming, Graves 5.5): a bundled one, or one a fine-tuned --model carries; "
+                   "default: the one --seed picks (a fine-tuned model's first).")
 @click.option("--style-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Prime with your own handwriting: a JSON Lines file (text + strokes).")
+              help="Prime with your own handwriting: a JSON Lines or .inkml file (text + strokes).")
 @click.option("--seed", type=int, default=None, help="Same seed, same handwriting (default: genseq write's).")
 @click.option("--max-chars", type=int, default=None, help="Wrap lines at this many characters (default: genseq write's).")
 @click.option("--unknown", type=click.Choice(["error", "drop", "replace"]), default=None,

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LINK_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "datasets").rglob("*.md")),
              *sorted((ROOT / "genseq" / "models").glob("*.md")), ROOT / "bench" / "README.md",
-             ROOT / "samples" / "README.md"]
+             ROOT / "samples" / "README.md", ROOT / "samples" / "lines60.md"]
 COMMAND_DOCS = LINK_DOCS  # every shipped page's commands parse, the recipes and model cards' too
 SHIPPED_DOCS = LINK_DOCS
-INTERNAL = re.compile(r"(?i)session [0-9]|issue #?[0-9]")
+INTERNAL = re.compile(r"(?i)session [0-9]|issue #?[0-9]|an earlier (bundled|sitting)")
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 OPERATORS = {"&&", "||", ";", "|", "&"}
 
@@ -215,12 +215,35 @@ def links(path: Path) -> list[str]:
 def test_relative_links_resolve(doc):
     broken = []
     for target in links(doc):
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("#"):
-            continue  # http:, mailto:, an anchor in the same page
-        path = target.split("#", 1)[0].split("?", 1)[0]
-        if not (doc.parent / path).exists():
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+            continue  # http:, mailto:
+        path, _, anchor = target.split("?", 1)[0].partition("#")
+        page = doc.parent / path if path else doc
+        if not page.exists():
             broken.append(target)
-    assert not broken, f"{rel(doc)}: links to missing files: {broken}"
+        elif anchor and page.suffix == ".md" and anchor not in anchors(page):
+            broken.append(target)
+    assert not broken, f"{rel(doc)}: links to missing files or headings: {broken}"
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation
+    dropped, spaces to hyphens, a repeated one suffixed -1, -2, ..."""
+    text = re.sub(r"(?ms)^\s*(```|~~~).*?^\s*\1", "", page.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for title in re.findall(r"(?m)^#{1,6}\s+(.*?)\s*#*\s*$", text):
+        slug = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+        n, name = 0, slug
+        while name in out:
+            n += 1
+            name = f"{slug}-{n}"
+        out.add(name)
+    return out
+
+
+def test_anchors_follow_github():
+    page = ROOT / "docs" / "writing.md"
+    assert "styles-and-bias" in anchors(page)
 
 
 def test_links_are_found():

@@ -69,7 +69,8 @@ def iam_ondb(linestrokes, ascii_, val_frac, test_frac, progress, keep_crossed_ou
 @click.option("--points-per-char", type=Finite(min=1, max=1000), default=_U.points_per_char, show_default=True,
               help="Thin each writer's ink in pen time to this many points per character (IAM-OnDB's).")
 @click.option("--width-per-char", type=Finite(min=0, min_open=True), default=_U.width_per_char, show_default=True,
-              help="Scale each writer so that the median width of a character is this (IAM-OnDB's).")
+              help="Scale each writer so that the median width of a character is this: IAM-OnDB's median "
+                   "(186) times sqrt(131/105), for UNIPEN's flatter letters; see datasets/unipen.")
 @click.option("--smooth", type=Finite(min=0, max=10), default=_U.smooth, show_default=True,
               help="Low-pass each stroke by a Gaussian of this x half the thinning step before thinning: "
                    "coarse tablets' staircase ink is smoothed, not left out (0: off, staircases stay).")
