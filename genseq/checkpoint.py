@@ -59,10 +59,16 @@ def check_new_model(build, layers) -> None:
     meta device, which holds shapes but no values."""
     if isinstance(layers, numbers.Integral) and layers > MAX_LAYERS:
         raise GenseqError(f"--layers {layers:,} is too many: genseq builds at most {MAX_LAYERS:,}")
-    with torch.device("meta"):
-        count = sum(p.numel() for p in build().parameters())
-    if count > MAX_PARAMETERS:
-        raise GenseqError(f"a model of these sizes has {count:,} weights; genseq builds at most "
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in build().parameters())
+    except (RuntimeError, TypeError, OverflowError) as err:
+        if "overflow" not in str(err).lower():
+            raise
+        count = None  # a size beyond int64: no tensor can have it
+    if count is None or count > MAX_PARAMETERS:
+        has = "more weights than a tensor can count" if count is None else f"{count:,} weights"
+        raise GenseqError(f"a model of these sizes has {has}; genseq builds at most "
                           f"{MAX_PARAMETERS:,} (use a smaller --hidden, --layers, --embed or --mixtures)")
 
 
@@ -396,8 +402,8 @@ def _check_meta(path, kind: str, config: dict, meta: dict) -> None:
             ok = all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= 255 for t in tokens)
             what = "byte values 0-255"
         else:
-            ok = all(isinstance(t, str) and len(t) == 1 for t in tokens)
-            what = "single characters"
+            ok = all(isinstance(t, str) and len(t) == 1 and not 0xD800 <= ord(t) < 0xE000 for t in tokens)
+            what = "single characters that UTF-8 can encode"
         if not ok:
             raise _invalid(path, f"meta.vocab holds tokens other than {what}")
         if len(set(tokens)) != len(tokens):

@@ -318,6 +318,9 @@ def test_write_style_file_bounds_what_a_small_file_can_cost(tmp_path, model):
     long_text = tmp_path / "long.jsonl"  # 1 MB that would prime with 10 million points
     long_text.write_text(json.dumps({"text": "a" * 1_000_000, "strokes": [stroke]}) + "\n")
     cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", long_text),
+              "text longer than 2,000 characters")
+    long_text.write_text(json.dumps({"text": "a" * 500, "strokes": [stroke]}) + "\n")  # a style line's own bound
+    cli_error(run("write", "ab", "-m", model, "-o", tmp_path / "o.svg", "--style-file", long_text),
               "text longer than 200 characters")
     dots = tmp_path / "dots.jsonl"  # 800 KB of one-point strokes
     dots.write_text('{"text": "ab", "strokes": [' + ",".join(["[[0, 0]]"] * 100_000) + "]}\n")

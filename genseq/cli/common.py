@@ -40,7 +40,7 @@ def train_options(f):
                      help="Total optimizer steps (the schedule decays over them)."),
         click.option("--max-time", type=Finite(min=0), default=None,
                      help="Stop this invocation after so many minutes (resume later)."),
-        click.option("--lr", type=Finite(min=0, min_open=True), default=_D.lr, show_default=True,
+        click.option("--lr", type=Finite(min=0, max=10, min_open=True), default=_D.lr, show_default=True,
                      help="Peak learning rate (AdamW, warm-up then cosine decay)."),
         click.option("--warmup", type=click.IntRange(min=1), default=_D.warmup, show_default=True,
                      help="Warm-up steps."),
@@ -73,7 +73,7 @@ def oversample_options(f):
     def wrapped(*a, oversample, oversample_factor, **kw):
         return f(*a, oversample=(oversample, oversample_factor) if oversample else None, **kw)
     wrapped = functools.wraps(f)(wrapped)
-    wrapped = click.option("--oversample-factor", type=click.IntRange(min=1), default=4, show_default=True,
+    wrapped = click.option("--oversample-factor", type=click.IntRange(min=1, max=1000), default=4, show_default=True,
                            help="How many times per pass such a line is read.")(wrapped)
     return click.option("--oversample", default=None, metavar="CHARS",
                         help="Read training lines that contain any of these characters more often "

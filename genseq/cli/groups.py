@@ -2,7 +2,9 @@
 
 The CLI is thin: each command parses options, builds an options dataclass and
 calls one library function. Errors that a user can fix (GenseqError, and OS
-errors such as a missing file) become one line on stderr and exit status 1.
+errors such as a missing file) become one line on stderr and exit status 1;
+so does any other exception (input no check foresaw), unless GENSEQ_DEBUG is
+set, which shows its traceback.
 """
 from __future__ import annotations
 
@@ -58,6 +60,18 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except MemoryError:
+            raise click.ClickException("out of memory: the input asks for more than this machine has") from None
+        except RecursionError:
+            raise click.ClickException("the input is nested too deeply to read") from None
+        except Exception as err:  # a case no check foresaw: still one line (GENSEQ_DEBUG=1: the traceback)
+            if os.environ.get("GENSEQ_DEBUG"):
+                raise
+            what = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+            raise click.ClickException(f"unexpected {type(err).__name__}{': ' + what if what else ''} "
+                                       "(set GENSEQ_DEBUG=1 to see where)") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,7 @@ _P = PageOptions()
                    "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
 @click.option("--blend", type=Finite(min=0.0, max=1.0, min_open=True), default=None, metavar="A",
               help="With --init: best.pt keeps A x the tuned weights + (1 - A) x the starting model's, "
-                   "which keeps more of its legibility (default: 0.25 for your own .jsonl/.inkml lines, else 1).")
+                   "which keeps more of its legibility (default: 0.125 for your own .jsonl/.inkml lines, else 1).")
 @click.option("--as-written", is_flag=True,
               help="With --init, your own .jsonl/.inkml lines are learnt as written (default: stood "
                    "upright to 3.4 degrees and, given one file, your slant recorded; the fine-tuned "
@@ -61,7 +62,7 @@ def train_handwriting_cmd(data, mix, **kw):
     lines back towards it; --as-written keeps the lines as written), a few
     lines held out, and flags left at their defaults take a short schedule
     for a few dozen lines (150 steps of 8 lines, lr 1e-4, --augment 1,
-    --blend 0.25).
+    --blend 0.125).
     """
     from ..hand.train import train_handwriting
     run_training(train_handwriting, list(data), mix=parse_mix(mix, len(data)), **typed_options(kw))
@@ -145,6 +146,23 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
     return PageOptions(width=page_width, height=page_height, margin=margin, line_height=line_height, align=align,
                        color=color, stroke_width=stroke_width,
                        background=None if background == "none" else background)
+
+
+def _refuse_pages_over_inputs(output: Path, inputs: list) -> None:
+    """A text that fills several pages writes NAME-1.svg, NAME-2.svg, ... beside
+    -o NAME.svg: none of them may be one of the command's input files."""
+    import re
+
+    from ..errors import GenseqError
+    page = re.compile(rf"{re.escape(output.stem)}-[0-9]+{re.escape(output.suffix)}")
+    for given in inputs:
+        name = getattr(given, "name", given)  # an open --file: its path
+        if not isinstance(name, (str, os.PathLike)):
+            continue
+        path = Path(name)
+        if page.fullmatch(path.name) and path.is_file() and output.parent.resolve() == path.parent.resolve():
+            raise GenseqError(f"{path} is an input, and a page of -o {output.name} would take its name; "
+                              "write to another name")
 
 
 @main.command("write")
@@ -247,6 +265,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, cross_check=cross_check, page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
+    _refuse_pages_over_inputs(output, [text_file, style_file, model, recognizer])
     from ..strokes.build import Report
     left_out = Report()
     drawing, lines = write_drawing(text, model, opts, left_out)

@@ -10,7 +10,7 @@ from .common import Finite
 from .groups import data
 
 _clean_options = [
-    click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+    click.option("--every", type=click.IntRange(min=1, max=10000), default=1, show_default=True,
                  help="Keep every n-th point of each stroke (stroke ends always kept)."),
     click.option("--min-dist", type=Finite(min=0), default=0.0, show_default=True,
                  help="Drop points closer than this (source units) to the last kept one; 0 = off."),

@@ -34,7 +34,7 @@ class SmallSet:
     max_points: int = 2500  # long lines of a tablet writer are still lines to learn from
     val_frac: float = 0.15  # of the writer's texts, at least min_val lines
     min_val: int = 3
-    blend: float = 0.25  # best.pt: a quarter the tuned weights, the rest the starting model's (genseq.train.blend)
+    blend: float = 0.125  # best.pt: an eighth the tuned weights, the rest the starting model's (genseq.train.blend)
 
     def schedule(self) -> dict:
         """The genseq.train.TrainOptions values of the recipe."""

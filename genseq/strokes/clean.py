@@ -32,6 +32,25 @@ class Skip(Exception):
     """A line that cannot be used; `str(err)` is the short reason shown in summaries."""
 
 
+MAX_TEXT_CHARS = 2_000  # one line's transcription: a line of handwriting has at most a few hundred
+
+
+def check_text(text: str, what: str = "text") -> str:
+    """A line's transcription (or id) as a stroke file can store it, else Skip:
+    at most MAX_TEXT_CHARS characters (each becomes about a dozen points when
+    the ink is resampled), UTF-8 encodable (no unpaired surrogates), no control
+    characters but tabs and line breaks (an HDF5 string cannot hold a NUL)."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise Skip(f"{what} longer than {MAX_TEXT_CHARS:,} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Skip(f"{what} not encodable as UTF-8 (an unpaired surrogate)") from None
+    if any((ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) < 160 for c in text):
+        raise Skip(f"{what} with a control character")
+    return text
+
+
 @dataclass(frozen=True)
 class CleanOptions:
     """How to clean and (optionally) thin out the points of every line.

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
+from ..h5safe import check_stored
 from .normalise import MAX_SHEAR
 
 FORMAT = "genseq-strokes"
@@ -247,6 +248,8 @@ class StrokeDataset:
             for key in ("texts", "ids"):
                 _check(g, key, p, lambda d: d.ndim == 1 and h5py.check_string_dtype(d.dtype) is not None,
                        "strings (S,)")
+            for key in ("points", "offsets", "texts", "ids"):
+                check_stored(g[key], f"{p}: /{name}/{key}")
             off = g["offsets"][()]
             s = len(off) - 1
             if (s < 0 or off[0] != 0 or off[-1] != g["points"].shape[0]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
-from .clean import CleanOptions, Skip, clean_strokes
+from .clean import CleanOptions, Skip, check_text, clean_strokes
 from .h5 import Sample
 from .normalise import InkTarget, RawLine, normalise_lines
 
@@ -67,6 +67,7 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
         raise Skip("missing or non-string text")
     if not text.strip():
         raise Skip("empty text")
+    check_text(text)
     if not isinstance(strokes, list):
         raise Skip("missing or non-list strokes")
     if len(strokes) > MAX_STROKES:
@@ -74,6 +75,7 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
     sid = obj.get("id", where)
     if not isinstance(sid, str) or not sid:
         raise Skip("non-string id")
+    check_text(sid, "id")
     y_up = obj.get("y_up", False)
     if not isinstance(y_up, bool):
         raise Skip("y_up must be true or false")

@@ -36,6 +36,7 @@ import numpy as np
 from .clean import Skip, to_offsets, to_strokes
 
 MAX_DESKEW = math.radians(20.0)
+MAX_POINTS_PER_CHAR = 1000.0  # a target beyond this is not a model's ink (and would fill the memory)
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,10 @@ class InkTarget:
     def from_dict(cls, d) -> "InkTarget | None":
         try:
             t = cls(float(d["points_per_char"]), float(d["width_per_char"]), float(d["height"]))
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, OverflowError):
             return None
-        return t if all(math.isfinite(v) and v > 0 for v in asdict(t).values()) else None
+        ok = all(math.isfinite(v) and v > 0 for v in asdict(t).values()) and t.points_per_char <= MAX_POINTS_PER_CHAR
+        return t if ok else None
 
     def describe(self) -> str:
         return (f"normalised to {self.points_per_char:.4g} points per character, {self.width_per_char:.4g} "

@@ -28,6 +28,7 @@ import numpy as np
 from ..atomic import write_text
 from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
+from ..h5safe import check_stored
 
 FORMAT = "genseq-text"
 VERSION = 1
@@ -76,9 +77,19 @@ class Vocab:
 
     @classmethod
     def from_json(cls, text: str, encoding: str) -> "Vocab":
-        tokens = json.loads(text)
+        """The vocabulary a file stores, checked: distinct byte values 0-255, or
+        distinct single characters that UTF-8 can encode; else GenseqError."""
+        try:
+            tokens = json.loads(text)
+        except (ValueError, RecursionError):
+            raise GenseqError("the vocabulary is not valid JSON") from None
+        if not isinstance(tokens, list) or len(set(map(repr, tokens))) != len(tokens):
+            raise GenseqError("the vocabulary must be a list of distinct tokens")
         if encoding == "bytes":
-            tokens = [int(t) for t in tokens]
+            if not all(type(t) is int and 0 <= t < 256 for t in tokens):
+                raise GenseqError("a byte vocabulary must hold byte values 0-255")
+        elif not all(isinstance(t, str) and len(t) == 1 and not 0xD800 <= ord(t) < 0xE000 for t in tokens):
+            raise GenseqError("a character vocabulary must hold single characters that UTF-8 can encode")
         return cls(tuple(tokens), encoding)
 
 
@@ -155,6 +166,13 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
     paths = [Path(p) for p in inputs]
     if not paths:
         raise GenseqError("no input files")
+    out = Path(out)
+    if json_vocab:  # the second output is checked before the first is written
+        side = out.with_suffix(".json")
+        if side.is_dir():
+            raise GenseqError(f"cannot write the JSON vocabulary {side}: it is a folder")
+        if side.exists() and any(p.exists() and os.path.samefile(side, p) for p in paths):
+            raise GenseqError(f"{side} (the JSON vocabulary of {out.name}) is also an input; write to another name")
     total_bytes = sum(p.stat().st_size for p in paths if p.is_file())
 
     # Pass 1: vocabulary (or a check against a reused one) and token count.
@@ -190,7 +208,6 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
     n_train, n_test = int(count * (1 - val_frac - test_frac)), int(count * test_frac)
     sizes = {"train": n_train, "val": count - n_train - n_test, "test": n_test}
     dtype = _dtype_for(len(vocab))
-    out = Path(out)
     written = 0
     with atomic_h5(out) as f:
         dsets = {s: f.create_dataset(s, shape=(n,), dtype=dtype, chunks=(min(max(n, 1), 1 << 16),) if n else None)
@@ -275,15 +292,19 @@ class CorpusFile:
 
     def _read_header(self) -> None:
         attrs = self.file.attrs
-        if attrs.get("format") != FORMAT:
+        if not (isinstance(attrs.get("format"), str) and attrs.get("format") == FORMAT):
             raise GenseqError(f"{self.path} is not a genseq text corpus (make one with `genseq data text`)")
-        if attrs.get("version") != VERSION:
+        if not _is_version(attrs.get("version")):
             raise GenseqError(f"{self.path}: corpus format version {attrs.get('version')} is not supported")
-        self.vocab = Vocab.from_json(str(attrs["vocab"]), str(attrs["encoding"]))
+        try:
+            self.vocab = Vocab.from_json(str(attrs["vocab"]), str(attrs["encoding"]))
+        except GenseqError as err:
+            raise GenseqError(f"{self.path}: {err}") from None
         for s in SPLITS:
             ds = self.file[s]
             if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
                 raise KeyError(s)
+            check_stored(ds, f"{self.path}: /{s}")
 
     def split(self, name: str) -> "TokenSplit":
         if name not in SPLITS:
@@ -300,11 +321,16 @@ class CorpusFile:
         self.close()
 
 
+def _is_version(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value == VERSION
+
+
 def is_text_corpus(path: str | os.PathLike) -> bool:
     """Whether `path` is an HDF5 file that says it is a genseq text corpus."""
     try:
         with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == FORMAT
+            value = f.attrs.get("format")
+            return isinstance(value, str) and value == FORMAT
     except H5_ERRORS:
         return False
 

@@ -44,7 +44,10 @@ class TextSampleOptions:
 
 def filter_logits(logits: torch.Tensor, opts: TextSampleOptions) -> torch.Tensor:
     """(V,) logits -> (V,) logits with temperature, top-k and top-p applied."""
-    logits = logits / opts.temperature
+    scaled = logits / opts.temperature
+    if not torch.isfinite(scaled).all():  # a temperature so low that logits overflow: shifted, the top stays 0
+        scaled = (logits - logits.max()) / opts.temperature
+    logits = scaled
     if opts.top_k is not None and opts.top_k < logits.numel():
         kth = torch.topk(logits, opts.top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -42,7 +42,7 @@ from torch import nn
 
 from ..atomic import atomic_open
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import GenseqError
+from ..errors import GenseqError, first_line
 from . import dist
 
 
@@ -417,10 +417,17 @@ class _Run:
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": opts.weight_decay},
                                             {"params": no_decay, "weight_decay": 0.0}], lr=opts.lr)
         if ckpt is not None:
-            tr = ckpt["train"]
-            self._restore(tr)
-            self.best_val, self.lr_scale = tr["best_val"], tr["lr_scale"]
-            _set_rng_state(_own(tr, self.world.rank)["rng"])
+            try:
+                tr = ckpt["train"]
+                self._restore(tr)
+                self.best_val, self.lr_scale = tr["best_val"], float(tr["lr_scale"])
+                if self.best_val is not None:  # None until the first evaluation
+                    self.best_val = float(self.best_val)
+                _set_rng_state(_own(tr, self.world.rank)["rng"])
+            except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, IndexError) as err:
+                raise GenseqError(f"cannot resume {self.last_path}: its training state is damaged "
+                                  f"({type(err).__name__}: {first_line(err)}); start a new run from it with "
+                                  "--init") from None
         # The training forward pass goes through DDP (it averages the gradients);
         # everything else uses the bare model.
         self.wrapped = self.world.wrap(model)
@@ -440,8 +447,15 @@ class _Run:
         """The optimizer, step and this rank's data position of a checkpoint's train state;
         the optimizer takes this run's --weight-decay (announced when it changed)."""
         self.optimizer.load_state_dict(tr["optimizer"])
+        for group in self.optimizer.param_groups:  # moments of another shape would fail at the first step
+            for p in group["params"]:
+                for v in self.optimizer.state.get(p, {}).values():
+                    if torch.is_tensor(v) and v.dim() > 0 and v.shape != p.shape:
+                        raise ValueError(f"optimizer moments of shape {tuple(v.shape)} for weights {tuple(p.shape)}")
         self.optimizer.param_groups[0]["weight_decay"] = self.opts.weight_decay  # the matrices' group
         _optimizer_to(self.optimizer, self.device)
+        if not isinstance(tr["step"], int) or isinstance(tr["step"], bool) or tr["step"] < 0:
+            raise ValueError(f"step {tr['step']!r} is not a count")
         self.step = tr["step"]
         self.task.load_state_dict(_own(tr, self.world.rank)["task"])
 
