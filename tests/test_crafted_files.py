@@ -217,3 +217,16 @@ def test_an_unforeseen_exception_is_one_line_and_debug_shows_it(tmp_path, monkey
     monkeypatch.setenv("GENSEQ_DEBUG", "1")
     r = run("write", "ab", "-m", model, "-o", tmp_path / "o.svg")
     assert isinstance(r.exception, ZeroDivisionError)
+
+
+def test_eval_of_lines_with_non_finite_offsets_is_one_line_not_nan(tmp_path, strokes):
+    config = HandwritingConfig(kind="synthesis", alphabet="ab ", hidden=8, layers=1, mixtures=2, window=2)
+    model = tmp_path / "m.pt"
+    save_checkpoint(model, kind="handwriting", config=config.to_dict(), meta={},
+                    model_state=HandwritingModel(config).state_dict())
+    assert run("eval", "handwriting", model, strokes, "--split", "val", "--json").exit_code == 0
+    with h5py.File(strokes, "a") as f:
+        points = f["val/points"][()]
+        points[3, 0] = np.nan
+        f["val/points"][...] = points
+    one_line_error(run("eval", "handwriting", model, strokes, "--split", "val", "--json"), "not a number")

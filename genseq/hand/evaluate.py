@@ -185,4 +185,7 @@ def evaluate_file(hm, data, split: str = "val", by_class: bool = False, max_sequ
                            by_class=by_class, max_sequences=max_sequences)
     if r["sequences"] == 0:
         raise GenseqError(f"{data}: no {split} sequence the model can score")
+    if not math.isfinite(r["nll_per_point"]):
+        raise GenseqError(f"{data}: the {split} score is not a number: its lines hold non-finite offsets, "
+                          "or the model's normalisation is broken")
     return r

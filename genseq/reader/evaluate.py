@@ -2,6 +2,7 @@
 character, and which characters of a reference were read right."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -95,4 +96,8 @@ def evaluate_file(model: Recognizer, data: str | Path, split: str = "val", chars
         idx = readable(lines, model.config, None)
         if len(idx) == 0:
             raise GenseqError(f"{data}: no {split} line the recognizer can read")
-        return read_split(model, lines, idx, next(model.parameters()).device, chars, scale)[0]
+        r = read_split(model, lines, idx, next(model.parameters()).device, chars, scale)[0]
+    if not math.isfinite(r["nll_per_char"]):
+        raise GenseqError(f"{data}: the {split} score is not a number: its lines hold non-finite offsets, "
+                          "or the model's normalisation is broken")
+    return r
