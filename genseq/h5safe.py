@@ -7,7 +7,8 @@ of constant values almost nothing, yet its shape may claim terabytes that a
 read would allocate: a 20 KB file could take the machine's memory (as a zip
 bomb would). The stroke and text files genseq writes compress 2-4 times
 (gzip of pen offsets, token ids), far below MAX_RATIO. A dataset with external
-storage reads any file of the machine as its values, so it is refused too.
+storage, or a virtual one, reads another file of the machine as its values, so
+it is refused too.
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ SMALL = 16 << 20
 
 def check_stored(ds: h5py.Dataset, where: str) -> None:
     """GenseqError unless `ds` stores its own values and about as many bytes as it claims."""
-    if ds.external:
-        raise GenseqError(f"{where} keeps its values in another file (external storage); genseq reads only "
-                          "datasets stored inside the file")
+    if ds.external or ds.is_virtual:
+        raise GenseqError(f"{where} keeps its values in another file (external storage or a virtual dataset); "
+                          "genseq reads only datasets stored inside the file")
     claimed = int(ds.size) * ds.dtype.itemsize
     if claimed > SMALL and claimed > MAX_RATIO * ds.id.get_storage_size():
         raise GenseqError(f"{where} claims {claimed:,} bytes but stores {ds.id.get_storage_size():,}: "

@@ -104,10 +104,43 @@ def test_jsonl_texts_and_ids_a_stroke_file_cannot_hold_are_counted_skips(tmp_pat
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     r = run("data", "jsonl", src, "-o", tmp_path / "o.h5", "--val-frac", 0)
     assert r.exit_code == 0, r.output
-    for reason in ("text longer than 2,000 characters", "unpaired surrogate", "text with a control character",
-                   "id with a control character"):
+    for reason in ("text longer than 2,000 characters", "unpaired surrogate", "text with a control character"):
         assert reason in r.output
-    assert "kept 1 lines, skipped 4" in r.output
+    assert "kept 2 lines, skipped 3" in r.output  # an id only names a line: its NUL becomes a space
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert sorted(i.decode() for i in f["train/ids"][()]) == ["in.jsonl:5", "x y"]
+
+
+def test_a_file_name_that_is_not_utf8_still_names_its_lines(tmp_path):
+    src = tmp_path / "caf\udce9.jsonl"  # a Latin-1 file name on a UTF-8 system, as Python sees it
+    src.write_text(json.dumps({"text": "fine", "strokes": STROKES}) + "\n")
+    r = run("data", "jsonl", src, "-o", tmp_path / "o.h5", "--val-frac", 0)
+    assert r.exit_code == 0 and "kept 1 lines" in r.output, r.output
+
+
+def test_a_stroke_file_text_of_a_million_characters_is_not_trained_on(strokes):
+    from genseq.hand.data import usable
+    from genseq.hand.model import HandwritingConfig as C
+    from genseq.strokes import StrokeDataset
+    with h5py.File(strokes, "a") as f:
+        texts = f["train/texts"][()]
+        texts[0] = ("ab" * 500_000).encode()
+        del f["train/texts"]
+        f.create_dataset("train/texts", data=texts, dtype=h5py.string_dtype())
+    with StrokeDataset(strokes) as ds:
+        assert list(usable(ds.split("train"), C(kind="synthesis", alphabet="ab "), None)) == [1, 2]
+
+
+def test_a_virtual_dataset_is_refused(strokes, tmp_path):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros((60, 3), np.float32)
+    layout = h5py.VirtualLayout(shape=(60, 3), dtype=np.float32)
+    layout[:] = h5py.VirtualSource(str(other), "x", shape=(60, 3))
+    with h5py.File(strokes, "a") as f:
+        del f["train/points"]
+        f.create_virtual_dataset("train/points", layout)
+    one_line_error(run("data", "stats", strokes), "virtual dataset")
 
 
 @pytest.mark.parametrize("ink", [{"points_per_char": 10**400, "width_per_char": 1, "height": 1},
@@ -188,8 +221,16 @@ def test_write_refuses_a_page_name_that_is_its_own_input(tmp_path):
     text = tmp_path / "out-2.svg"
     text.write_text("hello there")
     r = run("write", "-f", text, "-o", tmp_path / "out.svg", "-k", 1)
-    one_line_error(r, "out-2.svg is an input")
+    one_line_error(r, "out-2.svg is the input")
     assert text.read_text() == "hello there"
+
+
+def test_write_refuses_a_page_that_links_to_its_input(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello there")
+    (tmp_path / "out-1.svg").symlink_to(notes)
+    one_line_error(run("write", "-f", notes, "-o", tmp_path / "out.svg", "-k", 1), "is the input")
+    assert notes.read_text() == "hello there"
 
 
 def test_data_text_refuses_a_json_vocabulary_over_its_input(tmp_path):
@@ -200,6 +241,7 @@ def test_data_text_refuses_a_json_vocabulary_over_its_input(tmp_path):
     (tmp_path / "c2.json").mkdir()
     one_line_error(run("data", "text", src, "-o", tmp_path / "c2.h5", "--json"), "is a folder")
     assert not (tmp_path / "c2.h5").exists()
+    one_line_error(run("data", "text", src, "-o", tmp_path / "c3.json", "--json"), "its own JSON vocabulary")
 
 
 def test_an_unforeseen_exception_is_one_line_and_debug_shows_it(tmp_path, monkeypatch):

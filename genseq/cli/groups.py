@@ -67,9 +67,10 @@ class _Group(click.Group):
         except RecursionError:
             raise click.ClickException("the input is nested too deeply to read") from None
         except Exception as err:  # a case no check foresaw: still one line (GENSEQ_DEBUG=1: the traceback)
-            if os.environ.get("GENSEQ_DEBUG"):
+            if os.environ.get("GENSEQ_DEBUG", "0") not in ("", "0"):
                 raise
-            what = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+            text = str(err)[:2000].strip()
+            what = text.splitlines()[0][:300] if text else ""
             raise click.ClickException(f"unexpected {type(err).__name__}{': ' + what if what else ''} "
                                        "(set GENSEQ_DEBUG=1 to see where)") from None
 

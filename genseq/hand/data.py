@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..strokes.batches import affine, affine_maps
+from ..strokes.clean import MAX_TEXT_CHARS
 from .model import HandwritingConfig, encode_text
 
 
@@ -44,8 +45,8 @@ def usable(split, config: HandwritingConfig, max_points: int | None) -> np.ndarr
     for i, (n, text) in enumerate(zip(lengths, split.texts)):
         if n < 2 or (max_points and n > max_points):
             continue
-        if config.kind == "synthesis" and (not text or not set(text) <= allowed):
-            continue
+        if config.kind == "synthesis" and (not text or len(text) > MAX_TEXT_CHARS or not set(text) <= allowed):
+            continue  # (a text over MAX_TEXT_CHARS: a small file that would take gigabytes as one-hot windows)
         keep.append(i)
     return np.asarray(keep, dtype=np.int64)
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..strokes.batches import affine, affine_maps
+from ..strokes.clean import MAX_TEXT_CHARS
 from .model import RecognizerConfig, encode_texts, frames
 
 
@@ -19,7 +20,8 @@ def readable(split, config: RecognizerConfig, max_points: int | None) -> np.ndar
     """Indices of lines the recognizer can learn from: text in its alphabet, alignable, not too long."""
     allowed = set(config.alphabet)
     keep = [i for i, (n, text) in enumerate(zip(split.lengths, split.texts))
-            if (not max_points or n <= max_points) and set(text) <= allowed and ctc_fits(int(n), text, config.stride)]
+            if (not max_points or n <= max_points) and len(text) <= MAX_TEXT_CHARS and set(text) <= allowed
+            and ctc_fits(int(n), text, config.stride)]
     return np.asarray(keep, dtype=np.int64)
 
 

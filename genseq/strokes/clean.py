@@ -39,16 +39,28 @@ def check_text(text: str, what: str = "text") -> str:
     """A line's transcription (or id) as a stroke file can store it, else Skip:
     at most MAX_TEXT_CHARS characters (each becomes about a dozen points when
     the ink is resampled), UTF-8 encodable (no unpaired surrogates), no control
-    characters but tabs and line breaks (an HDF5 string cannot hold a NUL)."""
+    characters but tabs and line breaks (an HDF5 string cannot hold a NUL,
+    and the rest are no handwriting)."""
     if len(text) > MAX_TEXT_CHARS:
         raise Skip(f"{what} longer than {MAX_TEXT_CHARS:,} characters")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise Skip(f"{what} not encodable as UTF-8 (an unpaired surrogate)") from None
-    if any((ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) < 160 for c in text):
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
         raise Skip(f"{what} with a control character")
     return text
+
+
+MAX_ID_CHARS = 200
+
+
+def safe_id(sid: str) -> str:
+    """A line's id as a stroke file can store it: characters UTF-8 cannot
+    encode (a file name's undecodable bytes) become '?', control characters
+    spaces, and at most MAX_ID_CHARS are kept. Ids only name lines."""
+    sid = sid[:MAX_ID_CHARS].encode("utf-8", "replace").decode("utf-8")
+    return "".join(" " if ord(c) < 32 else c for c in sid)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from ..atomic import file_kind
 from ..errors import GenseqError, first_line
 from .build import Builder, Report
 from .xmlsafe import parse_xml
-from .clean import CleanOptions, Skip, clean_strokes
+from .clean import CleanOptions, Skip, check_text, clean_strokes
 from .h5 import Sample
 from .normalise import IAM_UNITS
 
@@ -256,6 +256,7 @@ def convert_iam(line_strokes: str | os.PathLike, ascii_path: str | os.PathLike, 
             try:
                 if not text:
                     raise Skip("empty text")
+                check_text(text)
                 if not opts.keep_crossed_out and crossed_out(text):
                     raise Skip("crossed-out word")
                 raw = parse_stroke_xml(read())

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
 from .xmlsafe import parse_xml
-from .clean import CleanOptions, Skip, check_text, clean_strokes
+from .clean import CleanOptions, Skip, check_text, clean_strokes, safe_id
 from .normalise import RawLine
 from .h5 import Sample
 
@@ -181,7 +181,7 @@ def inkml_items(paths, clean: CleanOptions, report: Report) -> list:
                 if not text:
                     raise Skip("empty text")
                 check_text(text)
-                check_text(sid, "id")
+                sid = safe_id(sid)
                 points = clean_strokes(strokes, clean, y_down=y_down)
             except Skip as err:
                 report.skip(f"{path.name} ({sid})", str(err))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import GenseqError
 from .build import ImportOptions, Report, write_grouped
-from .clean import CleanOptions, Skip, check_text, clean_strokes
+from .clean import CleanOptions, Skip, check_text, clean_strokes, safe_id
 from .h5 import Sample
 from .normalise import InkTarget, RawLine, normalise_lines
 
@@ -75,7 +75,7 @@ def _parse_raw(line: str, where: str, opts: CleanOptions) -> tuple[Sample, int, 
     sid = obj.get("id", where)
     if not isinstance(sid, str) or not sid:
         raise Skip("non-string id")
-    check_text(sid, "id")
+    sid = safe_id(sid)
     y_up = obj.get("y_up", False)
     if not isinstance(y_up, bool):
         raise Skip("y_up must be true or false")

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..errors import GenseqError
 from .build import Builder, Report
-from .clean import MAX_ABS_COORD, Skip, to_offsets, to_strokes
+from .clean import MAX_ABS_COORD, MAX_TEXT_CHARS, Skip, to_offsets, to_strokes
 from .h5 import Sample
 from .iam import iter_files
 from .stitch import in_proportion, sizing_height, stitch, stitchable
@@ -377,6 +377,9 @@ def read_unipen(path, opts: UnipenOptions = UnipenOptions(), report: Report | No
             text = tidy_label(label) if cat == "8" else " ".join(label.split())
             if not text:
                 report.skip(where, "empty label")
+                continue
+            if len(text) > MAX_TEXT_CHARS:
+                report.skip(where, f"label longer than {MAX_TEXT_CHARS:,} characters")
                 continue
             if any(ord(ch) < 32 or ord(ch) > 126 for ch in text):
                 report.skip(where, "label outside printable ASCII")

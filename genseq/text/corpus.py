@@ -171,6 +171,8 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
         side = out.with_suffix(".json")
         if side.is_dir():
             raise GenseqError(f"cannot write the JSON vocabulary {side}: it is a folder")
+        if side == out or (out.exists() and side.exists() and os.path.samefile(side, out)):
+            raise GenseqError(f"-o {out} would be replaced by its own JSON vocabulary; name the corpus .h5")
         if side.exists() and any(p.exists() and os.path.samefile(side, p) for p in paths):
             raise GenseqError(f"{side} (the JSON vocabulary of {out.name}) is also an input; write to another name")
     total_bytes = sum(p.stat().st_size for p in paths if p.is_file())

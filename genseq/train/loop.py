@@ -425,6 +425,8 @@ class _Run:
                     self.best_val = float(self.best_val)
                 _set_rng_state(_own(tr, self.world.rank)["rng"])
             except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, IndexError) as err:
+                if isinstance(err, torch.cuda.OutOfMemoryError) or "CUDA" in str(err):
+                    raise  # the device, not the file
                 raise GenseqError(f"cannot resume {self.last_path}: its training state is damaged "
                                   f"({type(err).__name__}: {first_line(err)}); start a new run from it with "
                                   "--init") from None
