@@ -272,3 +272,11 @@ def test_eval_of_lines_with_non_finite_offsets_is_one_line_not_nan(tmp_path, str
         points[3, 0] = np.nan
         f["val/points"][...] = points
     one_line_error(run("eval", "handwriting", model, strokes, "--split", "val", "--json"), "not a number")
+
+
+def test_the_studio_names_your_file_not_its_copy_when_it_is_not_text(tmp_path):
+    from genseq.errors import GenseqError
+    from genseq.studio.session import StudioSession
+    with pytest.raises(GenseqError) as err:
+        StudioSession().set_mine(b'{"text": "ab", "strokes": [[[0, 0], [1, 1]]]}\n\xff\xfe\x00', "notes.jsonl")
+    assert str(err.value).startswith("notes.jsonl: notes.jsonl:2: not UTF-8") and "mine-" not in str(err.value)

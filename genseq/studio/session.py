@@ -137,7 +137,7 @@ class StudioSession:
             style = load_style(self.hm, WriteOptions(style_file=path))
         except GenseqError as err:
             path.unlink(missing_ok=True)
-            why = str(err).removeprefix(f"{path}: ").replace(str(path), name)  # no temporary path shown
+            why = str(err).removeprefix(f"{path}: ").replace(str(path), name).replace(path.name, name)  # no temp name
             raise GenseqError(f"{name}: {why}") from None
         config = self.hm.config
         with self._lock:
