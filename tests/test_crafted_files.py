@@ -280,3 +280,7 @@ def test_the_studio_names_your_file_not_its_copy_when_it_is_not_text(tmp_path):
     with pytest.raises(GenseqError) as err:
         StudioSession().set_mine(b'{"text": "ab", "strokes": [[[0, 0], [1, 1]]]}\n\xff\xfe\x00', "notes.jsonl")
     assert str(err.value).startswith("notes.jsonl: notes.jsonl:2: not UTF-8") and "mine-" not in str(err.value)
+
+
+def test_write_says_an_argument_that_is_not_utf8_is_not_utf8(tmp_path):
+    one_line_error(run("write", "ab\udcff\udcfe", "-o", tmp_path / "o.svg"), "not UTF-8")

@@ -267,6 +267,10 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
             raise GenseqError(f"the text has {f'more than {cap:,}' if n > cap else f'{n:,}'} characters; "
                               f"the limit is {max_text:,} (--max-text raises it; writing takes about 25 ms "
                               "per character on a CPU)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # an argument of bytes that are not UTF-8 (Python keeps them as surrogates)
+        raise GenseqError(f"the text is not UTF-8 (character {err.start + 1} of the argument)") from None
     if not output.parent.is_dir():
         raise GenseqError(f"cannot write {output}: folder {output.parent} does not exist")
     from ..atomic import output_target
