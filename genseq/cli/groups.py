@@ -9,7 +9,9 @@ set, which shows its traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,18 +21,28 @@ from ..errors import GenseqError
 
 def refuse_output_over_input(params: dict) -> None:
     """A command's output (-o) must not be one of its own input files: the atomic
-    write would replace, say, the JSONL ink a dataset is built from."""
+    write would replace, say, the JSONL ink a dataset is built from. Nor may
+    the pages a long text fills beside it (-o out.svg: out-1.svg, out-2.svg,
+    ...): an existing one that is, or links to, an input is refused too."""
     out = params.get("out") or params.get("output")
-    if out is None or not os.path.isfile(out):
+    if out is None:
         return
-    for name, value in params.items():
-        if name in ("out", "output"):
-            continue
-        for v in value if isinstance(value, (tuple, list)) else [value]:
-            if not isinstance(v, (str, os.PathLike)):
-                v = getattr(v, "name", None)  # an open file (click.File): its path
-            if isinstance(v, (str, os.PathLike)) and str(v) and os.path.isfile(v) and os.path.samefile(out, v):
-                raise GenseqError(f"{out} is also an input of this command; write to another file")
+    inputs = [v for name, value in params.items() if name not in ("out", "output")
+              for v in (value if isinstance(value, (tuple, list)) else [value])]
+    inputs = [v if isinstance(v, (str, os.PathLike)) else getattr(v, "name", None) for v in inputs]  # click.File
+    inputs = [v for v in inputs if isinstance(v, (str, os.PathLike)) and str(v) and os.path.isfile(v)]
+    if not inputs:
+        return
+    out = Path(out)
+    if out.is_file() and any(os.path.samefile(out, v) for v in inputs):
+        raise GenseqError(f"{out} is also an input of this command; write to another file")
+    page = re.compile(rf"{re.escape(out.stem)}-[1-9][0-9]*{re.escape(out.suffix)}")
+    pages = [p for p in out.parent.iterdir() if page.fullmatch(p.name) and p.is_file()] if out.parent.is_dir() else []
+    for p in pages:
+        for v in inputs:
+            if os.path.samefile(p, v):
+                raise GenseqError(f"{p} is the input {v}: a page of -o {out.name} would replace it; "
+                                  "write to another name")
 
 
 class _Command(click.Command):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -148,35 +147,6 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
                        background=None if background == "none" else background)
 
 
-def _input_paths(inputs: list) -> list[Path]:
-    """The files among a command's inputs (an open --file: its path)."""
-    out = []
-    for given in inputs:
-        name = getattr(given, "name", given)
-        if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
-            out.append(Path(name))
-    return out
-
-
-def _refuse_pages_over_inputs(output: Path, inputs: list[Path]) -> None:
-    """A text that fills several pages writes NAME-1.svg, NAME-2.svg, ... beside
-    -o NAME.svg: refused now, before minutes of writing, when one of those
-    names already is (or links to) an input. save_pages checks the exact
-    pages again before it writes."""
-    import re
-
-    from ..errors import GenseqError
-    page = re.compile(rf"{re.escape(output.stem)}-[1-9][0-9]*{re.escape(output.suffix)}")
-    if not output.parent.is_dir():
-        return
-    for name in output.parent.iterdir():
-        if page.fullmatch(name.name) and name.is_file():
-            for given in inputs:
-                if os.path.samefile(name, given):
-                    raise GenseqError(f"{name} is the input {given}: a page of -o {output.name} would replace "
-                                      "it; write to another name")
-
-
 @main.command("write")
 @click.argument("text", required=False)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("handwriting.svg"),
@@ -281,13 +251,11 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         by_word=not by_line, cross_check=cross_check, page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
-    inputs = _input_paths([text_file, style_file, model, recognizer])
-    _refuse_pages_over_inputs(output, inputs)
     from ..strokes.build import Report
     left_out = Report()
     drawing, lines = write_drawing(text, model, opts, left_out)
     bad = [ln for ln in lines if ln is not None and ln.status != "ok"]
-    written = save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi, keep=inputs)
+    written = save_drawing(drawing, output, opts.page, flavour=flavour, speed=speed, dpi=dpi)
     for path in written:
         click.echo(str(path))
     old = stale_pages(output, written) if output.suffix.lower() != ".pdf" else []

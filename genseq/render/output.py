@@ -62,15 +62,14 @@ def render_svg(lines: Sequence[np.ndarray | None], options: PageOptions = PageOp
 
 def save_drawing(lines: Sequence[np.ndarray | None], path: str | os.PathLike, options: PageOptions = PageOptions(),
                  labels: Sequence[str] | None = None, flavour: str = "static", speed: float = 1.0,
-                 dpi: float = 96.0, keep: Sequence[str | os.PathLike] = ()) -> list[Path]:
-    """Render `lines` (data-unit offsets, see render_pages) into `path`; returns the files written.
-    keep: files no page may replace (see save_pages)."""
+                 dpi: float = 96.0) -> list[Path]:
+    """Render `lines` (data-unit offsets, see render_pages) into `path`; returns the files written."""
     path = Path(path)
     suffix = check_output(path, flavour)
     if suffix == ".png":
         from .raster import render_png
-        return save_pages(render_png(lines, options, labels, dpi=dpi), path, keep)
+        return save_pages(render_png(lines, options, labels, dpi=dpi), path)
     if suffix == ".pdf":
         from .raster import render_pdf, save_pdf
         return [save_pdf(render_pdf(lines, options, labels), path)]
-    return save_pages(render_svg(lines, options, labels, flavour=flavour, speed=speed), path, keep)
+    return save_pages(render_svg(lines, options, labels, flavour=flavour, speed=speed), path)

@@ -339,12 +339,10 @@ def stale_pages(path: str | os.PathLike, written: list[Path]) -> list[Path]:
     return out
 
 
-def save_pages(pages: Sequence[str | bytes], path: str | os.PathLike,
-               keep: Sequence[str | os.PathLike] = ()) -> list[Path]:
+def save_pages(pages: Sequence[str | bytes], path: str | os.PathLike) -> list[Path]:
     """Write pages atomically: one page to `path`, several to stem-1.svg, stem-2.svg, ...
     (the suffix is the path's own; .svg if it has none). Pages are text (SVG)
-    or bytes (PNG). An existing name that is not a regular file, or that is
-    (or links to) one of the files `keep` (the command's inputs), is refused
+    or bytes (PNG). An existing name that is not a regular file is refused
     before any page is written; a symlink's target is replaced (genseq.atomic)."""
     path = Path(path)
     if len(pages) == 0:
@@ -356,9 +354,6 @@ def save_pages(pages: Sequence[str | bytes], path: str | os.PathLike,
         targets = [path.with_name(f"{path.stem}-{i}{suffix}") for i in range(1, len(pages) + 1)]
     for target in targets:  # a device, FIFO or folder among the names: refused before any page is written
         output_target(target)
-        for k in keep:
-            if target.exists() and os.path.exists(k) and os.path.samefile(target, k):
-                raise GenseqError(f"{target} is the input {k}: a page would replace it; write to another name")
     # All pages or none: each is written and synced to its temporary file
     # first; the renames over the targets happen only once every page is on disk.
     with contextlib.ExitStack() as stack:

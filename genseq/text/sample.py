@@ -42,12 +42,12 @@ class TextSampleOptions:
             raise GenseqError("--stop must not be empty")
 
 
+MIN_TEMPERATURE = 1e-20  # below this, logits / T may overflow float32; sampling there is greedy anyway
+
+
 def filter_logits(logits: torch.Tensor, opts: TextSampleOptions) -> torch.Tensor:
     """(V,) logits -> (V,) logits with temperature, top-k and top-p applied."""
-    scaled = logits / opts.temperature
-    if not torch.isfinite(scaled).all():  # a temperature so low that logits overflow: shifted, the top stays 0
-        scaled = (logits - logits.max()) / opts.temperature
-    logits = scaled
+    logits = logits / max(opts.temperature, MIN_TEMPERATURE)
     if opts.top_k is not None and opts.top_k < logits.numel():
         kth = torch.topk(logits, opts.top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
