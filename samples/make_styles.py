@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.atomic import write_text  # noqa: E402
-from genseq.hand.api import WriteOptions, bundled_styles, load_hand_model, write_handwriting  # noqa: E402
+from genseq.hand.api import DEFAULT_BIAS, WriteOptions, bundled_styles, load_hand_model, write_handwriting  # noqa: E402
 from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.hand.sample import HandSampleOptions, denormalise, sample_synthesis  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
@@ -59,18 +59,20 @@ TEXT = "a quick brown fox jumps over the lazy dog"  # lowercase primes best: dig
 SCREEN = HERE / "styles_screen.txt"
 
 
-def candidates(writer: str, n: int, bias: float) -> list[tuple[str, Sample]]:
-    """n lines of TEXT in the writer's hand, strokes rounded to 0.1 as the style file stores them."""
+def candidates(writer: str, n: int, bias: float, first_seed: int = 2000) -> list[tuple[str, Sample]]:
+    """n lines of TEXT in the writer's hand (seeds from first_seed on), strokes rounded to 0.1 as the
+    style file stores them."""
     hm = load_hand_model(writer)
     out, seed = [], 0
     while len(out) < n and seed < 20 * n:
-        batch = sample_synthesis(hm.model, [TEXT] * 8, HandSampleOptions(bias=bias, seed=2000 + seed,
+        batch = sample_synthesis(hm.model, [TEXT] * 8, HandSampleOptions(bias=bias, seed=first_seed + seed,
                                                                           resample_bad=0))
         for j, ln in enumerate(batch):
             if ln.status == "ok" and len(out) < n:
                 pts = denormalise(ln.points, hm.config.norm_mean, hm.config.norm_std)
                 strokes = [np.round(s, 1) for s in to_strokes(pts)]
-                out.append((f"seed{2000 + seed}-{j}", Sample(f"seed{2000 + seed}-{j}", TEXT, to_offsets(strokes))))
+                name = f"seed{first_seed + seed}-{j}"
+                out.append((name, Sample(name, TEXT, to_offsets(strokes))))
         seed += 1
     return out
 
@@ -78,7 +80,8 @@ def candidates(writer: str, n: int, bias: float) -> list[tuple[str, Sample]]:
 def screen_cer(hm, reader, style: Sample, texts: list[str], seed: int) -> float:
     """The reader's CER on `texts` written by hm primed with `style` (defaults of `genseq write`)."""
     primed = replace(hm, meta={**hm.meta, "styles": [{"text": style.text, "points": style.points.tolist()}]})
-    _, lines = write_handwriting("\n".join(texts), primed, WriteOptions(seed=seed, max_chars=60))
+    # Carried in the model, the line would prime at the bias of a user's ink: screen it at a bundled style's.
+    _, lines = write_handwriting("\n".join(texts), primed, WriteOptions(seed=seed, max_chars=60, bias=DEFAULT_BIAS))
     reads = read_lines(reader, [ln.points for ln in lines], (hm.config.norm_mean, hm.config.norm_std))
     return char_error_rate(texts, reads)
 
@@ -111,6 +114,8 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=32)
     ap.add_argument("--finalists", type=int, default=10)
     ap.add_argument("--bias", type=float, default=0.5)
+    ap.add_argument("--first-seed", type=int, default=2000,
+                    help="the writer's first seed (another draws other candidate lines)")
     ap.add_argument("--screen", type=Path, default=SCREEN, help="the screening lines")
     args = ap.parse_args()
     hm = load_hand_model(args.model)
@@ -119,7 +124,7 @@ def main() -> None:
     bundled = bundled_styles()
     if args.replace and not all(0 <= n < len(bundled) for n in args.replace):
         sys.exit(f"--replace: there are {len(bundled)} bundled styles")
-    pool = candidates(args.writer, args.candidates, args.bias)
+    pool = candidates(args.writer, args.candidates, args.bias, args.first_seed)
     if not pool:
         sys.exit("the writer wrote no line that passed the attention check")
     first = {name: screen_cer(hm, reader, s, texts, 1) for name, s in tqdm(pool, desc="screening")}

@@ -93,6 +93,14 @@ def test_downloads_are_the_same_drawing_in_every_format(session):
         session.download(job, "exe")
 
 
+def test_the_bias_is_the_hand_s_unless_the_request_gives_one(session):
+    from genseq.hand.api import DEFAULT_BIAS, OWN_HAND_BIAS
+    d = session.info()["defaults"]
+    assert (d["bias"], d["own_bias"], d["own_styles"]) == (DEFAULT_BIAS, OWN_HAND_BIAS, False)
+    assert session.options({})[0].bias is None  # api.style_bias picks it by the hand
+    assert session.options({"bias": 0.5})[0].bias == 0.5
+
+
 def test_requests_the_cli_would_refuse_are_refused_in_its_words(session):
     with pytest.raises(GenseqError, match=r"cannot write 1 character\(s\): 'é'"):
         session.write({"text": "café", "quality": "fast"}, lambda m: None)

@@ -156,8 +156,9 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @click.option("--file", "-f", "text_file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the text from a file ('-' for stdin).")
 @click.option("--model", "-m", default=None, help="Synthesis model file (default: the bundled one).")
-@click.option("--bias", "-b", type=float, default=_W.bias, show_default=True,
-              help="Legibility (Graves 5.4): 0 is the raw model, higher is neater.")
+@click.option("--bias", "-b", type=float, default=None,
+              help="Legibility (Graves 5.4): 0 is the raw model, higher is neater.  [default: 0.75; "
+                   "1.0 in your hand: with --style-file, or a fine-tuned model's own lines]")
 @click.option("--char-bias", default="", metavar="CHARS=B",
               help="Bias B instead of --bias while the pen writes one of CHARS, e.g. 'xX=2.5' "
                    "(default: --bias for every character).")

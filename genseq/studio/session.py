@@ -150,8 +150,9 @@ class StudioSession:
         return {"name": self.mine_name, "preview": self.mine_preview}
 
     def info(self) -> dict:
-        from ..hand.api import WriteOptions
+        from ..hand.api import DEFAULT_BIAS, OWN_HAND_BIAS, WriteOptions, model_styles
         w, p = WriteOptions(), PageOptions()
+        own = bool(model_styles(self.hm))  # a fine-tuned model: its styles are its writer's lines
         return {
             "styles": self.previews,
             "mine": {"name": self.mine_name, "preview": self.mine_preview} if self.mine else None,
@@ -159,7 +160,8 @@ class StudioSession:
             "max_text": self.max_text,
             "quality": QUALITY,
             "text_models": list(self.text_models),
-            "defaults": {"bias": w.bias, "seed": w.seed, "quality": "best", "color": p.color,
+            "defaults": {"bias": OWN_HAND_BIAS if own else DEFAULT_BIAS, "own_bias": OWN_HAND_BIAS,
+                         "own_styles": own, "seed": w.seed, "quality": "best", "color": p.color,
                          "width": p.stroke_width, "page_width": p.width, "align": p.align},
         }
 
@@ -182,7 +184,8 @@ class StudioSession:
             if isinstance(style, bool) or not isinstance(style, int) or not 0 <= style < len(self.styles):
                 raise GenseqError(f"style must be 'default', 'mine', 'none' or 0 to {len(self.styles) - 1}")
             extra["style"] = style
-        opts = WriteOptions(bias=_number(obj, "bias", WriteOptions.bias, 0, 10),
+        bias = None if obj.get("bias") is None else _number(obj, "bias", None, 0, 10)  # None: api.style_bias
+        opts = WriteOptions(bias=bias,
                             seed=_number(obj, "seed", 0, 0, 2**53, int), candidates=QUALITY[quality],
                             max_text=self.max_text, **extra)
         color = obj.get("color", "black")

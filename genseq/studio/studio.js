@@ -216,12 +216,25 @@ async function useMine(body) {
     const obj = await resp.json();
     if (!resp.ok) throw new Error(obj.error);
     addStyle("mine", `mine: ${obj.name}`, obj.preview, true);
+    followStyle();
   } catch (err) { showError($("error"), err.message); }
 }
 
 async function chooseMine(ev) {
   const file = ev.target.files[0];
   if (file) await useMine({ name: file.name, jsonl: await file.text() });
+}
+
+// The legibility slider shows the bias the chosen style is written with (your own ink: a
+// higher one, genseq.hand.api.style_bias) until the user moves it.
+let biasDefaults = null, biasMoved = false;
+function followStyle() {
+  if (!biasDefaults || biasMoved) return;
+  const s = document.querySelector("input[name=style]:checked");
+  const v = s ? s.value : "default";
+  const own = v === "mine" || (biasDefaults.own_styles && v !== "none");
+  $("bias").value = own ? biasDefaults.own_bias : biasDefaults.bias;
+  $("bias-out").textContent = Number($("bias").value).toFixed(2);
 }
 
 function addStyle(value, label, svg, checked) {
@@ -289,7 +302,10 @@ async function init() {
   const showBias = () => { $("bias-out").textContent = Number($("bias").value).toFixed(2); };
   const showSpeed = () => { $("speed-out").textContent = `${$("speed").value}×`; };
   showBias(); showSpeed();
-  $("bias").addEventListener("input", showBias);
+  $("bias").addEventListener("input", () => { biasMoved = true; showBias(); });
+  biasDefaults = d;
+  $("style-list").addEventListener("change", followStyle);
+  followStyle();
   $("speed").addEventListener("input", showSpeed);
   $("new-seed").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 1e9); });
   $("skip").addEventListener("click", () => { state.skip = true; });
