@@ -210,6 +210,21 @@ def test_priming_prefers_lines_the_reader_reads_plainly():
     assert [s.text for s in prime_order(lines, alphabet, lambda pool: np.full(len(pool), np.nan))] == by_length
 
 
+def test_among_plain_lines_running_text_primes_first():
+    # A reader that reads a line of capitals or symbols plainly must not make it the prime:
+    # it primes the model into shapes that are not running text (api.prose).
+    from genseq.hand.api import PRIME_PLAIN, prime_order, prose
+    from genseq.strokes import Sample
+    texts = ["ABCDE FGHIJ KLMNO PQRST UVWXYZ ABCDE", "over the lazy black dog", "Call 0142 at 7:45 ok", "a scrawl"]
+    assert [prose(t) for t in texts] == [False, True, False, True] and not prose("") and not prose("  ")
+    lines = [Sample(f"s{i}", t, normalise_lines([_line(t, 50, 1.0, seed=i)], TARGET)[0]) for i, t in enumerate(texts)]
+    read = {texts[0]: 0.0, texts[1]: PRIME_PLAIN, texts[2]: -0.1, texts[3]: PRIME_PLAIN - 1}
+    order = [s.text for s in prime_order(lines, "".join(sorted(set("".join(texts)))),
+                                         lambda pool: np.array([read[s.text] for s in pool]))]
+    # plain: running text first, then the others by length; then the lines not read plainly
+    assert order == [texts[1], texts[0], texts[2], texts[3]]
+
+
 def test_legibility_is_the_readers_log_likelihood_per_character():
     import torch
     from genseq.hand.choose import legibility, read_scores

@@ -268,7 +268,8 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
 PRIME_CHARS = 40  # priming lines nearest this length are used: the length the model writes best
 PRIME_MAX = 60    # ... of at most this many characters,
 PRIME_POOL = 40   # ... of which at most this many nearest are read (prime_order),
-PRIME_PLAIN = -0.3  # ... and those read at this log p(text | ink) per character or better come first
+PRIME_PLAIN = -0.3  # ... and those read at this log p(text | ink) per character or better come first,
+PRIME_PROSE = 0.5   # ... running text first among them: at least this share of lowercase letters
 # A user's priming ink is resampled to this share of the model's points per character. The model
 # writes on at about the pace of its prime, and primed with ink at its own density it wrote more
 # points per character than in its default style; measured in docs/your-handwriting.md.
@@ -295,14 +296,23 @@ def prime_legibility(config: HandwritingConfig, reader=None, recognizer: Path | 
     return legible
 
 
+def prose(text: str) -> bool:
+    """Whether a line reads as running text: at least PRIME_PROSE of its non-space characters
+    are lowercase letters (not a line of capitals, digits or symbols)."""
+    ink = [c for c in text if not c.isspace()]
+    return bool(ink) and sum(c.islower() for c in ink) >= PRIME_PROSE * len(ink)
+
+
 def prime_order(samples: list, alphabet: str, legible: Callable[[list], np.ndarray] | None = None) -> list:
     """The lines a writer's sample primes with, best first. Among the lines the
     model can write (all lines if none can), ordered by how near PRIME_CHARS
     long they are: with `legible(lines)` (log p(text | ink) per character,
     choose.legibility), the PRIME_POOL nearest of at most PRIME_MAX characters
-    are read, and those read at PRIME_PLAIN or better come first, then the
+    are read, and those read at PRIME_PLAIN or better come first (running
+    text before lines of capitals, digits or symbols: `prose`), then the
     others, most legible first, then the rest by length. A scrawled line
-    primes the model into scrawl, and so does a long one: measured in
+    primes the model into scrawl, and so does a long one, and a line of
+    capitals or symbols into shapes that are not running text: measured in
     docs/your-handwriting.md."""
     ok = [s for s in samples if set(s.text) <= set(alphabet)] or samples
     near = sorted(ok, key=lambda s: (abs(len(s.text) - PRIME_CHARS), -len(s.text), s.id))
@@ -312,7 +322,7 @@ def prime_order(samples: list, alphabet: str, legible: Callable[[list], np.ndarr
     rest = [s for s in near if all(s is not p for p in pool)]
     if len(pool) > 1:
         score = np.nan_to_num(np.asarray(legible(pool), dtype=np.float64), nan=-np.inf)
-        plain = [s for s, v in zip(pool, score) if v >= PRIME_PLAIN]
+        plain = sorted((s for s, v in zip(pool, score) if v >= PRIME_PLAIN), key=lambda s: not prose(s.text))
         pool = plain + [pool[i] for i in np.argsort(-score, kind="stable") if score[i] < PRIME_PLAIN]  # ties: by length
     return pool + rest
 
