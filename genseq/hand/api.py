@@ -183,9 +183,9 @@ class Style:
 
 
 DEFAULT_BIAS = 0.75
-# Primed with a user's ink the model writes less plainly than in its bundled styles, and a higher
-# bias wins back more of it there (about a fifth of the reader's errors on five unseen writers)
-# than in a bundled style (a tenth), the writers' slant and shapes kept: docs/your-handwriting.md.
+# Primed with a user's ink the model writes less plainly than in its bundled styles; at 1.0 five
+# unseen writers' fine-tuned lines came out with every word legible in 44 of 50 phrases against 38
+# at 0.75, their slant and shapes kept: docs/your-handwriting.md.
 OWN_HAND_BIAS = 1.0
 
 

@@ -160,7 +160,7 @@ class StudioSession:
             "max_text": self.max_text,
             "quality": QUALITY,
             "text_models": list(self.text_models),
-            "defaults": {"bias": OWN_HAND_BIAS if own else DEFAULT_BIAS, "own_bias": OWN_HAND_BIAS,
+            "defaults": {"bias": DEFAULT_BIAS, "own_bias": OWN_HAND_BIAS,
                          "own_styles": own, "seed": w.seed, "quality": "best", "color": p.color,
                          "width": p.stroke_width, "page_width": p.width, "align": p.align},
         }
