@@ -3,7 +3,9 @@
 
 DIR holds stand-in users' JSONL files (samples/standin_writers.py). For each
 `W-capture.jsonl` (or `--kind tablet`), the first --mine lines are the user's
-sample and the rest are held out as the writer's real hand. For 10 fixed
+sample (written to `DIR/_W-mine.jsonl`) and the rest are held out as the
+writer's real hand (`DIR/_W-rest.jsonl`); a second run on the same DIR
+while one runs is refused, since it would overwrite them. For 10 fixed
 phrases it writes:
 
 - default: the model's default style (what a user gets without a sample);
@@ -123,6 +125,25 @@ def carried(hm, run: Path, mine: Path, density: float) -> list[dict]:
     return own_styles(converted[0], hm.config, source=mine, target=model_ink(hm.meta), density=density)
 
 
+_HELD: list = []  # the lock files of the folders this run holds (hold_dir)
+
+
+def hold_dir(folder: Path):
+    """An exclusive lock on `folder` for the rest of this run (returns the lock file): each run writes
+    the _W-mine.jsonl and _W-rest.jsonl of its kind there, so two runs at once (a capture and a
+    tablet run) would overwrite each other's samples. Exits with a message if another run holds it."""
+    import fcntl
+    fh = open(folder / ".own_hand.lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        sys.exit(f"{folder} is in use by another samples/own_hand.py run (both write _W-mine.jsonl there): "
+                 "run them one after the other, or give each its own folder")
+    _HELD.append(fh)
+    return fh
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path, nargs="?")
@@ -161,6 +182,9 @@ def main() -> None:
     if args.spread:
         print(json.dumps(spread(args.spread)))
         return
+    if args.dir is None:
+        sys.exit("give the folder of stand-in writers (samples/standin_writers.py)")
+    hold_dir(args.dir)
     import torch
     torch.set_num_threads(1)
     if args.prime_density is not None:

@@ -29,3 +29,14 @@ def test_read_real_reads_lines_given_in_data_units():
     # the same line left in model units (not divided by the spread again) reads as something else
     unscaled = [(np.concatenate([p[:, :2] / std, p[:, 2:]], 1), t) for p, t in real]
     assert oh.read_real(reader, unscaled, hm.config) > 0.3
+
+
+def test_two_runs_on_one_folder_do_not_overwrite_each_others_samples(tmp_path):
+    import pytest
+    oh = _module()
+    held = oh.hold_dir(tmp_path)
+    with pytest.raises(SystemExit, match="in use by another samples/own_hand.py run"):
+        oh.hold_dir(tmp_path)
+    held.close()
+    oh.hold_dir(tmp_path).close()  # free again once the first run ends
+    oh._HELD.clear()
