@@ -216,7 +216,7 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
     if options.unprimed:
         return None
     shear = None
-    mine = options.style_file is not None or bool(model_styles(hm))  # the user's ink primes
+    mine = options.style_file is not None  # the user's ink primes (or a fine-tune's own lines, below)
     if options.style_file is not None:
         path = Path(options.style_file)
         if not path.is_file():
@@ -241,6 +241,7 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
             scale = float(np.mean(config.norm_std)) / spread
     else:
         own = model_styles(hm)
+        mine = bool(own)
         styles = own or bundled_styles()
         if not styles:
             if options.style is not None:

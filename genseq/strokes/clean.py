@@ -35,21 +35,20 @@ class Skip(Exception):
 MAX_TEXT_CHARS = 2_000  # one line's transcription: a line of handwriting has at most a few hundred
 
 
-def check_text(text: str, what: str = "text") -> str:
-    """A line's transcription (or id) as a stroke file can store it, else Skip:
+def check_text(text: str) -> None:
+    """Skip unless a line's transcription is one a stroke file can store:
     at most MAX_TEXT_CHARS characters (each becomes about a dozen points when
     the ink is resampled), UTF-8 encodable (no unpaired surrogates), no control
     characters but tabs and line breaks (an HDF5 string cannot hold a NUL,
     and the rest are no handwriting)."""
     if len(text) > MAX_TEXT_CHARS:
-        raise Skip(f"{what} longer than {MAX_TEXT_CHARS:,} characters")
+        raise Skip(f"text longer than {MAX_TEXT_CHARS:,} characters")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise Skip(f"{what} not encodable as UTF-8 (an unpaired surrogate)") from None
+        raise Skip("text not encodable as UTF-8 (an unpaired surrogate)") from None
     if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
-        raise Skip(f"{what} with a control character")
-    return text
+        raise Skip("text with a control character")
 
 
 MAX_ID_CHARS = 200
