@@ -252,7 +252,8 @@ def main() -> None:
         print(f"{name}: real {json.dumps({k: round(v, 2) for k, v in real_f.items()})}")
         print(name)
         for way in ("default", "primed-raw", *ways):
-            print(f"  {way:11s} CER {r[way]['cer']:.3f} ({r[way]['cer'] / max(default_cer, 1e-9):.2f}x default)  "
+            ratio = f"{r[way]['cer'] / default_cer:.2f}x default" if default_cer > 0 else "the default style: no error"
+            print(f"  {way:11s} CER {r[way]['cer']:.3f} ({ratio})  "
                   f"style distance {r[way]['style']:.2f}  (nearest bundled style {near:.2f})")
     if args.json:
         args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
