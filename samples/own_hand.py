@@ -125,11 +125,8 @@ def carried(hm, run: Path, mine: Path, density: float) -> list[dict]:
     return own_styles(converted[0], hm.config, source=mine, target=model_ink(hm.meta), density=density)
 
 
-_HELD: list = []  # the lock files of the folders this run holds (hold_dir)
-
-
 def hold_dir(folder: Path):
-    """An exclusive lock on `folder` for the rest of this run (returns the lock file): each run writes
+    """An exclusive lock on `folder` while the returned lock file stays open: each run writes
     the _W-mine.jsonl and _W-rest.jsonl of its kind there, so two runs at once (a capture and a
     tablet run) would overwrite each other's samples. Exits with a message if another run holds it."""
     import fcntl
@@ -140,7 +137,6 @@ def hold_dir(folder: Path):
         fh.close()
         sys.exit(f"{folder} is in use by another samples/own_hand.py run (both write _W-mine.jsonl there): "
                  "run them one after the other, or give each its own folder")
-    _HELD.append(fh)
     return fh
 
 
@@ -184,7 +180,7 @@ def main() -> None:
         return
     if args.dir is None:
         sys.exit("give the folder of stand-in writers (samples/standin_writers.py)")
-    hold_dir(args.dir)
+    lock = hold_dir(args.dir)  # held until the run's samples and results are written
     import torch
     torch.set_num_threads(1)
     if args.prime_density is not None:
@@ -264,6 +260,7 @@ def main() -> None:
         pts = [p for _, _, data in picture for p, _ in data[:k]]
         labels = [f"{n} {w}: {t}" for n, w, data in picture for _, t in data[:k]]
         save_pages(render_pages(pts, PageOptions(width=1400, background="white"), labels=labels)[:1], args.picture)
+    lock.close()
 
 
 if __name__ == "__main__":

@@ -39,4 +39,3 @@ def test_two_runs_on_one_folder_do_not_overwrite_each_others_samples(tmp_path):
         oh.hold_dir(tmp_path)
     held.close()
     oh.hold_dir(tmp_path).close()  # free again once the first run ends
-    oh._HELD.clear()

@@ -185,7 +185,7 @@ class Style:
 DEFAULT_BIAS = 0.75
 # Primed with a user's ink the model writes less plainly than in its bundled styles; at 1.0 five
 # unseen writers' fine-tuned lines came out with every word legible in 44 of 50 phrases against 38
-# at 0.75, their slant and shapes kept: docs/your-handwriting.md.
+# at 0.75 (the models before the bundled ones), their slant and shapes kept: docs/your-handwriting.md.
 OWN_HAND_BIAS = 1.0
 
 
