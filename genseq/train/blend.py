@@ -2,9 +2,10 @@
 
 Wortsman et al. 2022, "Robust fine-tuning of zero-shot models" (WiSE-FT), eq. 1:
 theta(a) = a * theta_tuned + (1 - a) * theta_start. Fine-tuned on a few dozen
-lines of one writer, a model takes on the hand but loses some legibility; half
-way back (a = 0.5) keeps most of the hand and most of the legibility
-(docs/your-handwriting.md has the measurements).
+lines of one writer, a model takes on the hand but loses some legibility; an
+eighth of the way (a = 0.125, the default of `train handwriting --blend`) keeps
+most of the hand and most of the legibility (docs/your-handwriting.md has the
+measurements).
 """
 from __future__ import annotations
 
