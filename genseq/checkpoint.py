@@ -23,7 +23,6 @@ the meta (vocabulary, scale) before it builds the model.
 """
 from __future__ import annotations
 
-import codecs
 import json
 import math
 import numbers
@@ -50,6 +49,9 @@ MAX_PARAMETERS = 200_000_000
 # The most layers a config may ask for: building even an empty (meta-device)
 # skeleton of the model takes time per layer.
 MAX_LAYERS = 1000
+# meta.scale (data units per source unit of a handwriting model's data) stays within this
+# factor of 1: a user's ink multiplied by it must stay a float32 number.
+SCALE_MAX = 1e6
 
 
 def check_new_model(build, layers) -> None:
@@ -383,11 +385,8 @@ def _check_meta(path, kind: str, config: dict, meta: dict) -> None:
         encoding = meta.get("encoding", "utf-8")
         if not isinstance(encoding, str):
             raise _invalid(path, "meta.encoding is not a string")
-        if encoding != "bytes":
-            try:
-                codecs.lookup(encoding)
-            except (LookupError, ValueError):
-                raise _invalid(path, f"meta.encoding {shown(encoding)} is not a known text encoding") from None
+        if encoding not in ("utf-8", "bytes"):  # what genseq data text writes and the text code reads
+            raise _invalid(path, f"meta.encoding must be utf-8 or bytes, not {shown(encoding)}")
         vocab = meta.get("vocab")
         try:
             tokens = json.loads(vocab) if isinstance(vocab, str) else None
@@ -410,8 +409,9 @@ def _check_meta(path, kind: str, config: dict, meta: dict) -> None:
             raise _invalid(path, "meta.vocab repeats a token")
     else:
         scale = meta.get("scale", 1.0)
-        if not (_is_number(scale) and math.isfinite(scale) and scale > 0):
-            raise _invalid(path, f"meta.scale must be a positive finite number, not {shown(scale)}")
+        if not (_is_number(scale) and 1 / SCALE_MAX <= scale <= SCALE_MAX):
+            raise _invalid(path, f"meta.scale must be a number from {1 / SCALE_MAX:g} to {SCALE_MAX:g}, "
+                                 f"not {shown(scale)}")
         units = meta.get("units", "")
         if units is not None and not isinstance(units, str):
             raise _invalid(path, "meta.units is not a string")

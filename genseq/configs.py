@@ -20,6 +20,11 @@ def _whole(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+# A (dx, dy) pair of a config (the data's mean and spread, in data units) stays within this
+# factor of 1, so that float32 arithmetic on it cannot overflow or vanish.
+PAIR_MAX = 1e6
+
+
 def _real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
@@ -52,9 +57,10 @@ def checked_config(cls, d: dict, what: str, positive: tuple[str, ...] = ()):
         elif t == "str" and not isinstance(v, str):
             bad = "a string"
         elif t.startswith("tuple[float") and not (
-                isinstance(v, (list, tuple)) and len(v) == 2 and all(_real(x) and math.isfinite(x) for x in v)
-                and (key not in positive or min(v) > 0)):
-            bad = f"2 {'positive ' if key in positive else ''}finite numbers (dx, dy)"
+                isinstance(v, (list, tuple)) and len(v) == 2 and all(_real(x) and abs(x) <= PAIR_MAX for x in v)
+                and (key not in positive or min(v) >= 1 / PAIR_MAX)):
+            bad = (f"2 positive numbers (dx, dy) from {1 / PAIR_MAX:g} to {PAIR_MAX:g}" if key in positive
+                   else f"2 numbers (dx, dy) of at most {PAIR_MAX:g} in size")
         if bad:
             raise GenseqError(f"{what} config {key} must be {bad}, not {shown(v)}")
     return cls(**d)

@@ -1,6 +1,7 @@
 """The bad-input table of docs/reliability.md, row by row, through the CLI:
 each bad input gives one `Error: ...` line and a non-zero exit (or the
 documented behaviour), never a traceback."""
+import json
 import shutil
 import time
 
@@ -241,6 +242,24 @@ def test_jsonl_nan_huge_and_invalid_points_are_skipped(tmp_path):
     one_line_error(run("data", "jsonl", tmp_path / "b.jsonl", "-o", tmp_path / "j.h5"), "b.jsonl:4: not UTF-8")
 
 
+
+def test_ink_too_small_to_size_and_texts_of_several_lines(files, tmp_path):
+    """Ink whose coordinates are too small to scale to the model's size (1e-250 of a unit) is
+    refused with the reason, not a numpy error; a transcription with a line break inside is
+    no line of writing and is skipped, as its ink would be."""
+    good = [[[0, 0], [4, 9], [8, 0]], [[10, 5], [14, 9], [18, 5]]]
+    tiny = [[[x * 1e-250, y * 1e-250] for x, y in s] for s in good]
+    (tmp_path / "tiny.jsonl").write_text(json.dumps({"text": "ab", "strokes": tiny}) + "\n")
+    one_line_error(run("data", "jsonl", tmp_path / "tiny.jsonl", "-o", tmp_path / "t.h5"),
+                   "cannot normalise the ink (ink too small or too large to size)")
+    one_line_error(run("write", "ab", "-k", 1, "--style-file", tmp_path / "tiny.jsonl", "-o", tmp_path / "t.svg"),
+                   "ink too small or too large to size")  # the bundled model, which records its ink
+    lines = [{"text": "ab\nba", "strokes": good}, {"text": "ab\n", "strokes": good}, {"text": "ba", "strokes": good}]
+    (tmp_path / "nl.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
+    r = run("data", "jsonl", tmp_path / "nl.jsonl", "-o", tmp_path / "n.h5", "--raw", "--val-frac", "0.5")
+    assert r.exit_code == 0, r.output
+    assert "kept 2 lines, skipped 1" in r.output and "more than one line of writing 1" in r.output
+
 def _mutate(src, dst, fn):
     shutil.copy(src, dst)
     with h5py.File(dst, "a") as f:
@@ -262,6 +281,9 @@ BROKEN = {
     "texts numbers": (lambda f: (f["train"].__delitem__("texts"), f["train"].create_dataset("texts", data=np.arange(4))),
                       "/train/texts is missing or not strings"),
     "offsets past the end": (lambda f: f["train/offsets"].__setitem__(1, 10**6), "inconsistent"),
+    # unsigned offsets that fall: their differences would wrap round to huge positive numbers
+    "offsets unsigned and falling": (lambda f: (f["train"].__delitem__("offsets"), f["train"].create_dataset(
+        "offsets", data=np.array([0, 2**63 + 5, 60, 90, 120], np.uint64))), "inconsistent"),
     "version a string": (lambda f: f.attrs.__setitem__("version", "1"), "version"),
     "norm_std nan": (lambda f: f.attrs.__setitem__("norm_std", np.array([np.nan, 1.0])), "norm_std"),
     "norm_std zero": (lambda f: f.attrs.__setitem__("norm_std", np.zeros(2)), "norm_std"),

@@ -133,10 +133,13 @@ def test_too_few_lines_to_hold_any_out_is_one_line(tmp_path):
 def test_malformed_model_styles_are_ignored():
     from genseq.hand.api import HandModel, model_styles
     good = {"text": "ab", "points": [[0, 0, 0], [1, 1, 1]]}
+    dense = {"text": "a", "points": [[0.0, 0.0, 1.0]] * 41}  # priming runs over every point: 41 for one letter
+    far = {"text": "ab", "points": [[0, 0, 0], [1e30, 1, 1]]}  # finite, but no pen step of a line
     for styles in ([good], [{"text": "ab", "points": [[0, 0]]}], [{"text": 3, "points": []}], "x",
-                   [good] * 9, [{"text": "ab", "points": [[float("nan"), 0, 0], [1, 1, 1]]}]):
+                   [good] * 9, [{"text": "ab", "points": [[float("nan"), 0, 0], [1, 1, 1]]}], [dense], [far]):
         got = model_styles(HandModel(None, {"styles": styles}))
         assert len(got) == (1 if styles == [good] else 0)
+    assert len(model_styles(HandModel(None, {"styles": [{**dense, "points": dense["points"][:40]}]}))) == 1
 
 
 def _mine(tmp_path, name="mine.jsonl", seed=1):

@@ -255,10 +255,14 @@ def test_the_parameter_cap(good, tmp_path, monkeypatch):
 # -- 4. metadata that sampling and writing rely on -----------------------------------------------------
 
 @pytest.mark.parametrize("key, value, needle", [
-    ("norm_mean", [0.0, 0.0, 0.0], "norm_mean must be 2 finite numbers (dx, dy), not [0.0, 0.0, 0.0]"),
-    ("norm_std", [1.0, 0.0], "norm_std must be 2 positive finite numbers"),
-    ("norm_std", [1.0, float("nan")], "norm_std must be 2 positive finite numbers"),
-    ("norm_mean", "ab", "norm_mean must be 2 finite numbers"),
+    ("norm_mean", [0.0, 0.0, 0.0], "norm_mean must be 2 numbers (dx, dy) of at most 1e+06 in size, not [0.0, 0.0, 0.0]"),
+    ("norm_std", [1.0, 0.0], "norm_std must be 2 positive numbers (dx, dy) from 1e-06 to 1e+06"),
+    ("norm_std", [1.0, float("nan")], "norm_std must be 2 positive numbers"),
+    ("norm_mean", "ab", "norm_mean must be 2 numbers"),
+    # finite as Python floats, but float32 arithmetic on them overflows or vanishes
+    ("norm_mean", [1e300, 0.0], "norm_mean must be 2 numbers (dx, dy) of at most 1e+06 in size"),
+    ("norm_std", [1e300, 1e300], "norm_std must be 2 positive numbers"),
+    ("norm_std", [1e-300, 1e-300], "norm_std must be 2 positive numbers"),
     ("hidden", 8.0, "hidden must be a whole number, not 8.0"),
     ("alphabet", 5, "alphabet must be a string"),
 ])
@@ -271,9 +275,10 @@ def test_broken_handwriting_config_is_refused_on_loading(good, tmp_path, key, va
 
 
 def test_broken_handwriting_meta_is_refused(good, tmp_path):
-    p = edit(good["hand"], tmp_path / "h.pt", lambda ck: ck["meta"].__setitem__("scale", float("inf")))
-    one_line_error(run("write", "ab", "-m", p, "--candidates", "1", "-o", tmp_path / "o.svg"),
-                   INVALID, "meta.scale must be a positive finite number, not inf")
+    for scale in (float("inf"), 1e300, 0.0):
+        p = edit(good["hand"], tmp_path / "h.pt", lambda ck: ck["meta"].__setitem__("scale", scale))
+        one_line_error(run("write", "ab", "-m", p, "--candidates", "1", "-o", tmp_path / "o.svg"),
+                       INVALID, f"meta.scale must be a number from 1e-06 to 1e+06, not {scale}")
     p = edit(good["hand"], tmp_path / "u.pt", lambda ck: ck["meta"].__setitem__("units", 7))
     one_line_error(run("eval", "handwriting", p, tmp_path / "none.h5"), INVALID, "meta.units is not a string")
 
@@ -285,7 +290,8 @@ def test_broken_handwriting_meta_is_refused(good, tmp_path):
     ('["a", "a", "b"]', "utf-8", "meta.vocab repeats a token"),
     ('[1, 2, 300]', "bytes", "meta.vocab holds tokens other than byte values 0-255"),
     ('{"a": 1}', "utf-8", "meta.vocab is missing or not a JSON list"),
-    ('["a", "b", "c"]', "no-such-codec", "meta.encoding 'no-such-codec' is not a known text encoding"),
+    ('["a", "b", "c"]', "no-such-codec", "meta.encoding must be utf-8 or bytes, not 'no-such-codec'"),
+    ('["a", "b", "c"]', "utf-16", "meta.encoding must be utf-8 or bytes, not 'utf-16'"),  # a codec, not the text code's
 ])
 def test_broken_text_vocabulary_is_refused_on_loading(good, tmp_path, vocab, encoding, needle):
     p = edit(good["text"], tmp_path / "t.pt", lambda ck: ck["meta"].update(vocab=vocab, encoding=encoding))
@@ -399,7 +405,7 @@ def test_hostile_files_stay_within_memory_bound(good, tmp_path):
     expected = {"zero-stride sample": "stride 0", "zero-stride export": "stride 0", "zero-stride write": "stride 0",
                 "zip bomb sample": "is compressed", "zip bomb export": "is compressed",
                 "config without weights": "are missing", "config over the cap": "genseq loads at most 200,000,000",
-                "norm_mean": "norm_mean must be 2 finite numbers", "short vocab": "meta.vocab has 2 tokens"}
+                "norm_mean": "norm_mean must be 2 numbers (dx, dy) of at most", "short vocab": "meta.vocab has 2 tokens"}
     for name, msg, grew in results:
         assert INVALID in msg and expected[name] in msg, (name, msg)
         assert grew < 100 << 20, f"{name}: peak memory grew by {grew / 2**20:.0f} MB"
@@ -440,7 +446,7 @@ def test_init_and_resume_check_a_file_before_building_its_model(good, tmp_path):
 @pytest.mark.parametrize("cls,d,msg", [
     ("reader", {"alphabet": "ab", "stride": "4"}, "recognizer config stride must be a whole number, not '4'"),
     ("reader", {"alphabet": "ab", "dropout": True}, "recognizer config dropout must be a number, not True"),
-    ("reader", {"alphabet": "ab", "norm_std": [1.0, -1.0]}, "norm_std must be 2 positive finite numbers"),
+    ("reader", {"alphabet": "ab", "norm_std": [1.0, -1.0]}, "norm_std must be 2 positive numbers"),
     ("reader", {"alphabet": 7}, "recognizer config alphabet must be a string, not 7"),
     ("text", {}, "text config is missing vocab_size"),
     ("text", {"vocab_size": 3, "tie_weights": 1}, "text config tie_weights must be true or false, not 1"),

@@ -138,7 +138,12 @@ def bundled_styles() -> list:
         return []
 
 
-MAX_MODEL_STYLES = (8, 200, 10_000)  # lines, characters per line, points per line
+MAX_MODEL_STYLES = (8, 200, 2_500)  # lines, characters per line, points per line
+# ... and a carried line holds at most this many points per character (a written line stops
+# at 40: sample.py) with offsets of at most MAX_STYLE_STEP data units: priming runs the
+# network over every point, so a small file must not carry hours of it.
+MAX_STYLE_POINTS_PER_CHAR = 40
+MAX_STYLE_STEP = 1e5
 # A --style-file is read as far as its first 1,000 usable lines, and lines longer than a
 # model style are left out: priming uses at most 5 lines of about 40 characters.
 STYLE_FILE_LIMITS = {"max_lines": 1000, "max_chars": MAX_MODEL_STYLES[1]}
@@ -157,7 +162,9 @@ def model_styles(hm: HandModel) -> list:
         except (TypeError, KeyError, ValueError):
             return []
         if (not isinstance(text, str) or not 0 < len(text) <= MAX_MODEL_STYLES[1] or pts.ndim != 2
-                or pts.shape[1] != 3 or not 1 < len(pts) <= MAX_MODEL_STYLES[2] or not np.isfinite(pts).all()):
+                or pts.shape[1] != 3 or not 1 < len(pts) <= MAX_MODEL_STYLES[2]
+                or len(pts) > MAX_STYLE_POINTS_PER_CHAR * len(text)
+                or not np.isfinite(pts).all() or np.abs(pts).max() > MAX_STYLE_STEP):
             return []
         out.append(Sample(f"model-style-{i}", text, pts))
     return out
@@ -220,7 +227,8 @@ def load_style(hm: HandModel, options: WriteOptions, reader=None,
     if options.style_file is not None:
         path = Path(options.style_file)
         if not path.is_file():
-            raise GenseqError(f"no such style file: {path}")
+            raise GenseqError(f"{path}: not a regular file, expected a style file (.jsonl or .inkml)"
+                              if path.exists() else f"no such style file: {path}")
         target = model_ink(hm.meta)
         if target is not None:
             # The user's ink at the model's own size and level baseline, a little sparser (PRIME_DENSITY).

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import GenseqError
-from .clean import CleanOptions
+from .clean import CleanOptions, Skip
 from .h5 import SPLITS, Sample, StrokeWriter
 from .normalise import UPRIGHT, InkTarget, normalise_lines, stand_upright
 from .split import auto_val_frac, group_fraction, split_of
@@ -139,7 +139,10 @@ def write_grouped(items: list, out, opts: ImportOptions, report: Report, *, sour
     val = opts.val_frac if opts.val_frac is not None else auto_val_frac(len({it[0] for it in items}))
     resample = opts.clean.describe()
     if opts.target is not None and items:
-        points = normalise_lines([it[3] for it in items], opts.target)
+        try:
+            points = normalise_lines([it[3] for it in items], opts.target)
+        except Skip as err:
+            raise GenseqError(f"cannot normalise the ink ({err})") from None
         resample = f"the writer's ink {opts.target.describe()}"
         if opts.upright:
             report.upright = True

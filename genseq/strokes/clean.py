@@ -40,7 +40,8 @@ def check_text(text: str) -> None:
     at most MAX_TEXT_CHARS characters (each becomes about a dozen points when
     the ink is resampled), UTF-8 encodable (no unpaired surrogates), no control
     characters but tabs and line breaks (an HDF5 string cannot hold a NUL,
-    and the rest are no handwriting)."""
+    and the rest are no handwriting), and line breaks only at its ends (a
+    transcription of several lines is no line of writing)."""
     if len(text) > MAX_TEXT_CHARS:
         raise Skip(f"text longer than {MAX_TEXT_CHARS:,} characters")
     try:
@@ -49,6 +50,8 @@ def check_text(text: str) -> None:
         raise Skip("text not encodable as UTF-8 (an unpaired surrogate)") from None
     if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
         raise Skip("text with a control character")
+    if "\n" in text.strip() or "\r" in text.strip():
+        raise Skip("more than one line of writing")
 
 
 MAX_ID_CHARS = 200

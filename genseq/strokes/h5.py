@@ -250,7 +250,7 @@ class StrokeDataset:
                        "strings (S,)")
             for key in ("points", "offsets", "texts", "ids"):
                 check_stored(g[key], f"{p}: /{name}/{key}")
-            off = g["offsets"][()]
+            off = g["offsets"][()].astype(np.int64)  # unsigned differences would wrap round
             s = len(off) - 1
             if (s < 0 or off[0] != 0 or off[-1] != g["points"].shape[0]
                     or np.any(np.diff(off) < 0)):

@@ -264,13 +264,16 @@ def normalise_lines(lines: list[RawLine], target: InkTarget) -> list[np.ndarray]
     if not lines:
         return []
     levelled = []
-    for ln in lines:
-        strokes = [np.asarray(s, dtype=np.float64)[:, :2] for s in ln.strokes if len(s)]
-        if not strokes:
-            raise Skip("no points")
-        levelled.append(deskew(strokes))
-    scale = writer_scale([(s, ln.text) for s, ln in zip(levelled, lines)], target)
-    scaled = [[a * scale for a in s] for s in levelled]
+    with np.errstate(all="ignore"):  # ink too small or too large to size is refused below, not warned about
+        for ln in lines:
+            strokes = [np.asarray(s, dtype=np.float64)[:, :2] for s in ln.strokes if len(s)]
+            if not strokes:
+                raise Skip("no points")
+            levelled.append(deskew(strokes))
+        scale = writer_scale([(s, ln.text) for s, ln in zip(levelled, lines)], target)
+        scaled = [[a * scale for a in s] for s in levelled]
+    if not (math.isfinite(scale) and scale > 0) or not all(np.isfinite(a).all() for s in scaled for a in s):
+        raise Skip("ink too small or too large to size")
     chars = sum(len(ln.text) for ln in lines)
     n_strokes = sum(len(s) for s in scaled)
     wanted = max(target.points_per_char * chars - n_strokes, 1.0)  # each stroke also keeps its last point
