@@ -10,7 +10,6 @@ later."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 
 from .errors import GenseqError, shown
