@@ -301,6 +301,18 @@ def test_stroke_files_with_missing_or_mistyped_datasets(files, tmp_path, case):
     one_line_error(run("data", "stats", bad), needle)
 
 
+
+def test_a_stroke_file_with_pen_values_other_than_0_and_1(files, tmp_path):
+    """Pen values are read with each line, so the commands that read lines refuse them
+    (`data stats` reads only the lengths and texts)."""
+    bad = _mutate(files["strokes"], tmp_path / "pen.h5",
+                  lambda f: [f[f"{s}/points"].__setitem__(np.s_[:, 2], 7.0) for s in ("train", "val")])
+    needle = "pen values other than 0 and 1"
+    one_line_error(run("show", bad, "-o", tmp_path / "show.svg"), needle)
+    one_line_error(run("eval", "handwriting", files["syn"], bad), needle)
+    one_line_error(run("train", "handwriting", bad, "-o", tmp_path / "run", "-q", "--hidden", 8, "--layers", 1,
+                       "--mixtures", 2, "--window", 2, "--max-steps", 1, "--batch", 2), needle)
+
 def test_a_text_corpus_where_strokes_are_expected_and_back(files, text_run):
     one_line_error(run("show", text_run / "c.h5"), "not a genseq stroke file")
     one_line_error(run("train", "text", files["strokes"], "-o", text_run / "x", "-q"), "not a genseq text corpus")

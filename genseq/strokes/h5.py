@@ -174,6 +174,9 @@ class StrokeSplit:
             points = self._points[a:b]  # (N, 3) float32
         except H5_ERRORS as err:
             raise GenseqError(f"/{self.name}/points is damaged at sequence {i} ({first_line(err)})") from None
+        if not np.isin(points[:, 2], (0.0, 1.0)).all():
+            raise GenseqError(f"/{self.name}/points: sequence {i} has pen values other than 0 and 1 "
+                              "(not a file genseq wrote)")
         return Sample(self.ids[i], self.texts[i], points)
 
     def __iter__(self) -> Iterator[Sample]:
