@@ -36,6 +36,7 @@ from typing import Any, Iterator
 import torch
 
 from .atomic import atomic_open
+from .configs import PAIR_MAX  # meta.scale stays within the same factor of 1 as a config's pairs
 from .errors import GenseqError, first_line, shown
 
 FORMAT = "genseq"
@@ -49,9 +50,6 @@ MAX_PARAMETERS = 200_000_000
 # The most layers a config may ask for: building even an empty (meta-device)
 # skeleton of the model takes time per layer.
 MAX_LAYERS = 1000
-# meta.scale (data units per source unit of a handwriting model's data) stays within this
-# factor of 1: a user's ink multiplied by it must stay a float32 number.
-SCALE_MAX = 1e6
 
 
 def check_new_model(build, layers) -> None:
@@ -409,8 +407,8 @@ def _check_meta(path, kind: str, config: dict, meta: dict) -> None:
             raise _invalid(path, "meta.vocab repeats a token")
     else:
         scale = meta.get("scale", 1.0)
-        if not (_is_number(scale) and 1 / SCALE_MAX <= scale <= SCALE_MAX):
-            raise _invalid(path, f"meta.scale must be a number from {1 / SCALE_MAX:g} to {SCALE_MAX:g}, "
+        if not (_is_number(scale) and 1 / PAIR_MAX <= scale <= PAIR_MAX):
+            raise _invalid(path, f"meta.scale must be a number from {1 / PAIR_MAX:g} to {PAIR_MAX:g}, "
                                  f"not {shown(scale)}")
         units = meta.get("units", "")
         if units is not None and not isinstance(units, str):

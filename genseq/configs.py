@@ -19,8 +19,9 @@ def _whole(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-# A (dx, dy) pair of a config (the data's mean and spread, in data units) stays within this
-# factor of 1, so that float32 arithmetic on it cannot overflow or vanish.
+# A (dx, dy) pair of a config (the data's mean and spread, in data units), and a model file's
+# meta.scale (checkpoint.py), stay within this factor of 1, so that float32 arithmetic on
+# them cannot overflow or vanish.
 PAIR_MAX = 1e6
 
 

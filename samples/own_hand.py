@@ -47,7 +47,7 @@ from genseq.hand.choose import read_lines  # noqa: E402
 from genseq.hand.data import normalise  # noqa: E402
 from genseq.reader.evaluate import char_error_rate  # noqa: E402
 from genseq.errors import GenseqError  # noqa: E402
-from genseq.hand.api import PRIME_DENSITY, WriteOptions, bundled_styles, load_hand_model, load_style  # noqa: E402
+from genseq.hand.api import PRIME_DENSITY, WriteOptions, bundled_styles, load_hand_model  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
 from genseq.hand.api import write_handwriting  # noqa: E402
 from genseq.strokes.jsonl import read_jsonl  # noqa: E402
@@ -231,13 +231,12 @@ def main() -> None:
             ways["fine-tuned"] = (mine_model, own if args.style is None else replace(own, style=args.style))
             ways["tuned+primed"] = (mine_model, ways["primed"][1])
         try:
-            load_style(hm, ways["primed"][1])
+            done = [(way, *written(model, reader, opts, args.seeds, args.misread)) for way, (model, opts) in ways.items()]
         except GenseqError as err:  # a sample that cannot prime (say five notes of two lines each)
             print(f"{name}: refused: {err}")
             results[name] = {"real_cer": real_cer, "refused": str(err)}
             continue
-        for way, (model, opts) in ways.items():
-            data, c = written(model, reader, opts, args.seeds, args.misread)
+        for way, data, c in done:
             r[way] = {"cer": c, "style": style_distance(hand_features(data), real_f), "features": hand_features(data)}
             picture.append((name, way, data))
         import genseq.strokes.normalise as nz

@@ -242,7 +242,6 @@ def test_jsonl_nan_huge_and_invalid_points_are_skipped(tmp_path):
     one_line_error(run("data", "jsonl", tmp_path / "b.jsonl", "-o", tmp_path / "j.h5"), "b.jsonl:4: not UTF-8")
 
 
-
 def test_ink_too_small_to_size_and_texts_of_several_lines(files, tmp_path):
     """Ink whose coordinates are too small to scale to the model's size (1e-250 of a unit) is
     refused with the reason, not a numpy error; a transcription with a line break inside is
@@ -259,6 +258,7 @@ def test_ink_too_small_to_size_and_texts_of_several_lines(files, tmp_path):
     r = run("data", "jsonl", tmp_path / "nl.jsonl", "-o", tmp_path / "n.h5", "--raw", "--val-frac", "0.5")
     assert r.exit_code == 0, r.output
     assert "kept 2 lines, skipped 1" in r.output and "more than one line of writing 1" in r.output
+
 
 def _mutate(src, dst, fn):
     shutil.copy(src, dst)
@@ -301,7 +301,6 @@ def test_stroke_files_with_missing_or_mistyped_datasets(files, tmp_path, case):
     one_line_error(run("data", "stats", bad), needle)
 
 
-
 def test_a_stroke_file_with_pen_values_other_than_0_and_1(files, tmp_path):
     """Pen values are read with each line, so the commands that read lines refuse them
     (`data stats` reads only the lengths and texts)."""
@@ -312,6 +311,7 @@ def test_a_stroke_file_with_pen_values_other_than_0_and_1(files, tmp_path):
     one_line_error(run("eval", "handwriting", files["syn"], bad), needle)
     one_line_error(run("train", "handwriting", bad, "-o", tmp_path / "run", "-q", "--hidden", 8, "--layers", 1,
                        "--mixtures", 2, "--window", 2, "--max-steps", 1, "--batch", 2), needle)
+
 
 def test_a_text_corpus_where_strokes_are_expected_and_back(files, text_run):
     one_line_error(run("show", text_run / "c.h5"), "not a genseq stroke file")
