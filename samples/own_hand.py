@@ -14,15 +14,16 @@ phrases it writes:
   genseq.hand.slant; `--as-written` primes with the lines as written,
   `--lean-back F` leans them F of the way back);
 - primed-raw: the same sample scaled only by the spread of its offsets (how
-  `write --style-file` primed before the ink was normalised);
+  `write --style-file` primed before the ink was normalised; refused where
+  a line of the ink as recorded is longer than a priming line may be);
 - fine-tuned: with each model given by `--tuned W=MODEL`, in the model's
   default style (with `--style N`, its carried line N; with
   `--carry-density D`, the lines it carries chosen again from the sample
   at D of the model's points per character);
 - tuned+primed: the fine-tuned model primed with the sample.
 
-and reports, per writer and way: the bundled reader's character error rate
-(CER) on the phrases, and the style distance (genseq.strokes.style) of the
+and reports, per writer and way: the character error rate (CER) of the
+bundled reader (or `--judge`) on the phrases, and the style distance (genseq.strokes.style) of the
 written lines to the writer's held-out real lines, beside the distance of
 each bundled style; first, per writer, the reader's CER on the writer's
 held-out real lines (only that with `--real-only`). `--picture OUT.svg` draws, per writer, the held-out real
@@ -109,6 +110,22 @@ def written(hm, reader, opts: WriteOptions, seeds: int = 1, misread: bool = Fals
     return data, char_error_rate([ln.text for ln in lines], reads)
 
 
+def primed_raw(hm, reader, opts: WriteOptions, seeds: int, real_f: dict) -> dict:
+    """The phrases primed with opts.style_file scaled only by the spread of its offsets (the
+    priming before the ink was normalised): {"cer", "style"}, or {"refused": why} where a
+    line of the ink as recorded is longer than a priming line may be (tablet ink)."""
+    import genseq.strokes.normalise as nz
+    saved = nz.model_ink
+    nz.model_ink = lambda meta: None  # the old priming: offsets' spread only
+    try:
+        data, c = written(hm, reader, opts, seeds)
+        return {"cer": c, "style": style_distance(hand_features(data), real_f)}
+    except GenseqError as err:
+        return {"refused": str(err)}
+    finally:
+        nz.model_ink = saved
+
+
 def read_real(reader, real: list, config) -> float:
     """The reader's CER on a writer's real lines ((points, text) in data units):
     how plainly the writer's own ink reads, a yardstick for the written lines'."""
@@ -167,6 +184,7 @@ def main() -> None:
                          "(default: genseq.hand.slant.LEAN_BACK)")
     ap.add_argument("--candidates", type=int, default=WriteOptions().candidates)
     ap.add_argument("--recognizer", default=None, help="the reader that chooses among candidates (default: bundled)")
+    ap.add_argument("--judge", default=None, help="the reader whose character error rate is reported (default: bundled)")
     ap.add_argument("--picture", type=Path, default=None)
     ap.add_argument("--public", action="store_true",
                     help="leave the writers' real lines out of --picture (what samples/ may show)")
@@ -193,7 +211,7 @@ def main() -> None:
         import genseq.hand.slant as slant
         slant.LEAN_BACK = args.lean_back
     hm = load_hand_model(None if args.model == "default" else args.model)
-    reader = load_recognizer("default")
+    reader = load_recognizer(args.judge or "default")
     target = model_ink(hm.meta)
     tuned = dict(t.split("=", 1) for t in args.tuned)
     styles = [(s.points, s.text) for s in bundled_styles()]
@@ -239,14 +257,7 @@ def main() -> None:
         for way, data, c in done:
             r[way] = {"cer": c, "style": style_distance(hand_features(data), real_f), "features": hand_features(data)}
             picture.append((name, way, data))
-        import genseq.strokes.normalise as nz
-        saved = nz.model_ink
-        nz.model_ink = lambda meta: None  # the old priming: offsets' spread only
-        try:
-            data, c = written(hm, reader, replace(own, style_file=mine), args.seeds)
-        finally:
-            nz.model_ink = saved
-        r["primed-raw"] = {"cer": c, "style": style_distance(hand_features(data), real_f)}
+        r["primed-raw"] = primed_raw(hm, reader, replace(own, style_file=mine), args.seeds, real_f)
         if not args.public:
             picture.insert(len(picture) - len(ways), (name, "real", real[:len(PHRASES)]))
         results[name] = r
@@ -254,6 +265,9 @@ def main() -> None:
         print(f"{name}: real {json.dumps({k: round(v, 2) for k, v in real_f.items()})}")
         print(name)
         for way in ("default", "primed-raw", *ways):
+            if "refused" in r[way]:
+                print(f"  {way:11s} refused: {r[way]['refused']}")
+                continue
             ratio = f"{r[way]['cer'] / default_cer:.2f}x default" if default_cer > 0 else "the default style: no error"
             print(f"  {way:11s} CER {r[way]['cer']:.3f} ({ratio})  "
                   f"style distance {r[way]['style']:.2f}  (nearest bundled style {near:.2f})")

@@ -39,3 +39,16 @@ def test_two_runs_on_one_folder_do_not_overwrite_each_others_samples(tmp_path):
         oh.hold_dir(tmp_path)
     held.close()
     oh.hold_dir(tmp_path).close()  # free again once the first run ends
+
+
+def test_primed_raw_reports_ink_too_long_to_prime_as_refused(tmp_path):
+    import json
+    oh = _module()
+    hm = oh.load_hand_model(None)
+    # one line of tablet-like ink as recorded: 3,000 points for 20 characters
+    t = np.linspace(0, 60, 3000)
+    line = {"text": "twenty characters ok", "strokes": [[[float(x * 10), float(np.sin(x) * 50)] for x in t]]}
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(json.dumps(line) + "\n")
+    r = oh.primed_raw(hm, oh.load_recognizer("default"), oh.WriteOptions(seed=1, style_file=mine), 1, {})
+    assert "points" in r["refused"] and "cer" not in r
