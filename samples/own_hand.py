@@ -23,8 +23,9 @@ phrases it writes:
 - tuned+primed: the fine-tuned model primed with the sample.
 
 and reports, per writer and way: the character error rate (CER) of the
-bundled reader (or `--judge`) on the phrases, and the style distance (genseq.strokes.style) of the
-written lines to the writer's held-out real lines, beside the distance of
+bundled reader (or `--judge`) on the phrases, and the style distance
+(genseq.strokes.style) of the written lines to the writer's held-out real
+lines, beside the distance of
 each bundled style; first, per writer, the reader's CER on the writer's
 held-out real lines (only that with `--real-only`). `--picture OUT.svg` draws, per writer, the held-out real
 lines, then the primed and fine-tuned ones (do not commit it: it shows
