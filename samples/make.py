@@ -54,7 +54,7 @@ YOUR_HAND = [
     "`samples/standin_writers.py` (which needs the UNIPEN archive), so",
     "`make.py` does not redraw it:", "",
     "```bash",
-    "python samples/own_hand.py standin --tuned W=runs/W/best.pt ... --public --picture-phrases 3 "
+    "python samples/own_hand.py standin --tuned W=runs/W/best.pt ... --carry-density 0.95 --public --picture-phrases 3 "
     "--picture samples/your-hand.svg",
     "```", "",
     "The scores beside it are in [docs/your-handwriting.md](../docs/your-handwriting.md).", "",
