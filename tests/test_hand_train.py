@@ -314,3 +314,40 @@ def test_eval_by_character_class_splits_the_points(tmp_path, strokes_h5):
                    "--layers", 1, "--mixtures", 2, "--batch", 3, "--max-steps", 1, "-q").exit_code == 0
     out = _invoke("eval", "handwriting", pred / "best.pt", strokes_h5, "--by-class")
     assert out.exit_code == 1 and "--by-class needs a synthesis model" in out.output, out.output
+
+
+def test_dropout_acts_while_training_only_and_resumes_exactly(tmp_path, strokes_h5):
+    from genseq.hand.model import HandwritingModel
+    from genseq.hand.task import config_from_data
+    config = config_from_data(strokes_h5, "synthesis", hidden=8, layers=3, mixtures=2, window=2)
+    torch.manual_seed(0)
+    model = HandwritingModel(config)
+    x, ids = torch.randn(2, 7, 3), torch.tensor([[1, 2, 3], [2, 1, 0]])
+    model.eval()
+    plain = model(x, ids)[0].mu1
+    model.dropout = 0.5
+    assert torch.equal(model(x, ids)[0].mu1, plain)  # sampling and evaluation never drop
+    model.train()
+    torch.manual_seed(1)
+    a = model(x, ids)[0].mu1
+    torch.manual_seed(1)
+    assert torch.equal(model(x, ids)[0].mu1, a) and not torch.allclose(a, plain)
+    model.dropout = 0.0
+    assert torch.equal(model(x, ids)[0].mu1, plain)
+    # through the CLI: recorded, resumed exactly, and a resume with another share is refused
+    base = ["train", "handwriting", strokes_h5, "--hidden", 8, "--layers", 2, "--mixtures", 2,
+            "--window", 2, "--batch", 2, "--eval-every", 2, "-q", "--dropout", "0.3"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert _invoke(*base, "-o", full, "--max-steps", 4).exit_code == 0
+    assert _invoke(*base, "-o", part, "--max-steps", 2).exit_code == 0
+    r = _invoke(*base, "-o", part, "--max-steps", 4, "--resume")
+    assert r.exit_code == 0, r.output
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(part / "last.pt")
+    assert a["meta"]["dropout"] == 0.3 and b["train"]["step"] == 4
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    r = _invoke(*base[:-1], "0.1", "-o", part, "--max-steps", 6, "--resume")
+    assert r.exit_code == 1 and "cannot resume: --dropout was 0.3, now 0.1" in r.output, r.output
+    for bad in ("-0.1", "nan", "1"):
+        r = _invoke(*base[:-1], bad, "-o", tmp_path / "bad", "--max-steps", 2)
+        assert r.exit_code == 2 and "--dropout" in r.output, (bad, r.output)

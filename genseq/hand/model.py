@@ -147,6 +147,11 @@ class HandwritingModel(nn.Module):
             with torch.no_grad():
                 self.window_layer.bias[2 * config.window:].fill_(math.log(0.1))
         self.output = MixtureOutput(L * H, config.mixtures)
+        # Dropout on each layer's outputs where they feed the next layer and the
+        # mixture output (not inside a recurrence, nor into the window), while
+        # training only (Zaremba et al. 2014): a training option, not part of the
+        # network, so model files do not hold it.
+        self.dropout = 0.0
 
     # -- helpers ---------------------------------------------------------
     def one_hot(self, text_ids: torch.Tensor) -> torch.Tensor:
@@ -280,14 +285,19 @@ class HandwritingModel(nn.Module):
             extras = {"phi": phi, "kappa": kappa.transpose(0, 1)}
             kappa_t, w_t = kappa[-1], w_seq[:, -1].t().to(c1.dtype)
         # Layers that never feed back into an earlier one: one call over the whole sequence.
+        fed = [self._drop(h) for h in hs]  # what the layers pass on (H, T, B) each
         for n in range(len(hs), self.config.layers):
-            parts = [xf, hs[-1], *side] if hs else [xf]  # (3 [+ H + V], T, B) in pieces
+            parts = [xf, fed[-1], *side] if fed else [xf]  # (3 [+ H + V], T, B) in pieces
             out, c = self._layer(n, parts, state.h[n], state.c[n], mm)
             hs.append(out)
+            fed.append(self._drop(out))
             cn.append(c)
-        params = self.output.from_features(hs)  # (B, T, ...)
+        params = self.output.from_features(fed)  # (B, T, ...)
         h_t = torch.stack([h[:, -1].t() for h in hs]).to(cn[0].dtype)
         return params, HandState(h_t, torch.stack(cn), kappa_t, w_t), extras
+
+    def _drop(self, h: torch.Tensor) -> torch.Tensor:
+        return F.dropout(h, self.dropout, training=True) if self.training and self.dropout > 0 else h
 
     def _mm_dtype(self, x: torch.Tensor) -> torch.dtype:
         dev = x.device.type

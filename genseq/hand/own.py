@@ -30,6 +30,7 @@ class SmallSet:
     batch: int = 8
     eval_every: int = 10
     augment: float = 1.0  # a random slant, rotation and stretch per line: 16 lines are easy to memorise
+    dropout: float = 0.0
     precision: str = "bf16"
     max_points: int = 2500  # long lines of a tablet writer are still lines to learn from
     val_frac: float = 0.15  # of the writer's texts, at least min_val lines
@@ -41,8 +42,8 @@ class SmallSet:
         return {k: getattr(self, k) for k in ("max_steps", "lr", "warmup", "eval_every", "precision")}
 
     def lines(self) -> dict:
-        """The recipe's training lines: batch, max_points, augment (HandTask's)."""
-        return {k: getattr(self, k) for k in ("batch", "max_points", "augment")}
+        """The recipe's training lines: batch, max_points, augment, dropout (HandTask's)."""
+        return {k: getattr(self, k) for k in ("batch", "max_points", "augment", "dropout")}
 
 
 SMALL_SET = SmallSet()

@@ -40,7 +40,7 @@ class HandTask(MixedLines):
     def __init__(self, data: str | Path | list, config: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
-                 augment: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
+                 augment: float = 0.0, dropout: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
                  styles: list[dict] | None = None, blend: tuple[float, dict] | None = None,
                  writer_shear: float | None = None) -> None:
         self.config = config
@@ -48,6 +48,7 @@ class HandTask(MixedLines):
         self.init = init  # fine-tuned: the config came from another model, not from flags
         self.eval_sequences = eval_sequences
         self.augment = float(augment)  # strength of the random map of each training line, 0: off
+        self.model.dropout = self.dropout = float(dropout)  # between layers, while training (model.py)
         self._open(data, lambda split, n: usable(split, config, n), scale=scale, mix=mix, batch=batch, seed=seed,
                    max_points=max_points, oversample=oversample)
         self.ink = ink  # the ink the model writes (size, density), for normalising a user's ink; None: measured
@@ -59,6 +60,8 @@ class HandTask(MixedLines):
 
     def meta(self) -> dict:
         meta = {**self.files_meta(), "init": self.init, "augment": self.augment, "ink": self._ink()}
+        if self.dropout:
+            meta["dropout"] = self.dropout
         if self.blend is not None:
             meta["blend"] = self.blend[0]
         if self.writer_shear is not None:
@@ -100,12 +103,13 @@ class HandTask(MixedLines):
         return {**ckpt, "config": {**ckpt["config"], "alphabet": self.config.alphabet}, "model": state}
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "augment": self.augment}
+        return {**super().state_dict(), "augment": self.augment, "dropout": self.dropout}
 
     def load_state_dict(self, st: dict) -> None:
-        was = float(st.get("augment", 0.0))  # runs from before --augment had none
-        if was != self.augment:
-            raise GenseqError(f"cannot resume: --augment was {was:g}, now {self.augment:g}")
+        for name in ("augment", "dropout"):  # runs from before these options had none
+            was, now = float(st.get(name, 0.0)), getattr(self, name)
+            if was != now:
+                raise GenseqError(f"cannot resume: --{name} was {was:g}, now {now:g}")
         super().load_state_dict(st)
 
     # -- training -----------------------------------------------------------

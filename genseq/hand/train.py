@@ -19,14 +19,14 @@ from .own import SMALL_SET, is_own, own_data, own_styles, writer_shear_of
 from .task import HandTask, run_config, run_ink
 from .api import DEFAULT_MODEL
 
-LINES = {"batch": 32, "max_points": 1200, "augment": 0.0}  # the training lines of a run, unless given
+LINES = {"batch": 32, "max_points": 1200, "augment": 0.0, "dropout": 0.0}  # the training lines of a run, unless given
 
 
 def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[float] | None = None,
                       kind: str | None = None, layers: int | None = None, hidden: int | None = None,
                       mixtures: int | None = None, window: int | None = None, batch: int | None = None,
                       max_points: int | None = None, eval_sequences: int | None = None,
-                      augment: float | None = None, oversample: tuple[str, int] | None = None,
+                      augment: float | None = None, dropout: float | None = None, oversample: tuple[str, int] | None = None,
                       init: str | Path | None = None, blend: float | None = None, as_written: bool = False,
                       **options) -> TrainResult:
     """Train a handwriting network ('synthesis' or 'prediction' `kind`) on `data`,
@@ -41,7 +41,8 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     the options left out take SMALL_SET's recipe. `blend` (with `init`): best.pt
     keeps blend * the tuned weights + (1 - blend) * the starting ones
     (genseq.train.blend; the small-set recipe's default is SMALL_SET.blend, else
-    1, the tuned weights). Your own lines are stood upright to the model's
+    1, the tuned weights). `dropout`: the share of each layer's outputs dropped
+    where they feed the next layer and the output, while training. Your own lines are stood upright to the model's
     slant, and the model records the writer's (hand.slant.model_lean), unless
     `as_written`. `options` are
     genseq.train.TrainOptions' (max_steps, lr, seed, resume, ...; max_time and
@@ -63,7 +64,7 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
         paths = own_data(paths, Path(out), init_meta, resume=options.get("resume", False), upright=not as_written)
     with _forgotten_unless_started([p for p in paths if p not in sources and p not in before], Path(out)):
         blend_given, blend = blend, (SMALL_SET.blend if small else 1.0) if blend is None else blend
-        lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment), recipe)
+        lines = with_defaults(dict(batch=batch, max_points=max_points, augment=augment, dropout=dropout), recipe)
         opts = TrainOptions(out=Path(out), init=init, **options)
         given = dict(kind=kind, hidden=hidden, layers=layers, mixtures=mixtures, window=window)
         sizes, resume = with_defaults(given, HandwritingConfig), resume_path(opts)
