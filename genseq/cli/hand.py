@@ -194,6 +194,11 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               metavar="NATS",
               help="Also choose by shape: a candidate whose x, X, t, f, + or # strokes cross less often than "
                    "another's loses NATS per missing crossing (in words with x, X, + or #; 0 turns it off).")
+@click.option("--margin-check", type=Finite(min=0, max=10), default=_W.margin_check, show_default=True,
+              metavar="NATS",
+              help="Also choose by how sure the reader is of each digit and capital: by how much it prefers "
+                   "the right character to the likeliest other letter or digit in its place; a candidate loses "
+                   "NATS per nat that margin falls short of 5 (0 turns it off).")
 @click.option("--animate", is_flag=True,
               help="An SVG that draws itself stroke by stroke at the pen's pace (CSS, no script; "
                    "still for readers who ask for reduced motion).")
@@ -207,7 +212,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @page_options
 def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, as_written, seed,
               max_chars, unknown,
-              max_text, candidates, recognizer, by_line, cross_check, animate, speed, plotter, dpi, **page):
+              max_text, candidates, recognizer, by_line, cross_check, margin_check, animate, speed, plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
     from ..hand.api import write_drawing
@@ -253,7 +258,8 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         unprimed=unprimed, style_file=style_file,
                         style_lines=style_lines, upright=not as_written, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
-                        by_word=not by_line, cross_check=cross_check, page=_page(**page))
+                        by_word=not by_line, cross_check=cross_check, margin_check=margin_check,
+                        page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
     from ..strokes.build import Report
     left_out = Report()

@@ -54,6 +54,7 @@ class WriteOptions:
     candidates: int = 8            # write each line this many times, keep the one the reader reads best
     by_word: bool = True           # ... choosing at every word's end (words.py), not only whole lines
     cross_check: float = 1.0       # nats per crossing of x, X, t, f, +, # a candidate lacks (shape.py); 0: off
+    margin_check: float = 1.0      # nats per nat a digit's or capital's margin falls short (choose.margin_penalty); 0: off
     recognizer: Path | None = None # the reader (genseq train recognizer); None: the bundled one
     page: PageOptions = field(default_factory=lambda: PageOptions(background="white"))
 
@@ -70,6 +71,8 @@ class WriteOptions:
             raise GenseqError("--unknown must be error, drop or replace")
         if not 0 <= self.cross_check <= 10:
             raise GenseqError("--cross-check must be between 0 and 10 nats")
+        if not 0 <= self.margin_check <= 10:
+            raise GenseqError("--margin-check must be between 0 and 10")
         if not 1 <= self.candidates <= 16:
             raise GenseqError("--candidates must be between 1 and 16")
         if not self.by_word and self.candidates == 1:
@@ -395,9 +398,9 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
             if reader is None:
                 written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime, progress=shown)
             else:
-                score = scorer(reader, norm, options.cross_check) if options.by_word else None
+                score = scorer(reader, norm, options.cross_check, options.margin_check) if options.by_word else None
                 drawn = _candidates([lines[i] for i in idx], C, hm, batch_opts, prime, score, shown)
-                written = choose(drawn, C, reader, norm, options.cross_check)
+                written = choose(drawn, C, reader, norm, options.cross_check, options.margin_check)
             for i, line in zip(idx, written):
                 if style is not None and style.shear is not None:
                     line = lean_line(line, style.shear, hm.config)  # the writer's slant (hand.slant)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..reader.model import Recognizer, encode_texts, frames, greedy_decode
+from ..reader.model import Recognizer, ctc_nll, encode_texts, frames, greedy_decode
 from .sample import HandLine
 from .shape import crossing_penalty
 
@@ -36,30 +36,87 @@ def _inputs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[tor
     return x.to(device), torch.tensor([len(p) for p in points], device=device)
 
 
-def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
-    """log p(text | strokes) per line (B,), nats; -inf where the text cannot align."""
+def _log_probs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reader's log-probs (B, T', V+1) of written lines and their frames (B,)."""
     x, n = _inputs(recognizer, points, norm)
-    ids, lengths = encode_texts(texts, recognizer.config.alphabet)  # (B, U), (B,)
     with torch.no_grad():
-        nll = recognizer.nll(x, n, ids.to(x.device), lengths.to(x.device))
+        return recognizer(x, n), frames(n, recognizer.config.stride)
+
+
+def _ctc_scores(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alphabet: str) -> np.ndarray:
+    ids, lengths = encode_texts(texts, alphabet)  # (B, U), (B,)
+    with torch.no_grad():
+        nll = ctc_nll(logp, nf, ids.to(logp.device), lengths.to(logp.device))
     return np.nan_to_num((-nll).float().cpu().numpy(), nan=-np.inf)
 
 
-def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm, fill: float) -> np.ndarray:
-    """read_scores (B,) of the texts the reader can spell; `fill` for the others."""
-    known = set(recognizer.config.alphabet)
+def read_scores(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
+    """log p(text | strokes) per line (B,), nats; -inf where the text cannot align."""
+    return _ctc_scores(*_log_probs(recognizer, points, norm), texts, recognizer.config.alphabet)
+
+
+MARGIN_CHARS = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ#")  # characters whose margin is checked
+ALTERNATIVES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Characters written alike, whose margins say nothing of how well one was drawn: 0 and O,
+# 1 and l, and capitals whose lowercase is the same shape smaller.
+ALIKE = ["0Oo", "1lI", "Cc", "Oo", "Pp", "Ss", "Uu", "Vv", "Ww", "Xx", "Zz"]
+MARGIN_AT = 5.0  # nats: a margin below this costs (margin_penalty)
+
+
+def margin_penalty(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alphabet: str,
+                   nats: float, at: float = MARGIN_AT) -> np.ndarray:
+    """(B,) <= 0: for each digit, capital or # of a text's last word, its margin m
+    (log p(text) less the best log p of the text with that character replaced by
+    another letter or digit: reader.substitute), and -nats * (at - m) where m < at."""
+    from ..reader.substitute import substitution_scores
+    index = {ch: i + 1 for i, ch in enumerate(alphabet)}
+    alt = np.array([index[a] for a in ALTERNATIVES if a in index])
+    alike = {index[c]: {index[o] for group in ALIKE if c in group for o in group if o in index}
+             for c in MARGIN_CHARS if c in index}
+    out = np.zeros(len(texts))
+    groups: dict[str, list[int]] = {}
+    for b, t in enumerate(texts):
+        if any(ch in MARGIN_CHARS for ch in t[t.rstrip().rfind(" ") + 1:]):
+            groups.setdefault(t, []).append(b)
+    if not groups:
+        return out
+    lp, n = logp.float().cpu().numpy(), nf.cpu().numpy()
+    for t, rows in groups.items():
+        first = t.rstrip().rfind(" ") + 1
+        pos = [j for j in range(first, len(t)) if t[j] in MARGIN_CHARS]
+        ids = np.array([index[ch] for ch in t])
+        sub = substitution_scores(lp[rows], n[rows], ids, pos)  # (G, J, V+1)
+        own = sub[:, np.arange(len(pos)), ids[pos]]  # (G, J)
+        best = np.stack([sub[:, k, [a for a in alt if a != ids[j] and a not in alike[ids[j]]]].max(1)
+                         for k, j in enumerate(pos)], 1)  # (G, J)
+        m = np.where(np.isfinite(own), own - best, -np.inf)
+        out[rows] = -nats * np.clip(at - m, 0.0, None).sum(1)
+    return np.nan_to_num(out, nan=0.0, neginf=-1e9)
+
+
+def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str], norm, fill: float,
+             margin: float = 0.0) -> np.ndarray:
+    """read_scores (B,) of the texts the reader can spell (with margin > 0, plus
+    margin_penalty); `fill` for the others."""
+    alphabet = recognizer.config.alphabet
+    known = set(alphabet)
     out = np.full(len(texts), fill)
     ok = [i for i, t in enumerate(texts) if set(t) <= known]
-    if ok:
+    if ok and margin > 0:  # one reading for both
+        logp, nf = _log_probs(recognizer, [points[i] for i in ok], norm)
+        mine = [texts[i] for i in ok]
+        out[ok] = _ctc_scores(logp, nf, mine, alphabet) + margin_penalty(logp, nf, mine, alphabet, margin)
+    elif ok:
         out[ok] = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
     return out
 
 
-def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0):
+def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0, margin: float = 0.0):
     """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie).
-    cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing."""
+    cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing;
+    margin > 0: plus margin_penalty at `margin` nats per nat short."""
     def score(points: list[np.ndarray], texts: list[str]) -> np.ndarray:
-        out = _spelled(recognizer, points, texts, norm, 0.0)
+        out = _spelled(recognizer, points, texts, norm, 0.0, margin)
         if cross > 0:
             out += crossing_penalty(points, texts, norm if norm is not None else ((0, 0), (1, 1)), cross)
         return out
@@ -84,14 +141,14 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
 
 
 def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None,
-           cross: float = 0.0) -> list[HandLine]:
+           cross: float = 0.0, margin: float = 0.0) -> list[HandLine]:
     """candidates: C versions of each line, grouped (line 0's C, then line 1's, ...) -> one per line.
-    norm: the synthesis model's (mean, std), see `_inputs`; cross: see `scorer`."""
+    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin: see `scorer`."""
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
     if drawn:
-        scores[drawn] = scorer(recognizer, norm, cross)([candidates[i].points for i in drawn],
-                                                        [candidates[i].text for i in drawn])
+        scores[drawn] = scorer(recognizer, norm, cross, margin)([candidates[i].points for i in drawn],
+                                                                [candidates[i].text for i in drawn])
     out = []
     for start in range(0, len(candidates), C):
         group = range(start, start + C)
