@@ -77,3 +77,15 @@ def test_margin_check_is_checked():
     with pytest.raises(GenseqError, match="--margin-check"):
         WriteOptions(margin_check=-1).check()
     WriteOptions(margin_check=0).check()
+
+
+def test_the_margin_check_is_on_in_the_bundled_styles_and_off_in_your_hand():
+    import numpy as np
+    from genseq.hand import api
+    pts = np.zeros((3, 3), np.float32)
+    own, bundled = api.Style(pts, "ab", own=True), api.Style(pts, "ab")
+    assert api.style_margin(api.WriteOptions(), own) == 0.0
+    assert api.style_margin(api.WriteOptions(), bundled) == api.MARGIN_CHECK == 1.0
+    assert api.style_margin(api.WriteOptions(), None) == api.MARGIN_CHECK  # --no-style
+    assert api.style_margin(api.WriteOptions(margin_check=2.0), own) == 2.0
+    assert api.style_margin(api.WriteOptions(margin_check=0.0), bundled) == 0.0
