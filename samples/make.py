@@ -94,8 +94,8 @@ def main() -> None:
     k = WriteOptions().candidates
     report += ["## Handwriting: 20 phrases, default bias", "",
                "![phrases](handwriting-phrases.svg)", "",
-               f"The default: {k} candidates per line, pruned to the one the bundled recognizer reads best "
-               f"at every word's end. Written in {took:.1f} s. Attention check (every character attended once, "
+               f"The default: {k} candidates per line, pruned at every word's end to the one the bundled "
+               f"recognizer reads best, with the shape and margin checks of `genseq write`. Written in {took:.1f} s. Attention check (every character attended once, "
                f"the window moved past the end): {ok} of {len(PHRASES)} lines ok after re-sampling. "
                f"The recognizer's best-path reading matches {exact[0]} "
                f"of {len(PHRASES)} lines (it chose them, so this is not an independent judge: "
