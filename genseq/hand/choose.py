@@ -63,6 +63,13 @@ ALIKE = ["0Oo", "1lI", "Cc", "Oo", "Pp", "Ss", "Uu", "Vv", "Ww", "Xx", "Zz"]
 MARGIN_AT = 5.0  # nats: a margin below this costs (margin_penalty)
 
 
+def _rivals(c: str) -> str:
+    """The characters a margin of c is taken against: every other letter and digit
+    but those written alike."""
+    alike = "".join(g for g in ALIKE if c in g)
+    return "".join(a for a in ALTERNATIVES if a != c and a not in alike)
+
+
 def margin_penalty(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alphabet: str,
                    nats: float, at: float = MARGIN_AT) -> np.ndarray:
     """(B,) <= 0: for each digit, capital or # of a text's last word, its margin m
@@ -70,25 +77,22 @@ def margin_penalty(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alpha
     another letter or digit: reader.substitute), and -nats * (at - m) where m < at."""
     from ..reader.substitute import substitution_scores
     index = {ch: i + 1 for i, ch in enumerate(alphabet)}
-    alt = np.array([index[a] for a in ALTERNATIVES if a in index])
-    alike = {index[c]: {index[o] for group in ALIKE if c in group for o in group if o in index}
-             for c in MARGIN_CHARS if c in index}
+    rivals = {c: [index[a] for a in _rivals(c) if a in index] for c in MARGIN_CHARS if c in index}
     out = np.zeros(len(texts))
     groups: dict[str, list[int]] = {}
     for b, t in enumerate(texts):
-        if any(ch in MARGIN_CHARS for ch in t[t.rstrip().rfind(" ") + 1:]):
+        if any(ch in rivals for ch in t[t.rstrip().rfind(" ") + 1:]):
             groups.setdefault(t, []).append(b)
     if not groups:
         return out
     lp, n = logp.float().cpu().numpy(), nf.cpu().numpy()
     for t, rows in groups.items():
         first = t.rstrip().rfind(" ") + 1
-        pos = [j for j in range(first, len(t)) if t[j] in MARGIN_CHARS]
+        pos = [j for j in range(first, len(t)) if t[j] in rivals]
         ids = np.array([index[ch] for ch in t])
         sub = substitution_scores(lp[rows], n[rows], ids, pos)  # (G, J, V+1)
         own = sub[:, np.arange(len(pos)), ids[pos]]  # (G, J)
-        best = np.stack([sub[:, k, [a for a in alt if a != ids[j] and a not in alike[ids[j]]]].max(1)
-                         for k, j in enumerate(pos)], 1)  # (G, J)
+        best = np.stack([sub[:, k, rivals[t[j]]].max(1) for k, j in enumerate(pos)], 1)  # (G, J)
         m = np.where(np.isfinite(own), own - best, -np.inf)
         out[rows] = -nats * np.clip(at - m, 0.0, None).sum(1)
     return np.nan_to_num(out, nan=0.0, neginf=-1e9)
