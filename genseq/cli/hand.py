@@ -38,9 +38,9 @@ _P = PageOptions()
 @click.option("--augment", type=Finite(min=0.0, max=3.0), default=0.0, show_default=True, metavar="S",
               help="Map each training line by a random slant, rotation and stretch, S times "
                    "±0.15 shear, ±2 degrees, ±10% (0 is off): rare letters are then harder to memorise.")
-@click.option("--dropout", type=Finite(min=0.0, max=0.9), default=None, metavar="P",
+@click.option("--dropout", type=Finite(min=0.0, max=0.9), default=0.0, show_default=True, metavar="P",
               help="While training, drop this share of each LSTM layer's outputs where they feed the next "
-                   "layer and the mixture output (Zaremba et al. 2014), a regulariser; 0 is off.  [default: 0]")
+                   "layer and the mixture output (Zaremba et al. 2014), a regulariser; 0 is off.")
 @click.option("--blend", type=Finite(min=0.0, max=1.0, min_open=True), default=None, metavar="A",
               help="With --init: best.pt keeps A x the tuned weights + (1 - A) x the starting model's, "
                    "which keeps more of its legibility (default: 0.125 for your own .jsonl/.inkml lines, else 1).")
