@@ -40,7 +40,8 @@ class HandTask(MixedLines):
     def __init__(self, data: str | Path | list, config: HandwritingConfig, *, batch: int = 32,
                  max_points: int | None = 1200, seed: int = 0, eval_sequences: int | None = None,
                  scale: float | list = 1.0, init: bool = False, oversample: tuple[str, int] | None = None,
-                 augment: float = 0.0, dropout: float = 0.0, mix: list[float] | None = None, ink: dict | None = None,
+                 augment: float = 0.0, dropout: float = 0.0, mix: list[float] | None = None,
+                 ink: dict | None = None,
                  styles: list[dict] | None = None, blend: tuple[float, dict] | None = None,
                  writer_shear: float | None = None) -> None:
         self.config = config

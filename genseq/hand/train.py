@@ -26,7 +26,8 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
                       kind: str | None = None, layers: int | None = None, hidden: int | None = None,
                       mixtures: int | None = None, window: int | None = None, batch: int | None = None,
                       max_points: int | None = None, eval_sequences: int | None = None,
-                      augment: float | None = None, dropout: float | None = None, oversample: tuple[str, int] | None = None,
+                      augment: float | None = None, dropout: float | None = None,
+                      oversample: tuple[str, int] | None = None,
                       init: str | Path | None = None, blend: float | None = None, as_written: bool = False,
                       **options) -> TrainResult:
     """Train a handwriting network ('synthesis' or 'prediction' `kind`) on `data`,
@@ -42,9 +43,9 @@ def train_handwriting(data: str | Path | list, out: str | Path, *, mix: list[flo
     keeps blend * the tuned weights + (1 - blend) * the starting ones
     (genseq.train.blend; the small-set recipe's default is SMALL_SET.blend, else
     1, the tuned weights). `dropout`: the share of each layer's outputs dropped
-    where they feed the next layer and the output, while training. Your own lines are stood upright to the model's
-    slant, and the model records the writer's (hand.slant.model_lean), unless
-    `as_written`. `options` are
+    where they feed the next layer and the output, while training. Your own
+    lines are stood upright to the model's slant, and the model records the
+    writer's (hand.slant.model_lean), unless `as_written`. `options` are
     genseq.train.TrainOptions' (max_steps, lr, seed, resume, ...; max_time and
     save_every in seconds)."""
     paths = sources = paths_of(data)
