@@ -69,6 +69,9 @@ def test_an_unsure_digit_or_capital_costs_and_a_sure_one_does_not():
     pen = margin_penalty(torch.tensor(np.stack([zero, zero4])), torch.tensor([len(zero)] * 2), ["a 0"] * 2,
                          alphabet, 1.0)
     assert pen[0] == 0.0 and pen[1] < -4
+    # a reader that knows no rival of a character (here only "A" of the letters) leaves it unchecked
+    lone = torch.tensor(np.stack([_reading("A", " A", {0: {"A": 0.5, " ": 0.5}})]))
+    assert margin_penalty(lone, torch.tensor([lone.shape[1]]), ["A"], " A", 1.0).tolist() == [0.0]
 
 
 def test_margin_check_is_checked():

@@ -78,6 +78,7 @@ def margin_penalty(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alpha
     from ..reader.substitute import substitution_scores
     index = {ch: i + 1 for i, ch in enumerate(alphabet)}
     rivals = {c: [index[a] for a in _rivals(c) if a in index] for c in MARGIN_CHARS if c in index}
+    rivals = {c: r for c, r in rivals.items() if r}  # a reader of few characters may know no rival
     out = np.zeros(len(texts))
     groups: dict[str, list[int]] = {}
     for b, t in enumerate(texts):
