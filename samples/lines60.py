@@ -33,7 +33,7 @@ def lines60() -> list[str]:
 
 
 def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: int,
-            cross_check: float | None = None, candidates: int | None = None):
+            cross_check: float | None = None, candidates: int | None = None, margin_check: float | None = None):
     """The 60 lines in `model`'s hand -> (points in data units per line, what the
     bundled reader reads in each, seconds of writing)."""
     texts = lines60()
@@ -44,6 +44,8 @@ def write60(model: str, recognizer: Path | None, char_bias: str | None, seed: in
         extra["cross_check"] = cross_check
     if candidates is not None:
         extra["candidates"] = candidates
+    if margin_check is not None:
+        extra["margin_check"] = margin_check
     _, written = write_handwriting("\n".join(texts), hm, WriteOptions(seed=seed, max_chars=60,
                                                                       recognizer=recognizer, **extra))
     took = time.perf_counter() - t0
@@ -62,6 +64,8 @@ def main() -> None:
                     help="as genseq write --char-bias ('' for one bias for every character); default: write's")
     ap.add_argument("--cross-check", type=float, default=None, metavar="NATS",
                     help="as genseq write --cross-check (MODEL's lines only); default: write's")
+    ap.add_argument("--margin-check", type=float, default=None, metavar="NATS",
+                    help="as genseq write --margin-check (MODEL's lines only); default: write's")
     ap.add_argument("-k", "--candidates", type=int, default=None, metavar="N",
                     help="as genseq write --candidates (MODEL's lines only); default: write's")
     ap.add_argument("--beside", default=None, metavar="MODEL",
@@ -70,13 +74,16 @@ def main() -> None:
     ap.add_argument("--beside-recognizer", type=Path, default=None, help="the reader that chooses for --beside")
     ap.add_argument("--beside-cross-check", type=float, default=None, metavar="NATS",
                     help="--cross-check for the --beside lines; default: write's")
+    ap.add_argument("--beside-margin-check", type=float, default=None, metavar="NATS",
+                    help="--margin-check for the --beside lines; default: write's")
     args = ap.parse_args()
     texts = lines60()
     runs = [(args.model, *write60(args.model, args.recognizer, args.char_bias, args.seed, args.cross_check,
-                                           args.candidates))]
+                                           args.candidates, args.margin_check))]
     if args.beside is not None:
         runs.append((f"beside: {args.beside}", *write60(args.beside, args.beside_recognizer, args.char_bias,
-                                                        args.seed, args.beside_cross_check)))
+                                                        args.seed, args.beside_cross_check,
+                                                        margin_check=args.beside_margin_check)))
     pts, labels = [], []
     for i, t in enumerate(texts):
         for name, points, _, _ in runs:

@@ -195,7 +195,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Also choose by shape: a candidate whose x, X, t, f, + or # strokes cross less often than "
                    "another's loses NATS per missing crossing (in words with x, X, + or #; 0 turns it off).")
 @click.option("--margin-check", type=Finite(min=0, max=10), default=None, metavar="NATS",
-              help="Also choose by how sure the reader is of each digit and capital: by how much it prefers "
+              help="Also choose by how sure the reader is of each digit, capital and #: by how much it prefers "
                    "the right character to the likeliest other letter or digit in its place; a candidate loses "
                    "NATS per nat that margin falls short of 5 (0 turns it off).  [default: 1; 0 in your hand]")
 @click.option("--animate", is_flag=True,
