@@ -54,8 +54,8 @@ YOUR_HAND = [
     "`samples/standin_writers.py` (which needs the UNIPEN archive), so",
     "`make.py` does not redraw it:", "",
     "```bash",
-    "python samples/own_hand.py standin --tuned W=runs/W/best.pt ... --carry-density 0.95 --public --picture-phrases 3 "
-    "--picture samples/your-hand.svg",
+    "python samples/own_hand.py standin --tuned W=runs/W/best.pt ... --carry-density 0.95 --public "
+    "--picture-phrases 3 --picture samples/your-hand.svg",
     "```", "",
     "The scores beside it are in [docs/your-handwriting.md](../docs/your-handwriting.md).", "",
     "![your hand](your-hand.svg)", "",
@@ -95,7 +95,8 @@ def main() -> None:
     report += ["## Handwriting: 20 phrases, default bias", "",
                "![phrases](handwriting-phrases.svg)", "",
                f"The default: {k} candidates per line, pruned at every word's end to the one the bundled "
-               f"recognizer reads best, with the shape and margin checks of `genseq write`. Written in {took:.1f} s. Attention check (every character attended once, "
+               f"recognizer reads best, with the shape and margin checks of `genseq write`. "
+               f"Written in {took:.1f} s. Attention check (every character attended once, "
                f"the window moved past the end): {ok} of {len(PHRASES)} lines ok after re-sampling. "
                f"The recognizer's best-path reading matches {exact[0]} "
                f"of {len(PHRASES)} lines (it chose them, so this is not an independent judge: "

@@ -176,8 +176,8 @@ def test_choose_prefers_good_status_then_score(monkeypatch):
     import genseq.hand.choose as choose_mod
     pts = np.zeros((8, 3), np.float32)
     lines = [HandLine("ab", pts, None, st) for st in ("ok", "ok", "stalled", "ran_on", "ok", "skipped")]
-    monkeypatch.setattr(choose_mod, "read_scores",
-                        lambda m, p, t, norm=None: np.array([-5.0, -2.0, -1.0, -9.0, -3.0, 0.0]))
+    monkeypatch.setattr(choose_mod, "_ctc_scores",
+                        lambda logp, nf, t, alphabet: np.array([-5.0, -2.0, -1.0, -9.0, -3.0, 0.0]))
     m = Recognizer(RecognizerConfig(alphabet="ab", hidden=4, layers=1))
     got = choose_mod.choose(lines, 3, m)
     assert got == [lines[1], lines[4]]  # line 1: best of two ok; line 2: the only ok one beats a higher score
@@ -187,7 +187,7 @@ def test_choose_prefers_good_status_then_score(monkeypatch):
     # An empty line never wins, even against a poor score; NaN scores count as -inf.
     empty = [HandLine("ab", np.zeros((0, 3), np.float32), None, "ok"), HandLine("ab", pts, None, "ok"),
              HandLine("ab", pts, None, "ok")]
-    monkeypatch.setattr(choose_mod, "read_scores", lambda m, p, t, norm=None: np.array([-80.0, -90.0])[: len(p)])
+    monkeypatch.setattr(choose_mod, "_ctc_scores", lambda logp, nf, t, alphabet: np.array([-80.0, -90.0])[: len(t)])
     assert choose_mod.choose(empty, 3, m) == [empty[1]]
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..reader.model import Recognizer, ctc_nll, encode_texts, frames, greedy_decode
+from ..reader.substitute import substitution_scores
 from .sample import HandLine
 from .shape import crossing_penalty
 
@@ -75,7 +76,6 @@ def margin_penalty(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alpha
     """(B,) <= 0: for each digit, capital or # of a text's last word, its margin m
     (log p(text) less the best log p of the text with that character replaced by
     another letter or digit: reader.substitute), and -nats * (at - m) where m < at."""
-    from ..reader.substitute import substitution_scores
     index = {ch: i + 1 for i, ch in enumerate(alphabet)}
     rivals = {c: [index[a] for a in _rivals(c) if a in index] for c in MARGIN_CHARS if c in index}
     rivals = {c: r for c, r in rivals.items() if r}  # a reader of few characters may know no rival
@@ -107,12 +107,12 @@ def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str],
     known = set(alphabet)
     out = np.full(len(texts), fill)
     ok = [i for i, t in enumerate(texts) if set(t) <= known]
-    if ok and margin > 0:  # one reading for both
-        logp, nf = _log_probs(recognizer, [points[i] for i in ok], norm)
+    if ok:
+        logp, nf = _log_probs(recognizer, [points[i] for i in ok], norm)  # one reading for both
         mine = [texts[i] for i in ok]
-        out[ok] = _ctc_scores(logp, nf, mine, alphabet) + margin_penalty(logp, nf, mine, alphabet, margin)
-    elif ok:
-        out[ok] = read_scores(recognizer, [points[i] for i in ok], [texts[i] for i in ok], norm)
+        out[ok] = _ctc_scores(logp, nf, mine, alphabet)
+        if margin > 0:
+            out[ok] += margin_penalty(logp, nf, mine, alphabet, margin)
     return out
 
 

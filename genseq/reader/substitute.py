@@ -69,7 +69,8 @@ def forward_backward(logp: np.ndarray, n: np.ndarray, ids: np.ndarray) -> tuple[
     last[:, S - 1] = y[np.arange(B), end, S - 1]
     if S > 1:
         last[:, S - 2] = y[np.arange(B), end, S - 2]
-    skip_next = _shift(skip[None].astype(float), -2)[0] > 0  # s -> s + 2 allowed
+    skip_next = np.zeros(S, bool)  # s -> s + 2 allowed
+    skip_next[:-2] = skip[2:]
     nxt = np.full((B, S), NEG)
     for t in range(T - 1, -1, -1):
         rec = _lse(nxt, _shift(nxt, -1), np.where(skip_next, _shift(nxt, -2), NEG)) + y[:, t]
@@ -100,22 +101,20 @@ def substitution_scores(logp: np.ndarray, n: np.ndarray, ids: np.ndarray, positi
         after = ids[j + 1] if j + 1 < U else -1
         # A(t1), t1 = 0..T-1: entering s* at t1 (B, T) without and with the skip from s* - 2.
         a_plain = np.full((B, T), NEG)
-        a_skip = np.full((B, T), NEG)
         if j == 0:
             a_plain[:, 0] = 0.0
         a_plain[:, 1:] = alpha[:, :-1, s - 1]
+        a_skip = a_plain.copy()
         if s >= 2:
-            a_skip[:, 1:] = alpha[:, :-1, s - 2]
-        a_skip = np.logaddexp(a_plain, a_skip)
+            a_skip[:, 1:] = np.logaddexp(a_plain[:, 1:], alpha[:, :-1, s - 2])
         # B(t2), t2 = 0..T-1: leaving s* after t2.
         b_plain = np.full((B, T), NEG)
-        b_skip = np.full((B, T), NEG)
         b_plain[:, :-1] = beta[:, 1:, s + 1]
-        if s + 2 < 2 * U + 1:
-            b_skip[:, :-1] = beta[:, 1:, s + 2]
         if j == U - 1:  # s* may end the path: at each row's last frame
             b_plain[np.arange(B), n - 1] = 0.0
-        b_skip = np.logaddexp(b_plain, b_skip)
+        b_skip = b_plain.copy()
+        if s + 2 < 2 * U + 1:
+            b_skip[:, :-1] = np.logaddexp(b_plain[:, :-1], beta[:, 1:, s + 2])
         A = np.where((symbols != before)[None, None, :], a_skip[:, :, None], a_plain[:, :, None])  # (B, T, V+1)
         Bk = np.where((symbols != after)[None, None, :], b_skip[:, :, None], b_plain[:, :, None])
         inner = np.logaddexp.accumulate(A - c[:, :-1], axis=1)  # sum over t1 <= t2
