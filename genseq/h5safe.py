@@ -8,8 +8,8 @@ read would allocate: a 20 KB file could take the machine's memory (as a zip
 bomb would). The stroke files genseq writes compress 1.4-7 times (gzip of pen
 offsets; about 19 when nine offsets in ten are zero) and text corpora not at
 all, far below MAX_RATIO. A dataset with external
-storage, or a virtual one, reads another file of the machine as its values, so
-it is refused too.
+storage, a virtual one, or one behind an external link reads another file of
+the machine as its values, so it is refused too.
 """
 from __future__ import annotations
 
@@ -21,8 +21,12 @@ MAX_RATIO = 100  # claimed bytes per stored byte, for a dataset over SMALL bytes
 SMALL = 16 << 20
 
 
-def check_stored(ds: h5py.Dataset, where: str) -> None:
-    """GenseqError unless `ds` stores its own values and about as many bytes as it claims."""
+def check_stored(ds: h5py.Dataset, where: str, file: h5py.File) -> None:
+    """GenseqError unless `ds` lies in `file` (not behind an external link), stores its
+    own values and about as many bytes as it claims."""
+    if ds.file.filename != file.filename:
+        raise GenseqError(f"{where} links to another file ({ds.file.filename}); "
+                          "genseq reads only datasets stored inside the file")
     if ds.external or ds.is_virtual:
         raise GenseqError(f"{where} keeps its values in another file (external storage or a virtual dataset); "
                           "genseq reads only datasets stored inside the file")

@@ -60,6 +60,17 @@ def test_a_stroke_dataset_stored_in_another_file_is_refused(strokes, tmp_path):
     one_line_error(run("data", "stats", strokes), "external storage")
 
 
+def test_a_stroke_split_behind_an_external_link_is_refused(strokes, tmp_path):
+    other = tmp_path / "other.h5"
+    with h5py.File(strokes, "r") as src, h5py.File(other, "w") as dst:
+        src.copy("train", dst)
+    with h5py.File(strokes, "a") as f:
+        del f["train"]
+        f["train"] = h5py.ExternalLink(str(other), "/train")
+    for args in (("data", "stats", strokes), ("show", strokes, "-o", tmp_path / "o.svg")):
+        one_line_error(run(*args), "links to another file")
+
+
 def test_a_text_corpus_split_that_claims_more_than_it_stores_is_refused(tmp_path):
     src = tmp_path / "t.txt"
     src.write_text("abc abc abc\n" * 50)

@@ -202,7 +202,8 @@ def test_a_line_taller_than_the_page_is_refused_not_clipped():
 
 def test_labels_colours_background():
     opts = PageOptions(color="#123456", background="ivory", stroke_width=3, label_color="gray")
-    [doc] = render_pages([wavy_line(), None], opts, labels=["hello <world> & co", "blank"])
+    # A transcription from a stroke file made elsewhere may hold characters XML forbids: left out.
+    [doc] = render_pages([wavy_line(), None], opts, labels=["hello <world> & co\x01\x1b", "blank\ufffe"])
     root = parse(doc)
     texts = [t.text for t in root.iter(NS + "text")]
     assert texts == ["hello <world> & co", "blank"]

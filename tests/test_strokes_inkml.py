@@ -20,14 +20,17 @@ Y_UP = f"""<ink {NS}><annotation type="truth">up</annotation><traceFormat>
 def test_inkml(tmp_path):
     files = []
     for name, text in [("a", FILE_LEVEL), ("b", GROUPS), ("c", Y_UP), ("d", "<ink"), ("e", f"<ink {NS}><trace>0 0</trace></ink>"),
-                       ("f", f"<ink {NS}><annotation type='truth'>x</annotation><trace>'1 1</trace></ink>")]:
+                       ("f", f"<ink {NS}><annotation type='truth'>x</annotation><trace>'1 1</trace></ink>"),
+                       # encodings the parser cannot read: skipped as malformed, never a crash
+                       *[(f"g{k}", f'<?xml version="1.0" encoding="{enc}"?>' + Y_UP)
+                         for k, enc in enumerate(("bogus-9", "shift_jis", "base64"))]]:
         p = tmp_path / f"{name}.inkml"
         p.write_text(text)
         files.append(p)
     out = tmp_path / "o.h5"
     rep = convert_inkml(files, out)
     assert rep.kept == 4
-    assert dict(rep.skipped) == {"malformed xml": 1, "no truth annotation": 1,
+    assert dict(rep.skipped) == {"malformed xml": 4, "no truth annotation": 1,
                                  "unsupported trace encoding (differences or hex)": 1}
     with StrokeDataset(out) as ds:
         sp = ds.split("train")

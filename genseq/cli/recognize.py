@@ -24,6 +24,13 @@ _R = RecognizerConfig(alphabet="a")
               help="Points per LSTM frame.")
 @click.option("--dropout", type=Finite(0, 1, max_open=True), default=_R.dropout, show_default=True,
               help="Dropout on the LSTM inputs and outputs while training.")
+@click.option("--input", type=click.Choice(["pen", "image"]), default=_R.input, show_default=True,
+              help="What it reads: the pen's path (pen), or the ink drawn as a picture, "
+                   "through convolutions (image).")
+@click.option("--height", type=click.IntRange(16, 128), default=_R.height, show_default=True,
+              help="With --input image: rows of each line's picture.")
+@click.option("--px-per-unit", type=Finite(0.01, 1), default=_R.px_per_unit, show_default=True,
+              help="With --input image: pixels per data unit (the default suits IAM-OnDB's units).")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Lines per batch.")
 @click.option("--max-points", type=click.IntRange(min=2), default=1200, show_default=True,
               help="Skip training lines longer than this.")
@@ -35,8 +42,8 @@ _R = RecognizerConfig(alphabet="a")
 def train_recognizer(data, mix, no_augment, **kw):
     """Train the handwriting reader that `genseq write` uses to pick legible lines.
 
-    A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes and
-    texts: one or more stroke files (from `genseq data iam-ondb|unipen|jsonl|inkml`),
+    A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes (or,
+    with --input image, over pictures of them) and texts: one or more stroke files (from `genseq data iam-ondb|unipen|jsonl|inkml`),
     mixed by --mix as in `train handwriting`. With --init, characters only DATA
     holds are added to the reader's alphabet with fresh output weights.
     """

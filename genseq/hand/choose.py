@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..reader.model import Recognizer, ctc_nll, encode_texts, frames, greedy_decode
+from ..reader.model import Recognizer, ctc_nll, encode_texts, greedy_decode, out_frames
 from ..reader.substitute import substitution_scores
 from .sample import HandLine
 from .shape import crossing_penalty
@@ -41,7 +41,7 @@ def _log_probs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[
     """The reader's log-probs (B, T', V+1) of written lines and their frames (B,)."""
     x, n = _inputs(recognizer, points, norm)
     with torch.no_grad():
-        return recognizer(x, n), frames(n, recognizer.config.stride)
+        return recognizer(x, n), out_frames(recognizer.config, x, n)
 
 
 def _ctc_scores(logp: torch.Tensor, nf: torch.Tensor, texts: list[str], alphabet: str) -> np.ndarray:
@@ -139,10 +139,7 @@ def legibility(recognizer: Recognizer, points: list[np.ndarray], texts: list[str
 
 def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> list[str]:
     """What the recognizer reads in written lines (best path)."""
-    x, n = _inputs(recognizer, points, norm)
-    with torch.no_grad():
-        logp = recognizer(x, n)
-    return greedy_decode(logp, frames(n, recognizer.config.stride), recognizer.config.alphabet)
+    return greedy_decode(*_log_probs(recognizer, points, norm), recognizer.config.alphabet)
 
 
 def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None,

@@ -17,11 +17,12 @@ def ctc_fits(n_points: int, text: str, stride: int) -> bool:
 
 
 def readable(split, config: RecognizerConfig, max_points: int | None) -> np.ndarray:
-    """Indices of lines the recognizer can learn from: text in its alphabet, alignable, not too long."""
+    """Indices of lines the recognizer can learn from: text in its alphabet, alignable
+    (a pen reader's; an image reader's width is known once drawn), not too long."""
     allowed = set(config.alphabet)
     keep = [i for i, (n, text) in enumerate(zip(split.lengths, split.texts))
             if (not max_points or n <= max_points) and len(text) <= MAX_TEXT_CHARS and set(text) <= allowed
-            and ctc_fits(int(n), text, config.stride)]
+            and (config.input == "image" or ctc_fits(int(n), text, config.stride))]
     return np.asarray(keep, dtype=np.int64)
 
 

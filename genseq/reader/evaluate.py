@@ -12,7 +12,7 @@ from ..errors import GenseqError
 from ..strokes import StrokeDataset
 from ..strokes.batches import data_scale, eval_batches
 from .data import line_batch, readable
-from .model import Recognizer, ctc_nll, frames, greedy_decode
+from .model import Recognizer, ctc_nll, greedy_decode, out_frames
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -64,20 +64,23 @@ def read_split(model: Recognizer, split, indices, device, chars: str = "",
     error rate and exact lines, and the (reference, best path) pairs; with
     `chars`, also how many of those characters in the references were read
     right (chars_read / chars_seen, see read_right)."""
-    total, pairs = 0.0, []
+    total, counted, pairs = 0.0, 0, []
     with torch.no_grad():
         for chunk in eval_batches(split.lengths, np.asarray(indices), 32):
             lines = [split[int(i)] for i in chunk]
             x, n, text, u = (t.to(device) for t in line_batch([s.points for s in lines],
                                                              [s.text for s in lines], model.config, scale))
             logp = model(x, n)
-            f = frames(n, model.config.stride)
-            total += float(ctc_nll(logp, f, text, u, reduction="sum"))
+            f = out_frames(model.config, x, n)
+            nll = ctc_nll(logp, f, text, u)  # (B,); inf where an image reader's picture is too narrow
+            fits = torch.isfinite(nll)
+            total += float(nll[fits].sum())
+            counted += int(u[fits].sum())
             pairs += list(zip([s.text for s in lines], greedy_decode(logp, f, model.config.alphabet)))
     n = sum(len(r) for r, _ in pairs)
     out = {"cer": char_error_rate(*zip(*pairs)),
            "lines_exact": sum(r == h for r, h in pairs) / len(pairs),
-           "nll_per_char": total / n, "chars": n, "lines": len(pairs)}
+           "nll_per_char": total / counted if counted else math.inf, "chars": n, "lines": len(pairs)}
     if chars:
         hits = [ok for r, h in pairs if set(r) & set(chars) for c, ok in zip(r, read_right(r, h)) if c in chars]
         out.update(chars_seen=len(hits), chars_read=sum(hits),

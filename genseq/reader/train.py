@@ -16,14 +16,16 @@ from .task import RecognizeTask, run_config
 
 def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] | None = None,
                  layers: int | None = None, hidden: int | None = None, stride: int | None = None,
-                 dropout: float | None = None, batch: int = 32, max_points: int = 1200,
+                 dropout: float | None = None, input: str | None = None, height: int | None = None,
+                 px_per_unit: float | None = None, batch: int = 32, max_points: int = 1200,
                  eval_sequences: int | None = None, augment: bool = True,
                  oversample: tuple[str, int] | None = None, init: str | Path | None = None,
                  **options) -> TrainResult:
     """Train the reader (a bidirectional LSTM with CTC) on `data`, one stroke
     file or several mixed by `mix` as in train_handwriting, into the run folder `out`.
 
-    The sizes left out are RecognizerConfig's defaults; with `init` (a model
+    `input`: what it reads, "pen" (the offsets, the default) or "image" (the ink
+    drawn: raster.py, `height` rows at `px_per_unit` pixels per data unit). The sizes left out are RecognizerConfig's defaults; with `init` (a model
     file, or 'default' for the bundled reader) it keeps that file's sizes (a size
     given that disagrees is an error; `dropout` may change), and characters only
     `data` holds are added to its alphabet. `augment`: each training line
@@ -33,11 +35,14 @@ def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] |
     paths = paths_of(data)
     init = init_path(init, DEFAULT_RECOGNIZER)
     opts = TrainOptions(out=Path(out), init=init, **options)
-    given = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout)
+    given = dict(hidden=hidden, layers=layers, stride=stride, dropout=dropout, input=input, height=height,
+                 px_per_unit=px_per_unit)
     config, scales, tuned = run_config(paths, with_defaults(given, RecognizerConfig), init=init,
                                     resume=resume_path(opts))
     if init is not None:  # fine-tuning keeps the model file's sizes; dropout (no weights) may change
-        refuse_size_flags(init, {k: v for k, v in given.items() if k != "dropout"}, config.to_dict())
+        refuse_size_flags(init, {k: v for k, v in given.items() if k != "dropout"},
+                          {**config.to_dict(), "input": config.input, "height": config.height,
+                           "px_per_unit": config.px_per_unit})
         if dropout is not None:
             config = replace(config, dropout=dropout)
     torch.manual_seed(opts.seed)

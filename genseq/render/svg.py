@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -290,9 +291,20 @@ def label_group(dwg: svgwrite.Drawing, page: Page, options: PageOptions,
                  font_family="sans-serif", class_="labels",
                  text_anchor={"left": "start", "center": "middle", "right": "end"}[options.align])
     for p, _ in page.lines:
-        if labels[p.line]:
-            text.add(dwg.text(labels[p.line], insert=(_n(p.label_x), _n(p.label_y))))
+        shown = _xml_text(labels[p.line])
+        if shown:
+            text.add(dwg.text(shown, insert=(_n(p.label_x), _n(p.label_y))))
     return text
+
+
+# Characters XML 1.0 forbids in a document (a stroke file from elsewhere may hold them in a
+# transcription): C0 controls but tab, newline and return, surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(s: str) -> str:
+    """A label with the characters an SVG may not hold left out."""
+    return _NOT_XML.sub("", s)
 
 
 def render_pages(lines: Sequence[np.ndarray | None], options: PageOptions = PageOptions(),

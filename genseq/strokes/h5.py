@@ -252,7 +252,7 @@ class StrokeDataset:
                 _check(g, key, p, lambda d: d.ndim == 1 and h5py.check_string_dtype(d.dtype) is not None,
                        "strings (S,)")
             for key in ("points", "offsets", "texts", "ids"):
-                check_stored(g[key], f"{p}: /{name}/{key}")
+                check_stored(g[key], f"{p}: /{name}/{key}", f)
             off = g["offsets"][()].astype(np.int64)  # unsigned differences would wrap round
             s = len(off) - 1
             if (s < 0 or off[0] != 0 or off[-1] != g["points"].shape[0]

@@ -16,5 +16,7 @@ def parse_xml(data: bytes) -> Element:
         return SafeET.fromstring(data)
     except defusedxml.DefusedXmlException as err:
         raise Skip(f"xml refused ({type(err).__name__})") from None
-    except ParseError:
+    except (ParseError, LookupError, ValueError, UnicodeError):
+        # ValueError, LookupError, UnicodeError: an encoding the parser cannot read
+        # (encoding="bogus", "shift_jis", "base64"), as malformed as a broken tag.
         raise Skip("malformed xml") from None

@@ -306,7 +306,7 @@ class CorpusFile:
             ds = self.file[s]
             if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
                 raise KeyError(s)
-            check_stored(ds, f"{self.path}: /{s}")
+            check_stored(ds, f"{self.path}: /{s}", self.file)
 
     def split(self, name: str) -> "TokenSplit":
         if name not in SPLITS:

@@ -1,0 +1,168 @@
+"""The image reader: lines drawn as pictures (reader/raster.py), read through convolutions."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from genseq.checkpoint import load_checkpoint
+from genseq.cli import main
+from genseq.errors import GenseqError
+from genseq.reader.model import Recognizer, RecognizerConfig, out_frames
+from genseq.reader.raster import PAD, raster_widths, rasterise
+from genseq.strokes import Sample, write_strokes
+
+ALPHA = " .abc"
+TEXTS = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc.", "ba ca", "cc.a"]
+
+
+def _batch(lines: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.zeros(len(lines), max(len(p) for p in lines), 3)
+    for b, p in enumerate(lines):
+        x[b, : len(p)] = torch.from_numpy(np.asarray(p, np.float32))
+    return x, torch.tensor([len(p) for p in lines])
+
+
+def _stroke(path: np.ndarray) -> np.ndarray:
+    """Pen positions (N, 2) -> offsets (N, 3), the pen lifted after the last."""
+    off = np.zeros((len(path), 3), np.float32)
+    off[:, :2] = np.diff(path, axis=0, prepend=np.zeros((1, 2)))
+    off[-1, 2] = 1
+    return off
+
+
+def test_a_segment_is_drawn_where_it_lies():
+    # One horizontal stroke 100 units long at the line's median height, at 0.1 pixels per unit.
+    x, n = _batch([_stroke(np.array([[0.0, 0.0], [100.0, 0.0]]))])
+    img = rasterise(x, n, (1.0, 1.0), height=16, px_per_unit=0.1)
+    assert img.shape == (1, 1, 16, raster_widths(x, n, (1.0, 1.0), 0.1)[0]) == (1, 1, 16, 10 + 2 * PAD + 1)
+    ink = img[0, 0] > 0.5
+    rows, cols = np.nonzero(ink.numpy())
+    assert set(rows) <= {7, 8, 9} and cols.min() <= PAD and cols.max() >= PAD + 10  # thickened by one pixel
+    assert float(img.max()) == 1.0 and float(img.min()) == 0.0
+
+
+def test_the_picture_depends_on_the_ink_not_on_its_points():
+    """The same strokes sampled densely or sparsely, moved, or padded with anything: one picture."""
+    t = np.linspace(0, 2 * np.pi, 200)
+    loop = np.stack([60 * np.cos(t) + 300 * t / (2 * np.pi), 80 * np.sin(t)], 1)
+    bar = np.stack([np.linspace(0, 300, 50), np.full(50, -120.0)], 1)
+    dense = np.concatenate([_stroke(loop), _stroke(bar - loop[-1])])
+    sparse = np.concatenate([_stroke(loop[::4]), _stroke(bar[::7] - loop[::4][-1])])
+    moved = dense.copy()
+    moved[0, :2] += (500.0, -40.0)  # the whole line elsewhere: the first offset is where it starts
+    x, n = _batch([dense, sparse, moved])
+    x = torch.cat([x, torch.full((3, 5, 3), float("nan"))], 1)  # padding, whatever it holds, is not drawn
+    img = rasterise(x, n, (1.0, 1.0), height=32, px_per_unit=0.1)
+    assert torch.allclose(img[0], img[2], atol=1e-3)
+    # A sparser polyline cuts corners a little and splats at other points: the same ink, edges apart.
+    assert (img[0] - img[1]).abs().mean() < 0.15 * img[0].mean()
+    a, b = img[0] > 0.5, img[1] > 0.5
+    assert (a & b).sum() > 0.85 * (a | b).sum()
+    # Offsets normalised by another spread draw the same picture given that spread.
+    std = (2.0, 4.0)
+    xs = x.clone()
+    xs[:, :, 0] /= std[0]
+    xs[:, :, 1] /= std[1]
+    assert torch.allclose(rasterise(xs, n, std, 32, 0.1), img, atol=1e-4)
+
+
+def test_config_checks_and_a_pen_readers_file_stays_as_it_was():
+    pen = RecognizerConfig(alphabet=ALPHA)
+    assert pen.input == "pen" and "input" not in pen.to_dict() and "height" not in pen.to_dict()
+    image = RecognizerConfig(alphabet=ALPHA, input="image", height=32, px_per_unit=0.2)
+    assert RecognizerConfig.from_dict(image.to_dict()) == image
+    with pytest.raises(GenseqError, match="reads pen or image"):
+        RecognizerConfig(alphabet=ALPHA, input="ink")
+    with pytest.raises(GenseqError, match="height of 16 to 128"):
+        RecognizerConfig(alphabet=ALPHA, input="image", height=8)
+    with pytest.raises(GenseqError, match="must be a whole number"):
+        RecognizerConfig.from_dict({**image.to_dict(), "height": 32.5})
+
+
+def test_image_reader_frames_padding_and_impossible_alignments():
+    torch.manual_seed(0)
+    config = RecognizerConfig(alphabet=ALPHA, hidden=8, layers=1, input="image", height=16, px_per_unit=0.1)
+    m = Recognizer(config).eval()
+    rng = np.random.default_rng(0)
+    lines = [_line("abc", rng), _line("ab", rng), _line("a", rng)]
+    x, n = _batch(lines)
+    logp = m(x, n)
+    f = out_frames(config, x, n)
+    assert logp.shape == (3, int(f.max()), len(ALPHA) + 1) and f.tolist() == sorted(f.tolist(), reverse=True)
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(3, logp.shape[1]), atol=1e-5)
+    text = torch.tensor([[3, 4, 5], [3, 4, 0], [3, 3, 3]])
+    nll = m.nll(x, n, text, torch.tensor([3, 2, 3]))
+    # A line one character wide has too few columns for 'aaa' (5 frames with blanks between): +inf.
+    assert torch.isfinite(nll[:2]).all() and (f[2] >= 5 or nll[2] == float("inf"))
+    alone = m.nll(x[1:2, : len(lines[1])], n[1:2], text[1:2, :2], torch.tensor([2]))
+    assert alone.item() == pytest.approx(nll[1].item(), rel=1e-4)  # a line reads the same alone
+
+
+GLYPHS = {  # pen positions of each character's one stroke, the characters 200 units apart
+    "a": np.stack([60 * np.cos(np.linspace(0, 2 * np.pi, 12)), 60 * np.sin(np.linspace(0, 2 * np.pi, 12))], 1),
+    "b": np.array([[0.0, 120.0], [0.0, 40.0], [0.0, -40.0], [0.0, -120.0]]),
+    "c": np.array([[-60.0, 60.0], [0.0, -60.0], [60.0, 60.0]]),
+    ".": np.array([[0.0, -60.0], [2.0, -60.0]]),
+}
+
+
+def _line(text: str, rng) -> np.ndarray:
+    """Fake handwriting an image reader can learn: a stroke per character that
+    looks like no other (a ring, a bar, a V, a dot), a space a wider gap."""
+    pts, x, last = [], 0.0, np.zeros(2)
+    for ch in text:
+        x += 200.0
+        if ch == " ":
+            continue
+        path = GLYPHS[ch] + (x, 0.0) + rng.normal(0, 4, GLYPHS[ch].shape)
+        off = _stroke(np.concatenate([[last], path]))[1:]
+        pts.append(off)
+        last = path[-1]
+    return np.concatenate(pts).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def strokes_h5(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    out = tmp_path_factory.mktemp("img") / "s.h5"
+    splits = {s: [Sample(f"{s}{i}{j}", t, _line(t, rng)) for j in range(3) for i, t in enumerate(TEXTS)]
+              for s in ("train", "val", "test")}
+    write_strokes(out, splits, source="test", terms="none", units="px")
+    return out
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_an_image_reader_learns_to_read_and_chooses(strokes_h5, tmp_path):
+    run = tmp_path / "run"
+    base = ["train", "recognizer", strokes_h5, "-o", run, "--input", "image", "--height", 16, "--px-per-unit", 0.04,
+            "--hidden", 24, "--layers", 1, "--batch", 8, "--eval-every", 100, "--lr", 1e-2, "--warmup", 10,
+            "--dropout", 0, "--no-augment", "-q"]
+    r = _invoke(*base, "--max-steps", 100)
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(run / "best.pt", kind="recognizer")
+    assert ck["config"]["input"] == "image" and ck["config"]["height"] == 16
+    r = _invoke("eval", "recognizer", run / "best.pt", strokes_h5, "--split", "test", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["cer"] < 0.25  # it learned to read the pictures
+    # Resuming with another input is refused; fine-tuning keeps the model's input.
+    r = _invoke(*[a if a != "image" else "pen" for a in base], "--max-steps", 101, "--resume")
+    assert r.exit_code == 1 and "--input pen (was image)" in r.output
+    r = _invoke("train", "recognizer", strokes_h5, "-o", tmp_path / "ft", "--init", run / "best.pt",
+                "--input", "pen", "--max-steps", 1, "-q")
+    assert r.exit_code == 1 and "--input pen (the model: image)" in r.output
+    # As a judge of written lines: each text reads best on its own strokes.
+    from genseq.hand.choose import read_scores
+    from genseq.reader import load_recognizer
+    m = load_recognizer(run / "best.pt")
+    rng = np.random.default_rng(5)
+    std = np.asarray(m.config.norm_std, np.float32)
+    a, b = _line("cab a", rng), _line("abc a", rng)
+    a[:, :2] /= std
+    b[:, :2] /= std
+    s = read_scores(m, [a, b, a, b], ["cab a", "cab a", "abc a", "abc a"])
+    assert s[0] > s[1] and s[3] > s[2]
