@@ -138,3 +138,19 @@ def test_data_stats_describes_a_text_corpus(corpus):
     for s, n in sizes.items():
         assert any(ln.split()[:2] == [s, f"{n:,}"] for ln in lines), s
     assert f"vocabulary: {n_vocab} tokens: " in r.output and "U+000A" in r.output  # the newline, by name
+
+
+def test_splits_that_leave_no_training_text_are_refused(tmp_path):
+    src = tmp_path / "t.txt"
+    src.write_text("abc abc abc\n" * 10)
+    with pytest.raises(GenseqError, match="leave 0 of the 120 characters for training"):
+        build_corpus([src], tmp_path / "c.h5", val_frac=0.99999)
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_a_split_too_short_for_the_batch_says_what_would_fit():
+    from genseq.text.task import _fitting
+    assert "build the corpus from more text" in _fitting(0, 8, 64, 1)  # no setting helps an empty split
+    assert _fitting(100, 2, 64, 1) == "give a smaller --seq-len, e.g. --seq-len 49"  # 2 x 50 tokens
+    assert _fitting(100, 64, 8, 1) == "give a smaller --batch, e.g. --batch 11"  # 11 x 9 tokens
+    assert _fitting(100, 64, 200, 1) == "give a smaller --batch and --seq-len, e.g. --batch 1 --seq-len 99"

@@ -192,9 +192,16 @@ def read_transcriptions(ascii_path: str | os.PathLike) -> dict[str, list[str] | 
     return forms
 
 
+# One IAM-OnDB stroke file (XML): its files are under 1 MB; an element tree takes about 20
+# times its file's bytes, so a larger one is skipped as `too large` before it is parsed.
+MAX_STROKE_XML_BYTES = 8 * 1024 * 1024
+
+
 def parse_stroke_xml(data: bytes) -> list[np.ndarray]:
     """IAM `<StrokeSet><Stroke><Point x= y=/>` -> list of (n, 2) float64, tablet
-    coordinates (y down). Raises Skip on malformed or refused XML."""
+    coordinates (y down). Raises Skip on malformed, refused or too large XML."""
+    if len(data) > MAX_STROKE_XML_BYTES:
+        raise Skip("too large")
     root = parse_xml(data)
     strokes = []
     try:

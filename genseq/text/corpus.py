@@ -208,6 +208,9 @@ def build_corpus(inputs: list[str | os.PathLike], out: str | os.PathLike, *, enc
     # Pass 2: ids, written straight into the split datasets.
     # nanoGPT's arithmetic, so the default gives its split to the character.
     n_train, n_test = int(count * (1 - val_frac - test_frac)), int(count * test_frac)
+    if n_train < 2:
+        raise GenseqError(f"--val-frac {val_frac:g} and --test-frac {test_frac:g} leave {n_train} of the "
+                          f"{count:,} characters for training; give smaller ones or more text")
     sizes = {"train": n_train, "val": count - n_train - n_test, "test": n_test}
     dtype = _dtype_for(len(vocab))
     written = 0

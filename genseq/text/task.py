@@ -34,9 +34,8 @@ class Streams:
         self.first = rank * batch          # global number of this process's first stream
         if self.L < steps + 1:
             procs = f" x {world} processes" if world > 1 else ""
-            raise GenseqError(f"split of {len(data)} tokens is too short for batch {batch}{procs} x {steps} steps "
-                              f"(it needs {batch * world * (steps + 1):,}): give a smaller --batch or --seq-len, "
-                              "e.g. --batch 8 --seq-len 64")
+            raise GenseqError(f"split of {len(data):,} tokens is too short for batch {batch}{procs} x {steps} steps "
+                              f"(it needs {batch * world * (steps + 1):,}): {_fitting(len(data), batch, steps, world)}")
         self.chunks = (self.L - 1) // steps
 
     def batch(self, i: int) -> torch.Tensor:
@@ -151,3 +150,14 @@ class TextTask:
         """Data parallelism: this process takes streams rank*B ... of B*world (see Streams)."""
         self.streams = Streams(self.corpus.split("train"), self.batch, self.steps, rank=rank, world=world)
         self.position, self.state = 0, None
+
+
+def _fitting(n: int, batch: int, steps: int, world: int) -> str:
+    """What to give instead when n tokens are too few for batch x steps per process."""
+    if n // world < 2:
+        return "too few to train on; build the corpus from more text, or with a smaller --val-frac"
+    if n // (batch * world) >= 2:
+        return f"give a smaller --seq-len, e.g. --seq-len {n // (batch * world) - 1}"
+    if n // (world * (steps + 1)) >= 1:
+        return f"give a smaller --batch, e.g. --batch {n // (world * (steps + 1))}"
+    return f"give a smaller --batch and --seq-len, e.g. --batch 1 --seq-len {n // world - 1}"
