@@ -11,3 +11,10 @@ def one_line_error(r, *needles):
     for n in needles:
         assert n in errors[0], errors[0]
     return errors[0]
+
+
+def invoke(*args):
+    """The CLI run in-process on `args` (each made a string)."""
+    from click.testing import CliRunner
+    from genseq.cli import main
+    return CliRunner().invoke(main, [str(a) for a in args])

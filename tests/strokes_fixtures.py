@@ -71,3 +71,24 @@ def stroke_line(sizes: list[int], x0: float = 0.0, wave=np.sin) -> np.ndarray:
     a = np.concatenate(rows)
     a[1:, :2] = np.diff(a[:, :2], axis=0)
     return a
+
+
+def fake_reading_file(out: Path, texts: list[str], line, seed: int) -> Path:
+    """A stroke file of `line(text, rng)` fake handwriting: every text 3 times in each of
+    the train, val and test splits (for readers to learn from)."""
+    from genseq.strokes import Sample, write_strokes
+    rng = np.random.default_rng(seed)
+    splits = {s: [Sample(f"{s}{i}{j}", t, line(t, rng)) for j in range(3) for i, t in enumerate(texts)]
+              for s in ("train", "val", "test")}
+    write_strokes(out, splits, source="test", terms="none", units="px")
+    return out
+
+
+def written_pair(line, std, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """`line("cab a")` and `line("abc a")` as written lines reach a reader: offsets
+    divided by the model's spread `std`."""
+    rng = np.random.default_rng(seed)
+    a, b = line("cab a", rng), line("abc a", rng)
+    for p in (a, b):
+        p[:, :2] /= np.asarray(std, np.float32)
+    return a, b

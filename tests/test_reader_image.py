@@ -4,14 +4,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genseq.checkpoint import load_checkpoint
-from genseq.cli import main
 from genseq.errors import GenseqError
 from genseq.reader.model import Recognizer, RecognizerConfig, out_frames
 from genseq.reader.raster import PAD, raster_widths, rasterise
-from genseq.strokes import Sample, write_strokes
+from cli_checks import invoke
+from strokes_fixtures import fake_reading_file, written_pair
 
 ALPHA = " .abc"
 TEXTS = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc.", "ba ca", "cc.a"]
@@ -125,16 +124,7 @@ def _line(text: str, rng) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def strokes_h5(tmp_path_factory):
-    rng = np.random.default_rng(1)
-    out = tmp_path_factory.mktemp("img") / "s.h5"
-    splits = {s: [Sample(f"{s}{i}{j}", t, _line(t, rng)) for j in range(3) for i, t in enumerate(TEXTS)]
-              for s in ("train", "val", "test")}
-    write_strokes(out, splits, source="test", terms="none", units="px")
-    return out
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+    return fake_reading_file(tmp_path_factory.mktemp("img") / "s.h5", TEXTS, _line, seed=1)
 
 
 def test_an_image_reader_learns_to_read_and_chooses(strokes_h5, tmp_path):
@@ -142,27 +132,23 @@ def test_an_image_reader_learns_to_read_and_chooses(strokes_h5, tmp_path):
     base = ["train", "recognizer", strokes_h5, "-o", run, "--input", "image", "--height", 16, "--px-per-unit", 0.04,
             "--hidden", 24, "--layers", 1, "--batch", 8, "--eval-every", 100, "--lr", 1e-2, "--warmup", 10,
             "--dropout", 0, "--no-augment", "-q"]
-    r = _invoke(*base, "--max-steps", 100)
+    r = invoke(*base, "--max-steps", 100)
     assert r.exit_code == 0, r.output
     ck = load_checkpoint(run / "best.pt", kind="recognizer")
     assert ck["config"]["input"] == "image" and ck["config"]["height"] == 16
-    r = _invoke("eval", "recognizer", run / "best.pt", strokes_h5, "--split", "test", "--json")
+    r = invoke("eval", "recognizer", run / "best.pt", strokes_h5, "--split", "test", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["cer"] < 0.25  # it learned to read the pictures
     # Resuming with another input is refused; fine-tuning keeps the model's input.
-    r = _invoke(*[a if a != "image" else "pen" for a in base], "--max-steps", 101, "--resume")
+    r = invoke(*[a if a != "image" else "pen" for a in base], "--max-steps", 101, "--resume")
     assert r.exit_code == 1 and "--input pen (was image)" in r.output
-    r = _invoke("train", "recognizer", strokes_h5, "-o", tmp_path / "ft", "--init", run / "best.pt",
+    r = invoke("train", "recognizer", strokes_h5, "-o", tmp_path / "ft", "--init", run / "best.pt",
                 "--input", "pen", "--max-steps", 1, "-q")
     assert r.exit_code == 1 and "--input pen (the model: image)" in r.output
     # As a judge of written lines: each text reads best on its own strokes.
     from genseq.hand.choose import read_scores
     from genseq.reader import load_recognizer
     m = load_recognizer(run / "best.pt")
-    rng = np.random.default_rng(5)
-    std = np.asarray(m.config.norm_std, np.float32)
-    a, b = _line("cab a", rng), _line("abc a", rng)
-    a[:, :2] /= std
-    b[:, :2] /= std
+    a, b = written_pair(_line, m.config.norm_std)
     s = read_scores(m, [a, b, a, b], ["cab a", "cab a", "abc a", "abc a"])
     assert s[0] > s[1] and s[3] > s[2]

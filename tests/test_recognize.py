@@ -15,6 +15,7 @@ from genseq.reader.evaluate import char_error_rate, edit_distance
 from genseq.reader.model import Recognizer, RecognizerConfig, frames, greedy_decode
 from genseq.hand.sample import HandLine
 from genseq.strokes import Sample, write_strokes
+from strokes_fixtures import fake_reading_file, written_pair
 
 ALPHA = " .abc"
 TEXTS = ["abc", "cab a", "b.c", "aa bb", "c a b", "abc.", "ba ca", "cc.a"]
@@ -39,12 +40,7 @@ def _line(text: str, rng) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def strokes_h5(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    out = tmp_path_factory.mktemp("rec") / "s.h5"
-    splits = {s: [Sample(f"{s}{i}{j}", t, _line(t, rng)) for j in range(3) for i, t in enumerate(TEXTS)]
-              for s in ("train", "val", "test")}
-    write_strokes(out, splits, source="test", terms="none", units="px")
-    return out
+    return fake_reading_file(tmp_path_factory.mktemp("rec") / "s.h5", TEXTS, _line, seed=0)
 
 
 def _invoke(*args):
@@ -155,11 +151,7 @@ def test_reader_prefers_the_right_text(trained, strokes_h5):
     from genseq.hand.choose import read_lines, read_scores
     from genseq.reader import load_recognizer
     m = load_recognizer(trained / "best.pt")
-    rng = np.random.default_rng(5)
-    std = np.asarray(m.config.norm_std, np.float32)
-    a, b = _line("cab a", rng), _line("abc a", rng)
-    a[:, :2] /= std
-    b[:, :2] /= std
+    a, b = written_pair(_line, m.config.norm_std)
     s = read_scores(m, [a, b, a, b], ["cab a", "cab a", "abc a", "abc a"])
     assert s[0] > s[1] and s[3] > s[2]
     assert [edit_distance(r, t) <= 1 for r, t in zip(read_lines(m, [a, b]), ["cab a", "abc a"])] == [True, True]
