@@ -358,3 +358,22 @@ def test_pages_left_from_a_longer_earlier_write_are_named(tmp_path):
     now = len([line for line in r.output.splitlines() if line.endswith(".svg")])
     assert now < len(pages)
     assert f"warning: mp-{now + 1}.svg to mp-{len(pages)}.svg are left from an earlier" in r.output
+
+
+def test_iam_ondb_on_a_damaged_archive_and_one_whose_stroke_files_cannot_be_read(tmp_path):
+    import gzip
+    import tarfile
+    strokes = tmp_path / "strokes.tar.gz"
+    with tarfile.open(strokes, "w:gz") as tf:
+        link = tarfile.TarInfo("ls/a01/a01-000/a01-000u-01.xml")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    ascii_dir = tmp_path / "ascii"
+    ascii_dir.mkdir()
+    (ascii_dir / "a01-000u.txt").write_text("CSR:\n\nA line\n")
+    one_line_error(run("data", "iam-ondb", strokes, ascii_dir, "-o", tmp_path / "i.h5"),
+                   "no stroke files", "left out: not a regular file 1")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(gzip.compress(b"\x00" * 10)[:12])  # a gzip stream cut short
+    one_line_error(run("data", "iam-ondb", cut, ascii_dir, "-o", tmp_path / "i.h5"), "damaged archive")
+    assert not (tmp_path / "i.h5").exists()

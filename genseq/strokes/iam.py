@@ -117,7 +117,11 @@ def iter_files(path: str | os.PathLike, suffix: str,
     with contextlib.ExitStack() as stack:
         try:
             tf = stack.enter_context(_open_tar(path, stack))
-        except _ARCHIVE_ERRORS:
+        except _ARCHIVE_ERRORS as err:
+            with open(path, "rb") as fh:
+                compressed = fh.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+            if compressed:  # a compressed file that holds no readable tar: cut short, or something else
+                raise GenseqError(f"{path}: damaged archive, or not a tar inside ({first_line(err)})") from None
             raise GenseqError(f"{path}: neither a folder nor a tar archive (.tar.gz)") from None
         try:
             for member in tf:
@@ -213,10 +217,11 @@ def parse_stroke_xml(data: bytes) -> list[np.ndarray]:
     return strokes
 
 
-def _stroke_index(line_strokes: str | os.PathLike) -> dict[str, list[int]]:
-    """Pass 1 (names only): form -> sorted line numbers of its stroke files."""
+def _stroke_index(line_strokes: str | os.PathLike, report: Report | None = None) -> dict[str, list[int]]:
+    """Pass 1 (names only): form -> sorted line numbers of its stroke files (the
+    members it cannot read counted in `report`)."""
     index: dict[str, list[int]] = defaultdict(list)
-    for name, _ in iter_files(line_strokes, ".xml"):
+    for name, _ in iter_files(line_strokes, ".xml", report):
         m = _STROKE_NAME.match(Path(name).name)
         if m:
             index[m["form"]].append(int(m["line"]))
@@ -232,10 +237,13 @@ def convert_iam(line_strokes: str | os.PathLike, ascii_path: str | os.PathLike, 
     texts = read_transcriptions(ascii_path)
     if not texts:
         raise GenseqError(f"{ascii_path}: no transcription (.txt) files found")
-    index = _stroke_index(line_strokes)
+    unread = Report()
+    index = _stroke_index(line_strokes, unread)
     n_files = sum(len(v) for v in index.values())
     if not n_files:
-        raise GenseqError(f"{line_strokes}: no stroke files (<form>-<line>.xml) found")
+        raise GenseqError(f"{line_strokes}: no stroke files (<form>-<line>.xml) found"
+                          + ("; left out: " + ", ".join(f"{r} {n}" for r, n in sorted(unread.skipped.items()))
+                             if unread.skipped else ""))
     builder = Builder(out, val_frac=opts.val_frac, test_frac=opts.test_frac, seed=opts.seed,
                       source=SOURCE if opts.keep_crossed_out else f"{SOURCE}, lines with a crossed-out word left out",
                       terms=TERMS, units=UNITS, resample=opts.clean.describe())
