@@ -21,6 +21,15 @@ MAX_RATIO = 100  # claimed bytes per stored byte, for a dataset over SMALL bytes
 SMALL = 16 << 20
 
 
+def check_local(group: h5py.Group, name: str, where: str) -> None:
+    """GenseqError if `name` in `group` is an external link: checked before the link is
+    followed, since following it opens (and may block on) another file of the machine."""
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise GenseqError(f"{where} links to another file ({link.filename}); "
+                          "genseq reads only datasets stored inside the file")
+
+
 def check_stored(ds: h5py.Dataset, where: str, file: h5py.File) -> None:
     """GenseqError unless `ds` lies in `file` (not behind an external link), stores its
     own values and about as many bytes as it claims."""

@@ -68,7 +68,12 @@ def test_a_stroke_split_behind_an_external_link_is_refused(strokes, tmp_path):
         del f["train"]
         f["train"] = h5py.ExternalLink(str(other), "/train")
     for args in (("data", "stats", strokes), ("show", strokes, "-o", tmp_path / "o.svg")):
-        one_line_error(run(*args), "links to another file")
+        one_line_error(run(*args), "/train links to another file")
+    # Refused before the link is followed: one to a file that is not there says the same.
+    with h5py.File(strokes, "a") as f:
+        del f["train"]
+        f["train"] = h5py.ExternalLink(str(tmp_path / "gone.h5"), "/train")
+    one_line_error(run("data", "stats", strokes), "/train links to another file")
 
 
 def test_a_text_corpus_split_that_claims_more_than_it_stores_is_refused(tmp_path):

@@ -7,7 +7,7 @@ import torch
 
 from genseq.checkpoint import load_checkpoint
 from genseq.errors import GenseqError
-from genseq.reader.model import Recognizer, RecognizerConfig, out_frames
+from genseq.reader.model import Recognizer, RecognizerConfig, ctc_feasible, ctc_nll, out_frames
 from genseq.reader.raster import PAD, raster_widths, rasterise
 from cli_checks import invoke
 from strokes_fixtures import fake_reading_file, written_pair
@@ -84,6 +84,10 @@ def test_image_reader_frames_padding_and_impossible_alignments():
     torch.manual_seed(0)
     config = RecognizerConfig(alphabet=ALPHA, hidden=8, layers=1, input="image", height=16, px_per_unit=0.1)
     m = Recognizer(config).eval()
+    for norm in m.norm:  # as if trained: padding would not stay 0 through these unless masked
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+        norm.bias.data.uniform_(-1, 1)
     rng = np.random.default_rng(0)
     lines = [_line("abc", rng), _line("ab", rng), _line("a", rng)]
     x, n = _batch(lines)
@@ -94,9 +98,21 @@ def test_image_reader_frames_padding_and_impossible_alignments():
     text = torch.tensor([[3, 4, 5], [3, 4, 0], [3, 3, 3]])
     nll = m.nll(x, n, text, torch.tensor([3, 2, 3]))
     # A line one character wide has too few columns for 'aaa' (5 frames with blanks between): +inf.
-    assert torch.isfinite(nll[:2]).all() and (f[2] >= 5 or nll[2] == float("inf"))
+    assert f[2] < 5 and nll[2] == float("inf") and torch.isfinite(nll[:2]).all()
     alone = m.nll(x[1:2, : len(lines[1])], n[1:2], text[1:2, :2], torch.tensor([2]))
-    assert alone.item() == pytest.approx(nll[1].item(), rel=1e-4)  # a line reads the same alone
+    assert alone.item() == pytest.approx(nll[1].item(), rel=1e-6)  # a line reads the same alone
+    # Training leaves such a line out of the loss and of the gradient.
+    m.train()
+    loss = ctc_nll(m(x, n), out_frames(config, x, n), text, torch.tensor([3, 2, 3]), zero_infinity=True)
+    assert loss[2] == 0 and torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+    assert ctc_feasible(out_frames(config, x, n), text, torch.tensor([3, 2, 3])).tolist() == [True, True, False]
+    # A dot, a single point, a line of nothing but one pen lift: each still a picture the reader reads.
+    m.eval()
+    tiny = [np.array([[0, 0, 0], [1, 1, 1]], np.float32), np.array([[0, 0, 1]], np.float32)]
+    xt, nt = _batch(tiny)
+    assert m(xt, nt).shape == (2, 1, len(ALPHA) + 1) and out_frames(config, xt, nt).tolist() == [1, 1]
 
 
 GLYPHS = {  # pen positions of each character's one stroke, the characters 200 units apart
@@ -143,8 +159,13 @@ def test_an_image_reader_learns_to_read_and_chooses(strokes_h5, tmp_path):
     r = invoke(*[a if a != "image" else "pen" for a in base], "--max-steps", 101, "--resume")
     assert r.exit_code == 1 and "--input pen (was image)" in r.output
     r = invoke("train", "recognizer", strokes_h5, "-o", tmp_path / "ft", "--init", run / "best.pt",
-                "--input", "pen", "--max-steps", 1, "-q")
+               "--input", "pen", "--max-steps", 1, "-q")
     assert r.exit_code == 1 and "--input pen (the model: image)" in r.output
+    # Flags that size the other kind of reader are refused, not stored unused.
+    r = invoke("train", "recognizer", strokes_h5, "-o", tmp_path / "p", "--height", 32, "--max-steps", 1, "-q")
+    assert r.exit_code == 1 and "give --input image" in r.output
+    r = invoke(*base[:4], tmp_path / "s", *base[5:], "--stride", 2, "--max-steps", 1)
+    assert r.exit_code == 1 and "an image reader (--input image) has none" in r.output
     # As a judge of written lines: each text reads best on its own strokes.
     from genseq.hand.choose import read_scores
     from genseq.reader import load_recognizer

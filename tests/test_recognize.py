@@ -6,15 +6,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genseq.checkpoint import load_checkpoint, save_checkpoint
-from genseq.cli import main
 from genseq.errors import GenseqError
 from genseq.reader.evaluate import char_error_rate, edit_distance
 from genseq.reader.model import Recognizer, RecognizerConfig, frames, greedy_decode
 from genseq.hand.sample import HandLine
 from genseq.strokes import Sample, write_strokes
+from cli_checks import invoke
 from strokes_fixtures import fake_reading_file, written_pair
 
 ALPHA = " .abc"
@@ -43,8 +42,7 @@ def strokes_h5(tmp_path_factory):
     return fake_reading_file(tmp_path_factory.mktemp("rec") / "s.h5", TEXTS, _line, seed=0)
 
 
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+_invoke = invoke
 
 
 @pytest.fixture(scope="module")

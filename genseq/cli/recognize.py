@@ -43,8 +43,9 @@ def train_recognizer(data, mix, no_augment, **kw):
     """Train the handwriting reader that `genseq write` uses to pick legible lines.
 
     A bidirectional LSTM with CTC (Graves et al. 2006) over DATA's strokes (or,
-    with --input image, over pictures of them) and texts: one or more stroke files (from `genseq data iam-ondb|unipen|jsonl|inkml`),
-    mixed by --mix as in `train handwriting`. With --init, characters only DATA
+    with --input image, over pictures of them) and texts: one or more stroke
+    files (from `genseq data iam-ondb|unipen|jsonl|inkml`), mixed by --mix as
+    in `train handwriting`. With --init, characters only DATA
     holds are added to the reader's alphabet with fresh output weights.
     """
     from ..reader.train import train_reader

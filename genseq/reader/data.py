@@ -22,7 +22,7 @@ def readable(split, config: RecognizerConfig, max_points: int | None) -> np.ndar
     allowed = set(config.alphabet)
     keep = [i for i, (n, text) in enumerate(zip(split.lengths, split.texts))
             if (not max_points or n <= max_points) and len(text) <= MAX_TEXT_CHARS and set(text) <= allowed
-            and (config.input == "image" or ctc_fits(int(n), text, config.stride))]
+            and text and (config.input == "image" or ctc_fits(int(n), text, config.stride))]
     return np.asarray(keep, dtype=np.int64)
 
 

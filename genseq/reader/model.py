@@ -121,6 +121,7 @@ class Recognizer(nn.Module):
             sizes = ((1, 16), (16, 32), (32, 64), (64, 96))
             self.conv = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, bias=False) for a, b in sizes)
             self.norm = nn.ModuleList(nn.BatchNorm2d(b) for _, b in sizes)  # (Ioffe & Szegedy 2015)
+            # Convolutions, then a recurrent layer, then CTC: Shi, Bai & Yao 2016 (CRNN).
         self.inp = nn.Linear(96 if config.input == "image" else 3 * S, H)
         self.lstm = nn.LSTM(H, H, num_layers=config.layers, batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
@@ -135,8 +136,9 @@ class Recognizer(nn.Module):
         S = self.config.stride
         if self.config.input == "image":
             c = self.config
-            f = self._see(rasterise(x, lengths, c.norm_std, c.height, c.px_per_unit),  # (B, 1, R, W)
-                          raster_widths(x, lengths, c.norm_std, c.px_per_unit))  # (B, W/6, 96)
+            widths = raster_widths(x, lengths, c.norm_std, c.px_per_unit)  # (B,)
+            img = rasterise(x, lengths, c.norm_std, c.height, c.px_per_unit, int(widths.max()))  # (B, 1, R, W)
+            f = self._see(img, widths)  # (B, W/6, 96)
             z = self.drop(torch.tanh(self.inp(f)))  # (B, T', H)
         else:
             # Points past a line's end share its last frame: zero them, whatever the padding held.
@@ -156,7 +158,8 @@ class Recognizer(nn.Module):
         """Pictures (B, 1, R, W) of lines `widths` (B,) columns wide -> (B, W/6, 96), each
         output column's strongest features over the rows. Features past a line's own
         width are zeroed after every convolution, so that a line reads the same alone
-        as beside wider ones."""
+        as beside wider ones (in eval mode: while training, batch normalisation's
+        statistics take in the whole batch)."""
         h, w = img, widths.to(img.device)
         for k, (conv, norm) in enumerate(zip(self.conv, self.norm)):
             h = F.relu(norm(conv(h)))
@@ -174,13 +177,21 @@ class Recognizer(nn.Module):
 
 
 def ctc_nll(logp: torch.Tensor, n_frames: torch.Tensor, text: torch.Tensor, text_lengths: torch.Tensor,
-            reduction: str = "none") -> torch.Tensor:
+            reduction: str = "none", zero_infinity: bool = False) -> torch.Tensor:
     """CTC negative log-likelihood (Graves et al. 2006 eq. 14) of log-probs (B, T', V+1).
 
     text (B, U) ids 1..V right-padded with 0, blank = 0. Impossible alignments
-    (more characters than frames allow) give +inf, never NaN."""
+    (more characters than frames allow) give +inf, never NaN; with zero_infinity,
+    0 and a zero gradient (for training on lines some of which may not fit)."""
     return F.ctc_loss(logp.transpose(0, 1), text, n_frames, text_lengths, blank=0, reduction=reduction,
-                      zero_infinity=False)
+                      zero_infinity=zero_infinity)
+
+
+def ctc_feasible(n_frames: torch.Tensor, text: torch.Tensor, text_lengths: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: CTC can align each text with its frames (a frame per character,
+    plus a blank between equal neighbours). text (B, U) right-padded with 0."""
+    repeats = ((text[:, 1:] == text[:, :-1]) & (text[:, 1:] != 0)).sum(1)
+    return n_frames.to(text.device) >= text_lengths + repeats
 
 
 def greedy_decode(logp: torch.Tensor, n_frames: torch.Tensor, alphabet: str) -> list[str]:

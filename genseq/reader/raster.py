@@ -1,21 +1,23 @@
 """Pen offsets drawn as pictures, for a reader that reads what the eye sees.
 
 The pen reader (model.py, input "pen") reads the path: the order and
-direction of the strokes. People read the picture, and a stroke the pen drew
-in an odd order or a dot too close to another can read to the path one way
-and to the eye another (a 5 whose loop closes like a 6, a colon whose dots
-merge). This module rasterises lines on the GPU or CPU, in a batch, with no
-loop over lines: every pen-down segment is sampled at SAMPLES points, each
-sample is splatted bilinearly into a fixed-height image (a pixel keeps the
-largest weight it gets, so the picture does not darken where the pen was
-sampled densely), then the strokes are thickened by a 3x3 max filter.
+direction of the strokes. People read the picture, in which a stroke drawn
+in an odd order, or a dot too close to another, may read otherwise. This
+module rasterises lines on the GPU or CPU, in a batch, with no loop over
+lines: every pen-down segment is sampled at SAMPLES points, each sample is
+splatted bilinearly into a fixed-height image (a pixel keeps the largest
+weight it gets, so the picture does not darken where the pen was sampled
+densely), then the strokes are thickened by a 3x3 max filter. Ink sampled
+more or less densely gives the same picture as long as pen-down segments
+stay under about 3 * SAMPLES pixels (the bundled ink: 1-2).
 
 Geometry (data units: the stroke files' own, which the bundled models share):
-a line's leftmost point sits at column PAD; the median height of its ink at
-the middle row, y up; `px_per_unit` pixels per data unit in both directions (0.1 with 48
-rows keeps an IAM-OnDB line's ascenders and descenders, about +-240 units
-around its median, and, the model's default, gives an
-IAM-OnDB character about 19 columns.
+a line's leftmost point sits at column PAD and the median height of its ink
+at the middle row, y up, at `px_per_unit` pixels per data unit in both
+directions. The reader's defaults, 0.1 with 48 rows, give an IAM-OnDB
+character about 19 columns and keep about +-240 units around the median
+height (IAM-OnDB lines reach about -280 and +270 at their 0.5th and 99.5th
+percentiles: the tips of a few descenders and capitals are cut).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 
 SAMPLES = 8  # points splatted per pen-down segment (the bundled ink: 1-2 pixels per segment)
 PAD = 2  # columns left blank before a line's first ink
+MIN_COLS, MAX_COLS = 6, 8192  # a picture's columns (8,192: about 430 IAM-OnDB characters at 0.1)
 
 
 def pen_positions(x: torch.Tensor, lengths: torch.Tensor, std) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,20 +40,23 @@ def pen_positions(x: torch.Tensor, lengths: torch.Tensor, std) -> tuple[torch.Te
 
 
 def raster_widths(x: torch.Tensor, lengths: torch.Tensor, std, px_per_unit: float) -> torch.Tensor:
-    """Columns (B,) of each line's picture: its ink's width plus PAD on both sides."""
+    """Columns (B,) of each line's picture: its ink's width plus PAD on both sides,
+    at least MIN_COLS (a dot still gives a picture a reader can pool) and at most
+    MAX_COLS (ink beyond is left out)."""
     pos, real = pen_positions(x, lengths, std)
     px = pos[..., 0]
     big = torch.finfo(px.dtype).max
     lo = torch.where(real, px, big).amin(1)
     hi = torch.where(real, px, -big).amax(1)
-    return ((hi - lo).clamp(min=0) * px_per_unit).ceil().long() + 2 * PAD + 1
+    cols = ((hi - lo).clamp(min=0) * px_per_unit).nan_to_num(0.0).clamp(max=MAX_COLS).ceil().long()
+    return (cols + 2 * PAD + 1).clamp(MIN_COLS, MAX_COLS)
 
 
 def rasterise(x: torch.Tensor, lengths: torch.Tensor, std, height: int, px_per_unit: float,
               width: int | None = None) -> torch.Tensor:
     """Offsets x (B, T, 3) (dx, dy normalised by std, pen-up 1 on a stroke's last
     point), lengths (B,) -> ink pictures (B, 1, height, W), values in [0, 1], W
-    the widest line's raster_widths (or `width`)."""
+    the widest line's raster_widths (or `width`, the widest of those the caller has)."""
     B, T, _ = x.shape
     pos, real = pen_positions(x, lengths, std)  # (B, T, 2), (B, T)
     big = torch.finfo(pos.dtype).max
@@ -60,7 +66,10 @@ def rasterise(x: torch.Tensor, lengths: torch.Tensor, std, height: int, px_per_u
     mid = _ink_median(pos, real, seg)  # (B,)
     col = (pos[..., 0] - left[:, None]) * px_per_unit + PAD  # (B, T)
     row = height / 2 - (pos[..., 1] - mid[:, None]) * px_per_unit  # y up in data units, rows down
-    W = int(width if width is not None else raster_widths(x, lengths, std, px_per_unit).max())
+    if width is None:
+        widths = raster_widths(x, lengths, std, px_per_unit)
+        width = int(widths.max()) if len(widths) else MIN_COLS
+    W = int(width)
     frac = torch.arange(SAMPLES, device=x.device, dtype=col.dtype) / SAMPLES  # (S,)
     c = col[:, :-1, None] + (col[:, 1:, None] - col[:, :-1, None]) * frac  # (B, T-1, S)
     r = row[:, :-1, None] + (row[:, 1:, None] - row[:, :-1, None]) * frac

@@ -24,7 +24,7 @@ from ..train.start import run_config as start_run_config
 from ..strokes.split import spread
 from .data import distort, line_batch, readable
 from .evaluate import read_split
-from .model import Recognizer, RecognizerConfig, ctc_nll, out_frames
+from .model import Recognizer, RecognizerConfig, ctc_feasible, ctc_nll, out_frames
 
 
 def config_from_data(data, **sizes) -> RecognizerConfig:
@@ -97,12 +97,13 @@ class RecognizeTask(MixedLines):
     def loss(self, b) -> tuple[torch.Tensor, int]:
         x, n, text, u = b
         # Through forward (not .nll): under torchrun self.model is the DDP wrapper.
-        nll = ctc_nll(self.model(x, n), out_frames(self.config, x, n), text, u)  # (B,)
+        f = out_frames(self.config, x, n)
         # An image reader's line may be too narrow for its text (readable cannot see the
-        # ink's width): such lines are left out of the loss (a pen reader's never are).
-        fits = torch.isfinite(nll)
-        chars = u[fits].sum()
-        return torch.where(fits, nll, torch.zeros_like(nll)).sum() / chars.clamp(min=1), int(chars)
+        # ink's width): such lines are left out of the loss and its gradient (a pen
+        # reader's never are: readable checks them).
+        nll = ctc_nll(self.model(x, n), f, text, u, zero_infinity=True)  # (B,)
+        chars = u[ctc_feasible(f, text, u)].sum()
+        return nll.sum() / chars.clamp(min=1), int(chars)
 
     def evaluate(self, device: torch.device) -> dict[str, float]:
         was_training = self.model.training

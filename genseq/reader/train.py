@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import GenseqError
 from ..strokes.mixed import paths_of
 from ..train import TrainOptions, TrainResult, train
 from ..train.start import init_path, refuse_size_flags, resume_path, with_defaults
@@ -25,8 +26,9 @@ def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] |
     file or several mixed by `mix` as in train_handwriting, into the run folder `out`.
 
     `input`: what it reads, "pen" (the offsets, the default) or "image" (the ink
-    drawn: raster.py, `height` rows at `px_per_unit` pixels per data unit). The sizes left out are RecognizerConfig's defaults; with `init` (a model
-    file, or 'default' for the bundled reader) it keeps that file's sizes (a size
+    drawn: raster.py, `height` rows at `px_per_unit` pixels per data unit). The
+    sizes left out are RecognizerConfig's defaults; with `init` (a model file,
+    or 'default' for the bundled reader) it keeps that file's sizes (a size
     given that disagrees is an error; `dropout` may change), and characters only
     `data` holds are added to its alphabet. `augment`: each training line
     distorted by a random affine map (scale, slant, small rotation). `options` are
@@ -45,8 +47,19 @@ def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] |
                            "px_per_unit": config.px_per_unit})
         if dropout is not None:
             config = replace(config, dropout=dropout)
+    _refuse_other_inputs_flags(given, config.input)
     torch.manual_seed(opts.seed)
     task = RecognizeTask(paths, config, batch=batch, max_points=max_points, seed=opts.seed,
                          eval_sequences=eval_sequences, augment=augment, init=tuned, oversample=oversample,
                          scale=scales, mix=mix)
     return train(task, opts)
+
+
+def _refuse_other_inputs_flags(given: dict, input: str | None) -> None:
+    """--height and --px-per-unit size an image reader, --stride a pen reader: given to the
+    other kind they would be stored unused, and refused on resuming."""
+    if input == "image" and given.get("stride") is not None:
+        raise GenseqError("--stride sets a pen reader's points per frame; an image reader (--input image) "
+                          "has none")
+    if input in (None, "pen") and (given.get("height") is not None or given.get("px_per_unit") is not None):
+        raise GenseqError("--height and --px-per-unit size an image reader's pictures: give --input image")

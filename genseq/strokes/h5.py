@@ -17,7 +17,7 @@ import numpy as np
 
 from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
-from ..h5safe import check_stored
+from ..h5safe import check_local, check_stored
 from .normalise import MAX_SHEAR
 
 FORMAT = "genseq-strokes"
@@ -242,9 +242,12 @@ class StrokeDataset:
                 raise GenseqError(f"{p}: attribute 'writer_shear' must be a number between "
                                   f"-{MAX_SHEAR} and {MAX_SHEAR}")
         for name in SPLITS:
+            check_local(f, name, f"{p}: /{name}")
             g = f.get(name)
             if not isinstance(g, h5py.Group):
                 raise GenseqError(f"{p}: group /{name} is missing")
+            for key in ("points", "offsets", "texts", "ids"):
+                check_local(g, key, f"{p}: /{name}/{key}")
             _check(g, "points", p, lambda d: d.ndim == 2 and d.shape[1] == 3 and d.dtype == np.float32,
                    "float32 (P, 3)")
             _check(g, "offsets", p, lambda d: d.ndim == 1 and d.dtype.kind in "iu", "int64 (S+1,)")

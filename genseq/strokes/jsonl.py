@@ -122,7 +122,7 @@ def _plain_stroke(stroke: list) -> np.ndarray | None:
 
 MAX_STROKES = 10_000  # pen strokes in one line: a line of handwriting has a few hundred
 # One JSONL line: over MAX_SAMPLE_POINTS (100,000) points with times and pressure, far above a
-# page of ink at a tablet's full rate; parsed, a line takes about 30 times its bytes in memory.
+# page of ink at a tablet's full rate; parsed, a line takes 6 to 16 times its bytes in memory.
 MAX_LINE_BYTES = 8 * 2**20
 TOO_LONG = b"\0too long"  # what _lines yields for a longer line (never valid JSON)
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..atomic import write_text
 from ..atomic_h5 import atomic_h5
 from ..errors import H5_ERRORS, GenseqError, first_line
-from ..h5safe import check_stored
+from ..h5safe import check_local, check_stored
 
 FORMAT = "genseq-text"
 VERSION = 1
@@ -306,6 +306,7 @@ class CorpusFile:
         except GenseqError as err:
             raise GenseqError(f"{self.path}: {err}") from None
         for s in SPLITS:
+            check_local(self.file, s, f"{self.path}: /{s}")
             ds = self.file[s]
             if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind != "u":
                 raise KeyError(s)
