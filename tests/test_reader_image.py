@@ -173,3 +173,47 @@ def test_an_image_reader_learns_to_read_and_chooses(strokes_h5, tmp_path):
     a, b = written_pair(_line, m.config.norm_std)
     s = read_scores(m, [a, b, a, b], ["cab a", "cab a", "abc a", "abc a"])
     assert s[0] > s[1] and s[3] > s[2]
+
+
+def test_a_reader_of_pictures_reads_each_candidates_newest_word(strokes_h5, tmp_path):
+    """choose.scorer with `picture`: the pen reader's score plus log p(newest word | its
+    picture), the word cut where the candidates' strokes part."""
+    from genseq.hand.choose import _spelled, newest_word_scores, scorer
+    from genseq.reader import load_recognizer
+    run = tmp_path / "eye"
+    r = invoke("train", "recognizer", strokes_h5, "-o", run, "--input", "image", "--height", 16, "--px-per-unit", 0.04,
+               "--hidden", 24, "--layers", 1, "--batch", 8, "--eval-every", 100, "--lr", 1e-2, "--warmup", 10,
+               "--dropout", 0, "--no-augment", "-q", "--max-steps", 100)
+    assert r.exit_code == 0, r.output
+    eye = load_recognizer(run / "best.pt")
+    std = eye.config.norm_std
+    rng = np.random.default_rng(3)
+    shared = _line("ab ", rng)
+    right, wrong = _line("c", rng), _line("a", rng)
+    right[0, 0] += 400  # the jump over the space
+    wrong[0, 0] += 400
+    rows = [np.concatenate([shared, w]) for w in (right, wrong)]
+    for p in rows:
+        p[:, :2] /= np.asarray(std, np.float32)
+    texts = ["ab c", "ab c"]
+    got = newest_word_scores(eye, rows, texts)
+    k = len(shared) - 1
+    assert np.allclose(got, _spelled(eye, [p[k:] for p in rows], ["c", "c"], None, 0.0))
+    assert got[0] > got[1]  # the candidate whose last word is a 'c' reads as one
+    pen = load_recognizer(run / "best.pt")  # any reader stands in for the pen reader here
+    base = scorer(pen)(rows, texts)
+    assert np.allclose(scorer(pen, picture=eye)(rows, texts), base + got)
+    assert np.all(newest_word_scores(eye, rows[:1], texts[:1]) == 0)  # one candidate: nothing to choose
+
+
+def test_write_refuses_a_picture_reader_that_reads_the_pen(tmp_path):
+    from cli_checks import one_line_error
+    from genseq.reader.api import DEFAULT_RECOGNIZER
+    from genseq.models import __file__ as models_init
+    from pathlib import Path
+    pen = Path(models_init).parent / DEFAULT_RECOGNIZER
+    one_line_error(invoke("write", "hi", "-o", tmp_path / "o.svg", "--picture-reader", pen),
+                   "needs a reader of pictures")
+    one_line_error(invoke("write", "hi", "-o", tmp_path / "o.svg", "--picture-reader", pen, "-k", 1),
+                   "give --candidates 2 or more")
+    assert not (tmp_path / "o.svg").exists()

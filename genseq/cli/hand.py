@@ -188,6 +188,9 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Write each line this many times; the recognizer keeps the best at every word's end (1: the first draw).")
 @click.option("--recognizer", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recognizer file that picks among the candidates (default: the bundled one).")
+@click.option("--picture-reader", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A reader of pictures (genseq train recognizer --input image) that also reads each "
+                   "candidate's newest word as drawn; its log p(word | picture) is added to the score.")
 @click.option("--by-line", is_flag=True,
               help="Choose among the candidates by whole lines only (default: at every word's end).")
 @click.option("--cross-check", type=Finite(min=0, max=10), default=_W.cross_check, show_default=True,
@@ -211,7 +214,8 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @page_options
 def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, as_written, seed,
               max_chars, unknown,
-              max_text, candidates, recognizer, by_line, cross_check, margin_check, animate, speed, plotter, dpi, **page):
+              max_text, candidates, recognizer, picture_reader, by_line, cross_check, margin_check, animate, speed,
+              plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
     from ..hand.api import write_drawing
@@ -257,7 +261,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         unprimed=unprimed, style_file=style_file,
                         style_lines=style_lines, upright=not as_written, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
-                        by_word=not by_line, cross_check=cross_check, margin_check=margin_check,
+                        picture_reader=picture_reader, by_word=not by_line, cross_check=cross_check, margin_check=margin_check,
                         page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
     from ..strokes.build import Report

@@ -57,6 +57,8 @@ class WriteOptions:
     margin_check: float | None = None  # nats per nat a digit's or capital's margin falls short (choose.margin_penalty);
                                    # 0: off; None: MARGIN_CHECK, or 0 in your hand (style_margin)
     recognizer: Path | None = None # the reader (genseq train recognizer); None: the bundled one
+    picture_reader: Path | None = None  # a reader of pictures (train recognizer --input image) that also
+                                   # reads each candidate's newest word (choose.newest_word_scores)
     page: PageOptions = field(default_factory=lambda: PageOptions(background="white"))
 
     def check(self) -> None:
@@ -80,6 +82,8 @@ class WriteOptions:
             raise GenseqError("--by-line chooses among candidates: give --candidates 2 or more")
         if self.recognizer is not None and self.candidates == 1:
             raise GenseqError("--recognizer chooses among candidates: give --candidates 2 or more")
+        if self.picture_reader is not None and self.candidates == 1:
+            raise GenseqError("--picture-reader chooses among candidates: give --candidates 2 or more")
         if not 1 <= self.style_lines <= 5:
             raise GenseqError("--style-lines must be between 1 and 5")
         if sum((self.style is not None, self.style_file is not None, self.unprimed)) > 1:
@@ -394,6 +398,12 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     C = options.candidates
     device = next(hm.model.parameters()).device
     reader = load_recognizer(options.recognizer, device=str(device)) if C > 1 else None
+    picture = None
+    if options.picture_reader is not None and C > 1:
+        picture = load_recognizer(options.picture_reader, device=str(device))
+        if picture.config.input != "image":
+            raise GenseqError(f"{options.picture_reader}: --picture-reader needs a reader of pictures "
+                              "(genseq train recognizer --input image); this one reads the pen's path")
     style = load_style(hm, options, reader, left_out)
     sopts = HandSampleOptions(bias=style_bias(options, style), seed=options.seed, char_bias=options.char_bias)
     prime = None if style is None else style.prime
@@ -412,9 +422,9 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
             if reader is None:
                 written = sample_synthesis(hm.model, [lines[i] for i in idx], batch_opts, prime, progress=shown)
             else:
-                score = scorer(reader, norm, options.cross_check, margin) if options.by_word else None
+                score = scorer(reader, norm, options.cross_check, margin, picture) if options.by_word else None
                 drawn = _candidates([lines[i] for i in idx], C, hm, batch_opts, prime, score, shown)
-                written = choose(drawn, C, reader, norm, options.cross_check, margin)
+                written = choose(drawn, C, reader, norm, options.cross_check, margin, picture)
             for i, line in zip(idx, written):
                 if style is not None and style.shear is not None:
                     line = lean_line(line, style.shear, hm.config)  # the writer's slant (hand.slant)

@@ -10,13 +10,15 @@ that passed the attention checks come first, whatever their score.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
 from ..reader.model import Recognizer, ctc_nll, encode_texts, greedy_decode, out_frames
 from ..reader.substitute import substitution_scores
 from .sample import HandLine
-from .shape import crossing_penalty
+from .shape import crossing_penalty, shared_prefix
 
 
 def _inputs(recognizer: Recognizer, points: list[np.ndarray], norm) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,14 +118,35 @@ def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str],
     return out
 
 
-def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0, margin: float = 0.0):
+def newest_word_scores(picture: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
+    """(B,) log p(newest word | its picture) under a reader of pictures: each run of
+    rows with one text (a line's candidates) shares its strokes up to where the newest
+    word began (shape.shared_prefix), so only what follows is drawn and read, against
+    the text's last word; 0 for a run of one row or a word the reader cannot spell,
+    -1e9 for one it cannot align."""
+    out = np.zeros(len(texts))
+    for text, run in itertools.groupby(range(len(texts)), key=texts.__getitem__):
+        rows, words = list(run), text.split()
+        if len(rows) < 2 or not words:
+            continue
+        group = [points[r] for r in rows]
+        k = max(shared_prefix(group) - 1, 0)  # the newest word's first offset starts on a shared point
+        out[rows] = _spelled(picture, [p[k:] for p in group], [words[-1]] * len(rows), norm, 0.0)
+    return np.nan_to_num(out, neginf=-1e9)
+
+
+def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0, margin: float = 0.0,
+           picture: Recognizer | None = None):
     """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie).
     cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing;
-    margin > 0: plus margin_penalty at `margin` nats per nat short."""
+    margin > 0: plus margin_penalty at `margin` nats per nat short; picture: plus
+    newest_word_scores under that reader of pictures."""
     def score(points: list[np.ndarray], texts: list[str]) -> np.ndarray:
         out = _spelled(recognizer, points, texts, norm, 0.0, margin)
         if cross > 0:
             out += crossing_penalty(points, texts, norm if norm is not None else ((0, 0), (1, 1)), cross)
+        if picture is not None:
+            out += newest_word_scores(picture, points, texts, norm)
         return out
     return score
 
@@ -143,14 +166,14 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
 
 
 def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None,
-           cross: float = 0.0, margin: float = 0.0) -> list[HandLine]:
+           cross: float = 0.0, margin: float = 0.0, picture: Recognizer | None = None) -> list[HandLine]:
     """candidates: C versions of each line, grouped (line 0's C, then line 1's, ...) -> one per line.
-    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin: see `scorer`."""
+    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin, picture: see `scorer`."""
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
     if drawn:
-        scores[drawn] = scorer(recognizer, norm, cross, margin)([candidates[i].points for i in drawn],
-                                                                [candidates[i].text for i in drawn])
+        scores[drawn] = scorer(recognizer, norm, cross, margin, picture)([candidates[i].points for i in drawn],
+                                                                         [candidates[i].text for i in drawn])
     out = []
     for start in range(0, len(candidates), C):
         group = range(start, start + C)
