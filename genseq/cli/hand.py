@@ -277,7 +277,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
         click.echo(f"warning: {names} {'are' if len(old) > 1 else 'is'} left from an earlier, longer set of pages",
                    err=True)
     if left_out.skipped:
-        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(left_out.skipped.items()))
+        reasons = left_out.reasons()
         click.echo(f"note: {style_file}: {sum(left_out.skipped.values())} line(s) left out ({reasons}); "
                    "the others primed", err=True)
     if bad:

@@ -1,6 +1,7 @@
 """Training the reader: `genseq train recognizer` as one function."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,9 +43,7 @@ def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] |
     config, scales, tuned = run_config(paths, with_defaults(given, RecognizerConfig), init=init,
                                     resume=resume_path(opts))
     if init is not None:  # fine-tuning keeps the model file's sizes; dropout (no weights) may change
-        refuse_size_flags(init, {k: v for k, v in given.items() if k != "dropout"},
-                          {**config.to_dict(), "input": config.input, "height": config.height,
-                           "px_per_unit": config.px_per_unit})
+        refuse_size_flags(init, {k: v for k, v in given.items() if k != "dropout"}, dataclasses.asdict(config))
         if dropout is not None:
             config = replace(config, dropout=dropout)
     _refuse_other_inputs_flags(given, config.input)
@@ -55,11 +54,11 @@ def train_reader(data: str | Path | list, out: str | Path, *, mix: list[float] |
     return train(task, opts)
 
 
-def _refuse_other_inputs_flags(given: dict, input: str | None) -> None:
+def _refuse_other_inputs_flags(given: dict, input: str) -> None:
     """--height and --px-per-unit size an image reader, --stride a pen reader: given to the
     other kind they would be stored unused, and refused on resuming."""
     if input == "image" and given.get("stride") is not None:
         raise GenseqError("--stride sets a pen reader's points per frame; an image reader (--input image) "
                           "has none")
-    if input in (None, "pen") and (given.get("height") is not None or given.get("px_per_unit") is not None):
+    if input == "pen" and (given.get("height") is not None or given.get("px_per_unit") is not None):
         raise GenseqError("--height and --px-per-unit size an image reader's pictures: give --input image")

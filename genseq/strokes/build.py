@@ -38,13 +38,17 @@ class Report:
         self.source_points += source_points
         self.points += len(sample.points)
 
+    def reasons(self) -> str:
+        """The skips by reason, e.g. `bad point 2, too large 1`."""
+        return ", ".join(f"{r} {n}" for r, n in sorted(self.skipped.items()))
+
     def summary(self, verbose: bool = False) -> str:
         lines = []
         if verbose:
             lines += [f"skipped {where}: {reason}" for where, reason in self.details]
         total = sum(self.skipped.values())
         lines.append(f"kept {self.kept} lines, skipped {total}"
-                     + (": " + ", ".join(f"{r} {n}" for r, n in sorted(self.skipped.items())) if total else ""))
+                     + (f": {self.reasons()}" if total else ""))
         if self.split_counts:
             lines.append("splits: " + ", ".join(f"{k} {self.split_counts.get(k, 0)}" for k in SPLITS))
         if self.chars:

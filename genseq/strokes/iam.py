@@ -119,7 +119,7 @@ def iter_files(path: str | os.PathLike, suffix: str,
             tf = stack.enter_context(_open_tar(path, stack))
         except _ARCHIVE_ERRORS as err:
             with open(path, "rb") as fh:
-                compressed = fh.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+                compressed = _decompressor(fh.read(6)) is not None
             if compressed:  # a compressed file that holds no readable tar: cut short, or something else
                 raise GenseqError(f"{path}: damaged archive, or not a tar inside ({first_line(err)})") from None
             raise GenseqError(f"{path}: neither a folder nor a tar archive (.tar.gz)") from None
@@ -147,16 +147,19 @@ def _open_tar(path: Path, stack: contextlib.ExitStack) -> tarfile.TarFile:
     (mode "r|*") decompresses a whole read at once, so that a member of zeros,
     which compresses 1000:1, would take hundreds of MB to skip."""
     raw = stack.enter_context(open(path, "rb"))
-    magic = raw.peek(6)[:6]
-    if magic.startswith(b"\x1f\x8b"):
-        stream = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
-    elif magic.startswith(b"BZh"):
-        stream = stack.enter_context(bz2.BZ2File(raw))
-    elif magic.startswith(b"\xfd7zXZ\x00"):
-        stream = stack.enter_context(lzma.LZMAFile(raw))
-    else:
-        stream = raw
+    opener = _decompressor(raw.peek(6)[:6])
+    stream = stack.enter_context(opener(raw)) if opener else raw
     return tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20)
+
+
+# The compressed formats an archive may come in, by their first bytes.
+_DECOMPRESSORS = {b"\x1f\x8b": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"), b"BZh": bz2.BZ2File,
+                  b"\xfd7zXZ\x00": lzma.LZMAFile}
+
+
+def _decompressor(magic: bytes):
+    """The opener of the compressed format whose first bytes are `magic`; None if none."""
+    return next((f for m, f in _DECOMPRESSORS.items() if magic.startswith(m)), None)
 
 
 def _read_regular(path: Path) -> bytes:
@@ -242,8 +245,7 @@ def convert_iam(line_strokes: str | os.PathLike, ascii_path: str | os.PathLike, 
     n_files = sum(len(v) for v in index.values())
     if not n_files:
         raise GenseqError(f"{line_strokes}: no stroke files (<form>-<line>.xml) found"
-                          + ("; left out: " + ", ".join(f"{r} {n}" for r, n in sorted(unread.skipped.items()))
-                             if unread.skipped else ""))
+                          + (f"; left out: {unread.reasons()}" if unread.skipped else ""))
     builder = Builder(out, val_frac=opts.val_frac, test_frac=opts.test_frac, seed=opts.seed,
                       source=SOURCE if opts.keep_crossed_out else f"{SOURCE}, lines with a crossed-out word left out",
                       terms=TERMS, units=UNITS, resample=opts.clean.describe())
