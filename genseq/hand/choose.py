@@ -118,21 +118,37 @@ def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str],
     return out
 
 
-def newest_word_scores(picture: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
+PLAIN_WORD = set("abcdefghijklmnopqrstuvwxyz,.")  # words the pen reader reads well alone
+
+
+def newest_word_scores(picture: Recognizer, points: list[np.ndarray], texts: list[str], norm=None,
+                       plain: set[str] | None = None) -> np.ndarray:
     """(B,) log p(newest word | its picture) under a reader of pictures: each run of
     rows with one text (a line's candidates) shares its strokes up to where the newest
     word began (shape.shared_prefix), so only what follows is drawn and read, against
-    the text's last word; 0 for a run of one row or a word the reader cannot spell,
+    the text's last word, less the run's best (so the best candidate's score is the
+    pen reader's alone, and words.py's redo rule stays the pen reader's); 0 for a run
+    of one row, a plain word (of `plain` characters only, PLAIN_WORD by default:
+    lowercase letters, commas and full stops) or one the reader cannot spell; about
     -1e9 for one it cannot align."""
+    plain = PLAIN_WORD if plain is None else plain
     out = np.zeros(len(texts))
+    runs, crops, words = [], [], []  # every run's newest words, read in one batch
     for text, run in itertools.groupby(range(len(texts)), key=texts.__getitem__):
-        rows, words = list(run), text.split()
-        if len(rows) < 2 or not words:
+        run, split = list(run), text.split()
+        if len(run) < 2 or not split or set(split[-1]) <= plain:
             continue
-        group = [points[r] for r in rows]
+        group = [points[r] for r in run]
         k = max(shared_prefix(group) - 1, 0)  # the newest word's first offset starts on a shared point
-        out[rows] = _spelled(picture, [p[k:] for p in group], [words[-1]] * len(rows), norm, 0.0)
-    return np.nan_to_num(out, neginf=-1e9)
+        runs.append(run)
+        crops += [p[k:] for p in group]
+        words += [split[-1]] * len(run)
+    if runs:
+        rows = [r for run in runs for r in run]
+        out[rows] = np.nan_to_num(_spelled(picture, crops, words, norm, 0.0), neginf=-1e9)
+        for run in runs:  # relative to the run's best: ranks its candidates, never lowers the best
+            out[run] -= out[run].max()
+    return out
 
 
 def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0, margin: float = 0.0,
