@@ -1,18 +1,12 @@
 """samples/blind_pairs.py: blind sheets keep their key apart, and the tally unblinds it right."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "samples" / "blind_pairs.py"
-
+from samples_scripts import load_sample
 
 def _module():
-    spec = importlib.util.spec_from_file_location("blind_pairs", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_sample("blind_pairs")
 
 
 def test_tally_unblinds_each_pair_by_its_key(tmp_path):

@@ -1,20 +1,17 @@
 """samples/legibility.py: the reader-based legibility proxy counts what it says it counts."""
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from samples_scripts import load_sample
 
 SCRIPT = Path(__file__).resolve().parent.parent / "samples" / "legibility.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("legibility", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_sample("legibility")
 
 
 def test_score_counts_rare_characters_with_case_and_zero_folded():

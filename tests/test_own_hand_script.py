@@ -1,19 +1,14 @@
 """samples/own_hand.py: the reader's CER on a writer's real lines reads them in the model's units."""
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
+from samples_scripts import load_sample
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def _module():
-    sys.path.insert(0, str(SAMPLES))
-    spec = importlib.util.spec_from_file_location("own_hand", SAMPLES / "own_hand.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_sample("own_hand")
 
 
 def test_read_real_reads_lines_given_in_data_units():

@@ -1,19 +1,14 @@
 """The bundled styles: how samples/make_styles.py primes with a candidate and which it keeps."""
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
+from samples_scripts import load_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _make_styles():
-    spec = importlib.util.spec_from_file_location("make_styles", ROOT / "samples" / "make_styles.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_styles", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_sample("make_styles")
 
 
 def test_a_style_carried_in_the_model_primes_like_the_bundled_one():
