@@ -1,10 +1,8 @@
 """samples/own_hand.py: the reader's CER on a writer's real lines reads them in the model's units."""
-from pathlib import Path
 
 import numpy as np
 from samples_scripts import load_sample
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def _module():

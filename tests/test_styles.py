@@ -1,10 +1,8 @@
 """The bundled styles: how samples/make_styles.py primes with a candidate and which it keeps."""
-from pathlib import Path
 
 import numpy as np
 from samples_scripts import load_sample
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _make_styles():
