@@ -4,7 +4,6 @@ import numpy as np
 from samples_scripts import load_sample
 
 
-
 def _module():
     return load_sample("own_hand")
 

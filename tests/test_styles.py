@@ -4,7 +4,6 @@ import numpy as np
 from samples_scripts import load_sample
 
 
-
 def _make_styles():
     return load_sample("make_styles")
 
