@@ -51,27 +51,21 @@ def read_texts(name: str) -> list[str]:
 
 
 def changed_options(pairs: list[str]) -> dict:
-    """["bias=1.5", "picture_reader=p.pt"] -> WriteOptions fields of the right types."""
-    fields = {f.name: f for f in dataclasses.fields(WriteOptions)}
+    """["bias=1.5", "picture_reader=p.pt"] -> WriteOptions fields of the right types: those
+    whose default is None or a pair by _CONVERT, the others by their default's type."""
+    from genseq.cli.hand import parse_char_bias
+    convert = {"bias": float, "margin_check": float, "style": int, "recognizer": Path,
+               "picture_reader": Path, "style_file": Path, "char_bias": parse_char_bias}
     base, out = WriteOptions(), {}
     for pair in pairs:
         name, _, value = pair.partition("=")
-        if name not in fields or name in ("seed", "page"):
+        if name not in {f.name for f in dataclasses.fields(WriteOptions)} or name in ("seed", "page"):
             raise SystemExit(f"--b {pair}: not a WriteOptions field that can change here")
         old = getattr(base, name)
         if isinstance(old, bool):
             out[name] = value.lower() in ("1", "true", "yes")
-        elif isinstance(old, (int, float)) and not isinstance(old, bool):
-            out[name] = type(old)(value)
-        elif name in ("recognizer", "picture_reader", "style_file"):
-            out[name] = Path(value)
-        elif name in ("bias", "margin_check"):
-            out[name] = float(value)
-        elif name == "char_bias":
-            from genseq.cli.hand import parse_char_bias
-            out[name] = parse_char_bias(value)
         else:
-            out[name] = value
+            out[name] = convert.get(name, type(old))(value)
     return out
 
 
@@ -130,15 +124,15 @@ def tally(out: Path) -> dict:
     counts = {"B better": 0, "B worse": 0, "alike": key["alike"], "A exact": 0, "B exact": 0}
     for pair in key["pairs"]:
         j = said[pair["n"]]
-        top = pair["a"]  # the version drawn as a
-        which = {"a": top, "b": "A" if top == "B" else "B"}
-        counts["A exact"] += bool(j[f"{'a' if top == 'A' else 'b'}_exact"])
-        counts["B exact"] += bool(j[f"{'a' if top == 'B' else 'b'}_exact"])
-        winner = which.get(j["better"])
-        if winner is None:
-            counts["alike"] += 1
+        label = {pair["a"]: "a", ("A" if pair["a"] == "B" else "B"): "b"}  # version -> how it was drawn
+        for version in "AB":
+            counts[f"{version} exact"] += bool(j[f"{label[version]}_exact"])
+        if j["better"] == label["B"]:
+            counts["B better"] += 1
+        elif j["better"] == label["A"]:
+            counts["B worse"] += 1
         else:
-            counts["B better" if winner == "B" else "B worse"] += 1
+            counts["alike"] += 1
     counts["p"] = round(sign_test(counts["B better"], counts["B worse"]), 3)
     return counts
 

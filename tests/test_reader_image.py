@@ -197,20 +197,20 @@ def test_a_reader_of_pictures_reads_each_candidates_newest_word(strokes_h5, tmp_
     for p in rows:
         p[:, :2] /= np.asarray(std, np.float32)
     texts = ["ab c", "ab c"]
-    got = newest_word_scores(eye, rows, texts, plain=set())
-    k = len(shared) - 1
-    alone = _spelled(eye, [p[k:] for p in rows], ["c", "c"], None, 0.0)
-    assert np.allclose(got, alone - alone.max())  # the best candidate keeps the pen reader's score
-    assert got[0] == 0 and got[1] < 0  # the candidate whose last word is a 'c' reads as one
-    both = newest_word_scores(eye, rows + rows[::-1], texts + ["ab a", "ab a"], plain=set())  # read in one batch
-    assert np.allclose(both[:2], got, rtol=1e-5, atol=1e-4) and both[2] == 0 and both[3] < 0
     assert np.all(newest_word_scores(eye, rows, texts) == 0)  # lowercase words are left to the pen reader
     pen = load_recognizer(run / "best.pt")  # any reader stands in for the pen reader here
     base = scorer(pen)(rows, texts)
     assert np.allclose(scorer(pen, picture=eye)(rows, texts), base)
-    monkeypatch.setattr(choose, "PLAIN_WORD", set())  # every word read by the picture reader
+    monkeypatch.setattr(choose, "PLAIN_WORD", set())  # from here every word is read as a picture
+    got = newest_word_scores(eye, rows, texts)
+    k = len(shared) - 1
+    alone = _spelled(eye, [p[k:] for p in rows], ["c", "c"], None, 0.0)
+    assert np.allclose(got, alone - alone.max())  # the best candidate keeps the pen reader's score
+    assert got[0] == 0 and got[1] < 0  # the candidate whose last word is a 'c' reads as one
+    both = newest_word_scores(eye, rows + rows[::-1], texts + ["ab a", "ab a"])  # two lines read in one batch
+    assert np.allclose(both[:2], got, rtol=1e-5, atol=1e-4) and both[2] == 0 and both[3] < 0
     assert np.allclose(scorer(pen, picture=eye)(rows, texts), base + got)
-    assert np.all(newest_word_scores(eye, rows[:1], texts[:1], plain=set()) == 0)  # one candidate: nothing to choose
+    assert np.all(newest_word_scores(eye, rows[:1], texts[:1]) == 0)  # one candidate: nothing to choose
 
 
 def test_write_refuses_a_picture_reader_that_reads_the_pen(tmp_path):

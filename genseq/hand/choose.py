@@ -121,22 +121,19 @@ def _spelled(recognizer: Recognizer, points: list[np.ndarray], texts: list[str],
 PLAIN_WORD = set("abcdefghijklmnopqrstuvwxyz,.")  # words the pen reader reads well alone
 
 
-def newest_word_scores(picture: Recognizer, points: list[np.ndarray], texts: list[str], norm=None,
-                       plain: set[str] | None = None) -> np.ndarray:
+def newest_word_scores(picture: Recognizer, points: list[np.ndarray], texts: list[str], norm=None) -> np.ndarray:
     """(B,) log p(newest word | its picture) under a reader of pictures: each run of
     rows with one text (a line's candidates) shares its strokes up to where the newest
     word began (shape.shared_prefix), so only what follows is drawn and read, against
     the text's last word, less the run's best (so the best candidate's score is the
     pen reader's alone, and words.py's redo rule stays the pen reader's); 0 for a run
-    of one row, a plain word (of `plain` characters only, PLAIN_WORD by default:
-    lowercase letters, commas and full stops) or one the reader cannot spell; about
-    -1e9 for one it cannot align."""
-    plain = PLAIN_WORD if plain is None else plain
+    of one row, a plain word (of PLAIN_WORD only: lowercase letters, commas and full
+    stops) or one the reader cannot spell; about -1e9 for one it cannot align."""
     out = np.zeros(len(texts))
     runs, crops, words = [], [], []  # every run's newest words, read in one batch
     for text, run in itertools.groupby(range(len(texts)), key=texts.__getitem__):
         run, split = list(run), text.split()
-        if len(run) < 2 or not split or set(split[-1]) <= plain:
+        if len(run) < 2 or not split or set(split[-1]) <= PLAIN_WORD:
             continue
         group = [points[r] for r in run]
         k = max(shared_prefix(group) - 1, 0)  # the newest word's first offset starts on a shared point
