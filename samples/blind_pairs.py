@@ -133,7 +133,7 @@ def tally(out: Path) -> dict:
             counts["B worse"] += 1
         else:
             counts["alike"] += 1
-    counts["p"] = round(sign_test(counts["B better"], counts["B worse"]), 3)
+    counts["p"] = float(f"{sign_test(counts['B better'], counts['B worse']):.2g}")  # 2 significant figures
     return counts
 
 
