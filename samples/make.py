@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from genseq.hand.choose import read_lines  # noqa: E402
-from genseq.hand.api import WriteOptions, load_hand_model, write_handwriting  # noqa: E402
+from genseq.hand.api import DEFAULT_BIAS, WriteOptions, load_hand_model, write_handwriting  # noqa: E402
 from genseq.reader import load_recognizer  # noqa: E402
 from genseq.render import PageOptions, save_pages  # noqa: E402
 from genseq.text.api import load_text_model, sample_text  # noqa: E402
@@ -95,7 +95,8 @@ def main() -> None:
     report += ["## Handwriting: 20 phrases, default bias", "",
                "![phrases](handwriting-phrases.svg)", "",
                f"The default: {k} candidates per line, pruned at every word's end to the one the bundled "
-               f"recognizer reads best, with the shape and margin checks of `genseq write`. "
+               f"recognizer reads best, with the shape and margin checks and the word gap of `genseq write`, "
+               f"at bias {DEFAULT_BIAS:g}. "
                f"Written in {took:.1f} s. Attention check (every character attended once, "
                f"the window moved past the end): {ok} of {len(PHRASES)} lines ok after re-sampling. "
                f"The recognizer's best-path reading matches {exact[0]} "
@@ -126,12 +127,12 @@ def main() -> None:
                "## A letter: a date, an address and a phone number in one hand", "",
                "![letter](handwriting-letter.svg)", ""]
 
-    sweep = ["Bias 0: the raw model", "Bias 0.75: the default", "Bias 2: very neat"]
-    for bias, text in zip((0.0, 0.75, 2.0), sweep):
-        pages, _ = write_handwriting(text, hm, WriteOptions(bias=bias, seed=args.seed, page=page))
+    sweep = {0.0: "the raw model", 0.75: "more variety", DEFAULT_BIAS: "the default", 3.0: "very regular"}
+    for bias, what in sweep.items():
+        pages, _ = write_handwriting(f"Bias {bias:g}: {what}", hm, WriteOptions(bias=bias, seed=args.seed, page=page))
         save_pages(pages, out / f"handwriting-bias-{bias:g}.svg")
     report += ["## Bias (Graves 2013 section 5.4)", ""]
-    report += [f"![bias {b:g}](handwriting-bias-{b:g}.svg)" for b in (0.0, 0.75, 2.0)] + [""]
+    report += [f"![bias {b:g}](handwriting-bias-{b:g}.svg)" for b in sweep] + [""]
 
     from genseq.checkpoint import bundled_path
     from genseq.errors import GenseqError

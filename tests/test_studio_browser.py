@@ -121,14 +121,14 @@ def test_the_capture_page_beside_the_studio_is_linked_and_its_lines_become_mine(
         for _ in range(2):
             prompt = srv.capture.session.state()["prompt"]
             srv.capture.session.submit(prompt["index"], prompt["text"], _screen_line(prompt["text"]))
-        assert pg.input_value("#bias") == "0.75"
+        assert pg.input_value("#bias") == "1.5"
         pg.click("#use-recorded")
         pg.wait_for_selector("input[name=style][value='mine']:checked")
         assert pg.get_attribute("input[name=style][value='mine'] + img", "alt") == "mine: mine.jsonl"
         # the legibility slider follows the hand (your own ink: api.OWN_HAND_BIAS) until it is moved
         assert pg.input_value("#bias") == "1" and pg.text_content("#bias-out") == "1.00"
         pg.check("input[name=style][value='0']")
-        assert pg.input_value("#bias") == "0.75"
+        assert pg.input_value("#bias") == "1.5"
         pg.fill("#bias", "2")
         pg.check("input[name=style][value='mine']")
         assert pg.input_value("#bias") == "2"

@@ -56,6 +56,8 @@ class WriteOptions:
     cross_check: float = 1.0       # nats per crossing of x, X, t, f, +, # a candidate lacks (shape.py); 0: off
     margin_check: float | None = None  # nats per nat a digit's or capital's margin falls short (choose.margin_penalty);
                                    # 0: off; None: MARGIN_CHECK, or 0 in your hand (style_margin)
+    word_gap: float | None = None  # words at least this many average character widths apart (hand.spacing);
+                                   # 0: as drawn; None: WORD_GAP, or 0 in your hand (style_word_gap)
     recognizer: Path | None = None # the reader (genseq train recognizer); None: the bundled one
     picture_reader: Path | None = None  # a reader of pictures (train recognizer --input image) that also
                                    # reads each candidate's newest word (choose.newest_word_scores)
@@ -76,6 +78,8 @@ class WriteOptions:
             raise GenseqError("--cross-check must be between 0 and 10 nats")
         if self.margin_check is not None and not 0 <= self.margin_check <= 10:
             raise GenseqError("--margin-check must be between 0 and 10")
+        if self.word_gap is not None and not 0 <= self.word_gap <= 5:
+            raise GenseqError("--word-gap must be between 0 and 5 character widths")
         if not 1 <= self.candidates <= 16:
             raise GenseqError("--candidates must be between 1 and 16")
         if not self.by_word and self.candidates == 1:
@@ -197,31 +201,43 @@ class Style:
         return self.points, self.text
 
 
-DEFAULT_BIAS = 0.75
-# Primed with a user's ink the model writes less plainly than in its bundled styles; at 1.0 five
-# unseen writers' fine-tuned lines came out with every word legible in 44 of 50 phrases against 38
-# at 0.75 (the models before the bundled ones), their slant and shapes kept: docs/your-handwriting.md.
+# Judged blind beside 0.75, the 60 everyday lines came out better in 218 lines and worse in 155
+# (seeds 1-7 and 21-23); 2.5 gained nothing more: docs/writing.md, "Styles and bias".
+DEFAULT_BIAS = 1.5
+# A user's ink keeps more of its shapes at a lower bias: at 1.0 five unseen writers' fine-tuned
+# lines had every word legible in 44 of 50 phrases against 38 at 0.75, and at 1.3 the hands drifted
+# towards the model's own (style distance up 0.02-0.03): docs/your-handwriting.md.
 OWN_HAND_BIAS = 1.0
 # The margin check (choose.margin_penalty) wrote 48 lines better and 32 worse by eye in the bundled
 # styles, and 4 better and 7 worse in five unseen writers' hands, whose digits the reader knows
 # less well: docs/writing.md.
 MARGIN_CHECK = 1.0
+# The model's own gaps between words are 1.3 average character widths (median; 10% under 0.96, on
+# the 60 everyday lines); the narrowest ran digits and words together: docs/writing.md.
+WORD_GAP = 1.2
+
+
+def by_hand(given: float | None, default: float, own: float, style: Style | None) -> float:
+    """`given` when set, else `own` in a user's hand (a style file, or the lines a
+    fine-tuned model carries) and `default` for the rest."""
+    if given is not None:
+        return given
+    return own if style is not None and style.own else default
 
 
 def style_margin(options: WriteOptions, style: Style | None) -> float:
-    """The margin check lines are chosen with: options.margin_check when given, else 0
-    in a user's hand and MARGIN_CHECK for the rest (as style_bias)."""
-    if options.margin_check is not None:
-        return options.margin_check
-    return 0.0 if style is not None and style.own else MARGIN_CHECK
+    """The margin check lines are chosen with: MARGIN_CHECK, 0 in a user's hand."""
+    return by_hand(options.margin_check, MARGIN_CHECK, 0.0, style)
+
+
+def style_word_gap(options: WriteOptions, style: Style | None) -> float:
+    """The least gap between words (hand.spacing): WORD_GAP, 0 (as drawn) in a user's hand."""
+    return by_hand(options.word_gap, WORD_GAP, 0.0, style)
 
 
 def style_bias(options: WriteOptions, style: Style | None) -> float:
-    """The bias lines are written with: options.bias when given, else OWN_HAND_BIAS for
-    a user's ink and DEFAULT_BIAS for the rest (a bundled style, or no priming)."""
-    if options.bias is not None:
-        return options.bias
-    return OWN_HAND_BIAS if style is not None and style.own else DEFAULT_BIAS
+    """The bias lines are written with: DEFAULT_BIAS, OWN_HAND_BIAS in a user's hand."""
+    return by_hand(options.bias, DEFAULT_BIAS, OWN_HAND_BIAS, style)
 
 
 def load_style(hm: HandModel, options: WriteOptions, reader=None,
@@ -392,6 +408,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     counts the lines of a style file that cannot prime (load_style)."""
     from .choose import choose, scorer
     from .slant import lean_line
+    from .spacing import widen_word_gaps
     bad = "".join(sorted(set(options.char_bias[0]) - set(hm.config.alphabet))) if options.char_bias else ""
     if bad:
         raise GenseqError(f"--char-bias: the model cannot write {bad!r}")
@@ -408,6 +425,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
     sopts = HandSampleOptions(bias=style_bias(options, style), seed=options.seed, char_bias=options.char_bias)
     prime = None if style is None else style.prime
     margin = style_margin(options, style)
+    gap = style_word_gap(options, style)
     norm = (hm.config.norm_mean, hm.config.norm_std)
     todo = [i for i, ln in enumerate(lines) if ln]
     out: list[HandLine | None] = [None] * len(lines)
@@ -426,6 +444,7 @@ def write_lines(lines: list[str], hm: HandModel, options: WriteOptions, progress
                 drawn = _candidates([lines[i] for i in idx], C, hm, batch_opts, prime, score, shown)
                 written = choose(drawn, C, reader, norm, options.cross_check, margin, picture)
             for i, line in zip(idx, written):
+                line = replace(line, points=widen_word_gaps(line.points, line.phi, line.text, gap))
                 if style is not None and style.shear is not None:
                     line = lean_line(line, style.shear, hm.config)  # the writer's slant (hand.slant)
                 out[i] = line

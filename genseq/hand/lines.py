@@ -44,7 +44,7 @@ def extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nda
     drop = np.zeros(len(points), dtype=bool)
     if not set(".!?") & set(text) or len(points) == 0:
         return drop
-    strokes = _strokes(points)
+    strokes = stroke_spans(points)
     scale = np.median(strokes.size)
     dot = strokes.size < DOT_EXTENT * scale  # (S,)
     begun_on = top[strokes.starts]  # (S,) the attended position at each stroke's first point
@@ -62,7 +62,7 @@ def extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nda
     return drop
 
 
-class _Strokes(NamedTuple):
+class StrokeSpans(NamedTuple):
     """A line's S strokes: stroke k is points starts[k] .. ends[k]."""
 
     starts: np.ndarray  # (S,) first point
@@ -71,14 +71,15 @@ class _Strokes(NamedTuple):
     centre: np.ndarray  # (S, 2) mean pen position (x, y)
 
 
-def _strokes(points: np.ndarray) -> _Strokes:
+def stroke_spans(points: np.ndarray) -> StrokeSpans:
+    """The strokes of points (N, 3) offsets, pen-up 1 on a stroke's last point."""
     # The points after the last lift are a stroke too (the line's end closes it).
     ends = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
     starts = np.concatenate(([0], ends[:-1] + 1))
     xy = np.cumsum(points[:, :2], 0)  # pen positions
     size = np.array([np.ptp(xy[s : e + 1], 0).sum() for s, e in zip(starts, ends)])
     centre = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, ends)])
-    return _Strokes(starts, ends, size, centre)
+    return StrokeSpans(starts, ends, size, centre)
 
 
 def _lone_marks(text: str):
@@ -98,7 +99,7 @@ def _mark_positions(text: str, j: int, P: int, ends: bool) -> list[int]:
     return [P + j] + after + before
 
 
-def _extra_periods(strokes: _Strokes, here: np.ndarray, scale: float, ends: bool) -> np.ndarray:
+def _extra_periods(strokes: StrokeSpans, here: np.ndarray, scale: float, ends: bool) -> np.ndarray:
     """Of the dot-sized strokes `here` (indices, two or more) begun on a '.', the extra ones.
 
     The period: of the dots at the lowest dots' height, the rightmost of the
@@ -118,7 +119,7 @@ def _extra_periods(strokes: _Strokes, here: np.ndarray, scale: float, ends: bool
     return here[(low | (right & ends)) & (here != period)]
 
 
-def _stray_dots(strokes: _Strokes, here: np.ndarray, body: np.ndarray, scale: float, ends: bool) -> np.ndarray:
+def _stray_dots(strokes: StrokeSpans, here: np.ndarray, body: np.ndarray, scale: float, ends: bool) -> np.ndarray:
     """Of the dot-sized strokes `here` begun on a '!' or '?', the stray ones: those
     clearly right of the mark, when nothing but a space follows.
 

@@ -225,8 +225,8 @@ async function chooseMine(ev) {
   if (file) await useMine({ name: file.name, jsonl: await file.text() });
 }
 
-// The legibility slider shows the bias the chosen style is written with (your own ink: a
-// higher one, genseq.hand.api.style_bias) until the user moves it.
+// The legibility slider shows the bias the chosen style is written with (your own ink: its
+// own, genseq.hand.api.style_bias) until the user moves it.
 let biasDefaults = null, biasMoved = false;
 function followStyle() {
   if (!biasDefaults || biasMoved) return;
