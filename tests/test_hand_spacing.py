@@ -109,3 +109,4 @@ def test_the_cli_passes_word_gap_on_and_refuses_a_bad_one(tmp_path):
     assert write() != write("--word-gap", "0") == write("--word-gap", "0")
     r = CliRunner().invoke(main, ["write", "at 6", "--word-gap", "9", "-o", str(tmp_path / "x.svg")])
     assert r.exit_code != 0 and "--word-gap" in r.output and "Traceback" not in r.output
+

@@ -17,6 +17,7 @@ import torch
 
 from ..reader.model import Recognizer, ctc_nll, encode_texts, greedy_decode, out_frames
 from ..reader.substitute import substitution_scores
+from .lines import dotless_end
 from .sample import HandLine
 from .shape import crossing_penalty, shared_prefix
 
@@ -179,14 +180,20 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
 
 
 def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None,
-           cross: float = 0.0, margin: float = 0.0, picture: Recognizer | None = None) -> list[HandLine]:
+           cross: float = 0.0, margin: float = 0.0, picture: Recognizer | None = None,
+           dots: float = 0.0) -> list[HandLine]:
     """candidates: C versions of each line, grouped (line 0's C, then line 1's, ...) -> one per line.
-    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin, picture: see `scorer`."""
+    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin, picture: see `scorer`;
+    dots: nats a line loses when its closing '!' or '?' has no dot (lines.dotless_end)."""
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
     if drawn:
         scores[drawn] = scorer(recognizer, norm, cross, margin, picture)([candidates[i].points for i in drawn],
                                                                          [candidates[i].text for i in drawn])
+    if dots > 0:
+        scores[drawn] -= dots * np.array([candidates[i].phi is not None and
+                                          dotless_end(candidates[i].points, candidates[i].phi, candidates[i].text)
+                                          for i in drawn], dtype=float)
     out = []
     for start in range(0, len(candidates), C):
         group = range(start, start + C)

@@ -62,6 +62,18 @@ def extra_dots(points: np.ndarray, top: np.ndarray, text: str, P: int) -> np.nda
     return drop
 
 
+def dotless_end(points: np.ndarray, phi: np.ndarray, text: str) -> bool:
+    """Whether a line that ends in '!' or '?' drew that mark without its dot: of the
+    strokes begun while the window was on it (points (N, 3), phi (N, len(text))),
+    one or more are its bar or hook and none is dot-sized (DOT_EXTENT)."""
+    if not text or text[-1] not in "!?" or len(points) == 0:
+        return False
+    strokes = stroke_spans(points)
+    on = attended(phi)[strokes.starts] == len(text) - 1  # (S,) begun on the mark
+    dot = strokes.size < DOT_EXTENT * np.median(strokes.size)  # (S,)
+    return bool((on & ~dot).any() and not (on & dot).any())
+
+
 class StrokeSpans(NamedTuple):
     """A line's S strokes: stroke k is points starts[k] .. ends[k]."""
 
