@@ -54,7 +54,7 @@ def changed_options(pairs: list[str]) -> dict:
     """["bias=1.5", "picture_reader=p.pt"] -> WriteOptions fields of the right types: those
     whose default is None or a pair by _CONVERT, the others by their default's type."""
     from genseq.cli.hand import parse_char_bias
-    convert = {"bias": float, "margin_check": float, "word_gap": float, "style": int, "recognizer": Path,
+    convert = {"bias": float, "margin_check": float, "bar_check": float, "word_gap": float, "style": int, "recognizer": Path,
                "picture_reader": Path, "style_file": Path, "char_bias": parse_char_bias}
     base, out = WriteOptions(), {}
     for pair in pairs:

@@ -95,7 +95,7 @@ def main() -> None:
     report += ["## Handwriting: 20 phrases, default bias", "",
                "![phrases](handwriting-phrases.svg)", "",
                f"The default: {k} candidates per line, pruned at every word's end to the one the bundled "
-               f"recognizer reads best, with the shape, margin and dot checks and the word gap of `genseq write`, "
+               f"recognizer reads best, with the shape, bar, margin and dot checks and the word gap of `genseq write`, "
                f"at bias {DEFAULT_BIAS:g}. "
                f"Written in {took:.1f} s. Attention check (every character attended once, "
                f"the window moved past the end): {ok} of {len(PHRASES)} lines ok after re-sampling. "

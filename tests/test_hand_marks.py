@@ -25,7 +25,7 @@ def test_a_closing_mark_without_its_dot_is_found():
 def test_choosing_prefers_the_line_whose_mark_has_its_dot(monkeypatch):
     from genseq.hand import choose as ch
     from genseq.hand.sample import HandLine
-    monkeypatch.setattr(ch, "scorer", lambda *a, **k: lambda points, texts: np.zeros(len(texts)))
+    monkeypatch.setattr(ch, "scorer", lambda *a, **k: lambda points, texts, phis: np.zeros(len(texts)))
     lines = [HandLine("Hi!", *_marked(False), "ok"), HandLine("Hi!", *_marked(True), "ok")]
     assert ch.choose(lines, 2, None)[0] is lines[0]           # a tie: the first
     assert ch.choose(lines, 2, None, dots=5.0)[0] is lines[1]

@@ -283,7 +283,7 @@ def test_candidates_carry_on_from_the_best_at_every_word_end():
     m = synth(0.25)  # 4 points per character: every row reaches the next word at the same step
     calls = []
 
-    def score(pieces, texts):
+    def score(pieces, texts, phis):
         s = np.array([float(p[:, 0].sum()) for p in pieces])  # any function of the strokes
         calls.append((list(texts), [p.copy() for p in pieces], s))
         return s
@@ -323,7 +323,7 @@ def test_a_paused_candidate_waits_and_a_stalled_one_is_left_behind():
     from genseq.hand.words import NEVER, WordChoice
     got = []
 
-    def score(pieces, texts):
+    def score(pieces, texts, phis):
         got.append(([p.copy() for p in pieces], texts))
         return np.zeros(len(pieces))
 
@@ -391,7 +391,7 @@ def test_word_choice_after_priming_scores_the_line_own_strokes():
     prime_pts[:, 2] = 0
     calls = []
 
-    def score(pieces, texts):
+    def score(pieces, texts, phis):
         calls.append((texts, [p.copy() for p in pieces]))
         return np.array([float(p[:, 1].sum()) for p in pieces])
 
@@ -411,7 +411,7 @@ def test_a_word_no_candidate_wrote_is_written_again(monkeypatch):
     monkeypatch.setattr(words, "REDOS", 1)
     calls = []
 
-    def score(pieces, texts):
+    def score(pieces, texts, phis):
         calls.append(len(pieces))
         return np.full(len(pieces), -10.0)  # every candidate misread: 10 nats below the line so far
 

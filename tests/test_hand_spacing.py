@@ -69,18 +69,23 @@ def test_every_later_word_moves_and_a_stroke_on_a_space_goes_with_the_word_befor
     assert spans[3][0] - spans[1][1] == pytest.approx(pitch)
 
 
-def test_word_gap_is_checked_and_is_off_in_your_hand(tmp_path):
+@pytest.mark.parametrize("field, flag, of_style, default, too_big", [
+    ("word_gap", "--word-gap", "style_word_gap", "WORD_GAP", 6),
+    ("bar_check", "--bar-check", "style_bars", "BAR_CHECK", 11),
+])
+def test_a_bundled_hands_option_is_checked_and_is_off_in_your_hand(field, flag, of_style, default, too_big):
+    # The word gap and the bar check: on by default in the bundled styles, off in a user's hand.
     from genseq.hand import api
-    with pytest.raises(GenseqError, match="--word-gap"):
-        api.WriteOptions(word_gap=6).check()
-    with pytest.raises(GenseqError, match="--word-gap"):
-        api.WriteOptions(word_gap=-0.5).check()
-    api.WriteOptions(word_gap=0).check()
+    for bad in (too_big, -0.5):
+        with pytest.raises(GenseqError, match=flag):
+            api.WriteOptions(**{field: bad}).check()
+    api.WriteOptions(**{field: 0}).check()
     own = api.Style(np.zeros((3, 3), np.float32), "ab", own=True)
     bundled = api.Style(np.zeros((3, 3), np.float32), "ab")
-    assert api.style_word_gap(api.WriteOptions(), bundled) == api.WORD_GAP > 0
-    assert api.style_word_gap(api.WriteOptions(), own) == 0.0
-    assert api.style_word_gap(api.WriteOptions(word_gap=2.0), own) == 2.0
+    chosen = getattr(api, of_style)
+    assert chosen(api.WriteOptions(), bundled) == getattr(api, default) > 0
+    assert chosen(api.WriteOptions(), own) == 0.0
+    assert chosen(api.WriteOptions(**{field: 2.0}), own) == 2.0
 
 
 def test_write_widens_the_bundled_hands_gaps_and_word_gap_0_keeps_them(tmp_path):

@@ -201,6 +201,10 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
               help="Also choose by how sure the reader is of each digit, capital and #: by how much it prefers "
                    "the right character to the likeliest other letter or digit in its place; a candidate loses "
                    "NATS per nat that margin falls short of 5 (0 turns it off).  [default: 1; 0 in your hand]")
+@click.option("--bar-check", type=Finite(min=0, max=10), default=None, metavar="NATS",
+              help="Also choose by shape: a candidate loses NATS per capital E drawn without its top bar "
+                   "(which reads as a t) and per t whose bar does not cross to the right of its stem "
+                   "(which reads as an l; 0 turns it off).  [default: 3; 0 in your hand]")
 @click.option("--word-gap", type=Finite(min=0, max=5), default=None, metavar="WIDTHS",
               help="Move words apart where the model left less than WIDTHS average character widths between "
                    "them (0 keeps the lines as drawn).  [default: 1.2; 0 in your hand]")
@@ -217,7 +221,7 @@ def _page(color, stroke_width, line_height, align, page_width, page_height, marg
 @page_options
 def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, style_file, style_lines, as_written, seed,
               max_chars, unknown,
-              max_text, candidates, recognizer, picture_reader, by_line, cross_check, margin_check, word_gap, animate, speed,
+              max_text, candidates, recognizer, picture_reader, by_line, cross_check, margin_check, bar_check, word_gap, animate, speed,
               plotter, dpi, **page):
     """Handwrite TEXT (or --file, or stdin) into an SVG, or a PNG or PDF by the name of -o."""
     from ..errors import GenseqError
@@ -265,7 +269,7 @@ def write_cmd(text, output, text_file, model, bias, char_bias, style, unprimed, 
                         style_lines=style_lines, upright=not as_written, max_chars=max_chars,
                         unknown=unknown, max_text=max_text, candidates=candidates, recognizer=recognizer,
                         picture_reader=picture_reader, by_word=not by_line, cross_check=cross_check, margin_check=margin_check,
-                        word_gap=word_gap, page=_page(**page))
+                        bar_check=bar_check, word_gap=word_gap, page=_page(**page))
     check_output(output, flavour)  # before minutes of writing, not after
     from ..strokes.build import Report
     left_out = Report()

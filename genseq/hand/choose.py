@@ -17,6 +17,7 @@ import torch
 
 from ..reader.model import Recognizer, ctc_nll, encode_texts, greedy_decode, out_frames
 from ..reader.substitute import substitution_scores
+from .bars import bar_penalty
 from .lines import dotless_end
 from .sample import HandLine
 from .shape import crossing_penalty, shared_prefix
@@ -150,15 +151,19 @@ def newest_word_scores(picture: Recognizer, points: list[np.ndarray], texts: lis
 
 
 def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0, margin: float = 0.0,
-           picture: Recognizer | None = None):
+           picture: Recognizer | None = None, bars: float = 0.0):
     """read_scores as a words.Scorer; texts the reader cannot spell all score 0 (a tie).
     cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing;
     margin > 0: plus margin_penalty at `margin` nats per nat short; picture: plus
-    newest_word_scores under that reader of pictures."""
-    def score(points: list[np.ndarray], texts: list[str]) -> np.ndarray:
+    newest_word_scores under that reader of pictures; bars > 0: plus
+    bars.bar_penalty at `bars` nats per E without its top bar (needs the φs)."""
+    def score(points: list[np.ndarray], texts: list[str], phis: list | None = None) -> np.ndarray:
         out = _spelled(recognizer, points, texts, norm, 0.0, margin)
+        unit = norm if norm is not None else ((0, 0), (1, 1))
         if cross > 0:
-            out += crossing_penalty(points, texts, norm if norm is not None else ((0, 0), (1, 1)), cross)
+            out += crossing_penalty(points, texts, unit, cross)
+        if bars > 0 and phis is not None:
+            out += bar_penalty(points, phis, texts, unit, bars)
         if picture is not None:
             out += newest_word_scores(picture, points, texts, norm)
         return out
@@ -181,15 +186,16 @@ def read_lines(recognizer: Recognizer, points: list[np.ndarray], norm=None) -> l
 
 def choose(candidates: list[HandLine], C: int, recognizer: Recognizer, norm=None,
            cross: float = 0.0, margin: float = 0.0, picture: Recognizer | None = None,
-           dots: float = 0.0) -> list[HandLine]:
+           dots: float = 0.0, bars: float = 0.0) -> list[HandLine]:
     """candidates: C versions of each line, grouped (line 0's C, then line 1's, ...) -> one per line.
-    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin, picture: see `scorer`;
-    dots: nats a line loses when its closing '!' or '?' has no dot (lines.dotless_end)."""
+    norm: the synthesis model's (mean, std), see `_inputs`; cross, margin, picture, bars: see
+    `scorer`; dots: nats a line loses when its closing '!' or '?' has no dot (lines.dotless_end)."""
     drawn = [i for i, c in enumerate(candidates) if len(c.points) > 0]
     scores = np.full(len(candidates), -np.inf)  # an empty line never wins
     if drawn:
-        scores[drawn] = scorer(recognizer, norm, cross, margin, picture)([candidates[i].points for i in drawn],
-                                                                         [candidates[i].text for i in drawn])
+        scores[drawn] = scorer(recognizer, norm, cross, margin, picture, bars)(
+            [candidates[i].points for i in drawn], [candidates[i].text for i in drawn],
+            [candidates[i].phi for i in drawn])
     if dots > 0:
         scores[drawn] -= dots * np.array([candidates[i].phi is not None and
                                           dotless_end(candidates[i].points, candidates[i].phi, candidates[i].text)

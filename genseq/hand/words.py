@@ -45,8 +45,9 @@ import torch
 from .lines import attention_ok, own_start
 from .model import HandState
 
-# (points: list of (N, 3) float32 normalised offsets, texts: list of str) -> (B,) scores, higher better
-Scorer = Callable[[list, list], np.ndarray]
+# (points: list of (N, 3) float32 normalised offsets, texts: list of str,
+#  phis: list of (N, len(text)) window weights over each text) -> (B,) scores, higher better
+Scorer = Callable[[list, list, list], np.ndarray]
 REDOS = 3  # words a line may write again
 REDO_BELOW = 6.0  # nats below the line so far that send a word back (a misread by the reader)
 NEVER = 1 << 30  # a target position no window reaches: the line's last word is not chosen here
@@ -121,7 +122,8 @@ class WordChoice:
         return slice(g * self.C, (g + 1) * self.C)
 
     def _piece(self, pts: np.ndarray, phi: np.ndarray, live: np.ndarray, crossed: int, lo: int, hi: int):
-        """One row's strokes of the line so far and whether its attention was healthy.
+        """One row's strokes of the line so far, its window over the line's own
+        characters at those points, and whether its attention was healthy.
 
         pts (t1, 3), phi (t1, U+1), live (t1,): its history; crossed: the step it
         paused at; the piece ends at the last pen lift up to that step (the
@@ -131,8 +133,8 @@ class WordChoice:
         lifts = np.flatnonzero(pts[:, 2] > 0.5)
         stop = int(lifts[-1]) + 1 if len(lifts) else len(pts)
         start = own_start(phi[:stop], pts[:stop], self.P) if self.P else 0
-        piece = pts[start:stop] if stop > start else pts[:1]
-        return piece, attention_ok(phi, lo, hi, self.patience)
+        span = slice(start, stop) if stop > start else slice(0, 1)
+        return pts[span], phi[span, self.P:], attention_ok(phi, lo, hi, self.patience)
 
     def _choose(self, groups, crossed, t1, points, phis, state, x, finished) -> None:
         C = self.C
@@ -140,16 +142,17 @@ class WordChoice:
         pts = points[rows, :t1].float().cpu().numpy()  # (R, t1, 3)
         phi = phis[rows, :t1].cpu().numpy()  # (R, t1, U+1)
         live = self.rows.live[rows, :t1].cpu().numpy()
-        pieces, texts, healthy, piece_of = [], [], [], {}
+        pieces, windows, texts, healthy, piece_of = [], [], [], [], {}
         for n, b in enumerate(rows):
             line = self.lines[b // C]
             nxt = line.starts[line.chosen]
-            piece, ok = self._piece(pts[n], phi[n], live[n], int(crossed[b]), self.P, self.P + nxt - 1)
+            piece, window, ok = self._piece(pts[n], phi[n], live[n], int(crossed[b]), self.P, self.P + nxt - 1)
             pieces.append(piece)
+            windows.append(window)
             piece_of[b] = piece
             healthy.append(ok)
             texts.append(line.text[:nxt].rstrip())
-        scores = np.asarray(self.score(pieces, texts), dtype=np.float64)  # (R,)
+        scores = np.asarray(self.score(pieces, texts, windows), dtype=np.float64)  # (R,)
         best: dict[int, tuple] = {}
         for b, s, ok in zip(rows, scores, healthy):
             key = (ok, s)  # healthy attention first, then the reader's score
