@@ -84,7 +84,10 @@ def hand_model():
 def written(hand_model):
     """{case: (pages, lines)}; with GENSEQ_GOLDEN_UPDATE=1 also rewrites tests/golden/."""
     from genseq.hand.api import WriteOptions, write_handwriting
-    out = {c: write_handwriting(c[0], hand_model, WriteOptions(seed=c[1], candidates=c[2])) for c in CASES}
+    # The bar check off: the references of CPU kinds this project cannot run on predate it (its
+    # own tests are in test_hand_bars.py), and "Fix the box" stays the shape check's case.
+    opts = {c: WriteOptions(seed=c[1], candidates=c[2], bar_check=0.0) for c in CASES}
+    out = {c: write_handwriting(c[0], hand_model, opts[c]) for c in CASES}
     if UPDATE:
         GOLDEN.mkdir(exist_ok=True)
         arrays = {}
