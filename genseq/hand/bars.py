@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .lines import attended
+from .lines import attended, stroke_bounds
 from .shape import shared_prefix
 
 
@@ -84,11 +84,10 @@ def bar_arms(points: np.ndarray, phi: np.ndarray, text: str, norm, since: int = 
     d = np.diff(xy, axis=0)
     flat = down & (np.abs(d[:, 1]) < np.abs(d[:, 0]))  # near-horizontal pen-down segments
     ends = np.concatenate([xy[:-1][flat], xy[1:][flat]])  # (M, 2)
-    last = np.union1d(np.flatnonzero(p[:, 2] > 0.5), [len(p) - 1])  # (S,) each stroke's last point
-    first = np.concatenate(([0], last[:-1] + 1))
-    near = last >= since - LOOKBACK  # the strokes of a character drawn in part since `since` (bounded time)
+    first, last = stroke_bounds(p)  # (S,), (S,)
+    recent = last >= since - LOOKBACK  # the strokes of a character drawn in part since `since` (bounded time)
     top = attended(phi)
-    strokes = [(int(s), int(e), int(np.median(top[s : e + 1]))) for s, e in zip(first[near], last[near])]
+    strokes = [(int(s), int(e), int(np.median(top[s : e + 1]))) for s, e in zip(first[recent], last[recent])]
     for j in want:
         mine = [(s, e) for s, e, o in strokes if o == j]
         if not mine or mine[-1][1] < since:
@@ -99,9 +98,9 @@ def bar_arms(points: np.ndarray, phi: np.ndarray, text: str, norm, since: int = 
             continue
         h, x, foot = stem
         bar = BARS[text[j]]
-        near = ((ends[:, 1] >= foot + bar.band[0] * h) & (ends[:, 1] <= foot + bar.band[1] * h)
-                & (ends[:, 0] >= x - bar.side[0] * h) & (ends[:, 0] <= x + bar.side[1] * h))
-        out[j] = float(max(0.0, ends[near, 0].max() - x) / h) if near.any() else 0.0
+        inside = ((ends[:, 1] >= foot + bar.band[0] * h) & (ends[:, 1] <= foot + bar.band[1] * h)
+                  & (ends[:, 0] >= x - bar.side[0] * h) & (ends[:, 0] <= x + bar.side[1] * h))
+        out[j] = float(max(0.0, ends[inside, 0].max() - x) / h) if inside.any() else 0.0
     return out
 
 

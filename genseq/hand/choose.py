@@ -156,7 +156,7 @@ def scorer(recognizer: Recognizer, norm=None, cross: float = 0.0, margin: float 
     cross > 0: plus shape.crossing_penalty at `cross` nats per missing crossing;
     margin > 0: plus margin_penalty at `margin` nats per nat short; picture: plus
     newest_word_scores under that reader of pictures; bars > 0: plus
-    bars.bar_penalty at `bars` nats per E without its top bar (needs the φs)."""
+    bars.bar_penalty at `bars` nats per E or t without its bar (needs the φs)."""
     def score(points: list[np.ndarray], texts: list[str], phis: list | None = None) -> np.ndarray:
         out = _spelled(recognizer, points, texts, norm, 0.0, margin)
         unit = norm if norm is not None else ((0, 0), (1, 1))

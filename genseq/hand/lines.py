@@ -83,11 +83,17 @@ class StrokeSpans(NamedTuple):
     centre: np.ndarray  # (S, 2) mean pen position (x, y)
 
 
-def stroke_spans(points: np.ndarray) -> StrokeSpans:
-    """The strokes of points (N, 3) offsets, pen-up 1 on a stroke's last point."""
-    # The points after the last lift are a stroke too (the line's end closes it).
+def stroke_bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first points (S,), last points (S,)) of the strokes of points (N, 3) offsets,
+    pen-up 1 on a stroke's last point; the points after the last lift are a stroke
+    too (the line's end closes it)."""
     ends = np.union1d(np.flatnonzero(points[:, 2] > 0.5), [len(points) - 1])
-    starts = np.concatenate(([0], ends[:-1] + 1))
+    return np.concatenate(([0], ends[:-1] + 1)), ends
+
+
+def stroke_spans(points: np.ndarray) -> StrokeSpans:
+    """The strokes of points (N, 3) offsets, with their sizes and centres."""
+    starts, ends = stroke_bounds(points)
     xy = np.cumsum(points[:, :2], 0)  # pen positions
     size = np.array([np.ptp(xy[s : e + 1], 0).sum() for s, e in zip(starts, ends)])
     centre = np.array([xy[s : e + 1].mean(0) for s, e in zip(starts, ends)])
